@@ -1,0 +1,44 @@
+# Caxton tasks. `just --list` shows them all.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Guests (Rust crates under guests/) and where their components go.
+guest_release := "target/wasm32-wasip2/release"
+
+default:
+    @just --list
+
+# Build every guest into components/NAME.wasm (release, size-optimised).
+build-guests:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p components
+    echo "building guests (wasm32-wasip2, release)…"
+    (cd guests && cargo build --release --quiet)
+    for manifest in guests/agents/*/Cargo.toml guests/test-agents/*/Cargo.toml; do
+        name=$(basename "$(dirname "$manifest")" | tr '-' '_')
+        cp "{{guest_release}}/$name.wasm" "components/$name.wasm"
+        printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
+    done
+
+# Build the host binary.
+build:
+    cargo build --bin caxton
+
+# Build everything and serve the demo deployment on 127.0.0.1:8080 with data in ./data.
+up: build-guests build
+    ./target/debug/caxton serve --deployment policies/demo.toml --listen 127.0.0.1:8080 --data ./data
+
+# Build what the tests need and run every test.
+test: build-guests
+    cargo test --workspace --all-targets
+
+# Formatting and lints, both workspaces (warnings are errors).
+lint:
+    cargo fmt --all -- --check
+    (cd guests && cargo fmt --all -- --check)
+    cargo clippy --workspace --all-targets -- -D warnings
+    (cd guests && cargo clippy --release --all-targets -- -D warnings)
+
+# What CI runs.
+ci: lint test
