@@ -1,1 +1,24 @@
+//! Caxton runs untrusted agents as WebAssembly components (WASI 0.2) on wasmtime.
+//!
+//! Agents exchange FIPA ACL messages, keep state in a kv-store, set timers and
+//! write logs: four capabilities, each a WIT interface in `wit/`. A deployment
+//! file lists the agents and grants each one capabilities and limits; the host
+//! links only what is granted, so an import that is not granted refuses the
+//! deploy with an error that names it.
+//!
+//! Data flows one way: [`http`] and [`capability::messaging`] hand messages to
+//! the [`bus`], which queues them in the receivers' mailboxes; the [`runtime`]
+//! runs each agent as an actor that takes one event at a time from its mailbox
+//! and calls the component's exports.
+#![deny(missing_docs)]
 
+pub mod acl;
+pub mod bindings;
+pub mod bus;
+pub mod capability;
+pub mod cli;
+pub mod component;
+pub mod http;
+pub mod policy;
+pub mod runtime;
+pub mod store;

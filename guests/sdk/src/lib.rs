@@ -148,11 +148,7 @@ pub mod kv {
     }
 
     /// Replace the value under `key` only if it currently equals `expected`.
-    pub fn compare_and_swap(
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-    ) -> Result<bool, KvError> {
+    pub fn compare_and_swap(key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, KvError> {
         kv_store::compare_and_swap(key, expected, new)
     }
 

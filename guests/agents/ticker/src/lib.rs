@@ -38,9 +38,7 @@ impl Agent for Ticker {
     fn handle_timer(id: u64) -> Result<(), String> {
         log::info("timer", &format!("timer {id} fired"));
         match WAITING.with(|w| w.borrow_mut().remove(&id)) {
-            Some(request) => caxton_sdk::send(
-                request.inform(json!({ "timer": id, "fired_at_ms": timers::now_ms() })),
-            ),
+            Some(request) => caxton_sdk::send(request.inform(json!({ "timer": id, "fired_at_ms": timers::now_ms() }))),
             None => Ok(()),
         }
     }

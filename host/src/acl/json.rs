@@ -1,0 +1,200 @@
+//! The JSON form of an ACL message used by the HTTP API and the CLI.
+//!
+//! Field names follow the product guide (`performative`, `sender`, `receiver` or
+//! `receivers`, `content`, `conversation_id`, `reply_with`, `in_reply_to`,
+//! `reply_by`, …). `content` is any JSON value: when `language` is absent or
+//! JSON it is carried to the agent as JSON text, and a reply whose content parses
+//! as JSON comes back as that value.
+
+use super::{Message, Performative};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A message as a client writes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct WireMessage {
+    pub performative: String,
+    #[serde(default)]
+    pub sender: Option<String>,
+    #[serde(default)]
+    pub receiver: Option<String>,
+    #[serde(default)]
+    pub receivers: Option<Vec<String>>,
+    #[serde(default)]
+    pub content: Value,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub encoding: Option<String>,
+    #[serde(default)]
+    pub ontology: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    #[serde(default)]
+    pub reply_with: Option<String>,
+    #[serde(default)]
+    pub in_reply_to: Option<String>,
+    #[serde(default)]
+    pub reply_by: Option<u64>,
+}
+
+/// Why a client's message cannot be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The performative is not a FIPA act.
+    #[error(transparent)]
+    Performative(#[from] super::UnknownPerformative),
+    /// Neither `receiver` nor `receivers` names anyone.
+    #[error("the message names no receiver: set `receiver` or `receivers`")]
+    NoReceiver,
+    /// `content` is not a string although `language` says it is not JSON.
+    #[error("`content` must be a string when `language` is `{0}`")]
+    ContentNotText(String),
+}
+
+/// Whether `language` means JSON content.
+fn is_json(language: Option<&str>) -> bool {
+    match language {
+        None => true,
+        Some(l) => {
+            let l = l.to_ascii_lowercase();
+            l == "json" || l == "application/json"
+        }
+    }
+}
+
+impl WireMessage {
+    /// The host message, with `sender` as the given sender (clients do not choose it freely).
+    pub fn into_message(self, sender: String) -> Result<Message, WireError> {
+        let performative: Performative = self.performative.parse()?;
+        let mut receivers: Vec<String> = self.receiver.into_iter().collect();
+        receivers.extend(self.receivers.unwrap_or_default());
+        receivers.retain(|r| !r.is_empty());
+        if receivers.is_empty() {
+            return Err(WireError::NoReceiver);
+        }
+        let content = if is_json(self.language.as_deref()) {
+            self.content.to_string()
+        } else {
+            match self.content {
+                Value::String(s) => s,
+                _ => return Err(WireError::ContentNotText(self.language.unwrap_or_default())),
+            }
+        };
+        Ok(Message {
+            performative,
+            sender,
+            receivers,
+            content,
+            language: self.language,
+            encoding: self.encoding,
+            ontology: self.ontology,
+            protocol: self.protocol,
+            conversation_id: self.conversation_id,
+            reply_with: self.reply_with,
+            in_reply_to: self.in_reply_to,
+            reply_by: self.reply_by,
+        })
+    }
+}
+
+/// A message as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[allow(missing_docs)]
+pub struct ReplyMessage {
+    pub performative: String,
+    pub sender: String,
+    /// The first receiver, for clients that expect a single one.
+    pub receiver: String,
+    pub receivers: Vec<String>,
+    pub content: Value,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub encoding: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ontology: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub conversation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reply_with: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub in_reply_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reply_by: Option<u64>,
+}
+
+impl From<Message> for ReplyMessage {
+    fn from(m: Message) -> Self {
+        let content = if is_json(m.language.as_deref()) {
+            serde_json::from_str(&m.content).unwrap_or(Value::String(m.content))
+        } else {
+            Value::String(m.content)
+        };
+        ReplyMessage {
+            performative: m.performative.as_str().to_string(),
+            sender: m.sender,
+            receiver: m.receivers.first().cloned().unwrap_or_default(),
+            receivers: m.receivers,
+            content,
+            language: m.language,
+            encoding: m.encoding,
+            ontology: m.ontology,
+            protocol: m.protocol,
+            conversation_id: m.conversation_id,
+            reply_with: m.reply_with,
+            in_reply_to: m.in_reply_to,
+            reply_by: m.reply_by,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn wire(v: Value) -> WireMessage {
+        serde_json::from_value(v).unwrap_or_else(|e| unreachable!("bad fixture: {e}"))
+    }
+
+    #[test]
+    fn json_content_travels_as_json_text_and_comes_back_as_a_value() {
+        let m = wire(json!({"performative": "request", "receiver": "a", "content": {"x": [1, 2]}}))
+            .into_message("client".into())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(m.content, r#"{"x":[1,2]}"#);
+        assert_eq!(m.sender, "client");
+        let back = ReplyMessage::from(m);
+        assert_eq!(back.content, json!({"x": [1, 2]}));
+        assert_eq!(back.receiver, "a");
+    }
+
+    #[test]
+    fn text_content_in_another_language_stays_text() {
+        let m = wire(json!({"performative": "inform", "receivers": ["a"], "content": "(p)", "language": "fipa-sl"}))
+            .into_message("c".into())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(m.content, "(p)");
+        assert_eq!(ReplyMessage::from(m).content, json!("(p)"));
+        let bad = wire(json!({"performative": "inform", "receiver": "a", "content": 3, "language": "fipa-sl"}));
+        assert!(matches!(bad.into_message("c".into()), Err(WireError::ContentNotText(_))));
+    }
+
+    #[test]
+    fn refuses_messages_without_receivers_or_with_unknown_acts() {
+        let none = wire(json!({"performative": "request"}));
+        assert!(matches!(none.into_message("c".into()), Err(WireError::NoReceiver)));
+        let odd = wire(json!({"performative": "shout", "receiver": "a"}));
+        assert!(matches!(odd.into_message("c".into()), Err(WireError::Performative(_))));
+        let unknown_field: Result<WireMessage, _> =
+            serde_json::from_value(json!({"performative": "request", "receiver": "a", "colour": 1}));
+        assert!(unknown_field.is_err());
+    }
+}

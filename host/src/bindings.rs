@@ -1,0 +1,127 @@
+//! Host bindings for the `caxton:agent/agent` world, and the conversions between
+//! its message records and the host's [`crate::acl`] types.
+//!
+//! This is the only module where wasm-facing message types meet host types.
+#![allow(missing_docs)]
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "agent",
+    imports: { default: trappable },
+});
+
+use crate::acl;
+use caxton::agent::types as wit;
+
+impl From<wit::Performative> for acl::Performative {
+    fn from(p: wit::Performative) -> Self {
+        use acl::Performative as A;
+        use wit::Performative as W;
+        match p {
+            W::AcceptProposal => A::AcceptProposal,
+            W::Agree => A::Agree,
+            W::Cancel => A::Cancel,
+            W::Cfp => A::Cfp,
+            W::Confirm => A::Confirm,
+            W::Disconfirm => A::Disconfirm,
+            W::Failure => A::Failure,
+            W::Inform => A::Inform,
+            W::InformIf => A::InformIf,
+            W::InformRef => A::InformRef,
+            W::NotUnderstood => A::NotUnderstood,
+            W::Propagate => A::Propagate,
+            W::Propose => A::Propose,
+            W::Proxy => A::Proxy,
+            W::QueryIf => A::QueryIf,
+            W::QueryRef => A::QueryRef,
+            W::Refuse => A::Refuse,
+            W::RejectProposal => A::RejectProposal,
+            W::Request => A::Request,
+            W::RequestWhen => A::RequestWhen,
+            W::RequestWhenever => A::RequestWhenever,
+            W::Subscribe => A::Subscribe,
+        }
+    }
+}
+
+impl From<acl::Performative> for wit::Performative {
+    fn from(p: acl::Performative) -> Self {
+        use acl::Performative as A;
+        use wit::Performative as W;
+        match p {
+            A::AcceptProposal => W::AcceptProposal,
+            A::Agree => W::Agree,
+            A::Cancel => W::Cancel,
+            A::Cfp => W::Cfp,
+            A::Confirm => W::Confirm,
+            A::Disconfirm => W::Disconfirm,
+            A::Failure => W::Failure,
+            A::Inform => W::Inform,
+            A::InformIf => W::InformIf,
+            A::InformRef => W::InformRef,
+            A::NotUnderstood => W::NotUnderstood,
+            A::Propagate => W::Propagate,
+            A::Propose => W::Propose,
+            A::Proxy => W::Proxy,
+            A::QueryIf => W::QueryIf,
+            A::QueryRef => W::QueryRef,
+            A::Refuse => W::Refuse,
+            A::RejectProposal => W::RejectProposal,
+            A::Request => W::Request,
+            A::RequestWhen => W::RequestWhen,
+            A::RequestWhenever => W::RequestWhenever,
+            A::Subscribe => W::Subscribe,
+        }
+    }
+}
+
+impl From<wit::Message> for acl::Message {
+    fn from(m: wit::Message) -> Self {
+        acl::Message {
+            performative: m.performative.into(),
+            sender: m.sender,
+            receivers: m.receivers,
+            content: m.content,
+            language: m.language,
+            encoding: m.encoding,
+            ontology: m.ontology,
+            protocol: m.protocol,
+            conversation_id: m.conversation_id,
+            reply_with: m.reply_with,
+            in_reply_to: m.in_reply_to,
+            reply_by: m.reply_by,
+        }
+    }
+}
+
+impl From<acl::Message> for wit::Message {
+    fn from(m: acl::Message) -> Self {
+        wit::Message {
+            performative: m.performative.into(),
+            sender: m.sender,
+            receivers: m.receivers,
+            content: m.content,
+            language: m.language,
+            encoding: m.encoding,
+            ontology: m.ontology,
+            protocol: m.protocol,
+            conversation_id: m.conversation_id,
+            reply_with: m.reply_with,
+            in_reply_to: m.in_reply_to,
+            reply_by: m.reply_by,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn performatives_round_trip_between_wit_and_host() {
+        for p in acl::Performative::ALL {
+            let w: wit::Performative = p.into();
+            assert_eq!(acl::Performative::from(w), p);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The inert WASI baseline: what a plain Rust `std` guest imports even when it
+//! never uses it, provided so that it can run and reach nothing.
+//!
+//! No preopened directories (every path fails), no environment variables, no
+//! arguments, a closed stdin, clocks and randomness. stdout and stderr go to the
+//! host log under the agent's name, with control characters escaped and lines
+//! cut at [`MAX_LINE`] bytes. Sockets and HTTP are not part of it: a component
+//! importing them is refused at deploy.
+
+use super::AgentHost;
+use bytes::Bytes;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli, WasiCliView};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sync};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiView};
+
+/// The WASI interfaces of the baseline (without versions; any `0.2.x` is accepted).
+pub const INTERFACES: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+];
+
+/// Longest stdout/stderr line written to the log; the rest is cut.
+pub const MAX_LINE: usize = 4096;
+
+/// Whether the baseline serves a WASI interface of this version.
+pub fn supports_version(version: &str) -> bool {
+    version.strip_prefix("0.2.").is_some_and(|minor| minor.parse::<u32>().is_ok())
+}
+
+/// A WASI context with nothing in it: no files, no environment, no arguments, no stdin.
+pub fn inert_ctx(agent: &str) -> WasiCtx {
+    let agent: Arc<str> = Arc::from(agent);
+    WasiCtxBuilder::new()
+        .stdout(AgentOutput { agent: agent.clone(), stream: "stdout" })
+        .stderr(AgentOutput { agent, stream: "stderr" })
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
+struct IoTable;
+
+impl HasData for IoTable {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+fn table<T: WasiView>(t: &mut T) -> &mut ResourceTable {
+    t.ctx().table
+}
+
+/// Link the baseline interfaces (synchronous variants).
+pub fn add_to_linker<T: AgentHost>(l: &mut Linker<T>) -> wasmtime::Result<()> {
+    io::error::add_to_linker::<T, IoTable>(l, table::<T>)?;
+    sync::io::poll::add_to_linker::<T, IoTable>(l, table::<T>)?;
+    sync::io::streams::add_to_linker::<T, IoTable>(l, table::<T>)?;
+    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    random::random::add_to_linker::<T, WasiRandom>(l, T::random)?;
+    random::insecure::add_to_linker::<T, WasiRandom>(l, T::random)?;
+    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, T::random)?;
+    cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+    sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+    Ok(())
+}
+
+/// stdout or stderr of one agent, written line by line to the host log.
+#[derive(Clone)]
+struct AgentOutput {
+    agent: Arc<str>,
+    stream: &'static str,
+}
+
+impl AgentOutput {
+    fn emit(&self, bytes: &[u8]) {
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let cut = line.get(..MAX_LINE).unwrap_or(line);
+            let text = neutralise(&String::from_utf8_lossy(cut));
+            let truncated = if cut.len() < line.len() { " [truncated]" } else { "" };
+            tracing::info!(agent = %self.agent, stream = self.stream, "{text}{truncated}");
+        }
+    }
+}
+
+/// Escape control characters (ANSI escapes included) so guest output cannot
+/// rewrite the operator's terminal or forge log lines.
+pub fn neutralise(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+impl IsTerminal for AgentOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for AgentOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for AgentOutput {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.emit(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for AgentOutput {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for AgentOutput {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.emit(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_control_sequences() {
+        assert_eq!(neutralise("\u{1b}[2Jhi\r"), "\\u{1b}[2Jhi\\r");
+        assert_eq!(neutralise("plain"), "plain");
+    }
+
+    #[test]
+    fn accepts_only_wasi_0_2_versions() {
+        assert!(supports_version("0.2.0") && supports_version("0.2.6"));
+        assert!(!supports_version("0.3.0") && !supports_version("") && !supports_version("0.2.x"));
+    }
+}

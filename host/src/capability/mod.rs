@@ -1,0 +1,158 @@
+//! The four capabilities an agent can be granted, and the one function that links them.
+//!
+//! Each capability is a WIT interface of `caxton:agent` with a module here named
+//! after it. [`link_granted`] is the only place imports are added to an agent's
+//! linker: it links the inert WASI [`baseline`], the function-free `types`
+//! interface, and each capability whose grant is present — nothing else.
+
+pub mod baseline;
+pub mod kv_store;
+pub mod logging;
+pub mod messaging;
+pub mod timers;
+
+use crate::policy::Grants;
+use std::fmt;
+use wasmtime::component::{HasData, Linker};
+
+/// WIT package and version of Caxton's own interfaces.
+pub const PACKAGE: &str = "caxton:agent";
+/// Version of the `caxton:agent` package this host implements.
+pub const VERSION: &str = "0.1.0";
+
+/// A capability a deployment file can grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// `caxton:agent/messaging`.
+    Messaging,
+    /// `caxton:agent/timers`.
+    Timers,
+    /// `caxton:agent/kv-store`.
+    KvStore,
+    /// `caxton:agent/logging`.
+    Logging,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Capability; 4] = [Self::Messaging, Self::Timers, Self::KvStore, Self::Logging];
+
+    /// The WIT interface name, which is also the grant's key in a deployment file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Messaging => "messaging",
+            Self::Timers => "timers",
+            Self::KvStore => "kv-store",
+            Self::Logging => "logging",
+        }
+    }
+
+    /// The fully qualified import name, e.g. `caxton:agent/kv-store@0.1.0`.
+    pub fn import_name(self) -> String {
+        format!("{PACKAGE}/{}@{VERSION}", self.name())
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an import of a component means to Caxton.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    /// `caxton:agent/types`: declares types only and is always provided.
+    Types,
+    /// A capability that must be granted.
+    Capability(Capability),
+    /// Part of the inert WASI baseline every agent gets.
+    Baseline,
+    /// Something Caxton never provides.
+    Unsupported,
+}
+
+/// Classify an import name such as `caxton:agent/kv-store@0.1.0` or `wasi:io/streams@0.2.6`.
+pub fn classify_import(import: &str) -> ImportKind {
+    let (path, version) = import.split_once('@').unwrap_or((import, ""));
+    if let Some(iface) = path.strip_prefix("caxton:agent/") {
+        if version != VERSION {
+            return ImportKind::Unsupported;
+        }
+        if iface == "types" {
+            return ImportKind::Types;
+        }
+        return Capability::ALL
+            .into_iter()
+            .find(|c| c.name() == iface)
+            .map_or(ImportKind::Unsupported, ImportKind::Capability);
+    }
+    if baseline::INTERFACES.contains(&path) && baseline::supports_version(version) {
+        return ImportKind::Baseline;
+    }
+    ImportKind::Unsupported
+}
+
+/// The per-agent state every capability needs to reach from the store.
+pub trait AgentHost: wasmtime_wasi::WasiView + 'static {
+    /// State of the `messaging` capability.
+    fn messaging(&mut self) -> &mut messaging::MessagingCtx;
+    /// State of the `timers` capability.
+    fn timers(&mut self) -> &mut timers::TimersCtx;
+    /// State of the `kv-store` capability.
+    fn kv_store(&mut self) -> &mut kv_store::KvStoreCtx;
+    /// State of the `logging` capability.
+    fn logging(&mut self) -> &mut logging::LoggingCtx;
+}
+
+/// Marker for capability contexts borrowed straight out of the store.
+struct Borrowed<C: 'static>(std::marker::PhantomData<C>);
+
+impl<C: 'static> HasData for Borrowed<C> {
+    type Data<'a> = &'a mut C;
+}
+
+/// Link the baseline, `types`, and every granted capability — and nothing else.
+pub fn link_granted<T: AgentHost>(linker: &mut Linker<T>, grants: &Grants) -> wasmtime::Result<()> {
+    use crate::bindings::caxton::agent as wit;
+    baseline::add_to_linker(linker)?;
+    linker.instance(&format!("{PACKAGE}/types@{VERSION}"))?;
+    for capability in grants.granted() {
+        match capability {
+            Capability::Messaging => {
+                wit::messaging::add_to_linker::<T, Borrowed<messaging::MessagingCtx>>(linker, T::messaging)?
+            }
+            Capability::Timers => wit::timers::add_to_linker::<T, Borrowed<timers::TimersCtx>>(linker, T::timers)?,
+            Capability::KvStore => {
+                wit::kv_store::add_to_linker::<T, Borrowed<kv_store::KvStoreCtx>>(linker, T::kv_store)?
+            }
+            Capability::Logging => wit::logging::add_to_linker::<T, Borrowed<logging::LoggingCtx>>(linker, T::logging)?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_caxton_wasi_and_foreign_imports() {
+        assert_eq!(classify_import("caxton:agent/types@0.1.0"), ImportKind::Types);
+        assert_eq!(classify_import("caxton:agent/kv-store@0.1.0"), ImportKind::Capability(Capability::KvStore));
+        assert_eq!(classify_import("caxton:agent/kv-store@0.2.0"), ImportKind::Unsupported);
+        assert_eq!(classify_import("caxton:agent/sockets@0.1.0"), ImportKind::Unsupported);
+        assert_eq!(classify_import("wasi:io/streams@0.2.6"), ImportKind::Baseline);
+        assert_eq!(classify_import("wasi:io/streams@0.2.0"), ImportKind::Baseline);
+        assert_eq!(classify_import("wasi:io/streams@0.3.0"), ImportKind::Unsupported);
+        assert_eq!(classify_import("wasi:sockets/tcp@0.2.6"), ImportKind::Unsupported);
+        assert_eq!(classify_import("wasi:http/outgoing-handler@0.2.6"), ImportKind::Unsupported);
+    }
+
+    #[test]
+    fn every_capability_round_trips_through_its_import_name() {
+        for c in Capability::ALL {
+            assert_eq!(classify_import(&c.import_name()), ImportKind::Capability(c));
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! `caxton inspect` and `caxton policy check`: offline looks at components and
+//! deployment files.
+
+use crate::capability::{classify_import, ImportKind};
+use crate::component;
+use crate::policy::check::GrantReport;
+use crate::policy::Deployment;
+use anyhow::Context;
+use serde_json::json;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn describe(kind: ImportKind) -> String {
+    match kind {
+        ImportKind::Types => "types (always provided)".into(),
+        ImportKind::Capability(c) => format!("capability `{c}` (needs a grant)"),
+        ImportKind::Baseline => "inert WASI baseline (always provided)".into(),
+        ImportKind::Unsupported => "NOT PROVIDED by Caxton: deploy will be refused".into(),
+    }
+}
+
+pub fn inspect(file: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let bytes = component::read(file)?;
+    let info = component::inspect(&bytes).with_context(|| format!("cannot inspect `{}`", file.display()))?;
+    if as_json {
+        let imports: Vec<_> = info
+            .imports
+            .iter()
+            .map(|i| {
+                let kind = classify_import(i);
+                let capability = match kind {
+                    ImportKind::Capability(c) => Some(c.name()),
+                    _ => None,
+                };
+                json!({ "name": i, "capability": capability, "provided": describe(kind) })
+            })
+            .collect();
+        let out = json!({ "file": file, "bytes": bytes.len(), "imports": imports, "exports": info.exports });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} ({} bytes)", file.display(), bytes.len());
+    println!("imports:");
+    let width = info.imports.iter().map(String::len).max().unwrap_or(0);
+    for import in &info.imports {
+        println!("  {import:<width$}  {}", describe(classify_import(import)));
+    }
+    println!("exports:");
+    for export in &info.exports {
+        println!("  {export}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn policy_check(file: &Path) -> anyhow::Result<ExitCode> {
+    let deployment = Deployment::load(file)?;
+    let mut failed = false;
+    println!("deployment `{}` ({})", deployment.name, file.display());
+    for spec in &deployment.agents {
+        let info = component::read(&spec.component).and_then(|bytes| component::inspect(&bytes));
+        let info = match info {
+            Ok(info) => info,
+            Err(e) => {
+                failed = true;
+                println!("  {}: error: {e} ({})", spec.name, spec.component.display());
+                continue;
+            }
+        };
+        let report = GrantReport::new(spec, &info.imports);
+        let names =
+            |caps: &[crate::capability::Capability]| caps.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
+        let verdict = if report.not_granted.is_empty() && report.unsupported.is_empty() { "ok" } else { "REFUSED" };
+        println!("  {}: {verdict}; uses [{}]", spec.name, names(&report.used));
+        for (import, capability) in &report.not_granted {
+            failed = true;
+            println!("    error: imports `{import}`, but `{capability}` is not granted; add `{capability}` under [agent.grants]");
+        }
+        for import in &report.unsupported {
+            failed = true;
+            println!("    error: imports `{import}`, which Caxton does not provide");
+        }
+        for capability in &report.unused {
+            println!("    warning: `{capability}` is granted but not imported; the grant can be removed");
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,74 @@
+//! The `caxton` command line: argument definitions and dispatch.
+//!
+//! `serve` runs the platform; `send` talks to a running server; `inspect` and
+//! `policy check` work offline on files.
+
+mod client;
+mod inspect;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Run untrusted agents as WebAssembly components that talk FIPA ACL.
+#[derive(Debug, Parser)]
+#[command(name = "caxton", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTP API and run the agents of a deployment file.
+    Serve {
+        /// The deployment file whose agents to start.
+        #[arg(long, value_name = "FILE")]
+        deployment: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Directory for Caxton's state (compiled-component cache, …).
+        #[arg(long, default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Send a message to an agent on a running server.
+    Send(client::SendArgs),
+    /// Show a component's imports (with the capability each needs) and exports.
+    Inspect {
+        /// The component file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with deployment files.
+    Policy {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+/// `caxton policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Compare each agent's imports with its grants; fail if an import is not granted.
+    Check {
+        /// The deployment file.
+        file: PathBuf,
+    },
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { deployment, listen, data } => serve::run(deployment, &listen, &data),
+        Command::Send(args) => client::send(args),
+        Command::Inspect { file, json } => inspect::inspect(&file, json),
+        Command::Policy { command: PolicyCommand::Check { file } } => inspect::policy_check(&file),
+    }
+}

@@ -1,0 +1,68 @@
+//! `caxton serve`: start the runtime, deploy a deployment file, serve HTTP.
+
+use crate::http::{self, ApiState};
+use crate::policy::Deployment;
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::store::memory::MemoryStore;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub fn run(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
+    runtime.block_on(serve(deployment, listen, data))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory `{}`", data.display()))?;
+    let runtime = Arc::new(Runtime::new(RuntimeConfig {
+        cache_dir: Some(data.join("cache")),
+        kv: Arc::new(MemoryStore::new()),
+    })?);
+    if let Some(path) = deployment {
+        let deployment = Deployment::load(&path)?;
+        for spec in deployment.agents {
+            let name = spec.name.clone();
+            let started = std::time::Instant::now();
+            runtime.deploy(spec).await.with_context(|| format!("cannot deploy `{}`", path.display()))?;
+            tracing::info!(agent = %name, elapsed_ms = started.elapsed().as_millis() as u64, "ready");
+        }
+    }
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on `{listen}`"))?;
+    let addr = listener.local_addr().context("cannot read the listening address")?;
+    tracing::info!("caxton listening on http://{addr}");
+    eprintln!("caxton listening on http://{addr}");
+    http::serve(listener, Arc::new(ApiState { runtime: runtime.clone() }), shutdown_signal()).await;
+    tracing::info!("shutting down");
+    runtime.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,215 @@
+//! Component binaries: checking the bytes, reading their imports and exports
+//! without compiling, and compiling them once with an on-disk cache.
+//!
+//! Garbage, core modules and oversize files are refused here with a sentence
+//! that says what was found; nothing in this module panics on bad input.
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmparser::{Encoding, Parser, Payload};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+/// Largest component file accepted, in bytes.
+pub const MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a component cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    /// The file could not be read.
+    #[error("cannot read component `{path}`")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Larger than [`MAX_COMPONENT_BYTES`].
+    #[error("the component is {size} bytes, more than the limit of {limit} bytes")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not WebAssembly at all.
+    #[error("not a WebAssembly binary: it does not start with the `\\0asm` magic number")]
+    NotWasm,
+    /// A core module where a component is required.
+    #[error("expected a component, found a core WebAssembly module: build for `wasm32-wasip2` or wrap it with `wasm-tools component new`")]
+    CoreModule,
+    /// Malformed WebAssembly.
+    #[error("invalid component: {0}")]
+    Invalid(String),
+}
+
+/// The top-level imports and exports of a component, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComponentInfo {
+    /// Imported interface or function names, e.g. `caxton:agent/kv-store@0.1.0`.
+    pub imports: Vec<String>,
+    /// Exported names, e.g. `handle-message`.
+    pub exports: Vec<String>,
+}
+
+/// Read a component file, refusing oversize files before reading them whole.
+pub fn read(path: &Path) -> Result<Vec<u8>, ComponentError> {
+    let err = |source| ComponentError::Read { path: path.to_path_buf(), source };
+    let size = std::fs::metadata(path).map_err(err)?.len();
+    if size > MAX_COMPONENT_BYTES as u64 {
+        return Err(ComponentError::TooLarge { size: size as usize, limit: MAX_COMPONENT_BYTES });
+    }
+    std::fs::read(path).map_err(err)
+}
+
+/// Check size and header: the bytes must be a component, not a core module or anything else.
+pub fn check(bytes: &[u8]) -> Result<(), ComponentError> {
+    if bytes.len() > MAX_COMPONENT_BYTES {
+        return Err(ComponentError::TooLarge { size: bytes.len(), limit: MAX_COMPONENT_BYTES });
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Err(ComponentError::NotWasm);
+    }
+    match Parser::new(0).parse(bytes, true) {
+        Ok(wasmparser::Chunk::Parsed { payload: Payload::Version { encoding: Encoding::Component, .. }, .. }) => Ok(()),
+        Ok(wasmparser::Chunk::Parsed { payload: Payload::Version { encoding: Encoding::Module, .. }, .. }) => {
+            Err(ComponentError::CoreModule)
+        }
+        Ok(_) => Err(ComponentError::Invalid("unrecognised WebAssembly header".into())),
+        Err(e) => Err(ComponentError::Invalid(e.to_string())),
+    }
+}
+
+/// The top-level imports and exports, read without compiling.
+pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ComponentError> {
+    check(bytes)?;
+    let mut info = ComponentInfo::default();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| ComponentError::Invalid(e.to_string()))?;
+        match payload {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let import = import.map_err(|e| ComponentError::Invalid(e.to_string()))?;
+                    // Type imports (from a world's `use`) carry no capability.
+                    if !matches!(import.ty, wasmparser::ComponentTypeRef::Type(_)) {
+                        info.imports.push(import.name.name.to_string());
+                    }
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    let export = export.map_err(|e| ComponentError::Invalid(e.to_string()))?;
+                    info.exports.push(export.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(info)
+}
+
+/// Compiles components, keeping the native code in a cache directory keyed by
+/// the component's SHA-256 and the engine's compatibility hash, so a restart
+/// loads instead of recompiling.
+#[derive(Clone)]
+pub struct Compiler {
+    engine: Engine,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Compiler {
+    /// A compiler for `engine`; `cache_dir` `None` disables the cache.
+    pub fn new(engine: Engine, cache_dir: Option<PathBuf>) -> Compiler {
+        Compiler { engine, cache_dir }
+    }
+
+    /// Where the compiled form of `bytes` is cached.
+    pub fn cache_path(&self, bytes: &[u8]) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        let digest = Sha256::digest(bytes);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Some(dir.join(format!("{hex}-{:016x}.cwasm", engine_hash.finish())))
+    }
+
+    /// Compile `bytes` (checked first), or load the cached native code.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Component, ComponentError> {
+        check(bytes)?;
+        let cached = self.cache_path(bytes);
+        if let Some(path) = cached.as_deref().filter(|p| p.exists()) {
+            match self.load_cached(path) {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(path = %path.display(), "recompiling: cached component unusable: {e:#}"),
+            }
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+        if let Some(path) = cached {
+            if let Err(e) = self.store_cached(&component, &path) {
+                tracing::warn!(path = %path.display(), "cannot cache compiled component: {e:#}");
+            }
+        }
+        Ok(component)
+    }
+
+    #[allow(unsafe_code)]
+    fn load_cached(&self, path: &Path) -> wasmtime::Result<Component> {
+        // SAFETY: files in the cache directory are written only by `store_cached`
+        // from `Component::serialize` of this host (atomically, by rename), and
+        // the file name pins the engine's compatibility hash. Tenant-supplied
+        // bytes are never deserialized: they always go through `Component::new`.
+        unsafe { Component::deserialize_file(&self.engine, path) }
+    }
+
+    fn store_cached(&self, component: &Component, path: &Path) -> wasmtime::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, component.serialize()?)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_garbage_core_modules_and_oversize_input() {
+        assert!(matches!(check(b"hello world"), Err(ComponentError::NotWasm)));
+        assert!(matches!(check(b""), Err(ComponentError::NotWasm)));
+        let core = wat::parse_str("(module)").unwrap();
+        assert!(matches!(check(&core), Err(ComponentError::CoreModule)));
+        let mut truncated = wat::parse_str("(component)").unwrap();
+        truncated.truncate(6);
+        assert!(matches!(check(&truncated), Err(ComponentError::Invalid(_))));
+        let big = vec![0u8; MAX_COMPONENT_BYTES + 1];
+        assert!(matches!(check(&big), Err(ComponentError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn lists_top_level_imports_and_exports_only() {
+        let bytes = wat::parse_str(
+            r#"(component
+                (import "caxton:agent/kv-store@0.1.0" (instance))
+                (core module $m (import "inner" "f" (func)))
+                (component $c (import "nested:pkg/iface" (instance)))
+                (core module $n (func (export "g")))
+                (core instance $i (instantiate $n))
+                (core func $g (alias core export $i "g"))
+                (func $f (canon lift (core func $g)))
+                (export "shutdown" (func $f))
+            )"#,
+        )
+        .unwrap();
+        let info = inspect(&bytes).unwrap();
+        assert_eq!(info.imports, vec!["caxton:agent/kv-store@0.1.0"]);
+        assert_eq!(info.exports, vec!["shutdown"]);
+    }
+}

@@ -1,0 +1,157 @@
+//! Request routing and the handlers of each route.
+
+use super::{ApiState, DEFAULT_CLIENT, MAX_BODY_BYTES, MAX_WAIT_MS};
+use crate::acl::json::{ReplyMessage, WireMessage};
+use crate::bus::BusError;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Reply = Response<Full<Bytes>>;
+
+/// Dispatch one request.
+pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+    let path = req.uri().path().to_string();
+    let reply = match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => {
+            json_reply(StatusCode::OK, &json!({ "status": "ok", "agents": state.runtime.agents().len() }))
+        }
+        (&Method::GET, "/v1/agents") => json_reply(StatusCode::OK, &json!({ "agents": state.runtime.agents() })),
+        (&Method::POST, "/v1/messages") => post_message(&state, req).await,
+        (_, "/healthz" | "/v1/agents" | "/v1/messages") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not accept that method")
+        }
+        _ => error(StatusCode::NOT_FOUND, "not-found", &format!("no route for `{path}`")),
+    };
+    Ok(reply)
+}
+
+fn json_reply(status: StatusCode, body: &Value) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A JSON error reply.
+fn error(status: StatusCode, code: &str, message: &str) -> Reply {
+    json_reply(status, &json!({ "error": { "code": code, "message": message } }))
+}
+
+/// The `wait_ms` query parameter, if any.
+fn wait_ms(query: Option<&str>) -> Result<Option<u64>, Reply> {
+    let Some(query) = query else { return Ok(None) };
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "wait_ms" {
+            return match value.parse::<u64>() {
+                Ok(ms) if (1..=MAX_WAIT_MS).contains(&ms) => Ok(Some(ms)),
+                _ => Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad-query",
+                    &format!("wait_ms must be a whole number of milliseconds from 1 to {MAX_WAIT_MS}"),
+                )),
+            };
+        }
+    }
+    Ok(None)
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
+    match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            &format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        )),
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, "bad-body", &format!("cannot read the request body: {e}"))),
+    }
+}
+
+async fn post_message(state: &ApiState, req: Request<Incoming>) -> Reply {
+    let wait = match wait_ms(req.uri().query()) {
+        Ok(w) => w,
+        Err(reply) => return reply,
+    };
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let wire: WireMessage = match serde_json::from_slice(&body) {
+        Ok(w) => w,
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, "bad-json", &format!("the body is not a valid ACL message: {e}"))
+        }
+    };
+    let bus = state.runtime.bus();
+    let sender = wire.sender.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_CLIENT.to_string());
+    if bus.is_agent(&sender) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad-sender",
+            &format!("`{sender}` is a deployed agent; a client cannot send in an agent's name"),
+        );
+    }
+    let mut msg = match wire.into_message(sender.clone()) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad-message", &e.to_string()),
+    };
+    let conversation_id = msg.conversation_id.get_or_insert_with(|| bus.fresh_id("conv")).clone();
+    let Some(wait) = wait else {
+        return match bus.send(&sender, msg) {
+            Ok(()) => {
+                json_reply(StatusCode::ACCEPTED, &json!({ "status": "accepted", "conversation_id": conversation_id }))
+            }
+            Err(e) => bus_error(e),
+        };
+    };
+    let reply_with = msg.reply_with.get_or_insert_with(|| bus.fresh_id("http")).clone();
+    let waiter = match bus.expect_reply(&sender, &reply_with) {
+        Ok(w) => w,
+        Err(e) => return bus_error(e),
+    };
+    if let Err(e) = bus.send(&sender, msg) {
+        return bus_error(e);
+    }
+    match tokio::time::timeout(Duration::from_millis(wait), waiter.recv()).await {
+        Ok(Some(reply)) => match serde_json::to_value(ReplyMessage::from(reply)) {
+            Ok(body) => json_reply(StatusCode::OK, &body),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()),
+        },
+        Ok(None) | Err(_) => {
+            error(StatusCode::GATEWAY_TIMEOUT, "reply-timeout", &format!("no reply to `{reply_with}` within {wait} ms"))
+        }
+    }
+}
+
+fn bus_error(e: BusError) -> Reply {
+    let (status, code) = match &e {
+        BusError::NoReceivers => (StatusCode::BAD_REQUEST, "bad-message"),
+        BusError::NoSuchAgent(_) => (StatusCode::NOT_FOUND, "no-such-agent"),
+        BusError::MailboxFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "mailbox-full"),
+        BusError::AlreadyWaiting { .. } | BusError::AlreadyRegistered(_) => (StatusCode::CONFLICT, "conflict"),
+    };
+    error(status, code, &e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_ms_must_be_a_bounded_number() {
+        assert_eq!(wait_ms(None).ok(), Some(None));
+        assert_eq!(wait_ms(Some("a=1&wait_ms=5000")).ok(), Some(Some(5000)));
+        for bad in ["wait_ms=", "wait_ms=abc", "wait_ms=0", "wait_ms=999999999", "wait_ms=-1"] {
+            assert!(wait_ms(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The pre-flight check: a component's imports against its agent's grants.
+//!
+//! Run before compiling or linking, so a refused deploy costs nothing and the
+//! error names the agent, the import, the capability and the deployment file.
+
+use super::{AgentSpec, PolicyError};
+use crate::capability::{classify_import, Capability, ImportKind};
+
+/// What a component needs compared with what its agent is granted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantReport {
+    /// Imports whose capability is not granted: `(import, capability)`.
+    pub not_granted: Vec<(String, Capability)>,
+    /// Imports Caxton never provides.
+    pub unsupported: Vec<String>,
+    /// Granted capabilities the component does not import.
+    pub unused: Vec<Capability>,
+    /// Capabilities both imported and granted.
+    pub used: Vec<Capability>,
+}
+
+impl GrantReport {
+    /// Compare `imports` with the grants of `spec`.
+    pub fn new(spec: &AgentSpec, imports: &[String]) -> GrantReport {
+        let mut report = GrantReport::default();
+        let mut imported = Vec::new();
+        for import in imports {
+            match classify_import(import) {
+                ImportKind::Types | ImportKind::Baseline => {}
+                ImportKind::Unsupported => report.unsupported.push(import.clone()),
+                ImportKind::Capability(c) => {
+                    imported.push(c);
+                    if !spec.grants.allows(c) {
+                        report.not_granted.push((import.clone(), c));
+                    }
+                }
+            }
+        }
+        for c in spec.grants.granted() {
+            if imported.contains(&c) {
+                report.used.push(c);
+            } else {
+                report.unused.push(c);
+            }
+        }
+        report
+    }
+
+    /// The first refusal as an error, or `Ok` when every import is provided.
+    pub fn into_result(self, spec: &AgentSpec) -> Result<(), PolicyError> {
+        if let Some(interface) = self.unsupported.into_iter().next() {
+            return Err(PolicyError::Unsupported { agent: spec.name.clone(), interface, policy: spec.policy.clone() });
+        }
+        if let Some((interface, capability)) = self.not_granted.into_iter().next() {
+            return Err(PolicyError::NotGranted {
+                agent: spec.name.clone(),
+                interface,
+                capability,
+                policy: spec.policy.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Refuse `spec` when its component imports anything not granted or not provided.
+pub fn preflight(spec: &AgentSpec, imports: &[String]) -> Result<(), PolicyError> {
+    GrantReport::new(spec, imports).into_result(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Grants, KvStoreGrant, Limits, MessagingGrant};
+    use std::path::PathBuf;
+
+    fn spec(grants: Grants) -> AgentSpec {
+        AgentSpec {
+            name: "pricer".into(),
+            component: PathBuf::from("pricer.wasm"),
+            grants,
+            limits: Limits::default(),
+            policy: PathBuf::from("policies/prod.toml"),
+        }
+    }
+
+    fn imports(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn refuses_an_ungranted_import_naming_agent_import_capability_and_file() {
+        let s = spec(Grants { messaging: Some(MessagingGrant { send_to: vec!["*".into()] }), ..Grants::default() });
+        let err = preflight(&s, &imports(&["caxton:agent/types@0.1.0", "caxton:agent/kv-store@0.1.0"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "agent `pricer` imports `caxton:agent/kv-store@0.1.0`, but `policies/prod.toml` does not grant `kv-store`; add a `kv-store` entry under [agent.grants] or remove the import"
+        );
+    }
+
+    #[test]
+    fn refuses_sockets_whatever_is_granted() {
+        let err = preflight(&spec(Grants::default()), &imports(&["wasi:sockets/tcp@0.2.6"])).unwrap_err();
+        assert!(matches!(err, PolicyError::Unsupported { ref interface, .. } if interface == "wasi:sockets/tcp@0.2.6"));
+    }
+
+    #[test]
+    fn reports_unused_grants_without_refusing() {
+        let s = spec(Grants { kv_store: Some(KvStoreGrant::default()), ..Grants::default() });
+        let report = GrantReport::new(&s, &imports(&["wasi:io/streams@0.2.6"]));
+        assert_eq!(report.unused, vec![Capability::KvStore]);
+        assert!(report.into_result(&s).is_ok());
+    }
+}

@@ -1,0 +1,108 @@
+//! The deployment file as written: a serde DTO that only parses.
+//!
+//! Validation into the domain types of [`super`] happens in `TryFrom`; nothing
+//! here has defaults with meaning beyond "absent".
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// A whole deployment file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeploymentFile {
+    /// The `[deployment]` table.
+    pub deployment: DeploymentSection,
+    /// The `[[agent]]` tables.
+    #[serde(default, rename = "agent")]
+    pub agents: Vec<AgentEntry>,
+}
+
+/// `[deployment]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeploymentSection {
+    /// The deployment's name.
+    pub name: String,
+}
+
+/// One `[[agent]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentEntry {
+    /// The agent's name, unique in the deployment.
+    pub name: String,
+    /// Path of the component, relative to the deployment file's directory.
+    pub component: PathBuf,
+    /// `[agent.grants]`: absent capabilities are not granted.
+    #[serde(default)]
+    pub grants: GrantsEntry,
+    /// `[agent.limits]`: absent limits take the defaults.
+    #[serde(default)]
+    pub limits: LimitsEntry,
+}
+
+/// `[agent.grants]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GrantsEntry {
+    /// `messaging = { … }`.
+    pub messaging: Option<MessagingEntry>,
+    /// `kv-store = { … }`.
+    pub kv_store: Option<KvStoreEntry>,
+    /// `timers = { … }`.
+    pub timers: Option<TimersEntry>,
+    /// `logging = { … }`.
+    pub logging: Option<LoggingEntry>,
+}
+
+/// The `messaging` grant.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MessagingEntry {
+    /// Receivers the agent may send to; `*` matches any run of characters.
+    pub send_to: Option<Vec<String>>,
+}
+
+/// The `kv-store` grant.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KvStoreEntry {
+    /// Total bytes of keys and values the agent may store.
+    pub quota_bytes: Option<u64>,
+    /// Number of keys the agent may store.
+    pub max_keys: Option<u64>,
+    /// Largest key in bytes.
+    pub max_key_bytes: Option<u32>,
+    /// Largest value in bytes.
+    pub max_value_bytes: Option<u32>,
+}
+
+/// The `timers` grant.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TimersEntry {
+    /// Timers that may be pending at once.
+    pub max_active: Option<u32>,
+}
+
+/// The `logging` grant.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LoggingEntry {
+    /// The lowest level written: trace, debug, info, warn, error or critical.
+    pub max_level: Option<String>,
+}
+
+/// `[agent.limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(missing_docs)]
+pub struct LimitsEntry {
+    pub memory_bytes: Option<u64>,
+    pub cpu_micros_per_message: Option<u64>,
+    pub deadline_micros: Option<u64>,
+    pub host_calls_per_message: Option<u64>,
+    pub messages_per_second: Option<u32>,
+    pub mailbox: Option<u32>,
+    pub message_bytes: Option<u64>,
+}

@@ -1,0 +1,397 @@
+//! Deployment files: which agents run, what each is granted, and its limits.
+//!
+//! [`file`] parses the TOML as written; this module validates it into
+//! [`Deployment`], whose types carry no serde and hold only checked values.
+//! [`check`] compares a component's imports with its grants.
+
+pub mod check;
+pub mod file;
+
+use crate::capability::Capability;
+use std::path::{Path, PathBuf};
+
+/// Why a deployment file or a grant check was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read deployment file `{path}`")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys.
+    #[error("deployment file `{path}` is not valid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's explanation, with line and column.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("deployment file `{path}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A component imports a capability its grants leave out.
+    #[error("agent `{agent}` imports `{interface}`, but `{policy}` does not grant `{capability}`; add a `{capability}` entry under [agent.grants] or remove the import")]
+    NotGranted {
+        /// The agent's name.
+        agent: String,
+        /// The full import name, e.g. `caxton:agent/kv-store@0.1.0`.
+        interface: String,
+        /// The capability the import belongs to.
+        capability: Capability,
+        /// The deployment file.
+        policy: PathBuf,
+    },
+    /// A component imports an interface Caxton never provides.
+    #[error(
+        "agent `{agent}` imports `{interface}`, which Caxton does not provide to agents (deployment file `{policy}`)"
+    )]
+    Unsupported {
+        /// The agent's name.
+        agent: String,
+        /// The full import name.
+        interface: String,
+        /// The deployment file.
+        policy: PathBuf,
+    },
+}
+
+/// A validated deployment file.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// The deployment's name.
+    pub name: String,
+    /// Where it was read from (or a label for deployments that came over the API).
+    pub path: PathBuf,
+    /// Its agents, in file order.
+    pub agents: Vec<AgentSpec>,
+}
+
+/// One agent of a deployment.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    /// The agent's name.
+    pub name: String,
+    /// The component file, resolved against the deployment file's directory.
+    pub component: PathBuf,
+    /// What the agent may use.
+    pub grants: Grants,
+    /// Its resource limits.
+    pub limits: Limits,
+    /// The deployment file that granted all this, for error messages.
+    pub policy: PathBuf,
+}
+
+/// The capabilities granted to one agent; `None` means not granted, not linked.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// The `messaging` grant.
+    pub messaging: Option<MessagingGrant>,
+    /// The `kv-store` grant.
+    pub kv_store: Option<KvStoreGrant>,
+    /// The `timers` grant.
+    pub timers: Option<TimersGrant>,
+    /// The `logging` grant.
+    pub logging: Option<LoggingGrant>,
+}
+
+impl Grants {
+    /// Whether `capability` is granted.
+    pub fn allows(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::Messaging => self.messaging.is_some(),
+            Capability::KvStore => self.kv_store.is_some(),
+            Capability::Timers => self.timers.is_some(),
+            Capability::Logging => self.logging.is_some(),
+        }
+    }
+
+    /// The granted capabilities, in declaration order.
+    pub fn granted(&self) -> Vec<Capability> {
+        Capability::ALL.into_iter().filter(|c| self.allows(*c)).collect()
+    }
+}
+
+/// Whom an agent may send to.
+#[derive(Debug, Clone)]
+pub struct MessagingGrant {
+    /// Receiver patterns; `*` matches any run of characters.
+    pub send_to: Vec<String>,
+}
+
+impl MessagingGrant {
+    /// Whether `receiver` matches one of the patterns.
+    pub fn may_send_to(&self, receiver: &str) -> bool {
+        self.send_to.iter().any(|p| glob_match(p, receiver))
+    }
+}
+
+/// Storage allowance of one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvStoreGrant {
+    /// Total bytes of keys and values.
+    pub quota_bytes: u64,
+    /// Number of keys.
+    pub max_keys: u64,
+    /// Largest key.
+    pub max_key_bytes: u32,
+    /// Largest value.
+    pub max_value_bytes: u32,
+}
+
+impl Default for KvStoreGrant {
+    fn default() -> Self {
+        KvStoreGrant {
+            quota_bytes: 64 * 1024 * 1024,
+            max_keys: 100_000,
+            max_key_bytes: 512,
+            max_value_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Timer allowance of one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimersGrant {
+    /// Timers pending at once.
+    pub max_active: u32,
+}
+
+/// Log levels, lowest first; the same as the WIT `logging.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Critical,
+}
+
+impl LogLevel {
+    fn parse(s: &str) -> Option<LogLevel> {
+        Some(match s {
+            "trace" => LogLevel::Trace,
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            "critical" => LogLevel::Critical,
+            _ => return None,
+        })
+    }
+}
+
+/// Logging allowance of one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggingGrant {
+    /// Records below this level are dropped.
+    pub max_level: LogLevel,
+}
+
+/// Resource limits of one agent. Defaults are the product guide's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Sum of all the agent's linear memories, in bytes.
+    pub memory_bytes: u64,
+    /// CPU budget per message, in (fuel-calibrated) microseconds.
+    pub cpu_micros_per_message: u64,
+    /// Wall-clock deadline per message, in microseconds.
+    pub deadline_micros: u64,
+    /// Host calls per message.
+    pub host_calls_per_message: u64,
+    /// Outgoing messages per second.
+    pub messages_per_second: u32,
+    /// Messages that may wait in the mailbox.
+    pub mailbox: u32,
+    /// Largest message the agent may send, in bytes.
+    pub message_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 50 * 1024 * 1024,
+            cpu_micros_per_message: 100_000,
+            deadline_micros: 1_000_000,
+            host_calls_per_message: 1_000,
+            messages_per_second: 100,
+            mailbox: 1_024,
+            message_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// `*` matches any run of characters (including none); everything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let tail: Vec<&str> = parts.collect();
+    let Some((last, middle)) = tail.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = rest.get(at + part.len()..).unwrap_or_default(),
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+/// Whether `name` is a usable agent name: 1–64 of `a-z 0-9 - _ .`, starting with a letter or digit.
+pub fn valid_agent_name(name: &str) -> bool {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.');
+    (1..=64).contains(&name.len())
+        && name.chars().all(ok_char)
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+impl Deployment {
+    /// Read and validate a deployment file.
+    pub fn load(path: &Path) -> Result<Deployment, PolicyError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| PolicyError::Read { path: path.to_path_buf(), source })?;
+        Deployment::parse(&text, path)
+    }
+
+    /// Validate deployment-file text; `path` locates the components and names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Deployment, PolicyError> {
+        let file: file::DeploymentFile = toml::from_str(text).map_err(|e| PolicyError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        validate(file, path)
+    }
+}
+
+fn validate(file: file::DeploymentFile, path: &Path) -> Result<Deployment, PolicyError> {
+    let invalid = |message: String| PolicyError::Invalid { path: path.to_path_buf(), message };
+    if file.deployment.name.trim().is_empty() {
+        return Err(invalid("[deployment] name must not be empty".into()));
+    }
+    if file.agents.is_empty() {
+        return Err(invalid("the deployment has no [[agent]] entries".into()));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut agents: Vec<AgentSpec> = Vec::with_capacity(file.agents.len());
+    for entry in file.agents {
+        if !valid_agent_name(&entry.name) {
+            return Err(invalid(format!(
+                "agent name `{}` is not valid: use 1 to 64 characters from a-z, 0-9, `-`, `_` and `.`, starting with a letter or digit",
+                entry.name
+            )));
+        }
+        if agents.iter().any(|a| a.name == entry.name) {
+            return Err(invalid(format!("agent `{}` is declared twice", entry.name)));
+        }
+        let grants = validate_grants(entry.grants).map_err(|m| invalid(format!("agent `{}`: {m}", entry.name)))?;
+        let limits = validate_limits(entry.limits).map_err(|m| invalid(format!("agent `{}`: {m}", entry.name)))?;
+        agents.push(AgentSpec {
+            name: entry.name,
+            component: base.join(entry.component),
+            grants,
+            limits,
+            policy: path.to_path_buf(),
+        });
+    }
+    Ok(Deployment { name: file.deployment.name, path: path.to_path_buf(), agents })
+}
+
+fn validate_grants(g: file::GrantsEntry) -> Result<Grants, String> {
+    let messaging = match g.messaging {
+        None => None,
+        Some(m) => {
+            let send_to = m.send_to.unwrap_or_else(|| vec!["*".to_string()]);
+            if let Some(bad) =
+                send_to.iter().find(|p| p.is_empty() || !p.chars().all(|c| c == '*' || !c.is_whitespace()))
+            {
+                return Err(format!("messaging.send-to pattern `{bad}` must be non-empty and without spaces"));
+            }
+            Some(MessagingGrant { send_to })
+        }
+    };
+    let kv_store = match g.kv_store {
+        None => None,
+        Some(k) => {
+            let d = KvStoreGrant::default();
+            let grant = KvStoreGrant {
+                quota_bytes: k.quota_bytes.unwrap_or(d.quota_bytes),
+                max_keys: k.max_keys.unwrap_or(d.max_keys),
+                max_key_bytes: k.max_key_bytes.unwrap_or(d.max_key_bytes),
+                max_value_bytes: k.max_value_bytes.unwrap_or(d.max_value_bytes),
+            };
+            if grant.max_keys == 0 || grant.quota_bytes == 0 || grant.max_key_bytes == 0 {
+                return Err("kv-store quota-bytes, max-keys and max-key-bytes must be at least 1".into());
+            }
+            if grant.max_key_bytes > 4096 {
+                return Err("kv-store max-key-bytes must be at most 4096".into());
+            }
+            Some(grant)
+        }
+    };
+    let timers = match g.timers {
+        None => None,
+        Some(t) => {
+            let max_active = t.max_active.unwrap_or(1_000);
+            if !(1..=100_000).contains(&max_active) {
+                return Err("timers.max-active must be between 1 and 100000".into());
+            }
+            Some(TimersGrant { max_active })
+        }
+    };
+    let logging = match g.logging {
+        None => None,
+        Some(l) => {
+            let name = l.max_level.unwrap_or_else(|| "info".into());
+            let max_level = LogLevel::parse(&name).ok_or_else(|| {
+                format!("logging.max-level `{name}` is not one of trace, debug, info, warn, error, critical")
+            })?;
+            Some(LoggingGrant { max_level })
+        }
+    };
+    Ok(Grants { messaging, kv_store, timers, logging })
+}
+
+fn validate_limits(l: file::LimitsEntry) -> Result<Limits, String> {
+    let d = Limits::default();
+    let limits = Limits {
+        memory_bytes: l.memory_bytes.unwrap_or(d.memory_bytes),
+        cpu_micros_per_message: l.cpu_micros_per_message.unwrap_or(d.cpu_micros_per_message),
+        deadline_micros: l.deadline_micros.unwrap_or(d.deadline_micros),
+        host_calls_per_message: l.host_calls_per_message.unwrap_or(d.host_calls_per_message),
+        messages_per_second: l.messages_per_second.unwrap_or(d.messages_per_second),
+        mailbox: l.mailbox.unwrap_or(d.mailbox),
+        message_bytes: l.message_bytes.unwrap_or(d.message_bytes),
+    };
+    let in_range = |name: &str, v: u64, lo: u64, hi: u64| {
+        if (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(format!("limits.{name} = {v} is outside {lo} ..= {hi}"))
+        }
+    };
+    in_range("memory-bytes", limits.memory_bytes, 64 * 1024, 4 << 30)?;
+    in_range("cpu-micros-per-message", limits.cpu_micros_per_message, 1, 3_600_000_000)?;
+    in_range("deadline-micros", limits.deadline_micros, 1_000, 3_600_000_000)?;
+    in_range("host-calls-per-message", limits.host_calls_per_message, 1, 100_000_000)?;
+    in_range("messages-per-second", limits.messages_per_second.into(), 1, 1_000_000)?;
+    in_range("mailbox", limits.mailbox.into(), 1, 1_000_000)?;
+    in_range("message-bytes", limits.message_bytes, 256, 16 * 1024 * 1024)?;
+    Ok(limits)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+//! The runtime: compiles and links agents, and runs each one as an actor that
+//! takes one event at a time from its bounded mailbox.
+//!
+//! The actor owns the agent's wasmtime store and moves it onto a blocking
+//! thread for each call, so agents run in parallel while each one sees its
+//! events strictly in order.
+
+pub mod agent;
+pub mod engine;
+
+use crate::bindings::AgentPre;
+use crate::bus::{Bus, Event};
+use crate::capability::link_granted;
+use crate::component::{self, Compiler, ComponentError};
+use crate::policy::{check, AgentSpec, Grants, PolicyError};
+use crate::store::KvBackend;
+use agent::{AgentEnv, AgentState, LiveAgent};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::component::{Component, Linker};
+use wasmtime::Engine;
+
+/// Why an agent could not be deployed or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The component file or bytes are unusable.
+    #[error("agent `{agent}`: {source}")]
+    Component {
+        /// The agent.
+        agent: String,
+        /// What is wrong with the component.
+        #[source]
+        source: ComponentError,
+    },
+    /// The deployment file refuses it.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// Linking failed: an import is missing from the linker or an export from the component.
+    #[error("agent `{agent}` cannot be linked: {message}")]
+    Link {
+        /// The agent.
+        agent: String,
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// Instantiation failed (e.g. its memory exceeds the limit, or its start function trapped).
+    #[error("agent `{agent}` cannot be instantiated: {message}")]
+    Instantiate {
+        /// The agent.
+        agent: String,
+        /// The cause.
+        message: String,
+    },
+    /// `init` returned an error or trapped.
+    #[error("agent `{agent}` failed to initialise: {message}")]
+    Init {
+        /// The agent.
+        agent: String,
+        /// The cause.
+        message: String,
+    },
+    /// An agent with that name is already running.
+    #[error("an agent named `{0}` is already deployed")]
+    AlreadyDeployed(String),
+    /// No agent with that name is running.
+    #[error("no agent named `{0}` is deployed")]
+    NotDeployed(String),
+    /// The host itself failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Where the runtime keeps its state.
+pub struct RuntimeConfig {
+    /// Compiled components are cached here; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// The kv-store backend shared by all agents.
+    pub kv: Arc<dyn KvBackend>,
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+    services: Vec<String>,
+}
+
+/// What the runtime reports about a deployed agent.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AgentSummary {
+    /// The agent's name.
+    pub name: String,
+    /// The names of the services it registered.
+    pub services: Vec<String>,
+}
+
+/// Deploys, runs and removes agents.
+pub struct Runtime {
+    engine: Engine,
+    compiler: Compiler,
+    bus: Arc<Bus>,
+    kv: Arc<dyn KvBackend>,
+    agents: Mutex<HashMap<String, Running>>,
+    _ticker: engine::EpochTicker,
+}
+
+/// Build the linker from `grants` alone and pre-instantiate `component` with it.
+///
+/// This is where wasmtime itself refuses a component whose imports are not all
+/// linked, and one that lacks an export of the `agent` world.
+pub fn prepare(engine: &Engine, component: &Component, grants: &Grants) -> wasmtime::Result<AgentPre<AgentState>> {
+    let mut linker = Linker::new(engine);
+    link_granted(&mut linker, grants)?;
+    AgentPre::new(linker.instantiate_pre(component)?)
+}
+
+impl Runtime {
+    /// A runtime with no agents.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let engine = engine::new_engine().map_err(|e| RuntimeError::Internal(format!("{e:#}")))?;
+        let ticker = engine::EpochTicker::start(&engine).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        Ok(Runtime {
+            compiler: Compiler::new(engine.clone(), config.cache_dir),
+            engine,
+            bus: Bus::new(),
+            kv: config.kv,
+            agents: Mutex::new(HashMap::new()),
+            _ticker: ticker,
+        })
+    }
+
+    /// The bus agents and clients send through.
+    pub fn bus(&self) -> &Arc<Bus> {
+        &self.bus
+    }
+
+    /// The engine agents run on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The deployed agents, sorted by name.
+    pub fn agents(&self) -> Vec<AgentSummary> {
+        let agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<AgentSummary> =
+            agents.iter().map(|(name, r)| AgentSummary { name: name.clone(), services: r.services.clone() }).collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// Deploy the agent `spec` describes, reading its component from disk.
+    pub async fn deploy(&self, spec: AgentSpec) -> Result<(), RuntimeError> {
+        let path = spec.component.clone();
+        let agent = spec.name.clone();
+        let bytes = tokio::task::spawn_blocking(move || component::read(&path))
+            .await
+            .map_err(|e| RuntimeError::Internal(e.to_string()))?
+            .map_err(|source| RuntimeError::Component { agent, source })?;
+        self.deploy_bytes(spec, bytes).await
+    }
+
+    /// Deploy `spec` with the given component bytes: check grants, compile (or
+    /// load from cache), link only what is granted, instantiate, `init`,
+    /// register its capabilities, and start its actor.
+    pub async fn deploy_bytes(&self, spec: AgentSpec, bytes: Vec<u8>) -> Result<(), RuntimeError> {
+        let name = spec.name.clone();
+        if self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
+            return Err(RuntimeError::AlreadyDeployed(name));
+        }
+        let info =
+            component::inspect(&bytes).map_err(|source| RuntimeError::Component { agent: name.clone(), source })?;
+        check::preflight(&spec, &info.imports)?;
+
+        let compiler = self.compiler.clone();
+        let compiled = tokio::task::spawn_blocking(move || compiler.compile(&bytes))
+            .await
+            .map_err(|e| RuntimeError::Internal(e.to_string()))?
+            .map_err(|source| RuntimeError::Component { agent: name.clone(), source })?;
+        let pre = prepare(&self.engine, &compiled, &spec.grants)
+            .map_err(|e| RuntimeError::Link { agent: name.clone(), message: format!("{e:#}") })?;
+
+        let (tx, rx) = mpsc::channel(spec.limits.mailbox as usize);
+        let env = AgentEnv {
+            spec,
+            bus: self.bus.clone(),
+            kv: self.kv.clone(),
+            mailbox: tx.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let (live, capabilities) = tokio::task::spawn_blocking(move || {
+            let mut live = LiveAgent::start(env, pre)?;
+            let caps = live
+                .capabilities()
+                .map_err(|f| RuntimeError::Init { agent: live.name().to_string(), message: f.message })?;
+            Ok::<_, RuntimeError>((live, caps))
+        })
+        .await
+        .map_err(|e| RuntimeError::Internal(e.to_string()))??;
+
+        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        if agents.contains_key(&name) {
+            return Err(RuntimeError::AlreadyDeployed(name));
+        }
+        self.bus.register(&name, tx).map_err(|_| RuntimeError::AlreadyDeployed(name.clone()))?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let done = tokio::spawn(run_actor(live, rx, stop_rx, self.bus.clone()));
+        let services = capabilities.services.into_iter().map(|s| s.name).collect();
+        agents.insert(name.clone(), Running { stop: stop_tx, done, services });
+        tracing::info!(agent = %name, "deployed");
+        Ok(())
+    }
+
+    /// Remove an agent: it stops receiving at once, finishes the event in hand,
+    /// answers what is still queued with `failure`, and runs `shutdown`.
+    pub async fn remove(&self, name: &str) -> Result<(), RuntimeError> {
+        let running = self.agents.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let Some(running) = running else {
+            return Err(RuntimeError::NotDeployed(name.to_string()));
+        };
+        self.bus.unregister(name);
+        let _ = running.stop.send(());
+        let _ = running.done.await;
+        tracing::info!(agent = %name, "removed");
+        Ok(())
+    }
+
+    /// Remove every agent.
+    pub async fn shutdown(&self) {
+        let names: Vec<String> = self.agents().into_iter().map(|a| a.name).collect();
+        for name in names {
+            let _ = self.remove(&name).await;
+        }
+    }
+}
+
+async fn run_actor(
+    mut live: LiveAgent,
+    mut mailbox: mpsc::Receiver<Event>,
+    mut stop: oneshot::Receiver<()>,
+    bus: Arc<Bus>,
+) {
+    let name = live.name().to_string();
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            event = mailbox.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+        };
+        match tokio::task::spawn_blocking(move || {
+            live.handle(event);
+            live
+        })
+        .await
+        {
+            Ok(back) => live = back,
+            Err(e) => {
+                tracing::error!(agent = %name, "agent stopped: a host function failed: {e}");
+                bus.unregister(&name);
+                return;
+            }
+        }
+    }
+    mailbox.close();
+    let failure = agent::CallFailure {
+        reason: "removed",
+        message: format!("agent `{name}` was removed before handling the message"),
+        poisoned: false,
+    };
+    while let Ok(event) = mailbox.try_recv() {
+        if let Event::Message(msg) = event {
+            live.reply_failure(&msg, &failure);
+        }
+    }
+    let _ = tokio::task::spawn_blocking(move || live.shutdown()).await;
+}
