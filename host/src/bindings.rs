@@ -8,6 +8,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "agent",
     imports: { default: trappable },
+    additional_derives: [PartialEq],
 });
 
 use crate::acl;

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 #[derive(Debug)]
 pub enum Event {
     /// A message to handle.
-    Message(Message),
+    Message(Box<Message>),
     /// A timer that fired.
     Timer(u64),
 }
@@ -174,7 +174,7 @@ impl Bus {
         for (slot, receiver) in slots.into_iter().zip(msg.receivers.clone()) {
             match slot {
                 Slot::Agent(permit) => {
-                    permit.send(Event::Message(msg.clone()));
+                    permit.send(Event::Message(Box::new(msg.clone())));
                 }
                 Slot::Waiter(tx) => {
                     let _ = tx.send(msg.clone());
@@ -202,7 +202,7 @@ mod tests {
 
     fn next(rx: &mut mpsc::Receiver<Event>) -> Message {
         match rx.try_recv() {
-            Ok(Event::Message(m)) => m,
+            Ok(Event::Message(m)) => *m,
             other => panic!("expected a message, got {other:?}"),
         }
     }

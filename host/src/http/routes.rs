@@ -22,11 +22,12 @@ pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Result<Repl
             json_reply(StatusCode::OK, &json!({ "status": "ok", "agents": state.runtime.agents().len() }))
         }
         (&Method::GET, "/v1/agents") => json_reply(StatusCode::OK, &json!({ "agents": state.runtime.agents() })),
-        (&Method::POST, "/v1/messages") => post_message(&state, req).await,
+        (&Method::POST, "/v1/messages") => post_message(&state, req).await.unwrap_or_else(ApiError::into_reply),
         (_, "/healthz" | "/v1/agents" | "/v1/messages") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not accept that method")
+                .into_reply()
         }
-        _ => error(StatusCode::NOT_FOUND, "not-found", &format!("no route for `{path}`")),
+        _ => error(StatusCode::NOT_FOUND, "not-found", &format!("no route for `{path}`")).into_reply(),
     };
     Ok(reply)
 }
@@ -40,13 +41,26 @@ fn json_reply(status: StatusCode, body: &Value) -> Reply {
     response
 }
 
-/// A JSON error reply.
-fn error(status: StatusCode, code: &str, message: &str) -> Reply {
-    json_reply(status, &json!({ "error": { "code": code, "message": message } }))
+/// A request that cannot be served, as the JSON error the client receives.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+    ApiError { status, code, message: message.to_string() }
+}
+
+impl ApiError {
+    fn into_reply(self) -> Reply {
+        json_reply(self.status, &json!({ "error": { "code": self.code, "message": self.message } }))
+    }
 }
 
 /// The `wait_ms` query parameter, if any.
-fn wait_ms(query: Option<&str>) -> Result<Option<u64>, Reply> {
+fn wait_ms(query: Option<&str>) -> Result<Option<u64>, ApiError> {
     let Some(query) = query else { return Ok(None) };
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -64,7 +78,7 @@ fn wait_ms(query: Option<&str>) -> Result<Option<u64>, Reply> {
     Ok(None)
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(error(
@@ -76,63 +90,47 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
     }
 }
 
-async fn post_message(state: &ApiState, req: Request<Incoming>) -> Reply {
-    let wait = match wait_ms(req.uri().query()) {
-        Ok(w) => w,
-        Err(reply) => return reply,
-    };
-    let body = match read_body(req).await {
-        Ok(b) => b,
-        Err(reply) => return reply,
-    };
-    let wire: WireMessage = match serde_json::from_slice(&body) {
-        Ok(w) => w,
-        Err(e) => {
-            return error(StatusCode::BAD_REQUEST, "bad-json", &format!("the body is not a valid ACL message: {e}"))
-        }
-    };
+async fn post_message(state: &ApiState, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    let wait = wait_ms(req.uri().query())?;
+    let body = read_body(req).await?;
+    let wire: WireMessage = serde_json::from_slice(&body).map_err(|e| {
+        error(StatusCode::BAD_REQUEST, "bad-json", &format!("the body is not a valid ACL message: {e}"))
+    })?;
     let bus = state.runtime.bus();
     let sender = wire.sender.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_CLIENT.to_string());
     if bus.is_agent(&sender) {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "bad-sender",
             &format!("`{sender}` is a deployed agent; a client cannot send in an agent's name"),
-        );
+        ));
     }
-    let mut msg = match wire.into_message(sender.clone()) {
-        Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "bad-message", &e.to_string()),
-    };
+    let mut msg =
+        wire.into_message(sender.clone()).map_err(|e| error(StatusCode::BAD_REQUEST, "bad-message", &e.to_string()))?;
     let conversation_id = msg.conversation_id.get_or_insert_with(|| bus.fresh_id("conv")).clone();
     let Some(wait) = wait else {
-        return match bus.send(&sender, msg) {
-            Ok(()) => {
-                json_reply(StatusCode::ACCEPTED, &json!({ "status": "accepted", "conversation_id": conversation_id }))
-            }
-            Err(e) => bus_error(e),
-        };
+        bus.send(&sender, msg).map_err(bus_error)?;
+        return Ok(json_reply(
+            StatusCode::ACCEPTED,
+            &json!({ "status": "accepted", "conversation_id": conversation_id }),
+        ));
     };
     let reply_with = msg.reply_with.get_or_insert_with(|| bus.fresh_id("http")).clone();
-    let waiter = match bus.expect_reply(&sender, &reply_with) {
-        Ok(w) => w,
-        Err(e) => return bus_error(e),
-    };
-    if let Err(e) = bus.send(&sender, msg) {
-        return bus_error(e);
-    }
+    let waiter = bus.expect_reply(&sender, &reply_with).map_err(bus_error)?;
+    bus.send(&sender, msg).map_err(bus_error)?;
     match tokio::time::timeout(Duration::from_millis(wait), waiter.recv()).await {
-        Ok(Some(reply)) => match serde_json::to_value(ReplyMessage::from(reply)) {
-            Ok(body) => json_reply(StatusCode::OK, &body),
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()),
-        },
-        Ok(None) | Err(_) => {
-            error(StatusCode::GATEWAY_TIMEOUT, "reply-timeout", &format!("no reply to `{reply_with}` within {wait} ms"))
-        }
+        Ok(Some(reply)) => serde_json::to_value(ReplyMessage::from(reply))
+            .map(|body| json_reply(StatusCode::OK, &body))
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string())),
+        Ok(None) | Err(_) => Err(error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "reply-timeout",
+            &format!("no reply to `{reply_with}` within {wait} ms"),
+        )),
     }
 }
 
-fn bus_error(e: BusError) -> Reply {
+fn bus_error(e: BusError) -> ApiError {
     let (status, code) = match &e {
         BusError::NoReceivers => (StatusCode::BAD_REQUEST, "bad-message"),
         BusError::NoSuchAgent(_) => (StatusCode::NOT_FOUND, "no-such-agent"),
@@ -148,8 +146,8 @@ mod tests {
 
     #[test]
     fn wait_ms_must_be_a_bounded_number() {
-        assert_eq!(wait_ms(None).ok(), Some(None));
-        assert_eq!(wait_ms(Some("a=1&wait_ms=5000")).ok(), Some(Some(5000)));
+        assert!(matches!(wait_ms(None), Ok(None)));
+        assert!(matches!(wait_ms(Some("a=1&wait_ms=5000")), Ok(Some(5000))));
         for bad in ["wait_ms=", "wait_ms=abc", "wait_ms=0", "wait_ms=999999999", "wait_ms=-1"] {
             assert!(wait_ms(Some(bad)).is_err(), "{bad}");
         }

@@ -139,7 +139,7 @@ impl LiveAgent {
     pub fn handle(&mut self, event: Event) {
         let (outcome, request) = match event {
             Event::Message(msg) => {
-                let wit_msg = msg.clone().into();
+                let wit_msg = (*msg).clone().into();
                 let r = self.call("handle-message", |a, s| a.call_handle_message(s, &wit_msg));
                 (r, Some(msg))
             }
