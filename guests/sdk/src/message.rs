@@ -71,7 +71,7 @@ impl SendError {
     /// The error as a sentence a person can act on.
     pub fn sentence(&self) -> String {
         match self {
-            SendError::NoReceivers => format!("the message has no receivers"),
+            SendError::NoReceivers => "the message has no receivers".to_string(),
             SendError::NoSuchAgent(a) => format!("no agent named `{a}` is deployed"),
             SendError::MailboxFull(a) => format!("the mailbox of `{a}` is full"),
             SendError::AccessDenied(a) => format!("sending to `{a}` is not granted"),
@@ -87,7 +87,7 @@ impl KvError {
             KvError::InvalidKey(limit) => format!("keys must be 1 to {limit} bytes long"),
             KvError::ValueTooLarge(limit) => format!("values must be at most {limit} bytes"),
             KvError::QuotaExceeded(which) => format!("storage quota exceeded: {which}"),
-            KvError::NotANumber => format!("the stored value is not a 64-bit integer"),
+            KvError::NotANumber => "the stored value is not a 64-bit integer".to_string(),
             KvError::Storage(why) => format!("storage failed: {why}"),
         }
     }

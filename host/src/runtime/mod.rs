@@ -61,6 +61,14 @@ pub enum RuntimeError {
         /// The cause.
         message: String,
     },
+    /// The component does not implement the `agent` world.
+    #[error("agent `{agent}` does not export {}: the component must implement the `caxton:agent/agent` world", .missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "))]
+    MissingExports {
+        /// The agent.
+        agent: String,
+        /// The exports it lacks.
+        missing: Vec<String>,
+    },
     /// An agent with that name is already running.
     #[error("an agent named `{0}` is already deployed")]
     AlreadyDeployed(String),
@@ -71,6 +79,9 @@ pub enum RuntimeError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// The exports of the `agent` world every agent component must have.
+pub const AGENT_EXPORTS: [&str; 5] = ["init", "handle-message", "handle-timer", "shutdown", "capabilities"];
 
 /// Where the runtime keeps its state.
 pub struct RuntimeConfig {
@@ -171,6 +182,11 @@ impl Runtime {
         let info =
             component::inspect(&bytes).map_err(|source| RuntimeError::Component { agent: name.clone(), source })?;
         check::preflight(&spec, &info.imports)?;
+        let missing: Vec<String> =
+            AGENT_EXPORTS.iter().filter(|e| !info.exports.iter().any(|x| x == *e)).map(|e| e.to_string()).collect();
+        if !missing.is_empty() {
+            return Err(RuntimeError::MissingExports { agent: name, missing });
+        }
 
         let compiler = self.compiler.clone();
         let compiled = tokio::task::spawn_blocking(move || compiler.compile(&bytes))

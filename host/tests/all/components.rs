@@ -1,0 +1,59 @@
+//! Bad binaries are refused with clear errors; good ones are compiled once.
+
+use crate::support::*;
+use caxton::component::{ComponentError, MAX_COMPONENT_BYTES};
+use caxton::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use caxton::store::memory::MemoryStore;
+use std::sync::Arc;
+
+async fn deploy_bytes(bytes: Vec<u8>) -> RuntimeError {
+    runtime().deploy_bytes(spec("bad", "counter", all_grants()), bytes).await.unwrap_err()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_bytes_are_not_webassembly() {
+    let err = deploy_bytes(b"definitely not wasm".to_vec()).await;
+    assert!(matches!(err, RuntimeError::Component { source: ComponentError::NotWasm, .. }), "{err}");
+    let err = deploy_bytes(b"\0asm\x0d\0\x01\0garbage".to_vec()).await;
+    assert!(matches!(err, RuntimeError::Component { source: ComponentError::Invalid(_), .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_core_module_is_not_a_component() {
+    let err = deploy_bytes(wat::parse_str("(module (func (export \"handle_message\")))").unwrap()).await;
+    assert!(matches!(err, RuntimeError::Component { source: ComponentError::CoreModule, .. }), "{err}");
+    assert!(err.to_string().contains("expected a component"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversize_file_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.wasm");
+    std::fs::File::create(&path).unwrap().set_len(MAX_COMPONENT_BYTES as u64 + 1).unwrap();
+    let mut s = spec("huge", "counter", all_grants());
+    s.component = path;
+    let err = runtime().deploy(s).await.unwrap_err();
+    assert!(matches!(err, RuntimeError::Component { source: ComponentError::TooLarge { .. }, .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_without_the_agent_exports_is_refused_naming_the_export() {
+    let err = deploy_bytes(wat::parse_str("(component)").unwrap()).await;
+    assert!(matches!(err, RuntimeError::MissingExports { ref missing, .. } if missing.len() == 5), "{err}");
+    assert!(err.to_string().contains("`init`, `handle-message`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compiled_components_are_cached_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cached = || std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0);
+    for _ in 0..2 {
+        let rt =
+            Runtime::new(RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()), kv: Arc::new(MemoryStore::new()) })
+                .unwrap();
+        rt.deploy(spec("counter", "counter", all_grants())).await.unwrap();
+        assert_eq!(cached(), 1);
+        let reply = ask(&rt, "counter", serde_json::json!({ "action": "increment" })).await;
+        assert_eq!(content(&reply)["result"]["count"], 1);
+    }
+}

@@ -1,0 +1,14 @@
+//! Caxton's integration tests: real components, the real runtime, the real binary.
+//!
+//! Components come from `just build-guests` (`components/*.wasm`); hostile
+//! fixtures are WAT compiled in the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+mod agents;
+mod components;
+mod failures;
+mod policy_gate;
+mod process;
+mod support;
+mod wasi_baseline;
+mod wit_coverage;

@@ -1,0 +1,246 @@
+//! The real `caxton` binary, spoken to over real HTTP, as a user would.
+
+use crate::support::{component, root};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_caxton");
+
+/// A `caxton serve` child process on an ephemeral port, killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start(deployment: &str) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--deployment", deployment, "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .current_dir(root())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("caxton listening on http://") {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(120)).expect("caxton serve did not start listening");
+        Server { child, addr, _data: data }
+    }
+
+    /// One HTTP/1.1 request; returns the status and the body parsed as JSON (or a string).
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string())))
+    }
+
+    pub fn send_and_wait(&self, message: Value) -> (u16, Value) {
+        self.request("POST", "/v1/messages?wait_ms=10000", &message.to_string())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn caxton(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).current_dir(root()).output().unwrap()
+}
+
+fn request(operation: &str, text: &str, reply_with: &str) -> Value {
+    json!({
+        "performative": "request", "receiver": "text-processor", "reply_with": reply_with,
+        "content": { "action": "process_data", "data": { "operation": operation, "data": text } }
+    })
+}
+
+#[test]
+fn the_demo_answers_the_guides_request_over_http() {
+    component("text_processor");
+    let server = Server::start("policies/demo.toml");
+    let (status, reply) = server.send_and_wait(request("uppercase", "hello world", "t1"));
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["performative"], "inform");
+    assert_eq!(reply["in_reply_to"], "t1");
+    assert_eq!(reply["sender"], "text-processor");
+    assert_eq!(reply["content"]["result"]["result"], "HELLO WORLD");
+    assert!(reply["content"]["result"]["timestamp"].is_u64());
+    for (op, input, want) in [("lowercase", "HeLLo", "hello"), ("reverse", "hello", "olleh")] {
+        let (_, reply) = server.send_and_wait(request(op, input, op));
+        assert_eq!(reply["content"]["result"]["result"], want, "{op}");
+    }
+    let guide_spelling = json!({
+        "performative": "request", "sender": "integration_test", "receiver": "text-processor",
+        "reply_with": "test_001",
+        "content": { "action": "process_data", "data": { "operation": "uppercase", "text": "hello world" } }
+    });
+    let (_, reply) = server.send_and_wait(guide_spelling);
+    assert_eq!(reply["content"]["result"]["result"], "HELLO WORLD");
+    assert_eq!(reply["receiver"], "integration_test");
+
+    let (_, reply) = server
+        .send_and_wait(json!({"performative": "request", "receiver": "text-processor", "content": {"action": "fly"}}));
+    assert_eq!(reply["performative"], "not-understood");
+    let (_, reply) = server.send_and_wait(json!({"performative": "request", "receiver": "text-processor", "content": {"action": "process_data", "data": 7}}));
+    assert_eq!(reply["performative"], "failure");
+}
+
+#[test]
+fn the_demo_counter_counts_and_the_ticker_ticks_over_http() {
+    let server = Server::start("policies/demo.toml");
+    for want in 1..=2 {
+        let (_, reply) = server.send_and_wait(
+            json!({"performative": "request", "receiver": "counter", "content": {"action": "increment"}}),
+        );
+        assert_eq!(reply["content"]["result"]["count"], want);
+    }
+    let (status, reply) = server.send_and_wait(
+        json!({"performative": "request", "receiver": "ticker", "content": {"action": "schedule", "delay_ms": 10}}),
+    );
+    assert_eq!(status, 200);
+    assert!(reply["content"]["result"]["fired_at_ms"].is_u64(), "{reply}");
+}
+
+#[test]
+fn the_http_api_answers_bad_requests_with_json_errors() {
+    let server = Server::start("policies/demo.toml");
+    let (status, body) = server.request("GET", "/healthz", "");
+    assert_eq!((status, body["status"].clone()), (200, json!("ok")));
+    let cases = [
+        ("POST", "/v1/messages", "{not json", 400, "bad-json"),
+        ("POST", "/v1/messages", r#"{"performative":"request"}"#, 400, "bad-message"),
+        ("POST", "/v1/messages", r#"{"performative":"yell","receiver":"counter"}"#, 400, "bad-message"),
+        ("POST", "/v1/messages", r#"{"performative":"request","receiver":"nobody"}"#, 404, "no-such-agent"),
+        (
+            "POST",
+            "/v1/messages",
+            r#"{"performative":"request","receiver":"counter","sender":"ticker"}"#,
+            400,
+            "bad-sender",
+        ),
+        ("POST", "/v1/messages?wait_ms=zero", r#"{"performative":"request","receiver":"counter"}"#, 400, "bad-query"),
+        ("GET", "/v1/messages", "", 405, "method-not-allowed"),
+        ("GET", "/nowhere", "", 404, "not-found"),
+    ];
+    for (method, path, body, want_status, want_code) in cases {
+        let (status, reply) = server.request(method, path, body);
+        assert_eq!(status, want_status, "{method} {path} {body}: {reply}");
+        assert_eq!(reply["error"]["code"], want_code, "{method} {path} {body}");
+        assert!(reply["error"]["message"].is_string());
+    }
+    let (status, reply) = server.request(
+        "POST",
+        "/v1/messages",
+        r#"{"performative":"request","receiver":"counter","content":{"action":"get"}}"#,
+    );
+    assert_eq!(status, 202);
+    assert!(reply["conversation_id"].is_string());
+    let slow = r#"{"performative":"request","receiver":"ticker","content":{"action":"schedule","delay_ms":60000}}"#;
+    let (status, reply) = server.request("POST", "/v1/messages?wait_ms=20", slow);
+    assert_eq!((status, reply["error"]["code"].clone()), (504, json!("reply-timeout")));
+}
+
+#[test]
+fn caxton_send_talks_to_a_running_server() {
+    let server = Server::start("policies/demo.toml");
+    let url = format!("http://{}", server.addr);
+    let content = r#"{"action":"process_data","data":{"operation":"uppercase","data":"hi"}}"#;
+    let out = caxton(&["send", "text-processor", content, "--wait", "10000", "--server", &url]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["content"]["result"]["result"], "HI");
+    let out = caxton(&["send", "nobody", "{}", "--server", &url]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-agent"));
+}
+
+#[test]
+fn caxton_inspect_lists_imports_with_their_capability_and_exports() {
+    component("text_processor");
+    let out = caxton(&["inspect", "components/text_processor.wasm"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("caxton:agent/messaging@0.1.0") && text.contains("capability `messaging`"), "{text}");
+    assert!(text.contains("handle-message") && text.contains("capabilities"), "{text}");
+    let out = caxton(&["inspect", "--json", "components/counter.wasm"]);
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let caps: Vec<&str> = info["imports"].as_array().unwrap().iter().filter_map(|i| i["capability"].as_str()).collect();
+    assert_eq!(caps, ["messaging", "kv-store"]);
+    let out = caxton(&["inspect", "Cargo.toml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a WebAssembly binary"));
+}
+
+#[test]
+fn caxton_policy_check_passes_the_demo_and_points_at_a_missing_grant() {
+    component("counter");
+    let out = caxton(&["policy", "check", "policies/demo.toml"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("missing-grant.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[deployment]\nname='x'\n[[agent]]\nname='counter'\ncomponent='{}'\n[agent.grants]\nmessaging={{}}\ntimers={{}}\n",
+            component("counter").display()
+        ),
+    )
+    .unwrap();
+    let out = caxton(&["policy", "check", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("caxton:agent/kv-store@0.1.0") && text.contains("`kv-store` is not granted"), "{text}");
+    assert!(text.contains("`timers` is granted but not imported"), "{text}");
+}
+
+#[test]
+fn caxton_serve_refuses_to_start_with_an_ungranted_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        format!("[deployment]\nname='x'\n[[agent]]\nname='counter'\ncomponent='{}'\n", component("counter").display()),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let out = caxton(&[
+        "serve",
+        "--deployment",
+        file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("caxton:agent/messaging@0.1.0") && err.contains(&file.display().to_string()), "{err}");
+}

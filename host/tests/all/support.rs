@@ -1,0 +1,81 @@
+//! Helpers shared by the tests.
+
+use caxton::acl::{Message, Performative};
+use caxton::policy::{AgentSpec, Grants, KvStoreGrant, Limits, LoggingGrant, MessagingGrant, TimersGrant};
+use caxton::runtime::{Runtime, RuntimeConfig};
+use caxton::store::memory::MemoryStore;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A built guest component; fails with instructions when it has not been built.
+pub fn component(name: &str) -> PathBuf {
+    let path = root().join("components").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} is missing: run `just build-guests` (or `just test`) first", path.display());
+    path
+}
+
+/// Every capability granted, generously.
+pub fn all_grants() -> Grants {
+    Grants {
+        messaging: Some(MessagingGrant { send_to: vec!["*".into()] }),
+        kv_store: Some(KvStoreGrant::default()),
+        timers: Some(TimersGrant { max_active: 16 }),
+        logging: Some(LoggingGrant { max_level: caxton::policy::LogLevel::Info }),
+    }
+}
+
+/// An agent spec for a built component.
+pub fn spec(name: &str, component_name: &str, grants: Grants) -> AgentSpec {
+    AgentSpec {
+        name: name.into(),
+        component: component(component_name),
+        grants,
+        limits: Limits::default(),
+        policy: PathBuf::from("policies/test.toml"),
+    }
+}
+
+/// A runtime with an in-memory store and no compile cache.
+pub fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig { cache_dir: None, kv: Arc::new(MemoryStore::new()) }).unwrap()
+}
+
+/// A runtime with the given agents deployed.
+pub async fn runtime_with(specs: Vec<AgentSpec>) -> Runtime {
+    let rt = runtime();
+    for s in specs {
+        rt.deploy(s).await.unwrap();
+    }
+    rt
+}
+
+/// Send `content` to `to` as a request from `tester` and wait for the reply.
+pub async fn ask(rt: &Runtime, to: &str, content: Value) -> Message {
+    ask_as(rt, "tester", to, Performative::Request, content).await
+}
+
+/// Send a message and wait for its reply (30 s safety net, not a timing assertion).
+pub async fn ask_as(rt: &Runtime, from: &str, to: &str, performative: Performative, content: Value) -> Message {
+    let bus = rt.bus();
+    let reply_with = bus.fresh_id("test");
+    let waiter = bus.expect_reply(from, &reply_with).unwrap();
+    let mut msg = Message::new(performative, vec![to.into()], content.to_string());
+    msg.reply_with = Some(reply_with.clone());
+    bus.send(from, msg).unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(30), waiter.recv()).await;
+    let reply = reply.unwrap_or_else(|_| panic!("{to} did not answer {reply_with}")).expect("reply channel closed");
+    assert_eq!(reply.in_reply_to.as_deref(), Some(reply_with.as_str()));
+    reply
+}
+
+/// The reply's content as JSON.
+pub fn content(msg: &Message) -> Value {
+    serde_json::from_str(&msg.content).unwrap()
+}
