@@ -42,3 +42,20 @@ lint:
 
 # What CI runs.
 ci: lint test
+
+# Run one FIPA Contract-Net round (1 initiator, 5 bidders) and print the winner's answer.
+contract-net task="translate the manual" budget="80": build-guests build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    data=$(mktemp -d)
+    ./target/debug/caxton serve --deployment policies/contract-net.toml --listen 127.0.0.1:8181 --data "$data" &
+    server=$!
+    trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT
+    for _ in $(seq 1 200); do
+        ./target/debug/caxton directory --server http://127.0.0.1:8181 >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    ./target/debug/caxton directory --server http://127.0.0.1:8181
+    echo
+    ./target/debug/caxton send initiator '{"action":"run","task":"{{task}}","budget":{{budget}}}' \
+        --wait 10000 --server http://127.0.0.1:8181

@@ -91,6 +91,7 @@ impl From<wit::Message> for acl::Message {
             reply_with: m.reply_with,
             in_reply_to: m.in_reply_to,
             reply_by: m.reply_by,
+            hops: 0,
         }
     }
 }
@@ -110,6 +111,19 @@ impl From<acl::Message> for wit::Message {
             reply_with: m.reply_with,
             in_reply_to: m.in_reply_to,
             reply_by: m.reply_by,
+        }
+    }
+}
+
+impl From<wit::Capabilities> for crate::bus::directory::Profile {
+    fn from(c: wit::Capabilities) -> Self {
+        use crate::bus::directory::Service;
+        crate::bus::directory::Profile {
+            version: c.version,
+            services: c.services.into_iter().map(|s| Service { name: s.name, description: s.description }).collect(),
+            ontologies: c.ontologies,
+            protocols: c.protocols,
+            performatives: c.performatives.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -34,7 +34,7 @@ pub mod bindings {
 }
 
 pub use bindings::caxton::agent::types::{
-    Capabilities, KvError, Message, Performative, SendError, ServiceDescription, TimerError,
+    Capabilities, DirectoryQuery, KvError, Message, Performative, SendError, ServiceDescription, TimerError,
 };
 pub use serde_json::{json, Value};
 
@@ -103,6 +103,39 @@ macro_rules! agent {
 /// sentence, ready to be handed back from `handle_message`.
 pub fn send(msg: Message) -> Result<(), String> {
     bindings::caxton::agent::messaging::send(&msg).map_err(|e| e.sentence())
+}
+
+/// The agents the host's directory matches, sorted by name.
+pub fn search(query: &DirectoryQuery) -> Vec<String> {
+    bindings::caxton::agent::messaging::search(query)
+}
+
+/// Send a copy of `msg` to every agent `query` matches (needs `broadcast = true`);
+/// returns how many received it.
+pub fn broadcast(query: &DirectoryQuery, msg: Message) -> Result<u32, String> {
+    bindings::caxton::agent::messaging::broadcast(query, &msg).map_err(|e| e.sentence())
+}
+
+/// Receive copies of messages published to topics matching `pattern`.
+pub fn subscribe(pattern: &str) -> Result<(), String> {
+    bindings::caxton::agent::messaging::subscribe(pattern).map_err(|e| e.sentence())
+}
+
+/// Stop a subscription; returns whether it existed.
+pub fn unsubscribe(pattern: &str) -> bool {
+    bindings::caxton::agent::messaging::unsubscribe(pattern)
+}
+
+/// Send a copy of `msg` to every subscriber of `topic`; returns how many received it.
+pub fn publish(topic: &str, msg: Message) -> Result<u32, String> {
+    bindings::caxton::agent::messaging::publish(topic, &msg).map_err(|e| e.sentence())
+}
+
+/// Wall-clock milliseconds since the Unix epoch, from the WASI clock every
+/// agent has (no grant needed).
+pub fn unix_millis() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| d.as_millis() as u64)
 }
 
 /// This agent's own name.

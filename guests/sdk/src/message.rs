@@ -1,6 +1,6 @@
 //! Building and reading FIPA ACL messages.
 
-use crate::{KvError, Message, Performative, SendError, TimerError};
+use crate::{DirectoryQuery, KvError, Message, Performative, SendError, TimerError};
 use serde_json::{json, Value};
 
 impl Message {
@@ -67,6 +67,18 @@ impl Message {
     }
 }
 
+impl DirectoryQuery {
+    /// Matches every agent.
+    pub fn any() -> DirectoryQuery {
+        DirectoryQuery { service: None, ontology: None, protocol: None }
+    }
+
+    /// Matches agents offering the service `name`.
+    pub fn service(name: &str) -> DirectoryQuery {
+        DirectoryQuery { service: Some(name.to_string()), ..DirectoryQuery::any() }
+    }
+}
+
 impl SendError {
     /// The error as a sentence a person can act on.
     pub fn sentence(&self) -> String {
@@ -76,6 +88,7 @@ impl SendError {
             SendError::MailboxFull(a) => format!("the mailbox of `{a}` is full"),
             SendError::AccessDenied(a) => format!("sending to `{a}` is not granted"),
             SendError::TooLarge(limit) => format!("the message is larger than {limit} bytes"),
+            SendError::NotGranted(what) => format!("not granted: {what}"),
         }
     }
 }

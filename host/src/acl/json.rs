@@ -98,6 +98,7 @@ impl WireMessage {
             reply_with: self.reply_with,
             in_reply_to: self.in_reply_to,
             reply_by: self.reply_by,
+            hops: 0,
         })
     }
 }

@@ -129,6 +129,9 @@ pub struct Message {
     pub in_reply_to: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub reply_by: Option<u64>,
+    /// How many messages led to this one (host-managed, not visible to agents):
+    /// a message sent while handling a message of `n` hops has `n + 1`.
+    pub hops: u32,
 }
 
 impl Message {
@@ -147,6 +150,7 @@ impl Message {
             reply_with: None,
             in_reply_to: None,
             reply_by: None,
+            hops: 0,
         }
     }
 
@@ -157,6 +161,7 @@ impl Message {
         reply.conversation_id = self.conversation_id.clone();
         reply.in_reply_to = self.reply_with.clone();
         reply.protocol = self.protocol.clone();
+        reply.hops = self.hops.saturating_add(1);
         reply
     }
 

@@ -1,11 +1,15 @@
-//! `caxton:agent/messaging`: sending ACL messages through the [`Bus`].
+//! `caxton:agent/messaging`: sending ACL messages through the [`Bus`] — to named
+//! agents, to what the directory matches, and to topic subscribers.
 //!
-//! The grant's `send-to` patterns are checked on every call; a receiver outside
-//! them gets the WIT `access-denied` error, never a trap.
+//! The grant's scope (`send-to`, `broadcast`, `publish`, `subscribe`) is checked
+//! on every call; a call outside it gets the WIT `access-denied` or
+//! `not-granted` error, never a trap. Every message an agent sends while
+//! handling one carries the hop count of that message plus one.
 
 use crate::acl;
 use crate::bindings::caxton::agent::messaging::Host;
-use crate::bindings::caxton::agent::types::{Message, SendError};
+use crate::bindings::caxton::agent::types::{DirectoryQuery, Message, SendError};
+use crate::bus::directory::Query;
 use crate::bus::{Bus, BusError};
 use crate::policy::MessagingGrant;
 use std::sync::Arc;
@@ -14,26 +18,39 @@ use std::sync::Arc;
 pub struct MessagingCtx {
     agent: String,
     bus: Arc<Bus>,
-    grant: Option<MessagingGrant>,
+    grant: MessagingGrant,
     max_message_bytes: u64,
+    hops: u32,
 }
 
 impl MessagingCtx {
     /// State for `agent`, sending through `bus` within `grant`.
     pub fn new(agent: &str, bus: Arc<Bus>, grant: Option<MessagingGrant>, max_message_bytes: u64) -> Self {
-        MessagingCtx { agent: agent.to_string(), bus, grant, max_message_bytes }
+        MessagingCtx { agent: agent.to_string(), bus, grant: grant.unwrap_or_default(), max_message_bytes, hops: 0 }
+    }
+
+    /// Set the hop count of the event being handled (0 for timers).
+    pub fn set_hops(&mut self, hops: u32) {
+        self.hops = hops;
+    }
+
+    /// The message as it leaves this agent: size checked, hop count stamped.
+    fn outgoing(&self, msg: Message) -> Result<acl::Message, SendError> {
+        let mut msg: acl::Message = msg.into();
+        if msg.byte_size() as u64 > self.max_message_bytes {
+            return Err(SendError::TooLarge(self.max_message_bytes));
+        }
+        msg.hops = self.hops.saturating_add(1);
+        Ok(msg)
     }
 
     /// Check scope and size, then hand the message to the bus.
-    pub fn send_message(&self, msg: acl::Message) -> Result<(), SendError> {
-        let size = msg.byte_size() as u64;
-        if size > self.max_message_bytes {
-            return Err(SendError::TooLarge(self.max_message_bytes));
-        }
+    pub fn send_message(&self, msg: Message) -> Result<(), SendError> {
+        let msg = self.outgoing(msg)?;
         if msg.receivers.is_empty() {
             return Err(SendError::NoReceivers);
         }
-        if let Some(denied) = msg.receivers.iter().find(|r| !self.grant.as_ref().is_some_and(|g| g.may_send_to(r))) {
+        if let Some(denied) = msg.receivers.iter().find(|r| !self.grant.may_send_to(r)) {
             return Err(SendError::AccessDenied(denied.clone()));
         }
         self.bus.send(&self.agent, msg).map_err(|e| match e {
@@ -45,13 +62,61 @@ impl MessagingCtx {
     }
 }
 
+fn query(q: DirectoryQuery) -> Query {
+    Query { service: q.service, ontology: q.ontology, protocol: q.protocol }
+}
+
 impl Host for MessagingCtx {
     fn send(&mut self, msg: Message) -> wasmtime::Result<Result<(), SendError>> {
-        Ok(self.send_message(msg.into()))
+        Ok(self.send_message(msg))
     }
 
     fn self_id(&mut self) -> wasmtime::Result<String> {
         Ok(self.agent.clone())
+    }
+
+    fn search(&mut self, q: DirectoryQuery) -> wasmtime::Result<Vec<String>> {
+        Ok(self.bus.search(&query(q)))
+    }
+
+    fn broadcast(&mut self, q: DirectoryQuery, msg: Message) -> wasmtime::Result<Result<u32, SendError>> {
+        if !self.grant.broadcast {
+            return Ok(Err(SendError::NotGranted("broadcast is not granted (messaging.broadcast = true)".into())));
+        }
+        let msg = match self.outgoing(msg) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let receivers = self.bus.search(&query(q)).into_iter().filter(|r| self.grant.may_send_to(r)).collect();
+        Ok(Ok(self.bus.deliver_each(&self.agent, &msg, receivers)))
+    }
+
+    fn subscribe(&mut self, pattern: String) -> wasmtime::Result<Result<(), SendError>> {
+        if !self.grant.may_subscribe(&pattern) {
+            return Ok(Err(SendError::NotGranted(format!("subscribing to `{pattern}` is not granted"))));
+        }
+        if !self.bus.topics().subscribe(&self.agent, &pattern) {
+            return Ok(Err(SendError::NotGranted(format!(
+                "at most {} subscriptions per agent",
+                crate::bus::topics::MAX_SUBSCRIPTIONS
+            ))));
+        }
+        Ok(Ok(()))
+    }
+
+    fn unsubscribe(&mut self, pattern: String) -> wasmtime::Result<bool> {
+        Ok(self.bus.topics().unsubscribe(&self.agent, &pattern))
+    }
+
+    fn publish(&mut self, topic: String, msg: Message) -> wasmtime::Result<Result<u32, SendError>> {
+        if !self.grant.may_publish(&topic) {
+            return Ok(Err(SendError::NotGranted(format!("publishing to `{topic}` is not granted"))));
+        }
+        let msg = match self.outgoing(msg) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(self.bus.publish(&self.agent, &topic, &msg)))
     }
 }
 
@@ -59,6 +124,7 @@ impl Host for MessagingCtx {
 mod tests {
     use super::*;
     use crate::acl::Performative;
+    use crate::bus::directory::Profile;
     use crate::bus::Event;
     use tokio::sync::mpsc;
 
@@ -66,9 +132,10 @@ mod tests {
         let bus = Bus::new();
         let (tx1, rx1) = mpsc::channel(4);
         let (tx2, rx2) = mpsc::channel(4);
-        bus.register("pricing-eu", tx1).unwrap();
-        bus.register("billing", tx2).unwrap();
-        let grant = MessagingGrant { send_to: send_to.iter().map(|s| s.to_string()).collect() };
+        bus.register("pricing-eu", tx1, Profile::default()).unwrap();
+        bus.register("billing", tx2, Profile::default()).unwrap();
+        let grant =
+            MessagingGrant { send_to: send_to.iter().map(|s| s.to_string()).collect(), ..MessagingGrant::default() };
         (MessagingCtx::new("me", bus, Some(grant), 1024), rx1, rx2)
     }
 
@@ -109,5 +176,46 @@ mod tests {
         let (mut m, _, _) = ctx(&["*"]);
         assert_eq!(m.send(to("ghost")).unwrap(), Err(SendError::NoSuchAgent("ghost".into())));
         assert_eq!(m.self_id().unwrap(), "me");
+    }
+
+    #[test]
+    fn stamps_one_more_hop_than_the_message_being_handled() {
+        let (mut m, mut rx, _) = ctx(&["*"]);
+        m.set_hops(7);
+        m.send(to("pricing-eu")).unwrap().unwrap();
+        match rx.try_recv() {
+            Ok(Event::Message(got)) => assert_eq!(got.hops, 8),
+            other => panic!("expected the message, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broadcast_publish_and_subscribe_need_their_grants() {
+        let (mut m, _, _) = ctx(&["*"]);
+        assert!(matches!(
+            m.broadcast(DirectoryQuery { service: None, ontology: None, protocol: None }, to("x")).unwrap(),
+            Err(SendError::NotGranted(_))
+        ));
+        assert!(matches!(m.publish("prices.eu".into(), to("x")).unwrap(), Err(SendError::NotGranted(_))));
+        assert!(matches!(m.subscribe("prices.*".into()).unwrap(), Err(SendError::NotGranted(_))));
+    }
+
+    #[test]
+    fn subscriptions_must_stay_within_the_granted_patterns() {
+        let bus = Bus::new();
+        let grant = MessagingGrant {
+            send_to: vec!["*".into()],
+            subscribe: vec!["prices.*".into()],
+            publish: vec!["prices.eu".into()],
+            broadcast: true,
+        };
+        let mut m = MessagingCtx::new("me", bus, Some(grant), 1024);
+        assert_eq!(m.subscribe("prices.*".into()).unwrap(), Ok(()));
+        assert_eq!(m.subscribe("prices.eu.*".into()).unwrap(), Ok(()));
+        assert!(matches!(m.subscribe("*".into()).unwrap(), Err(SendError::NotGranted(_))));
+        assert!(matches!(m.subscribe("news.*".into()).unwrap(), Err(SendError::NotGranted(_))));
+        assert_eq!(m.publish("prices.eu".into(), to("x")).unwrap(), Ok(0));
+        assert!(matches!(m.publish("prices.us".into(), to("x")).unwrap(), Err(SendError::NotGranted(_))));
+        assert!(m.unsubscribe("prices.*".into()).unwrap());
     }
 }

@@ -67,6 +67,32 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
 
 /// POST a JSON body to `base` + `path`; returns the status and body.
 pub async fn post_json(base: &str, path: &str, body: &Value) -> anyhow::Result<(StatusCode, Bytes)> {
+    request(base, hyper::Method::POST, path, Some(body)).await
+}
+
+/// GET `base` + `path` and parse the JSON answer; a non-2xx status is an error
+/// carrying the server's message.
+pub fn get_json(base: &str, path: &str) -> anyhow::Result<Value> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (status, body) = runtime.block_on(request(base, hyper::Method::GET, path, None))?;
+    let value: Value =
+        serde_json::from_slice(&body).with_context(|| format!("the server answered {status} with non-JSON"))?;
+    if !status.is_success() {
+        bail!(
+            "the server answered {status}: {}",
+            value.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message")
+        );
+    }
+    Ok(value)
+}
+
+/// One HTTP/1.1 request with an optional JSON body.
+async fn request(
+    base: &str,
+    method: hyper::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
     let base: Uri = base.parse().with_context(|| format!("`{base}` is not a URL"))?;
     if base.scheme_str() != Some("http") {
         bail!("only http:// servers are supported, not `{base}`");
@@ -78,10 +104,12 @@ pub async fn post_json(base: &str, path: &str, body: &Value) -> anyhow::Result<(
         .with_context(|| format!("cannot connect to {authority}; is `caxton serve` running?"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let request = Request::post(path)
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, authority.as_str())
         .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))?;
+        .body(Full::new(body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()))))?;
     let response = sender.send_request(request).await?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();

@@ -5,6 +5,7 @@
 
 mod client;
 mod inspect;
+mod listing;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,27 @@ pub enum Command {
     },
     /// Send a message to an agent on a running server.
     Send(client::SendArgs),
+    /// List the agents in the directory, optionally filtered.
+    Directory {
+        /// Only agents offering this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only agents listing this ontology.
+        #[arg(long)]
+        ontology: Option<String>,
+        /// Only agents taking part in this protocol.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Where the server is and how to print.
+        #[command(flatten)]
+        output: listing::Remote,
+    },
+    /// List the undeliverable messages the server kept, with their reasons.
+    DeadLetters {
+        /// Where the server is and how to print.
+        #[command(flatten)]
+        output: listing::Remote,
+    },
     /// Show a component's imports (with the capability each needs) and exports.
     Inspect {
         /// The component file.
@@ -68,6 +90,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { deployment, listen, data } => serve::run(deployment, &listen, &data),
         Command::Send(args) => client::send(args),
+        Command::Directory { service, ontology, protocol, output } => {
+            listing::directory(&output, [("service", service), ("ontology", ontology), ("protocol", protocol)])
+        }
+        Command::DeadLetters { output } => listing::dead_letters(&output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::Policy { command: PolicyCommand::Check { file } } => inspect::policy_check(&file),
     }

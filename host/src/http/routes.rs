@@ -2,6 +2,8 @@
 
 use super::{ApiState, DEFAULT_CLIENT, MAX_BODY_BYTES, MAX_WAIT_MS};
 use crate::acl::json::{ReplyMessage, WireMessage};
+use crate::bus::dead_letters::Reason;
+use crate::bus::directory::Query;
 use crate::bus::BusError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -23,7 +25,9 @@ pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Result<Repl
         }
         (&Method::GET, "/v1/agents") => json_reply(StatusCode::OK, &json!({ "agents": state.runtime.agents() })),
         (&Method::POST, "/v1/messages") => post_message(&state, req).await.unwrap_or_else(ApiError::into_reply),
-        (_, "/healthz" | "/v1/agents" | "/v1/messages") => {
+        (&Method::GET, "/v1/directory") => directory(&state, req.uri().query()),
+        (&Method::GET, "/v1/dead-letters") => dead_letters(&state),
+        (_, "/healthz" | "/v1/agents" | "/v1/messages" | "/v1/directory" | "/v1/dead-letters") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not accept that method")
                 .into_reply()
         }
@@ -59,23 +63,82 @@ impl ApiError {
     }
 }
 
-/// The `wait_ms` query parameter, if any.
-fn wait_ms(query: Option<&str>) -> Result<Option<u64>, ApiError> {
-    let Some(query) = query else { return Ok(None) };
-    for pair in query.split('&') {
+/// The value of query parameter `name`, percent-decoded.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key == "wait_ms" {
-            return match value.parse::<u64>() {
-                Ok(ms) if (1..=MAX_WAIT_MS).contains(&ms) => Ok(Some(ms)),
-                _ => Err(error(
-                    StatusCode::BAD_REQUEST,
-                    "bad-query",
-                    &format!("wait_ms must be a whole number of milliseconds from 1 to {MAX_WAIT_MS}"),
-                )),
-            };
+        (key == name).then(|| percent_decode(value))
+    })
+}
+
+/// Decode `%XX` escapes and `+`; malformed escapes are kept as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (b, hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
         }
     }
-    Ok(None)
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn directory(state: &ApiState, query: Option<&str>) -> Reply {
+    let q = Query {
+        service: query_param(query, "service"),
+        ontology: query_param(query, "ontology"),
+        protocol: query_param(query, "protocol"),
+    };
+    let agents: Vec<Value> = state
+        .runtime
+        .bus()
+        .directory(&q)
+        .into_iter()
+        .map(|(name, profile)| json!({ "name": name, "profile": profile }))
+        .collect();
+    json_reply(StatusCode::OK, &json!({ "agents": agents }))
+}
+
+fn dead_letters(state: &ApiState) -> Reply {
+    let letters: Vec<Value> = state
+        .runtime
+        .bus()
+        .dead_letters()
+        .into_iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "at_ms": d.at_ms, "reason": d.reason.as_str(), "receiver": d.receiver,
+                "detail": d.detail, "message": ReplyMessage::from(d.message),
+            })
+        })
+        .collect();
+    json_reply(StatusCode::OK, &json!({ "dead_letters": letters }))
+}
+
+/// The `wait_ms` query parameter, if any.
+fn wait_ms(query: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let Some(value) = query_param(query, "wait_ms") else { return Ok(None) };
+    match value.parse::<u64>() {
+        Ok(ms) if (1..=MAX_WAIT_MS).contains(&ms) => Ok(Some(ms)),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            &format!("wait_ms must be a whole number of milliseconds from 1 to {MAX_WAIT_MS}"),
+        )),
+    }
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
@@ -119,6 +182,11 @@ async fn post_message(state: &ApiState, req: Request<Incoming>) -> Result<Reply,
     let waiter = bus.expect_reply(&sender, &reply_with).map_err(bus_error)?;
     bus.send(&sender, msg).map_err(bus_error)?;
     match tokio::time::timeout(Duration::from_millis(wait), waiter.recv()).await {
+        Ok(Some(reply)) if is_reply_by_failure(&reply) => Err(error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "reply-by-passed",
+            &format!("no reply to `{reply_with}` by its reply-by deadline"),
+        )),
         Ok(Some(reply)) => serde_json::to_value(ReplyMessage::from(reply))
             .map(|body| json_reply(StatusCode::OK, &body))
             .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string())),
@@ -128,6 +196,12 @@ async fn post_message(state: &ApiState, req: Request<Incoming>) -> Result<Reply,
             &format!("no reply to `{reply_with}` within {wait} ms"),
         )),
     }
+}
+
+/// The host's `failure` for a request whose reply-by deadline passed.
+fn is_reply_by_failure(reply: &crate::acl::Message) -> bool {
+    reply.performative == crate::acl::Performative::Failure
+        && serde_json::from_str::<Value>(&reply.content).is_ok_and(|c| c["reason"] == Reason::ReplyBy.as_str())
 }
 
 fn bus_error(e: BusError) -> ApiError {
@@ -151,5 +225,13 @@ mod tests {
         for bad in ["wait_ms=", "wait_ms=abc", "wait_ms=0", "wait_ms=999999999", "wait_ms=-1"] {
             assert!(wait_ms(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn query_parameters_are_percent_decoded() {
+        assert_eq!(query_param(Some("service=text%20processing&x=1"), "service").as_deref(), Some("text processing"));
+        assert_eq!(query_param(Some("service=a+b"), "service").as_deref(), Some("a b"));
+        assert_eq!(query_param(Some("service=%zz"), "service").as_deref(), Some("%zz"));
+        assert_eq!(query_param(Some("other=1"), "service"), None);
     }
 }

@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn refuses_an_ungranted_import_naming_agent_import_capability_and_file() {
-        let s = spec(Grants { messaging: Some(MessagingGrant { send_to: vec!["*".into()] }), ..Grants::default() });
+        let s = spec(Grants { messaging: Some(MessagingGrant::send_to_all()), ..Grants::default() });
         let err = preflight(&s, &imports(&["caxton:agent/types@0.1.0", "caxton:agent/kv-store@0.1.0"])).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -61,6 +61,12 @@ pub struct GrantsEntry {
 pub struct MessagingEntry {
     /// Receivers the agent may send to; `*` matches any run of characters.
     pub send_to: Option<Vec<String>>,
+    /// Whether the agent may broadcast to every agent the directory matches.
+    pub broadcast: Option<bool>,
+    /// Topics the agent may publish to (patterns).
+    pub publish: Option<Vec<String>>,
+    /// Topics the agent may subscribe to (patterns).
+    pub subscribe: Option<Vec<String>>,
 }
 
 /// The `kv-store` grant.

@@ -120,17 +120,40 @@ impl Grants {
     }
 }
 
-/// Whom an agent may send to.
-#[derive(Debug, Clone)]
+/// Whom an agent may send to, and which topics it may use.
+#[derive(Debug, Clone, Default)]
 pub struct MessagingGrant {
     /// Receiver patterns; `*` matches any run of characters.
     pub send_to: Vec<String>,
+    /// Whether `broadcast` is allowed (to receivers within `send_to`).
+    pub broadcast: bool,
+    /// Topic patterns the agent may publish to.
+    pub publish: Vec<String>,
+    /// Topic patterns the agent may subscribe within.
+    pub subscribe: Vec<String>,
 }
 
 impl MessagingGrant {
+    /// A grant to send to anyone, with no broadcast and no topics.
+    pub fn send_to_all() -> MessagingGrant {
+        MessagingGrant { send_to: vec!["*".into()], ..MessagingGrant::default() }
+    }
+
     /// Whether `receiver` matches one of the patterns.
     pub fn may_send_to(&self, receiver: &str) -> bool {
         self.send_to.iter().any(|p| glob_match(p, receiver))
+    }
+
+    /// Whether publishing to `topic` is granted.
+    pub fn may_publish(&self, topic: &str) -> bool {
+        self.publish.iter().any(|p| glob_match(p, topic))
+    }
+
+    /// Whether subscribing with `pattern` stays within the granted patterns:
+    /// the pattern, read as text, must match a granted pattern, so every topic
+    /// it matches is granted too (`prices.eu.*` within `prices.*`, but not `*`).
+    pub fn may_subscribe(&self, pattern: &str) -> bool {
+        self.subscribe.iter().any(|p| glob_match(p, pattern))
     }
 }
 
@@ -314,13 +337,20 @@ fn validate_grants(g: file::GrantsEntry) -> Result<Grants, String> {
     let messaging = match g.messaging {
         None => None,
         Some(m) => {
-            let send_to = m.send_to.unwrap_or_else(|| vec!["*".to_string()]);
-            if let Some(bad) =
-                send_to.iter().find(|p| p.is_empty() || !p.chars().all(|c| c == '*' || !c.is_whitespace()))
+            let grant = MessagingGrant {
+                send_to: m.send_to.unwrap_or_else(|| vec!["*".to_string()]),
+                broadcast: m.broadcast.unwrap_or(false),
+                publish: m.publish.unwrap_or_default(),
+                subscribe: m.subscribe.unwrap_or_default(),
+            };
+            for (key, patterns) in
+                [("send-to", &grant.send_to), ("publish", &grant.publish), ("subscribe", &grant.subscribe)]
             {
-                return Err(format!("messaging.send-to pattern `{bad}` must be non-empty and without spaces"));
+                if let Some(bad) = patterns.iter().find(|p| p.is_empty() || p.chars().any(char::is_whitespace)) {
+                    return Err(format!("messaging.{key} pattern `{bad}` must be non-empty and without spaces"));
+                }
             }
-            Some(MessagingGrant { send_to })
+            Some(grant)
         }
     };
     let kv_store = match g.kv_store {

@@ -6,6 +6,7 @@ use super::RuntimeError;
 use crate::acl::{Message, Performative};
 use crate::bindings::caxton::agent::types::Capabilities;
 use crate::bindings::{Agent, AgentPre};
+use crate::bus::dead_letters::Reason;
 use crate::bus::{Bus, Event, Mailbox};
 use crate::capability::{
     kv_store::KvStoreCtx, logging::LoggingCtx, messaging::MessagingCtx, timers::TimersCtx, AgentHost,
@@ -139,6 +140,7 @@ impl LiveAgent {
     pub fn handle(&mut self, event: Event) {
         let (outcome, request) = match event {
             Event::Message(msg) => {
+                self.store.data_mut().messaging.set_hops(msg.hops);
                 let wit_msg = (*msg).clone().into();
                 let r = self.call("handle-message", |a, s| a.call_handle_message(s, &wit_msg));
                 (r, Some(msg))
@@ -147,6 +149,7 @@ impl LiveAgent {
                 if !self.store.data_mut().timers.take_fired(id) {
                     return;
                 }
+                self.store.data_mut().messaging.set_hops(0);
                 (self.call("handle-timer", |a, s| a.call_handle_timer(s, id)), None)
             }
         };
@@ -158,6 +161,8 @@ impl LiveAgent {
         tracing::warn!(agent = %self.name(), reason = failure.reason, "{}", failure.message);
         if let Some(request) = request {
             self.reply_failure(&request, &failure);
+            let detail = format!("{} ({})", failure.message, failure.reason);
+            self.env.bus.dead_letter(Reason::ReceiverFailed, self.name(), detail, *request);
         }
         if failure.poisoned {
             self.restart();

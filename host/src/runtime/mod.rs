@@ -9,6 +9,7 @@ pub mod agent;
 pub mod engine;
 
 use crate::bindings::AgentPre;
+use crate::bus::dead_letters::Reason;
 use crate::bus::{Bus, Event};
 use crate::capability::link_granted;
 use crate::component::{self, Compiler, ComponentError};
@@ -218,10 +219,11 @@ impl Runtime {
         if agents.contains_key(&name) {
             return Err(RuntimeError::AlreadyDeployed(name));
         }
-        self.bus.register(&name, tx).map_err(|_| RuntimeError::AlreadyDeployed(name.clone()))?;
+        let profile: crate::bus::directory::Profile = capabilities.into();
+        let services = profile.services.iter().map(|s| s.name.clone()).collect();
+        self.bus.register(&name, tx, profile).map_err(|_| RuntimeError::AlreadyDeployed(name.clone()))?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let done = tokio::spawn(run_actor(live, rx, stop_rx, self.bus.clone()));
-        let services = capabilities.services.into_iter().map(|s| s.name).collect();
         agents.insert(name.clone(), Running { stop: stop_tx, done, services });
         tracing::info!(agent = %name, "deployed");
         Ok(())
@@ -289,6 +291,7 @@ async fn run_actor(
     while let Ok(event) = mailbox.try_recv() {
         if let Event::Message(msg) = event {
             live.reply_failure(&msg, &failure);
+            bus.dead_letter(Reason::Removed, &name, failure.message.clone(), *msg);
         }
     }
     let _ = tokio::task::spawn_blocking(move || live.shutdown()).await;

@@ -6,7 +6,7 @@ use caxton::runtime::{prepare, RuntimeError};
 use wasmtime::component::Component;
 
 fn messaging_only() -> Grants {
-    Grants { messaging: Some(MessagingGrant { send_to: vec!["*".into()] }), ..Grants::default() }
+    Grants { messaging: Some(MessagingGrant::send_to_all()), ..Grants::default() }
 }
 
 #[tokio::test(flavor = "multi_thread")]

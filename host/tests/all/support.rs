@@ -24,7 +24,7 @@ pub fn component(name: &str) -> PathBuf {
 /// Every capability granted, generously.
 pub fn all_grants() -> Grants {
     Grants {
-        messaging: Some(MessagingGrant { send_to: vec!["*".into()] }),
+        messaging: Some(MessagingGrant::send_to_all()),
         kv_store: Some(KvStoreGrant::default()),
         timers: Some(TimersGrant { max_active: 16 }),
         logging: Some(LoggingGrant { max_level: caxton::policy::LogLevel::Info }),

@@ -1,7 +1,6 @@
 //! The product guide's `process_data` agent: uppercase, lowercase and reverse text.
 use caxton_sdk::{json, Agent, Message, Performative, Value};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 static PROCESSED: AtomicU64 = AtomicU64::new(0);
 
@@ -34,8 +33,7 @@ fn process(data: &Value) -> Result<Value, String> {
         other => return Err(format!("unknown operation `{other}`; use uppercase, lowercase or reverse")),
     };
     PROCESSED.fetch_add(1, Relaxed);
-    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    Ok(json!({ "result": result, "timestamp": timestamp }))
+    Ok(json!({ "result": result, "timestamp": caxton_sdk::unix_millis() }))
 }
 
 caxton_sdk::agent!(TextProcessor);

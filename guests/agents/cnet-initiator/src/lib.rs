@@ -1,0 +1,135 @@
+//! The initiator of a FIPA Contract-Net round.
+//!
+//! A `request` `{"action": "run", "task": …, "budget": …}` starts a round: a
+//! `cfp` goes to every agent offering the `cnet-bid` service, each answers
+//! `propose` (with a price) or `refuse` (or the host's `failure` when its
+//! reply-by passes). The cheapest proposal gets `accept-proposal`, the others
+//! `reject-proposal`, and the winner's `inform` is passed back to whoever asked.
+use caxton_sdk::{json, Agent, Capabilities, DirectoryQuery, Message, Performative, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+const PROTOCOL: &str = "fipa-contract-net";
+const BID_WINDOW_MS: u64 = 2_000;
+
+struct Round {
+    request: Message,
+    task: Value,
+    waiting: usize,
+    proposals: Vec<(String, u64, Message)>,
+    winner: Option<(String, u64)>,
+}
+
+thread_local! {
+    static ROUNDS: RefCell<HashMap<String, Round>> = RefCell::new(HashMap::new());
+}
+
+fn start(msg: Message) -> Result<(), String> {
+    let content = msg.json_value();
+    let cid = msg.conversation_id.clone().unwrap_or_default();
+    let bidders = caxton_sdk::search(&DirectoryQuery::service("cnet-bid"));
+    if bidders.is_empty() {
+        return caxton_sdk::send(msg.failure("no agent offers the `cnet-bid` service"));
+    }
+    let cfp_content = json!({ "task": content["task"], "budget": content["budget"] });
+    for bidder in &bidders {
+        let mut cfp = Message::new(Performative::Cfp, bidder, &cfp_content);
+        cfp.protocol = Some(PROTOCOL.into());
+        cfp.conversation_id = Some(cid.clone());
+        cfp.reply_with = Some(format!("{cid}/{bidder}"));
+        cfp.reply_by = Some(caxton_sdk::unix_millis() + BID_WINDOW_MS);
+        caxton_sdk::send(cfp)?;
+    }
+    let round = Round {
+        request: msg,
+        task: content["task"].clone(),
+        waiting: bidders.len(),
+        proposals: Vec::new(),
+        winner: None,
+    };
+    ROUNDS.with(|r| r.borrow_mut().insert(cid, round));
+    Ok(())
+}
+
+/// A bidder answered (propose, refuse, or the host's failure): award once all have.
+fn answer(round: &mut Round, msg: &Message) -> Result<(), String> {
+    if msg.performative == Performative::Propose {
+        let price = msg.json_value()["price"].as_u64().ok_or("a proposal without a price")?;
+        round.proposals.push((msg.sender.clone(), price, msg.clone()));
+    }
+    round.waiting = round.waiting.saturating_sub(1);
+    if round.waiting > 0 {
+        return Ok(());
+    }
+    let Some(best) = round.proposals.iter().min_by_key(|(name, price, _)| (*price, name.clone())).cloned() else {
+        return caxton_sdk::send(round.request.failure("every bidder refused"));
+    };
+    for (name, _, proposal) in &round.proposals {
+        let (act, content) = if *name == best.0 {
+            (Performative::AcceptProposal, json!({ "task": round.task }))
+        } else {
+            (Performative::RejectProposal, json!({ "reason": format!("{} offered less", best.0) }))
+        };
+        let mut reply = proposal.reply(act, &content);
+        reply.reply_with = Some(format!("{}/award", proposal.conversation_id.clone().unwrap_or_default()));
+        caxton_sdk::send(reply)?;
+    }
+    round.winner = Some((best.0, best.1));
+    Ok(())
+}
+
+struct Initiator;
+
+impl Agent for Initiator {
+    fn handle_message(msg: Message) -> Result<(), String> {
+        if msg.performative == Performative::Request {
+            return match msg.json_value()["action"].as_str() {
+                Some("run") => start(msg),
+                _ => caxton_sdk::send(msg.not_understood("expected a request with action `run`")),
+            };
+        }
+        let cid = msg.conversation_id.clone().unwrap_or_default();
+        let Some(mut round) = ROUNDS.with(|r| r.borrow_mut().remove(&cid)) else {
+            return Ok(()); // not a round of ours (or already finished)
+        };
+        let awarded = msg.in_reply_to.as_deref() == Some(&format!("{cid}/award"));
+        match (awarded, &round.winner) {
+            (true, Some((winner, price))) => {
+                let outcome = msg.json_value();
+                let proposals: Vec<Value> =
+                    round.proposals.iter().map(|(n, p, _)| json!({ "bidder": n, "price": p })).collect();
+                let reply = match msg.performative {
+                    Performative::Inform => round.request.inform(json!({
+                        "winner": winner, "price": price, "result": outcome["result"], "proposals": proposals
+                    })),
+                    _ => round.request.failure(&format!("the winner `{winner}` failed: {}", outcome["error"])),
+                };
+                return caxton_sdk::send(reply);
+            }
+            (false, None) => answer(&mut round, &msg)?,
+            _ => {}
+        }
+        ROUNDS.with(|r| r.borrow_mut().insert(cid, round));
+        Ok(())
+    }
+
+    fn capabilities() -> Capabilities {
+        Capabilities {
+            version: "0.1.0".into(),
+            performatives: vec![
+                Performative::Request,
+                Performative::Propose,
+                Performative::Refuse,
+                Performative::Inform,
+            ],
+            protocols: vec![PROTOCOL.into(), "fipa-request".into()],
+            ontologies: Vec::new(),
+            services: vec![caxton_sdk::ServiceDescription {
+                name: "cnet-initiate".into(),
+                description: "runs a Contract-Net round for a task".into(),
+            }],
+        }
+    }
+}
+
+caxton_sdk::agent!(Initiator);

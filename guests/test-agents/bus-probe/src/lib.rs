@@ -1,0 +1,132 @@
+//! Exercises the message bus on request, and records what it receives, so
+//! tests can check ordering, scope, directory, pub/sub, timers and loops.
+//!
+//! Every `inform` that is not part of a bounce is recorded as
+//! `{"from", "content"}`; every fired timer as `{"timer": id}`. `dump` returns
+//! the record.
+use caxton_sdk::{
+    json, kv, timers, Agent, Capabilities, DirectoryQuery, Message, Performative, ServiceDescription, Value,
+};
+use std::cell::RefCell;
+
+thread_local! {
+    static EVENTS: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
+}
+
+fn record(event: Value) {
+    EVENTS.with(|e| e.borrow_mut().push(event));
+}
+
+fn to(receiver: &str, content: Value) -> Message {
+    Message::new(Performative::Inform, receiver, &content)
+}
+
+fn result<T: Into<Value>>(msg: &Message, outcome: Result<T, String>) -> Message {
+    match outcome {
+        Ok(v) => msg.inform(v.into()),
+        Err(e) => msg.failure(&e),
+    }
+}
+
+struct BusProbe;
+
+impl Agent for BusProbe {
+    fn handle_message(msg: Message) -> Result<(), String> {
+        let c = msg.json_value();
+        let text = |key: &str| c[key].as_str().unwrap_or_default().to_string();
+        if msg.performative == Performative::Inform {
+            if let Some(n) = c["bounce"].as_u64() {
+                let _ = caxton_sdk::send(msg.reply(Performative::Inform, &json!({ "bounce": n + 1 })));
+            } else {
+                record(json!({ "from": msg.sender, "content": c }));
+            }
+            return Ok(());
+        }
+        let reply = match c["action"].as_str() {
+            Some("ping") => msg.inform(json!("pong")),
+            Some("ignore") => return Ok(()),
+            Some("dump") => msg.inform(Value::Array(EVENTS.with(|e| e.borrow().clone()))),
+            Some("bounce") => {
+                result(&msg, caxton_sdk::send(to(&text("to"), json!({ "bounce": 1 }))).map(|()| "started"))
+            }
+            Some("forge") => {
+                let mut forged = to(&text("to"), json!({ "seq": 0 }));
+                forged.sender = text("as");
+                result(&msg, caxton_sdk::send(forged).map(|()| "sent"))
+            }
+            Some("flood") => {
+                let (mut sent, mut refused) = (0, Vec::new());
+                for seq in 0..c["count"].as_u64().unwrap_or(1) {
+                    match caxton_sdk::send(to(&text("to"), json!({ "seq": seq }))) {
+                        Ok(()) => sent += 1,
+                        Err(e) => refused.push(e),
+                    }
+                }
+                msg.inform(json!({ "sent": sent, "refused": refused }))
+            }
+            Some("spin") => {
+                let until = caxton_sdk::unix_millis() + c["ms"].as_u64().unwrap_or(100);
+                while caxton_sdk::unix_millis() < until {}
+                msg.inform(json!("spun"))
+            }
+            Some("meet") => {
+                kv::set(&text("me"), b"here").map_err(|e| e.sentence())?;
+                while !kv::exists(&text("peer")).map_err(|e| e.sentence())? {}
+                msg.inform(json!("met"))
+            }
+            Some("search") => msg.inform(json!(caxton_sdk::search(&DirectoryQuery::service(&text("service"))))),
+            Some("broadcast") => {
+                let sent = caxton_sdk::broadcast(
+                    &DirectoryQuery::service(&text("service")),
+                    to("", json!({ "broadcast": true })),
+                );
+                result(&msg, sent)
+            }
+            Some("subscribe") => result(&msg, caxton_sdk::subscribe(&text("pattern")).map(|()| "subscribed")),
+            Some("publish") => {
+                let topic = text("topic");
+                result(&msg, caxton_sdk::publish(&topic, to("", json!({ "topic": topic }))))
+            }
+            Some("timer-behind-message") => {
+                // Queue a message to ourselves first, then a timer: the timer is handled after it.
+                caxton_sdk::send(to(&caxton_sdk::self_id(), json!({ "seq": "before-timer" })))?;
+                let id = timers::set(c["delay_ms"].as_u64().unwrap_or(50)).map_err(|e| e.sentence())?;
+                msg.inform(json!({ "timer": id }))
+            }
+            Some("timers") => {
+                let mut ids = Vec::new();
+                for delay in c["delays"].as_array().into_iter().flatten() {
+                    ids.push(timers::set(delay.as_u64().unwrap_or(1)).map_err(|e| e.sentence())?);
+                }
+                let cancelled: Vec<bool> = c["cancel"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| ids.get(i.as_u64().unwrap_or(u64::MAX) as usize))
+                    .map(|id| timers::cancel(*id))
+                    .collect();
+                msg.inform(json!({ "timers": ids, "cancelled": cancelled }))
+            }
+            _ => msg.not_understood("unknown action"),
+        };
+        caxton_sdk::send(reply)
+    }
+
+    fn handle_timer(id: u64) -> Result<(), String> {
+        record(json!({ "timer": id }));
+        Ok(())
+    }
+
+    fn capabilities() -> Capabilities {
+        let service = if caxton_sdk::self_id().starts_with("quoter") { "quote" } else { "probe" };
+        Capabilities {
+            version: "0.1.0".into(),
+            performatives: vec![Performative::Request, Performative::Inform],
+            protocols: vec!["fipa-request".into()],
+            ontologies: vec!["testing".into()],
+            services: vec![ServiceDescription { name: service.into(), description: "answers tests".into() }],
+        }
+    }
+}
+
+caxton_sdk::agent!(BusProbe);

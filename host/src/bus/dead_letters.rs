@@ -1,0 +1,109 @@
+//! Dead letters: a bounded, inspectable record of messages that could not be
+//! delivered or handled, each with its reason. The oldest are dropped first;
+//! the total count keeps growing.
+
+use crate::acl::Message;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// How many dead letters are kept.
+pub const CAPACITY: usize = 1_000;
+
+/// Why a message became a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No agent of that name is deployed (or nobody waits for the reply).
+    NoSuchAgent,
+    /// The receiver's mailbox was full.
+    MailboxFull,
+    /// The message chain exceeded the hop limit.
+    HopLimit,
+    /// No reply arrived before the request's reply-by deadline.
+    ReplyBy,
+    /// The receiver failed while handling it.
+    ReceiverFailed,
+    /// The receiver was removed before handling it.
+    Removed,
+}
+
+impl Reason {
+    /// The kebab-case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NoSuchAgent => "no-such-agent",
+            Reason::MailboxFull => "mailbox-full",
+            Reason::HopLimit => "hop-limit",
+            Reason::ReplyBy => "reply-by",
+            Reason::ReceiverFailed => "receiver-failed",
+            Reason::Removed => "removed",
+        }
+    }
+}
+
+/// One undeliverable message.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// Position in the total sequence of dead letters, from 1.
+    pub id: u64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Why.
+    pub reason: Reason,
+    /// The receiver it was meant for.
+    pub receiver: String,
+    /// More detail, as a sentence.
+    pub detail: String,
+    /// The message.
+    pub message: Message,
+}
+
+/// The bounded queue.
+#[derive(Default)]
+pub struct DeadLetters {
+    inner: Mutex<(VecDeque<DeadLetter>, u64)>,
+}
+
+impl DeadLetters {
+    /// Record a dead letter.
+    pub fn push(&self, reason: Reason, receiver: &str, detail: String, message: Message) {
+        let at_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        tracing::debug!(reason = reason.as_str(), receiver, "dead letter: {detail}");
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.1 += 1;
+        let id = inner.1;
+        if inner.0.len() >= CAPACITY {
+            inner.0.pop_front();
+        }
+        inner.0.push_back(DeadLetter { id, at_ms, reason, receiver: receiver.to_string(), detail, message });
+    }
+
+    /// The kept dead letters, oldest first.
+    pub fn list(&self) -> Vec<DeadLetter> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0.iter().cloned().collect()
+    }
+
+    /// How many dead letters there have been in all.
+    pub fn total(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::Performative;
+
+    #[test]
+    fn keeps_the_newest_up_to_capacity_and_counts_all() {
+        let d = DeadLetters::default();
+        let m = Message::new(Performative::Inform, vec!["x".into()], "{}".into());
+        for _ in 0..CAPACITY + 5 {
+            d.push(Reason::HopLimit, "x", "loop".into(), m.clone());
+        }
+        let list = d.list();
+        assert_eq!(list.len(), CAPACITY);
+        assert_eq!(list.first().map(|l| l.id), Some(6));
+        assert_eq!(d.total(), (CAPACITY + 5) as u64);
+    }
+}

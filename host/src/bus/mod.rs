@@ -1,0 +1,329 @@
+//! The in-process message bus: routes ACL messages to agents' mailboxes and
+//! replies to the clients waiting for them, and keeps the directory, the topic
+//! subscriptions, reply-by deadlines and dead letters. No wasm types cross this API.
+//!
+//! A send is all-or-nothing: a slot is reserved in every receiver's mailbox
+//! first, and the message is queued only when all reservations succeed.
+
+pub mod dead_letters;
+pub mod directory;
+pub mod topics;
+
+use crate::acl::{Message, Performative};
+use dead_letters::{DeadLetter, DeadLetters, Reason};
+use directory::{Directory, Profile, Query};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use topics::Topics;
+
+/// Longest chain of messages caused by one another; beyond it messages are dead-lettered.
+pub const MAX_HOPS: u32 = 32;
+/// Most reply-by deadlines tracked at once; requests beyond it are not tracked.
+pub const MAX_PENDING_REPLIES: usize = 100_000;
+
+/// What an agent's actor takes from its mailbox.
+#[derive(Debug)]
+pub enum Event {
+    /// A message to handle.
+    Message(Box<Message>),
+    /// A timer that fired.
+    Timer(u64),
+}
+
+/// The sending side of an agent's mailbox.
+pub type Mailbox = mpsc::Sender<Event>;
+
+/// Why the bus refused a message. Nothing was queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// The message names no receiver.
+    #[error("the message has no receivers")]
+    NoReceivers,
+    /// The receiver is neither a deployed agent nor a client waiting for this reply.
+    #[error("no agent named `{0}` is deployed")]
+    NoSuchAgent(String),
+    /// The receiver's mailbox is full.
+    #[error("the mailbox of `{0}` is full")]
+    MailboxFull(String),
+    /// An agent of this name is already registered.
+    #[error("an agent named `{0}` is already deployed")]
+    AlreadyRegistered(String),
+    /// A client is already waiting for a reply with this key.
+    #[error("a client is already waiting for a reply to `{reply_with}` as `{party}`")]
+    AlreadyWaiting {
+        /// The waiting party.
+        party: String,
+        /// The `reply-with` it waits on.
+        reply_with: String,
+    },
+}
+
+type ReplyKey = (String, String);
+
+/// A request whose reply-by deadline is being watched.
+struct PendingReply {
+    receiver: String,
+    request: Message,
+}
+
+/// Routes messages between agents and waiting clients.
+#[derive(Default)]
+pub struct Bus {
+    agents: RwLock<HashMap<String, Mailbox>>,
+    waiters: Mutex<HashMap<ReplyKey, oneshot::Sender<Message>>>,
+    pending: Mutex<HashMap<ReplyKey, PendingReply>>,
+    directory: Directory,
+    topics: Topics,
+    dead_letters: DeadLetters,
+    next_id: AtomicU64,
+}
+
+/// A reply a client is waiting for; dropping it stops the wait.
+pub struct ReplyWaiter {
+    bus: Arc<Bus>,
+    key: ReplyKey,
+    rx: oneshot::Receiver<Message>,
+}
+
+impl ReplyWaiter {
+    /// Wait for the reply.
+    pub async fn recv(mut self) -> Option<Message> {
+        (&mut self.rx).await.ok()
+    }
+}
+
+impl Drop for ReplyWaiter {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.bus.waiters.lock() {
+            w.remove(&self.key);
+        }
+    }
+}
+
+enum Slot {
+    Agent(mpsc::OwnedPermit<Event>),
+    Waiter(oneshot::Sender<Message>),
+    Unclaimed,
+}
+
+impl Bus {
+    /// A new, empty bus.
+    pub fn new() -> Arc<Bus> {
+        Arc::new(Bus::default())
+    }
+
+    /// Make `name` reachable through `mailbox` and list it in the directory.
+    pub fn register(&self, name: &str, mailbox: Mailbox, profile: Profile) -> Result<(), BusError> {
+        let mut agents = self.agents.write().unwrap_or_else(|p| p.into_inner());
+        if agents.contains_key(name) {
+            return Err(BusError::AlreadyRegistered(name.to_string()));
+        }
+        agents.insert(name.to_string(), mailbox);
+        self.directory.insert(name, profile);
+        Ok(())
+    }
+
+    /// Stop routing to `name` and drop its directory entry and subscriptions;
+    /// returns whether it was registered.
+    pub fn unregister(&self, name: &str) -> bool {
+        self.directory.remove(name);
+        self.topics.remove_agent(name);
+        self.agents.write().unwrap_or_else(|p| p.into_inner()).remove(name).is_some()
+    }
+
+    /// Whether an agent of this name is registered.
+    pub fn is_agent(&self, name: &str) -> bool {
+        self.agents.read().unwrap_or_else(|p| p.into_inner()).contains_key(name)
+    }
+
+    /// A fresh identifier, unique within this host, with the given prefix.
+    pub fn fresh_id(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// The directory's matches for `query`, with their profiles.
+    pub fn directory(&self, query: &Query) -> Vec<(String, Profile)> {
+        self.directory.search(query)
+    }
+
+    /// The names of the agents `query` matches.
+    pub fn search(&self, query: &Query) -> Vec<String> {
+        self.directory.search(query).into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// Topic subscriptions.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// The kept dead letters, oldest first.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.dead_letters.list()
+    }
+
+    /// Record a message that will not be handled.
+    pub fn dead_letter(&self, reason: Reason, receiver: &str, detail: String, message: Message) {
+        self.dead_letters.push(reason, receiver, detail, message);
+    }
+
+    /// Register that `party` waits for the reply to its `reply_with`. Register
+    /// before sending the request, so the reply cannot arrive first.
+    pub fn expect_reply(self: &Arc<Self>, party: &str, reply_with: &str) -> Result<ReplyWaiter, BusError> {
+        let key = (party.to_string(), reply_with.to_string());
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if waiters.contains_key(&key) {
+            return Err(BusError::AlreadyWaiting { party: key.0, reply_with: key.1 });
+        }
+        let (tx, rx) = oneshot::channel();
+        waiters.insert(key.clone(), tx);
+        Ok(ReplyWaiter { bus: self.clone(), key, rx })
+    }
+
+    /// Send `msg` as `sender` (stamped over whatever the message claims) to all
+    /// its receivers, or to none of them. Past [`MAX_HOPS`] the message is
+    /// dead-lettered instead, and the send still succeeds.
+    pub fn send(self: &Arc<Self>, sender: &str, mut msg: Message) -> Result<(), BusError> {
+        if msg.receivers.is_empty() {
+            return Err(BusError::NoReceivers);
+        }
+        msg.sender = sender.to_string();
+        if msg.conversation_id.is_none() {
+            msg.conversation_id = Some(self.fresh_id("conv"));
+        }
+        if msg.hops > MAX_HOPS {
+            for receiver in &msg.receivers {
+                let detail = format!("the message chain passed the hop limit of {MAX_HOPS}");
+                self.dead_letter(Reason::HopLimit, receiver, detail, msg.clone());
+            }
+            return Ok(());
+        }
+        let slots = match self.reserve(&msg) {
+            Ok(slots) => slots,
+            Err(e) => {
+                let (reason, receiver) = match &e {
+                    BusError::MailboxFull(r) => (Reason::MailboxFull, r),
+                    BusError::NoSuchAgent(r) => (Reason::NoSuchAgent, r),
+                    _ => return Err(e),
+                };
+                self.dead_letter(reason, receiver, e.to_string(), msg);
+                return Err(e);
+            }
+        };
+        if let Some(in_reply_to) = &msg.in_reply_to {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            for receiver in &msg.receivers {
+                pending.remove(&(receiver.clone(), in_reply_to.clone()));
+            }
+        }
+        self.watch_reply_by(&msg);
+        for (slot, receiver) in slots.into_iter().zip(&msg.receivers) {
+            match slot {
+                Slot::Agent(permit) => {
+                    permit.send(Event::Message(Box::new(msg.clone())));
+                }
+                Slot::Waiter(tx) => {
+                    let _ = tx.send(msg.clone());
+                }
+                Slot::Unclaimed => {
+                    let detail = "a reply nobody is waiting for".to_string();
+                    self.dead_letter(Reason::NoSuchAgent, receiver, detail, msg.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reserve a mailbox slot (or take the waiter) for every receiver.
+    fn reserve(&self, msg: &Message) -> Result<Vec<Slot>, BusError> {
+        let agents = self.agents.read().unwrap_or_else(|p| p.into_inner());
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = Vec::with_capacity(msg.receivers.len());
+        for receiver in &msg.receivers {
+            let waiter_key = msg.in_reply_to.as_ref().map(|r| (receiver.clone(), r.clone()));
+            if let Some(tx) = waiter_key.and_then(|k| waiters.remove(&k)) {
+                slots.push(Slot::Waiter(tx));
+            } else if let Some(mailbox) = agents.get(receiver) {
+                match mailbox.clone().try_reserve_owned() {
+                    Ok(permit) => slots.push(Slot::Agent(permit)),
+                    Err(mpsc::error::TrySendError::Full(_)) => return Err(BusError::MailboxFull(receiver.clone())),
+                    Err(mpsc::error::TrySendError::Closed(_)) => return Err(BusError::NoSuchAgent(receiver.clone())),
+                }
+            } else if msg.in_reply_to.is_some() {
+                slots.push(Slot::Unclaimed);
+            } else {
+                return Err(BusError::NoSuchAgent(receiver.clone()));
+            }
+        }
+        Ok(slots)
+    }
+
+    /// Send a copy of `msg` to each of `receivers` separately; returns how many
+    /// received it. Refusals are dead-lettered, not returned.
+    pub fn deliver_each(self: &Arc<Self>, sender: &str, msg: &Message, receivers: Vec<String>) -> u32 {
+        let mut delivered = 0;
+        for receiver in receivers.into_iter().filter(|r| r != sender) {
+            let mut copy = msg.clone();
+            copy.receivers = vec![receiver];
+            if self.send(sender, copy).is_ok() {
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    /// Send a copy of `msg` to every subscriber of `topic` except `sender`.
+    pub fn publish(self: &Arc<Self>, sender: &str, topic: &str, msg: &Message) -> u32 {
+        self.deliver_each(sender, msg, self.topics.subscribers(topic))
+    }
+
+    /// Start the reply-by clock for a request that asks for a reply by a deadline.
+    fn watch_reply_by(self: &Arc<Self>, msg: &Message) {
+        let (Some(reply_with), Some(reply_by)) = (&msg.reply_with, msg.reply_by) else { return };
+        let Some(receiver) = msg.receivers.first() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("reply-by of `{reply_with}` not watched: no async runtime");
+            return;
+        };
+        let key = (msg.sender.clone(), reply_with.clone());
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if pending.len() >= MAX_PENDING_REPLIES {
+                tracing::warn!("reply-by of `{reply_with}` not watched: {MAX_PENDING_REPLIES} deadlines pending");
+                return;
+            }
+            pending.insert(key.clone(), PendingReply { receiver: receiver.clone(), request: msg.clone() });
+        }
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let delay = Duration::from_millis(reply_by.saturating_sub(now_ms));
+        let bus = Arc::downgrade(self);
+        runtime.spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(bus) = bus.upgrade() {
+                bus.expire(&key);
+            }
+        });
+    }
+
+    /// The reply-by deadline of `key` passed: if it is still unanswered, tell
+    /// the initiator with a `failure` and dead-letter the request.
+    fn expire(self: &Arc<Self>, key: &ReplyKey) {
+        let Some(pending) = self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(key) else {
+            return;
+        };
+        let request = pending.request;
+        let detail = format!("no reply from `{}` to `{}` by its reply-by deadline", pending.receiver, key.1);
+        let content = serde_json::json!({ "error": detail, "reason": Reason::ReplyBy.as_str() });
+        let failure = request.host_reply(Performative::Failure, content.to_string());
+        self.dead_letter(Reason::ReplyBy, &pending.receiver, detail, request);
+        if let Err(e) = self.send(&pending.receiver, failure) {
+            tracing::debug!("reply-by failure for `{}` undeliverable: {e}", key.1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! `caxton directory` and `caxton dead-letters`: read-only views of a running
+//! server, as aligned tables or JSON.
+
+use super::client::get_json;
+use serde_json::Value;
+use std::process::ExitCode;
+
+/// Options shared by commands that read from a running server.
+#[derive(Debug, clap::Args)]
+pub struct Remote {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "CAXTON_SERVER")]
+    pub server: String,
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Print `rows` under `headers` with columns aligned.
+fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .chain([headers.get(i).map_or(0, |h| h.len())])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn joined(v: &Value, field: &str) -> String {
+    v.as_array()
+        .map(|a| a.iter().map(|x| text(if field.is_empty() { x } else { &x[field] })).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default()
+}
+
+pub fn directory(remote: &Remote, filters: [(&str, Option<String>); 3]) -> anyhow::Result<ExitCode> {
+    let query: Vec<String> =
+        filters.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
+    let path =
+        if query.is_empty() { "/v1/directory".to_string() } else { format!("/v1/directory?{}", query.join("&")) };
+    let answer = get_json(&remote.server, &path)?;
+    if remote.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = answer
+        .get("agents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let p = &a["profile"];
+            vec![
+                text(&a["name"]),
+                joined(&p["services"], "name"),
+                joined(&p["protocols"], ""),
+                joined(&p["ontologies"], ""),
+            ]
+        })
+        .collect();
+    table(&["AGENT", "SERVICES", "PROTOCOLS", "ONTOLOGIES"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn dead_letters(remote: &Remote) -> anyhow::Result<ExitCode> {
+    let answer = get_json(&remote.server, "/v1/dead-letters")?;
+    if remote.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = answer
+        .get("dead_letters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            let m = &d["message"];
+            vec![
+                text(&d["id"]),
+                text(&d["reason"]),
+                text(&m["sender"]),
+                text(&d["receiver"]),
+                text(&m["performative"]),
+                text(&d["detail"]),
+            ]
+        })
+        .collect();
+    table(&["ID", "REASON", "FROM", "TO", "ACT", "DETAIL"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Percent-encode a query value.
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
