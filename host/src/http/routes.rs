@@ -201,7 +201,8 @@ async fn post_message(state: &ApiState, req: Request<Incoming>) -> Result<Reply,
 /// The host's `failure` for a request whose reply-by deadline passed.
 fn is_reply_by_failure(reply: &crate::acl::Message) -> bool {
     reply.performative == crate::acl::Performative::Failure
-        && serde_json::from_str::<Value>(&reply.content).is_ok_and(|c| c["reason"] == Reason::ReplyBy.as_str())
+        && serde_json::from_str::<Value>(&reply.content)
+            .is_ok_and(|c| c.get("reason").and_then(Value::as_str) == Some(Reason::ReplyBy.as_str()))
 }
 
 fn bus_error(e: BusError) -> ApiError {
