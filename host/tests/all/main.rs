@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 mod agents;
+mod bus;
 mod components;
+mod contract_net;
 mod failures;
 mod policy_gate;
 mod process;

@@ -244,3 +244,44 @@ fn caxton_serve_refuses_to_start_with_an_ungranted_import() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("caxton:agent/messaging@0.1.0") && err.contains(&file.display().to_string()), "{err}");
 }
+
+#[test]
+fn the_contract_net_society_answers_the_http_caller_with_the_winners_inform() {
+    component("cnet_initiator");
+    let server = Server::start("policies/contract-net.toml");
+    let (status, directory) = server.request("GET", "/v1/directory?service=cnet-bid", "");
+    assert_eq!(status, 200);
+    let bidders: Vec<&str> =
+        directory["agents"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(bidders, ["bidder-1", "bidder-2", "bidder-3", "bidder-4", "bidder-5"]);
+    let (status, reply) = server.send_and_wait(json!({
+        "performative": "request", "receiver": "initiator",
+        "content": { "action": "run", "task": "paint the fence", "budget": 100 }
+    }));
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["performative"], "inform");
+    let winner = reply["content"]["result"]["winner"].as_str().unwrap();
+    assert!(reply["content"]["result"]["result"].as_str().unwrap().contains(winner));
+
+    let url = format!("http://{}", server.addr);
+    let out = caxton(&["directory", "--service", "cnet-bid", "--server", &url]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("AGENT") && table.contains("bidder-5") && table.contains("fipa-contract-net"), "{table}");
+}
+
+#[test]
+fn an_http_send_and_wait_past_its_reply_by_answers_504_and_leaves_a_dead_letter() {
+    let server = Server::start("policies/demo.toml");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let (status, reply) = server.send_and_wait(json!({
+        "performative": "request", "receiver": "ticker", "reply_by": now + 200,
+        "content": { "action": "schedule", "delay_ms": 60000 }
+    }));
+    assert_eq!((status, reply["error"]["code"].clone()), (504, json!("reply-by-passed")), "{reply}");
+    let (_, letters) = server.request("GET", "/v1/dead-letters", "");
+    let letters = letters["dead_letters"].as_array().unwrap();
+    assert!(letters.iter().any(|d| d["reason"] == "reply-by" && d["receiver"] == "ticker"), "{letters:?}");
+    let out = caxton(&["dead-letters", "--server", &format!("http://{}", server.addr)]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("ID") && table.contains("reply-by"), "{table}");
+}

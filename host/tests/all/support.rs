@@ -44,16 +44,32 @@ pub fn spec(name: &str, component_name: &str, grants: Grants) -> AgentSpec {
 
 /// A runtime with an in-memory store and no compile cache.
 pub fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig { cache_dir: None, kv: Arc::new(MemoryStore::new()) }).unwrap()
+    runtime_on(Arc::new(MemoryStore::new()))
+}
+
+/// A runtime on the given kv-store backend.
+pub fn runtime_on(kv: Arc<dyn caxton::store::KvBackend>) -> Runtime {
+    Runtime::new(RuntimeConfig { cache_dir: None, kv }).unwrap()
 }
 
 /// A runtime with the given agents deployed.
 pub async fn runtime_with(specs: Vec<AgentSpec>) -> Runtime {
     let rt = runtime();
-    for s in specs {
-        rt.deploy(s).await.unwrap();
-    }
+    deploy_all(&rt, specs).await;
     rt
+}
+
+/// Deploy every spec, failing the test on the first error.
+pub async fn deploy_all(rt: &Runtime, specs: Vec<AgentSpec>) {
+    for s in specs {
+        let name = s.name.clone();
+        rt.deploy(s).await.unwrap_or_else(|e| panic!("cannot deploy {name}: {e}"));
+    }
+}
+
+/// A `bus-probe` test agent named `name` with every capability granted.
+pub fn probe(name: &str) -> AgentSpec {
+    spec(name, "bus_probe", all_grants())
 }
 
 /// Send `content` to `to` as a request from `tester` and wait for the reply.
