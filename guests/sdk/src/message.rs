@@ -86,9 +86,8 @@ impl SendError {
             SendError::NoReceivers => "the message has no receivers".to_string(),
             SendError::NoSuchAgent(a) => format!("no agent named `{a}` is deployed"),
             SendError::MailboxFull(a) => format!("the mailbox of `{a}` is full"),
-            SendError::AccessDenied(a) => format!("sending to `{a}` is not granted"),
+            SendError::AccessDenied(what) => format!("access denied: `{what}` is not granted by the deployment file"),
             SendError::TooLarge(limit) => format!("the message is larger than {limit} bytes"),
-            SendError::NotGranted(what) => format!("not granted: {what}"),
         }
     }
 }

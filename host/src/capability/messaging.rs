@@ -2,8 +2,8 @@
 //! agents, to what the directory matches, and to topic subscribers.
 //!
 //! The grant's scope (`send-to`, `broadcast`, `publish`, `subscribe`) is checked
-//! on every call; a call outside it gets the WIT `access-denied` or
-//! `not-granted` error, never a trap. Every message an agent sends while
+//! on every call; a call outside it gets the WIT `access-denied` error naming
+//! what was refused, never a trap. Every message an agent sends while
 //! handling one carries the hop count of that message plus one.
 
 use crate::acl;
@@ -81,7 +81,7 @@ impl Host for MessagingCtx {
 
     fn broadcast(&mut self, q: DirectoryQuery, msg: Message) -> wasmtime::Result<Result<u32, SendError>> {
         if !self.grant.broadcast {
-            return Ok(Err(SendError::NotGranted("broadcast is not granted (messaging.broadcast = true)".into())));
+            return Ok(Err(SendError::AccessDenied("broadcast".into())));
         }
         let msg = match self.outgoing(msg) {
             Ok(m) => m,
@@ -93,11 +93,11 @@ impl Host for MessagingCtx {
 
     fn subscribe(&mut self, pattern: String) -> wasmtime::Result<Result<(), SendError>> {
         if !self.grant.may_subscribe(&pattern) {
-            return Ok(Err(SendError::NotGranted(format!("subscribing to `{pattern}` is not granted"))));
+            return Ok(Err(SendError::AccessDenied(pattern)));
         }
         if !self.bus.topics().subscribe(&self.agent, &pattern) {
-            return Ok(Err(SendError::NotGranted(format!(
-                "at most {} subscriptions per agent",
+            return Ok(Err(SendError::AccessDenied(format!(
+                "{pattern} (at most {} subscriptions per agent)",
                 crate::bus::topics::MAX_SUBSCRIPTIONS
             ))));
         }
@@ -110,7 +110,7 @@ impl Host for MessagingCtx {
 
     fn publish(&mut self, topic: String, msg: Message) -> wasmtime::Result<Result<u32, SendError>> {
         if !self.grant.may_publish(&topic) {
-            return Ok(Err(SendError::NotGranted(format!("publishing to `{topic}` is not granted"))));
+            return Ok(Err(SendError::AccessDenied(topic)));
         }
         let msg = match self.outgoing(msg) {
             Ok(m) => m,
@@ -194,10 +194,10 @@ mod tests {
         let (mut m, _, _) = ctx(&["*"]);
         assert!(matches!(
             m.broadcast(DirectoryQuery { service: None, ontology: None, protocol: None }, to("x")).unwrap(),
-            Err(SendError::NotGranted(_))
+            Err(SendError::AccessDenied(_))
         ));
-        assert!(matches!(m.publish("prices.eu".into(), to("x")).unwrap(), Err(SendError::NotGranted(_))));
-        assert!(matches!(m.subscribe("prices.*".into()).unwrap(), Err(SendError::NotGranted(_))));
+        assert!(matches!(m.publish("prices.eu".into(), to("x")).unwrap(), Err(SendError::AccessDenied(_))));
+        assert!(matches!(m.subscribe("prices.*".into()).unwrap(), Err(SendError::AccessDenied(_))));
     }
 
     #[test]
@@ -212,10 +212,10 @@ mod tests {
         let mut m = MessagingCtx::new("me", bus, Some(grant), 1024);
         assert_eq!(m.subscribe("prices.*".into()).unwrap(), Ok(()));
         assert_eq!(m.subscribe("prices.eu.*".into()).unwrap(), Ok(()));
-        assert!(matches!(m.subscribe("*".into()).unwrap(), Err(SendError::NotGranted(_))));
-        assert!(matches!(m.subscribe("news.*".into()).unwrap(), Err(SendError::NotGranted(_))));
+        assert!(matches!(m.subscribe("*".into()).unwrap(), Err(SendError::AccessDenied(_))));
+        assert!(matches!(m.subscribe("news.*".into()).unwrap(), Err(SendError::AccessDenied(_))));
         assert_eq!(m.publish("prices.eu".into(), to("x")).unwrap(), Ok(0));
-        assert!(matches!(m.publish("prices.us".into(), to("x")).unwrap(), Err(SendError::NotGranted(_))));
+        assert!(matches!(m.publish("prices.us".into(), to("x")).unwrap(), Err(SendError::AccessDenied(_))));
         assert!(m.unsubscribe("prices.*".into()).unwrap());
     }
 }
