@@ -76,42 +76,37 @@ impl From<acl::Performative> for wit::Performative {
     }
 }
 
-impl From<wit::Message> for acl::Message {
-    fn from(m: wit::Message) -> Self {
-        acl::Message {
-            performative: m.performative.into(),
-            sender: m.sender,
-            receivers: m.receivers,
-            content: m.content,
-            language: m.language,
-            encoding: m.encoding,
-            ontology: m.ontology,
-            protocol: m.protocol,
-            conversation_id: m.conversation_id,
-            reply_with: m.reply_with,
-            in_reply_to: m.in_reply_to,
-            reply_by: m.reply_by,
-            hops: 0,
+/// Build a `$to` message from `$m`, moving every ACL field the two types share.
+macro_rules! move_acl_fields {
+    ($m:ident => $($to:ident)::+ { $($extra:tt)* }) => {
+        $($to)::+ {
+            performative: $m.performative.into(),
+            sender: $m.sender,
+            receivers: $m.receivers,
+            content: $m.content,
+            language: $m.language,
+            encoding: $m.encoding,
+            ontology: $m.ontology,
+            protocol: $m.protocol,
+            conversation_id: $m.conversation_id,
+            reply_with: $m.reply_with,
+            in_reply_to: $m.in_reply_to,
+            reply_by: $m.reply_by,
+            $($extra)*
         }
+    };
+}
+
+impl From<wit::Message> for acl::Message {
+    /// A message from a guest starts with no hops; the messaging capability stamps them.
+    fn from(m: wit::Message) -> Self {
+        move_acl_fields!(m => acl::Message { hops: 0 })
     }
 }
 
 impl From<acl::Message> for wit::Message {
     fn from(m: acl::Message) -> Self {
-        wit::Message {
-            performative: m.performative.into(),
-            sender: m.sender,
-            receivers: m.receivers,
-            content: m.content,
-            language: m.language,
-            encoding: m.encoding,
-            ontology: m.ontology,
-            protocol: m.protocol,
-            conversation_id: m.conversation_id,
-            reply_with: m.reply_with,
-            in_reply_to: m.in_reply_to,
-            reply_by: m.reply_by,
-        }
+        move_acl_fields!(m => wit::Message {})
     }
 }
 

@@ -52,60 +52,52 @@ fn joined(v: &Value, field: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Fetch `path` and print it as JSON, or as a table of the array under `key`.
+fn show(
+    remote: &Remote,
+    path: &str,
+    key: &str,
+    headers: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let answer = get_json(&remote.server, path)?;
+    if remote.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        let rows: Vec<Vec<String>> = answer.get(key).and_then(Value::as_array).into_iter().flatten().map(row).collect();
+        table(headers, &rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn directory(remote: &Remote, filters: [(&str, Option<String>); 3]) -> anyhow::Result<ExitCode> {
     let query: Vec<String> =
         filters.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
     let path =
         if query.is_empty() { "/v1/directory".to_string() } else { format!("/v1/directory?{}", query.join("&")) };
-    let answer = get_json(&remote.server, &path)?;
-    if remote.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<Vec<String>> = answer
-        .get("agents")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            let p = &a["profile"];
-            vec![
-                text(&a["name"]),
-                joined(&p["services"], "name"),
-                joined(&p["protocols"], ""),
-                joined(&p["ontologies"], ""),
-            ]
-        })
-        .collect();
-    table(&["AGENT", "SERVICES", "PROTOCOLS", "ONTOLOGIES"], &rows);
-    Ok(ExitCode::SUCCESS)
+    show(remote, &path, "agents", &["AGENT", "SERVICES", "PROTOCOLS", "ONTOLOGIES"], |a| {
+        let p = &a["profile"];
+        vec![
+            text(&a["name"]),
+            joined(&p["services"], "name"),
+            joined(&p["protocols"], ""),
+            joined(&p["ontologies"], ""),
+        ]
+    })
 }
 
 pub fn dead_letters(remote: &Remote) -> anyhow::Result<ExitCode> {
-    let answer = get_json(&remote.server, "/v1/dead-letters")?;
-    if remote.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<Vec<String>> = answer
-        .get("dead_letters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|d| {
-            let m = &d["message"];
-            vec![
-                text(&d["id"]),
-                text(&d["reason"]),
-                text(&m["sender"]),
-                text(&d["receiver"]),
-                text(&m["performative"]),
-                text(&d["detail"]),
-            ]
-        })
-        .collect();
-    table(&["ID", "REASON", "FROM", "TO", "ACT", "DETAIL"], &rows);
-    Ok(ExitCode::SUCCESS)
+    show(remote, "/v1/dead-letters", "dead_letters", &["ID", "REASON", "FROM", "TO", "ACT", "DETAIL"], |d| {
+        let m = &d["message"];
+        vec![
+            text(&d["id"]),
+            text(&d["reason"]),
+            text(&m["sender"]),
+            text(&d["receiver"]),
+            text(&m["performative"]),
+            text(&d["detail"]),
+        ]
+    })
 }
 
 /// Percent-encode a query value.
