@@ -165,6 +165,25 @@ impl Message {
         reply
     }
 
+    /// A copy without the content: enough to answer the message.
+    pub fn header(&self) -> Message {
+        Message {
+            performative: self.performative,
+            sender: self.sender.clone(),
+            receivers: self.receivers.clone(),
+            content: String::new(),
+            language: self.language.clone(),
+            encoding: self.encoding.clone(),
+            ontology: self.ontology.clone(),
+            protocol: self.protocol.clone(),
+            conversation_id: self.conversation_id.clone(),
+            reply_with: self.reply_with.clone(),
+            in_reply_to: self.in_reply_to.clone(),
+            reply_by: self.reply_by,
+            hops: self.hops,
+        }
+    }
+
     /// Roughly how many bytes the message occupies: the sum of its strings.
     pub fn byte_size(&self) -> usize {
         let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);

@@ -11,8 +11,38 @@ use crate::bindings::caxton::agent::messaging::Host;
 use crate::bindings::caxton::agent::types::{DirectoryQuery, Message, SendError};
 use crate::bus::directory::Query;
 use crate::bus::{Bus, BusError};
-use crate::policy::MessagingGrant;
+use crate::policy::{Limits, MessagingGrant};
 use std::sync::Arc;
+use std::time::Instant;
+
+/// A token bucket: `rate` tokens a second, holding at most `burst`.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate: u32, burst: u32) -> TokenBucket {
+        TokenBucket { rate: f64::from(rate), burst: f64::from(burst), tokens: f64::from(burst), last: Instant::now() }
+    }
+
+    /// Take `n` tokens if there are that many (after refilling up to `now`).
+    pub fn take(&mut self, n: u32, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= f64::from(n) {
+            self.tokens -= f64::from(n);
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// Per-agent state of the `messaging` capability.
 pub struct MessagingCtx {
@@ -20,13 +50,35 @@ pub struct MessagingCtx {
     bus: Arc<Bus>,
     grant: MessagingGrant,
     max_message_bytes: u64,
+    rate: u32,
+    bucket: TokenBucket,
     hops: u32,
 }
 
 impl MessagingCtx {
-    /// State for `agent`, sending through `bus` within `grant`.
-    pub fn new(agent: &str, bus: Arc<Bus>, grant: Option<MessagingGrant>, max_message_bytes: u64) -> Self {
-        MessagingCtx { agent: agent.to_string(), bus, grant: grant.unwrap_or_default(), max_message_bytes, hops: 0 }
+    /// State for `agent`, sending through `bus` within `grant` and `limits`
+    /// (message size; `messages-per-second` with a burst of twice that).
+    pub fn new(agent: &str, bus: Arc<Bus>, grant: Option<MessagingGrant>, limits: &Limits) -> Self {
+        let rate = limits.messages_per_second;
+        MessagingCtx {
+            agent: agent.to_string(),
+            bus,
+            grant: grant.unwrap_or_default(),
+            max_message_bytes: limits.message_bytes,
+            rate,
+            bucket: TokenBucket::new(rate, rate.saturating_mul(2)),
+            hops: 0,
+        }
+    }
+
+    /// Take one token per copy to be sent.
+    fn spend(&mut self, copies: usize) -> Result<(), SendError> {
+        let n = u32::try_from(copies).unwrap_or(u32::MAX);
+        if self.bucket.take(n, Instant::now()) {
+            Ok(())
+        } else {
+            Err(SendError::RateLimited(self.rate))
+        }
     }
 
     /// Set the hop count of the event being handled (0 for timers).
@@ -44,8 +96,8 @@ impl MessagingCtx {
         Ok(msg)
     }
 
-    /// Check scope and size, then hand the message to the bus.
-    pub fn send_message(&self, msg: Message) -> Result<(), SendError> {
+    /// Check scope, size and rate, then hand the message to the bus.
+    pub fn send_message(&mut self, msg: Message) -> Result<(), SendError> {
         let msg = self.outgoing(msg)?;
         if msg.receivers.is_empty() {
             return Err(SendError::NoReceivers);
@@ -53,6 +105,7 @@ impl MessagingCtx {
         if let Some(denied) = msg.receivers.iter().find(|r| !self.grant.may_send_to(r)) {
             return Err(SendError::AccessDenied(denied.clone()));
         }
+        self.spend(msg.receivers.len())?;
         self.bus.send(&self.agent, msg).map_err(|e| match e {
             BusError::NoReceivers => SendError::NoReceivers,
             BusError::MailboxFull(a) => SendError::MailboxFull(a),
@@ -87,7 +140,11 @@ impl Host for MessagingCtx {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
-        let receivers = self.bus.search(&query(q)).into_iter().filter(|r| self.grant.may_send_to(r)).collect();
+        let receivers: Vec<String> =
+            self.bus.search(&query(q)).into_iter().filter(|r| self.grant.may_send_to(r) && *r != self.agent).collect();
+        if let Err(e) = self.spend(receivers.len()) {
+            return Ok(Err(e));
+        }
         Ok(Ok(self.bus.deliver_each(&self.agent, &msg, receivers)))
     }
 
@@ -116,7 +173,12 @@ impl Host for MessagingCtx {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(Ok(self.bus.publish(&self.agent, &topic, &msg)))
+        let subscribers: Vec<String> =
+            self.bus.topics().subscribers(&topic).into_iter().filter(|r| *r != self.agent).collect();
+        if let Err(e) = self.spend(subscribers.len()) {
+            return Ok(Err(e));
+        }
+        Ok(Ok(self.bus.deliver_each(&self.agent, &msg, subscribers)))
     }
 }
 
@@ -136,7 +198,11 @@ mod tests {
         bus.register("billing", tx2, Profile::default()).unwrap();
         let grant =
             MessagingGrant { send_to: send_to.iter().map(|s| s.to_string()).collect(), ..MessagingGrant::default() };
-        (MessagingCtx::new("me", bus, Some(grant), 1024), rx1, rx2)
+        (MessagingCtx::new("me", bus, Some(grant), &small()), rx1, rx2)
+    }
+
+    fn small() -> Limits {
+        Limits { message_bytes: 1024, ..Limits::default() }
     }
 
     fn to(r: &str) -> Message {
@@ -209,7 +275,7 @@ mod tests {
             publish: vec!["prices.eu".into()],
             broadcast: true,
         };
-        let mut m = MessagingCtx::new("me", bus, Some(grant), 1024);
+        let mut m = MessagingCtx::new("me", bus, Some(grant), &small());
         assert_eq!(m.subscribe("prices.*".into()).unwrap(), Ok(()));
         assert_eq!(m.subscribe("prices.eu.*".into()).unwrap(), Ok(()));
         assert!(matches!(m.subscribe("*".into()).unwrap(), Err(SendError::AccessDenied(_))));
@@ -217,5 +283,28 @@ mod tests {
         assert_eq!(m.publish("prices.eu".into(), to("x")).unwrap(), Ok(0));
         assert!(matches!(m.publish("prices.us".into(), to("x")).unwrap(), Err(SendError::AccessDenied(_))));
         assert!(m.unsubscribe("prices.*".into()).unwrap());
+    }
+
+    #[test]
+    fn the_token_bucket_allows_a_burst_then_the_rate() {
+        let start = Instant::now();
+        let mut b = TokenBucket::new(10, 20);
+        assert_eq!((0..25).filter(|_| b.take(1, start)).count(), 20, "the burst");
+        assert!(!b.take(1, start + std::time::Duration::from_millis(50)), "half a token is not enough");
+        assert!(b.take(1, start + std::time::Duration::from_millis(100)), "one token after 100 ms at 10/s");
+        assert!(b.take(10, start + std::time::Duration::from_secs(60)), "refills, but only up to the burst");
+        assert!(!b.take(11, start + std::time::Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn sends_beyond_the_rate_are_refused_with_rate_limited() {
+        let bus = Bus::new();
+        let (tx, _rx) = mpsc::channel(1000);
+        bus.register("sink", tx, Profile::default()).unwrap();
+        let limits = Limits { messages_per_second: 5, ..Limits::default() };
+        let mut m = MessagingCtx::new("me", bus, Some(MessagingGrant::send_to_all()), &limits);
+        let results: Vec<_> = (0..20).map(|_| m.send(to("sink")).unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10, "burst of twice the rate");
+        assert!(results.contains(&Err(SendError::RateLimited(5))));
     }
 }

@@ -86,6 +86,26 @@ pub fn directory(remote: &Remote, filters: [(&str, Option<String>); 3]) -> anyho
     })
 }
 
+pub fn agents(remote: &Remote) -> anyhow::Result<ExitCode> {
+    show(remote, "/v1/agents", "agents", &["AGENT", "STATE", "MESSAGES", "FAILURES", "RESTARTS", "GRANTS"], |a| {
+        let stats = &a["stats"];
+        let status = stats.get("status").unwrap_or(&Value::Null);
+        let state = match (text(&status["state"]), text(&status["reason"])) {
+            (state, reason) if reason.is_empty() => state,
+            (state, reason) => format!("{state} ({reason})"),
+        };
+        let failures: u64 = stats["failures"].as_object().map_or(0, |f| f.values().filter_map(Value::as_u64).sum());
+        vec![
+            text(&a["name"]),
+            state,
+            text(&stats["messages"]),
+            failures.to_string(),
+            text(&stats["restarts"]),
+            joined(&a["grants"], ""),
+        ]
+    })
+}
+
 pub fn dead_letters(remote: &Remote) -> anyhow::Result<ExitCode> {
     show(remote, "/v1/dead-letters", "dead_letters", &["ID", "REASON", "FROM", "TO", "ACT", "DETAIL"], |d| {
         let m = &d["message"];

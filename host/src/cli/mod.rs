@@ -38,6 +38,12 @@ pub enum Command {
     },
     /// Send a message to an agent on a running server.
     Send(client::SendArgs),
+    /// List the deployed agents with their state and counters.
+    Agents {
+        /// Where the server is and how to print.
+        #[command(flatten)]
+        output: listing::Remote,
+    },
     /// List the agents in the directory, optionally filtered.
     Directory {
         /// Only agents offering this service.
@@ -94,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listing::directory(&output, [("service", service), ("ontology", ontology), ("protocol", protocol)])
         }
         Command::DeadLetters { output } => listing::dead_letters(&output),
+        Command::Agents { output } => listing::agents(&output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::Policy { command: PolicyCommand::Check { file } } => inspect::policy_check(&file),
     }

@@ -24,6 +24,7 @@ async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow
     let runtime = Arc::new(Runtime::new(RuntimeConfig {
         cache_dir: Some(data.join("cache")),
         kv: Arc::new(MemoryStore::new()),
+        pool: Default::default(),
     })?);
     if let Some(path) = deployment {
         let deployment = Deployment::load(&path)?;

@@ -20,9 +20,7 @@ type Reply = Response<Full<Bytes>>;
 pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Result<Reply, Infallible> {
     let path = req.uri().path().to_string();
     let reply = match (req.method(), path.as_str()) {
-        (&Method::GET, "/healthz") => {
-            json_reply(StatusCode::OK, &json!({ "status": "ok", "agents": state.runtime.agents().len() }))
-        }
+        (&Method::GET, "/healthz") => health(&state),
         (&Method::GET, "/v1/agents") => json_reply(StatusCode::OK, &json!({ "agents": state.runtime.agents() })),
         (&Method::POST, "/v1/messages") => post_message(&state, req).await.unwrap_or_else(ApiError::into_reply),
         (&Method::GET, "/v1/directory") => directory(&state, req.uri().query()),
@@ -34,6 +32,20 @@ pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Result<Repl
         _ => error(StatusCode::NOT_FOUND, "not-found", &format!("no route for `{path}`")).into_reply(),
     };
     Ok(reply)
+}
+
+/// Healthy while the epoch ticker advances: without it, deadlines are not enforced.
+fn health(state: &ApiState) -> Reply {
+    let agents = state.runtime.agents().len();
+    if state.runtime.healthy() {
+        json_reply(StatusCode::OK, &json!({ "status": "ok", "agents": agents }))
+    } else {
+        let reason = "the epoch ticker has stalled: per-message deadlines are not being enforced";
+        json_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "status": "degraded", "reason": reason, "agents": agents }),
+        )
+    }
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> Reply {

@@ -222,7 +222,9 @@ pub struct LoggingGrant {
 }
 
 /// Resource limits of one agent. Defaults are the product guide's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// (Serialized for reports only; deployment files are read through [`file`].)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Limits {
     /// Sum of all the agent's linear memories, in bytes.
     pub memory_bytes: u64,
@@ -413,7 +415,7 @@ fn validate_limits(l: file::LimitsEntry) -> Result<Limits, String> {
             Err(format!("limits.{name} = {v} is outside {lo} ..= {hi}"))
         }
     };
-    in_range("memory-bytes", limits.memory_bytes, 64 * 1024, 4 << 30)?;
+    in_range("memory-bytes", limits.memory_bytes, 64 * 1024, crate::runtime::engine::MAX_MEMORY_BYTES)?;
     in_range("cpu-micros-per-message", limits.cpu_micros_per_message, 1, 3_600_000_000)?;
     in_range("deadline-micros", limits.deadline_micros, 1_000, 3_600_000_000)?;
     in_range("host-calls-per-message", limits.host_calls_per_message, 1, 100_000_000)?;

@@ -1,23 +1,29 @@
-//! One agent's store and instance: creating them, calling the exports under
-//! the agent's limits, and replacing them after a trap.
+//! One agent's store and instance: creating them and calling the exports under
+//! the agent's limits (memory, fuel, epoch deadline, host calls, hostcall fuel).
+//!
+//! A failed call is described by a [`CallFailure`]; deciding what happens next
+//! (reply, restart, back off, quarantine) is the actor's job.
 
-use super::engine::{deadline_ticks, MemoryLimiter};
+use super::engine::{deadline_ticks, MemoryLimiter, FUEL_PER_MICRO};
+use super::stats::AgentStats;
 use super::RuntimeError;
 use crate::acl::{Message, Performative};
 use crate::bindings::caxton::agent::types::Capabilities;
 use crate::bindings::{Agent, AgentPre};
-use crate::bus::dead_letters::Reason;
 use crate::bus::{Bus, Event, Mailbox};
 use crate::capability::{
     kv_store::KvStoreCtx, logging::LoggingCtx, messaging::MessagingCtx, timers::TimersCtx, AgentHost,
 };
 use crate::policy::{AgentSpec, LogLevel};
 use crate::store::KvBackend;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap};
+use wasmtime::{CallHook, Store, StoreContextMut, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Most resource handles (streams, pollables, …) an agent may hold at once.
+pub const MAX_RESOURCES: usize = 4_096;
 
 /// Everything needed to (re)create an agent's store.
 #[derive(Clone)]
@@ -32,6 +38,15 @@ pub struct AgentEnv {
     pub mailbox: Mailbox,
     /// The tokio runtime timers run on.
     pub runtime: tokio::runtime::Handle,
+    /// Its statistics, kept across restarts.
+    pub stats: Arc<Mutex<AgentStats>>,
+}
+
+impl AgentEnv {
+    /// Update the statistics.
+    pub fn stats(&self, f: impl FnOnce(&mut AgentStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
+    }
 }
 
 /// The data of an agent's wasmtime store.
@@ -43,25 +58,26 @@ pub struct AgentState {
     kv_store: KvStoreCtx,
     logging: LoggingCtx,
     limiter: MemoryLimiter,
+    host_calls: u64,
+    host_call_limit: u64,
 }
 
 impl AgentState {
     fn new(env: &AgentEnv) -> AgentState {
         let spec = &env.spec;
         let grants = &spec.grants;
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         AgentState {
             wasi: crate::capability::baseline::inert_ctx(&spec.name),
-            table: ResourceTable::new(),
-            messaging: MessagingCtx::new(
-                &spec.name,
-                env.bus.clone(),
-                grants.messaging.clone(),
-                spec.limits.message_bytes,
-            ),
+            table,
+            messaging: MessagingCtx::new(&spec.name, env.bus.clone(), grants.messaging.clone(), &spec.limits),
             timers: TimersCtx::new(env.mailbox.clone(), env.runtime.clone(), grants.timers.map_or(0, |t| t.max_active)),
             kv_store: KvStoreCtx::new(&spec.name, env.kv.clone(), grants.kv_store),
             logging: LoggingCtx::new(&spec.name, grants.logging.map_or(LogLevel::Critical, |l| l.max_level)),
             limiter: MemoryLimiter::new(spec.limits.memory_bytes),
+            host_calls: 0,
+            host_call_limit: spec.limits.host_calls_per_message,
         }
     }
 }
@@ -87,10 +103,28 @@ impl AgentHost for AgentState {
     }
 }
 
+/// The error a call hook raises when an agent makes too many host calls.
+#[derive(Debug, thiserror::Error)]
+#[error("host-call limit of {0} per message exceeded")]
+pub struct HostCallLimit(pub u64);
+
+/// Count calls from the guest into the host; past the limit, trap.
+fn count_host_calls(mut ctx: StoreContextMut<'_, AgentState>, hook: CallHook) -> wasmtime::Result<()> {
+    if matches!(hook, CallHook::CallingHost) {
+        let state = ctx.data_mut();
+        state.host_calls += 1;
+        if state.host_calls > state.host_call_limit {
+            return Err(wasmtime::Error::new(HostCallLimit(state.host_call_limit)));
+        }
+    }
+    Ok(())
+}
+
 /// Why a call into the agent did not complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallFailure {
-    /// Machine-readable reason: `handler-error`, `deadline`, `memory-limit` or `trap`.
+    /// Machine-readable reason: `handler-error`, `deadline`, `cpu-limit`,
+    /// `memory-limit`, `host-call-limit`, `trap`, `host-panic`, `quarantined` or `removed`.
     pub reason: &'static str,
     /// A sentence naming the cause.
     pub message: String,
@@ -98,27 +132,36 @@ pub struct CallFailure {
     pub poisoned: bool,
 }
 
+impl CallFailure {
+    /// A failure that poisons the instance.
+    pub fn poisoned(reason: &'static str, message: String) -> CallFailure {
+        CallFailure { reason, message, poisoned: true }
+    }
+}
+
 /// A running instance of an agent.
 pub struct LiveAgent {
     env: AgentEnv,
-    pre: AgentPre<AgentState>,
     store: Store<AgentState>,
     agent: Agent,
 }
 
 impl LiveAgent {
-    /// Instantiate the agent and run its `init`.
-    pub fn start(env: AgentEnv, pre: AgentPre<AgentState>) -> Result<LiveAgent, RuntimeError> {
+    /// Instantiate the agent and run its `init`, both under the per-message limits.
+    pub fn start(env: AgentEnv, pre: &AgentPre<AgentState>) -> Result<LiveAgent, RuntimeError> {
         let name = env.spec.name.clone();
         let mut store = Store::new(pre.engine(), AgentState::new(&env));
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(deadline_ticks(Duration::from_micros(env.spec.limits.deadline_micros)));
+        store.call_hook(count_host_calls);
+        let limits = env.spec.limits;
+        store.set_hostcall_fuel(limits.message_bytes.max(2 * 1024 * 1024) as usize);
+        arm(&mut store, &env.spec);
         let agent = pre.instantiate(&mut store).map_err(|e| RuntimeError::Instantiate {
             agent: name.clone(),
             message: describe(&e, &mut store, &env.spec).message,
         })?;
-        let mut live = LiveAgent { env, pre, store, agent };
+        let mut live = LiveAgent { env, store, agent };
         live.call("init", |a, s| a.call_init(s))
             .and_then(|r| r.map_err(|m| CallFailure { reason: "handler-error", message: m, poisoned: false }))
             .map_err(|f| RuntimeError::Init { agent: name, message: f.message })?;
@@ -135,51 +178,36 @@ impl LiveAgent {
         &self.env.spec.name
     }
 
-    /// Handle one mailbox event. A failed message is answered with a `failure`
-    /// to its sender; a poisoned instance is replaced by a fresh one.
-    pub fn handle(&mut self, event: Event) {
+    /// Handle one mailbox event; returns the failure, if any. A failed message
+    /// is answered with a `failure` and dead-lettered (at most once: it is not retried).
+    pub fn handle(&mut self, event: Event) -> Option<CallFailure> {
         let (outcome, request) = match event {
             Event::Message(msg) => {
+                self.env.stats(|s| s.messages += 1);
                 self.store.data_mut().messaging.set_hops(msg.hops);
                 let wit_msg = (*msg).clone().into();
-                let r = self.call("handle-message", |a, s| a.call_handle_message(s, &wit_msg));
-                (r, Some(msg))
+                (self.call("handle-message", |a, s| a.call_handle_message(s, &wit_msg)), Some(msg))
             }
             Event::Timer(id) => {
                 if !self.store.data_mut().timers.take_fired(id) {
-                    return;
+                    return None;
                 }
+                self.env.stats(|s| s.timers += 1);
                 self.store.data_mut().messaging.set_hops(0);
                 (self.call("handle-timer", |a, s| a.call_handle_timer(s, id)), None)
             }
         };
         let failure = match outcome {
-            Ok(Ok(())) => return,
+            Ok(Ok(())) => return None,
             Ok(Err(message)) => CallFailure { reason: "handler-error", message, poisoned: false },
             Err(failure) => failure,
         };
-        tracing::warn!(agent = %self.name(), reason = failure.reason, "{}", failure.message);
         if let Some(request) = request {
-            self.reply_failure(&request, &failure);
-            let detail = format!("{} ({})", failure.message, failure.reason);
-            self.env.bus.dead_letter(Reason::ReceiverFailed, self.name(), detail, *request);
+            fail_message(&self.env, &request, &failure);
+        } else {
+            self.env.stats(|s| s.failed(failure.reason));
         }
-        if failure.poisoned {
-            self.restart();
-        }
-    }
-
-    /// Answer `request` with a `failure` naming the cause, unless it was itself
-    /// a failure or not-understood (answering those could loop).
-    pub fn reply_failure(&self, request: &Message, failure: &CallFailure) {
-        if matches!(request.performative, Performative::Failure | Performative::NotUnderstood) {
-            return;
-        }
-        let content = serde_json::json!({ "error": failure.message, "reason": failure.reason });
-        let reply = request.host_reply(Performative::Failure, content.to_string());
-        if let Err(e) = self.env.bus.send(self.name(), reply) {
-            tracing::warn!(agent = %self.name(), "cannot deliver failure reply: {e}");
-        }
+        Some(failure)
     }
 
     /// Call `shutdown`, ignoring its outcome (the agent is going away).
@@ -187,22 +215,17 @@ impl LiveAgent {
         let _ = self.call("shutdown", |a, s| a.call_shutdown(s));
     }
 
-    fn restart(&mut self) {
-        match LiveAgent::start(self.env.clone(), self.pre.clone()) {
-            Ok(fresh) => *self = fresh,
-            Err(e) => tracing::error!(agent = %self.name(), "cannot restart after a trap: {e}"),
-        }
-    }
-
     fn call<R>(
         &mut self,
         export: &str,
         f: impl FnOnce(&Agent, &mut Store<AgentState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallFailure> {
-        let limits = self.env.spec.limits;
-        self.store.set_epoch_deadline(deadline_ticks(Duration::from_micros(limits.deadline_micros)));
-        self.store.data_mut().limiter.take_refused();
+        let budget = arm(&mut self.store, &self.env.spec);
+        let started = Instant::now();
         let result = f(&self.agent, &mut self.store);
+        let fuel = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        let memory = self.store.data().limiter.used() as u64;
+        self.env.stats(|s| s.observe_call(started.elapsed(), fuel, memory));
         result.map_err(|e| {
             let mut failure = describe(&e, &mut self.store, &self.env.spec);
             failure.message = format!("`{export}` failed: {}", failure.message);
@@ -211,23 +234,57 @@ impl LiveAgent {
     }
 }
 
+/// Answer `request` with a `failure` naming the cause (unless it was itself a
+/// failure or not-understood: answering those could loop), dead-letter it, and count it.
+pub fn fail_message(env: &AgentEnv, request: &Message, failure: &CallFailure) {
+    use crate::bus::dead_letters::Reason;
+    let name = &env.spec.name;
+    tracing::warn!(agent = %name, reason = failure.reason, "{}", failure.message);
+    env.stats(|s| s.failed(failure.reason));
+    if !matches!(request.performative, Performative::Failure | Performative::NotUnderstood) {
+        let content = serde_json::json!({ "error": failure.message, "reason": failure.reason });
+        let reply = request.host_reply(Performative::Failure, content.to_string());
+        if let Err(e) = env.bus.send(name, reply) {
+            tracing::debug!(agent = %name, "cannot deliver failure reply: {e}");
+        }
+    }
+    let reason = if failure.reason == "removed" { Reason::Removed } else { Reason::ReceiverFailed };
+    let detail = format!("{} ({})", failure.message, failure.reason);
+    env.bus.dead_letter(reason, name, detail, request.clone());
+}
+
+/// Arm the per-message limits; returns the fuel budget.
+fn arm(store: &mut Store<AgentState>, spec: &AgentSpec) -> u64 {
+    let limits = spec.limits;
+    store.set_epoch_deadline(deadline_ticks(Duration::from_micros(limits.deadline_micros)));
+    let budget = limits.cpu_micros_per_message.saturating_mul(FUEL_PER_MICRO);
+    let _ = store.set_fuel(budget);
+    let state = store.data_mut();
+    state.host_calls = 0;
+    state.limiter.take_refused();
+    budget
+}
+
 /// Turn a wasmtime error into a failure reason and a sentence.
 fn describe(e: &wasmtime::Error, store: &mut Store<AgentState>, spec: &AgentSpec) -> CallFailure {
     let limiter = &mut store.data_mut().limiter;
     if limiter.take_refused() {
-        return CallFailure {
-            reason: "memory-limit",
-            message: format!("memory limit of {} bytes exceeded", limiter.limit()),
-            poisoned: true,
-        };
+        return CallFailure::poisoned("memory-limit", format!("memory limit of {} bytes exceeded", limiter.limit()));
     }
+    if let Some(limit) = e.downcast_ref::<HostCallLimit>() {
+        return CallFailure::poisoned("host-call-limit", limit.to_string());
+    }
+    let limits = spec.limits;
     match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => CallFailure {
-            reason: "deadline",
-            message: format!("deadline of {} µs per message exceeded", spec.limits.deadline_micros),
-            poisoned: true,
-        },
-        Some(trap) => CallFailure { reason: "trap", message: format!("the agent trapped: {trap}"), poisoned: true },
-        None => CallFailure { reason: "trap", message: format!("{e:#}"), poisoned: true },
+        Some(Trap::Interrupt) => {
+            CallFailure::poisoned("deadline", format!("deadline of {} µs per message exceeded", limits.deadline_micros))
+        }
+        Some(Trap::OutOfFuel) => CallFailure::poisoned(
+            "cpu-limit",
+            format!("CPU limit of {} µs per message exceeded", limits.cpu_micros_per_message),
+        ),
+        Some(Trap::StackOverflow) => CallFailure::poisoned("trap", "the agent overflowed its stack".into()),
+        Some(trap) => CallFailure::poisoned("trap", format!("the agent trapped: {trap}")),
+        None => CallFailure::poisoned("trap", format!("{e:#}")),
     }
 }

@@ -5,17 +5,19 @@
 //! thread for each call, so agents run in parallel while each one sees its
 //! events strictly in order.
 
+pub mod actor;
 pub mod agent;
 pub mod engine;
+pub mod stats;
 
 use crate::bindings::AgentPre;
-use crate::bus::dead_letters::Reason;
-use crate::bus::{Bus, Event};
+use crate::bus::Bus;
 use crate::capability::link_granted;
 use crate::component::{self, Compiler, ComponentError};
 use crate::policy::{check, AgentSpec, Grants, PolicyError};
 use crate::store::KvBackend;
 use agent::{AgentEnv, AgentState, LiveAgent};
+use stats::AgentStats;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -90,12 +92,16 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// The kv-store backend shared by all agents.
     pub kv: Arc<dyn KvBackend>,
+    /// How many agents the instance pool holds.
+    pub pool: engine::PoolSize,
 }
 
 struct Running {
     stop: oneshot::Sender<()>,
     done: tokio::task::JoinHandle<()>,
     services: Vec<String>,
+    spec: AgentSpec,
+    stats: Arc<Mutex<AgentStats>>,
 }
 
 /// What the runtime reports about a deployed agent.
@@ -105,6 +111,12 @@ pub struct AgentSummary {
     pub name: String,
     /// The names of the services it registered.
     pub services: Vec<String>,
+    /// The capabilities it is granted.
+    pub grants: Vec<&'static str>,
+    /// Its limits.
+    pub limits: crate::policy::Limits,
+    /// Its state and counters.
+    pub stats: AgentStats,
 }
 
 /// Deploys, runs and removes agents.
@@ -130,7 +142,7 @@ pub fn prepare(engine: &Engine, component: &Component, grants: &Grants) -> wasmt
 impl Runtime {
     /// A runtime with no agents.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
-        let engine = engine::new_engine().map_err(|e| RuntimeError::Internal(format!("{e:#}")))?;
+        let engine = engine::new_engine(config.pool).map_err(|e| RuntimeError::Internal(format!("{e:#}")))?;
         let ticker = engine::EpochTicker::start(&engine).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         Ok(Runtime {
             compiler: Compiler::new(engine.clone(), config.cache_dir),
@@ -152,11 +164,24 @@ impl Runtime {
         &self.engine
     }
 
+    /// Whether deadlines are enforced: the epoch ticker is advancing.
+    pub fn healthy(&self) -> bool {
+        self._ticker.healthy()
+    }
+
     /// The deployed agents, sorted by name.
     pub fn agents(&self) -> Vec<AgentSummary> {
         let agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
-        let mut list: Vec<AgentSummary> =
-            agents.iter().map(|(name, r)| AgentSummary { name: name.clone(), services: r.services.clone() }).collect();
+        let mut list: Vec<AgentSummary> = agents
+            .iter()
+            .map(|(name, r)| AgentSummary {
+                name: name.clone(),
+                services: r.services.clone(),
+                grants: r.spec.grants.granted().into_iter().map(|c| c.name()).collect(),
+                limits: r.spec.limits,
+                stats: r.stats.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            })
+            .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
     }
@@ -198,15 +223,18 @@ impl Runtime {
             .map_err(|e| RuntimeError::Link { agent: name.clone(), message: format!("{e:#}") })?;
 
         let (tx, rx) = mpsc::channel(spec.limits.mailbox as usize);
+        let stats = Arc::new(Mutex::new(AgentStats::default()));
         let env = AgentEnv {
-            spec,
+            spec: spec.clone(),
             bus: self.bus.clone(),
             kv: self.kv.clone(),
             mailbox: tx.clone(),
             runtime: tokio::runtime::Handle::current(),
+            stats: stats.clone(),
         };
+        let (env2, pre2) = (env.clone(), pre.clone());
         let (live, capabilities) = tokio::task::spawn_blocking(move || {
-            let mut live = LiveAgent::start(env, pre)?;
+            let mut live = LiveAgent::start(env2, &pre2)?;
             let caps = live
                 .capabilities()
                 .map_err(|f| RuntimeError::Init { agent: live.name().to_string(), message: f.message })?;
@@ -223,8 +251,8 @@ impl Runtime {
         let services = profile.services.iter().map(|s| s.name.clone()).collect();
         self.bus.register(&name, tx, profile).map_err(|_| RuntimeError::AlreadyDeployed(name.clone()))?;
         let (stop_tx, stop_rx) = oneshot::channel();
-        let done = tokio::spawn(run_actor(live, rx, stop_rx, self.bus.clone()));
-        agents.insert(name.clone(), Running { stop: stop_tx, done, services });
+        let done = tokio::spawn(actor::run(live, env, pre, rx, stop_rx));
+        agents.insert(name.clone(), Running { stop: stop_tx, done, services, spec, stats });
         tracing::info!(agent = %name, "deployed");
         Ok(())
     }
@@ -250,49 +278,4 @@ impl Runtime {
             let _ = self.remove(&name).await;
         }
     }
-}
-
-async fn run_actor(
-    mut live: LiveAgent,
-    mut mailbox: mpsc::Receiver<Event>,
-    mut stop: oneshot::Receiver<()>,
-    bus: Arc<Bus>,
-) {
-    let name = live.name().to_string();
-    loop {
-        let event = tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            event = mailbox.recv() => match event {
-                Some(event) => event,
-                None => break,
-            },
-        };
-        match tokio::task::spawn_blocking(move || {
-            live.handle(event);
-            live
-        })
-        .await
-        {
-            Ok(back) => live = back,
-            Err(e) => {
-                tracing::error!(agent = %name, "agent stopped: a host function failed: {e}");
-                bus.unregister(&name);
-                return;
-            }
-        }
-    }
-    mailbox.close();
-    let failure = agent::CallFailure {
-        reason: "removed",
-        message: format!("agent `{name}` was removed before handling the message"),
-        poisoned: false,
-    };
-    while let Ok(event) = mailbox.try_recv() {
-        if let Event::Message(msg) = event {
-            live.reply_failure(&msg, &failure);
-            bus.dead_letter(Reason::Removed, &name, failure.message.clone(), *msg);
-        }
-    }
-    let _ = tokio::task::spawn_blocking(move || live.shutdown()).await;
 }

@@ -25,6 +25,16 @@ fn inform(to: &str, content: Value) -> Message {
     Message::new(Performative::Inform, vec![to.into()], content.to_string())
 }
 
+/// Limits generous enough for agents that spin on purpose.
+fn unlimited() -> Limits {
+    Limits {
+        deadline_micros: 60_000_000,
+        cpu_micros_per_message: 60_000_000,
+        host_calls_per_message: 100_000_000,
+        ..Limits::default()
+    }
+}
+
 /// Poll (not a timing assertion: the 30 s bound only stops a broken test).
 async fn eventually<T>(mut check: impl AsyncFnMut() -> Option<T>) -> T {
     for _ in 0..3000 {
@@ -175,7 +185,7 @@ async fn published_messages_reach_matching_subscribers_within_their_scope() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_mailbox_refuses_sends_with_a_typed_error() {
     let mut slow = probe("slow");
-    slow.limits = Limits { mailbox: 4, deadline_micros: 20_000_000, ..Limits::default() };
+    slow.limits = Limits { mailbox: 4, ..unlimited() };
     let rt = runtime_with(vec![slow, probe("flooder")]).await;
     // keep `slow` busy, then flood it
     rt.bus()
@@ -281,7 +291,7 @@ async fn two_busy_agents_make_progress_at_the_same_time() {
     let rt = Arc::new(runtime_on(Arc::new(SharedKv(MemoryStore::new()))));
     let busy = |name: &str| {
         let mut s = probe(name);
-        s.limits = Limits { deadline_micros: 30_000_000, ..Limits::default() };
+        s.limits = unlimited();
         s
     };
     deploy_all(&rt, vec![busy("left"), busy("right")]).await;

@@ -48,9 +48,12 @@ async fn compiled_components_are_cached_and_reused() {
     let dir = tempfile::tempdir().unwrap();
     let cached = || std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0);
     for _ in 0..2 {
-        let rt =
-            Runtime::new(RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()), kv: Arc::new(MemoryStore::new()) })
-                .unwrap();
+        let rt = Runtime::new(RuntimeConfig {
+            cache_dir: Some(dir.path().to_path_buf()),
+            kv: Arc::new(MemoryStore::new()),
+            pool: Default::default(),
+        })
+        .unwrap();
         rt.deploy(spec("counter", "counter", all_grants())).await.unwrap();
         assert_eq!(cached(), 1);
         let reply = ask(&rt, "counter", serde_json::json!({ "action": "increment" })).await;

@@ -1,0 +1,102 @@
+//! Per-agent statistics: what an operator reads in `caxton agents --json` and
+//! what `/metrics` exports.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Upper bounds of the handle-time histogram buckets, in microseconds.
+pub const HANDLE_BUCKETS_MICROS: [u64; 7] = [10, 100, 1_000, 10_000, 100_000, 1_000_000, u64::MAX];
+
+/// Where an agent is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "reason")]
+pub enum Status {
+    /// Handling messages.
+    #[default]
+    Running,
+    /// Waiting out a restart backoff after a failure.
+    Restarting,
+    /// Failed too often: messages are refused until it is redeployed.
+    Quarantined(String),
+}
+
+/// Counts of handle times in [`HANDLE_BUCKETS_MICROS`] buckets.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Histogram {
+    /// Upper bounds in microseconds (the last is unbounded).
+    pub bounds_micros: Vec<u64>,
+    /// How many calls fell in each bucket.
+    pub counts: Vec<u64>,
+    /// Sum of all observed times, in microseconds.
+    pub sum_micros: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, took: Duration) {
+        if self.counts.is_empty() {
+            self.bounds_micros = HANDLE_BUCKETS_MICROS.to_vec();
+            self.counts = vec![0; HANDLE_BUCKETS_MICROS.len()];
+        }
+        let micros = took.as_micros().min(u128::from(u64::MAX)) as u64;
+        let bucket = HANDLE_BUCKETS_MICROS.iter().position(|b| micros <= *b).unwrap_or(HANDLE_BUCKETS_MICROS.len() - 1);
+        if let Some(count) = self.counts.get_mut(bucket) {
+            *count += 1;
+        }
+        self.sum_micros = self.sum_micros.saturating_add(micros);
+    }
+}
+
+/// Everything counted about one agent since it was deployed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AgentStats {
+    /// Its state.
+    pub status: Status,
+    /// Messages handled (successfully or not).
+    pub messages: u64,
+    /// Timer callbacks handled.
+    pub timers: u64,
+    /// Failures by reason (`handler-error`, `deadline`, `memory-limit`, …).
+    pub failures: BTreeMap<String, u64>,
+    /// Fresh instances started after a failure.
+    pub restarts: u64,
+    /// Fuel consumed by all calls.
+    pub fuel_used: u64,
+    /// Largest total linear memory seen, in bytes.
+    pub memory_high_water: u64,
+    /// How long calls took.
+    pub handle_time: Histogram,
+}
+
+impl AgentStats {
+    /// Record one finished call.
+    pub fn observe_call(&mut self, took: Duration, fuel: u64, memory: u64) {
+        self.handle_time.observe(took);
+        self.fuel_used = self.fuel_used.saturating_add(fuel);
+        self.memory_high_water = self.memory_high_water.max(memory);
+    }
+
+    /// Record a failure.
+    pub fn failed(&mut self, reason: &str) {
+        *self.failures.entry(reason.to_string()).or_default() += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_puts_each_time_in_its_bucket() {
+        let mut s = AgentStats::default();
+        s.observe_call(Duration::from_micros(5), 10, 100);
+        s.observe_call(Duration::from_micros(500), 20, 50);
+        s.observe_call(Duration::from_secs(5), 0, 0);
+        assert_eq!(s.handle_time.counts, vec![1, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(s.fuel_used, 30);
+        assert_eq!(s.memory_high_water, 100);
+        s.failed("deadline");
+        s.failed("deadline");
+        assert_eq!(s.failures.get("deadline"), Some(&2));
+    }
+}
