@@ -12,14 +12,16 @@ use bytes::Bytes;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sync};
+use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiView};
+use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 
 /// The WASI interfaces of the baseline (without versions; any `0.2.x` is accepted).
 pub const INTERFACES: &[&str] = &[
@@ -56,9 +58,11 @@ pub fn supports_version(version: &str) -> bool {
 /// A WASI context with nothing in it: no files, no environment, no arguments, no stdin.
 pub fn inert_ctx(agent: &str) -> WasiCtx {
     let agent: Arc<str> = Arc::from(agent);
+    let bucket = crate::capability::messaging::TokenBucket::new(LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND);
+    let budget = Arc::new(std::sync::Mutex::new(LineBudget { bucket, dropped: 0 }));
     WasiCtxBuilder::new()
-        .stdout(AgentOutput { agent: agent.clone(), stream: "stdout" })
-        .stderr(AgentOutput { agent, stream: "stderr" })
+        .stdout(AgentOutput { agent: agent.clone(), stream: "stdout", budget: budget.clone() })
+        .stderr(AgentOutput { agent, stream: "stderr", budget })
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
@@ -78,7 +82,7 @@ fn table<T: WasiView>(t: &mut T) -> &mut ResourceTable {
 /// Link the baseline interfaces (synchronous variants).
 pub fn add_to_linker<T: AgentHost>(l: &mut Linker<T>) -> wasmtime::Result<()> {
     io::error::add_to_linker::<T, IoTable>(l, table::<T>)?;
-    sync::io::poll::add_to_linker::<T, IoTable>(l, table::<T>)?;
+    sync::io::poll::add_to_linker::<T, DeadlinePollData>(l, T::deadline_poll)?;
     sync::io::streams::add_to_linker::<T, IoTable>(l, table::<T>)?;
     clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
     clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
@@ -100,16 +104,98 @@ pub fn add_to_linker<T: AgentHost>(l: &mut Linker<T>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// The error a blocking poll raises when it would run past the message deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("blocked in a host call past the message deadline")]
+pub struct BlockedPastDeadline;
+
+/// `wasi:io/poll` that gives up at the agent's message deadline: the epoch
+/// cannot interrupt a guest that waits inside the host (a `sleep`, a poll on a
+/// far-off clock), so the wait itself is bounded.
+pub struct DeadlinePoll<'a> {
+    /// The agent's resources.
+    pub table: &'a mut ResourceTable,
+    /// When the current message's deadline passes.
+    pub deadline: std::time::Instant,
+}
+
+struct DeadlinePollData;
+
+impl HasData for DeadlinePollData {
+    type Data<'a> = DeadlinePoll<'a>;
+}
+
+impl DeadlinePoll<'_> {
+    fn bounded<R>(&mut self, f: impl AsyncFnOnce(&mut ResourceTable) -> wasmtime::Result<R>) -> wasmtime::Result<R> {
+        let deadline = tokio::time::Instant::from_std(self.deadline);
+        let table = &mut *self.table;
+        wasmtime_wasi::runtime::in_tokio(async move {
+            match tokio::time::timeout_at(deadline, f(table)).await {
+                Ok(result) => result,
+                Err(_) => Err(wasmtime::Error::new(BlockedPastDeadline)),
+            }
+        })
+    }
+}
+
+impl sync::io::poll::Host for DeadlinePoll<'_> {
+    fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
+        self.bounded(async |t| async_poll::Host::poll(t, pollables).await)
+    }
+}
+
+impl sync::io::poll::HostPollable for DeadlinePoll<'_> {
+    fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
+        self.bounded(async |t| async_poll::HostPollable::ready(t, pollable).await)
+    }
+
+    fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        self.bounded(async |t| async_poll::HostPollable::block(t, pollable).await)
+    }
+
+    fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        async_poll::HostPollable::drop(self.table, pollable)
+    }
+}
+
+/// Lines per second an agent may write to stdout and stderr together; the
+/// rest are dropped and counted.
+pub const LOG_LINES_PER_SECOND: u32 = 100;
+
+/// The log-line allowance shared by an agent's stdout and stderr.
+struct LineBudget {
+    bucket: crate::capability::messaging::TokenBucket,
+    dropped: u64,
+}
+
 /// stdout or stderr of one agent, written line by line to the host log.
 #[derive(Clone)]
 struct AgentOutput {
     agent: Arc<str>,
     stream: &'static str,
+    budget: Arc<std::sync::Mutex<LineBudget>>,
 }
 
 impl AgentOutput {
+    /// Whether one more line may be written now; reports drops when writing resumes.
+    fn allow(&self) -> bool {
+        let mut budget = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+        if !budget.bucket.take(1, std::time::Instant::now()) {
+            budget.dropped += 1;
+            return false;
+        }
+        if budget.dropped > 0 {
+            tracing::warn!(agent = %self.agent, "{} output lines dropped (over {LOG_LINES_PER_SECOND} lines/s)", budget.dropped);
+            budget.dropped = 0;
+        }
+        true
+    }
+
     fn emit(&self, bytes: &[u8]) {
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            if !self.allow() {
+                continue;
+            }
             let cut = line.get(..MAX_LINE).unwrap_or(line);
             let text = neutralise(&String::from_utf8_lossy(cut));
             let truncated = if cut.len() < line.len() { " [truncated]" } else { "" };

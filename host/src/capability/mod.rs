@@ -103,6 +103,8 @@ pub trait AgentHost: wasmtime_wasi::WasiView + 'static {
     fn kv_store(&mut self) -> &mut kv_store::KvStoreCtx;
     /// State of the `logging` capability.
     fn logging(&mut self) -> &mut logging::LoggingCtx;
+    /// `wasi:io/poll` bounded by the current message's deadline.
+    fn deadline_poll(&mut self) -> baseline::DeadlinePoll<'_>;
 }
 
 /// Marker for capability contexts borrowed straight out of the store.

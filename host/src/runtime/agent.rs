@@ -11,6 +11,7 @@ use crate::acl::{Message, Performative};
 use crate::bindings::caxton::agent::types::Capabilities;
 use crate::bindings::{Agent, AgentPre};
 use crate::bus::{Bus, Event, Mailbox};
+use crate::capability::baseline::{BlockedPastDeadline, DeadlinePoll};
 use crate::capability::{
     kv_store::KvStoreCtx, logging::LoggingCtx, messaging::MessagingCtx, timers::TimersCtx, AgentHost,
 };
@@ -60,6 +61,7 @@ pub struct AgentState {
     limiter: MemoryLimiter,
     host_calls: u64,
     host_call_limit: u64,
+    deadline: Instant,
 }
 
 impl AgentState {
@@ -78,6 +80,7 @@ impl AgentState {
             limiter: MemoryLimiter::new(spec.limits.memory_bytes),
             host_calls: 0,
             host_call_limit: spec.limits.host_calls_per_message,
+            deadline: Instant::now(),
         }
     }
 }
@@ -100,6 +103,9 @@ impl AgentHost for AgentState {
     }
     fn logging(&mut self) -> &mut LoggingCtx {
         &mut self.logging
+    }
+    fn deadline_poll(&mut self) -> DeadlinePoll<'_> {
+        DeadlinePoll { table: &mut self.table, deadline: self.deadline }
     }
 }
 
@@ -241,6 +247,9 @@ pub fn fail_message(env: &AgentEnv, request: &Message, failure: &CallFailure) {
     let name = &env.spec.name;
     tracing::warn!(agent = %name, reason = failure.reason, "{}", failure.message);
     env.stats(|s| s.failed(failure.reason));
+    let reason = if failure.reason == "removed" { Reason::Removed } else { Reason::ReceiverFailed };
+    let detail = format!("{} ({})", failure.message, failure.reason);
+    env.bus.dead_letter(reason, name, detail, request.clone());
     if !matches!(request.performative, Performative::Failure | Performative::NotUnderstood) {
         let content = serde_json::json!({ "error": failure.message, "reason": failure.reason });
         let reply = request.host_reply(Performative::Failure, content.to_string());
@@ -248,9 +257,6 @@ pub fn fail_message(env: &AgentEnv, request: &Message, failure: &CallFailure) {
             tracing::debug!(agent = %name, "cannot deliver failure reply: {e}");
         }
     }
-    let reason = if failure.reason == "removed" { Reason::Removed } else { Reason::ReceiverFailed };
-    let detail = format!("{} ({})", failure.message, failure.reason);
-    env.bus.dead_letter(reason, name, detail, request.clone());
 }
 
 /// Arm the per-message limits; returns the fuel budget.
@@ -260,6 +266,7 @@ fn arm(store: &mut Store<AgentState>, spec: &AgentSpec) -> u64 {
     let budget = limits.cpu_micros_per_message.saturating_mul(FUEL_PER_MICRO);
     let _ = store.set_fuel(budget);
     let state = store.data_mut();
+    state.deadline = Instant::now() + Duration::from_micros(limits.deadline_micros);
     state.host_calls = 0;
     state.limiter.take_refused();
     budget
@@ -275,6 +282,21 @@ fn describe(e: &wasmtime::Error, store: &mut Store<AgentState>, spec: &AgentSpec
         return CallFailure::poisoned("host-call-limit", limit.to_string());
     }
     let limits = spec.limits;
+    if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+        return CallFailure::poisoned(
+            "message-too-large",
+            format!(
+                "the agent passed the host more data in one call than allowed (message limit {} bytes)",
+                limits.message_bytes
+            ),
+        );
+    }
+    if e.downcast_ref::<BlockedPastDeadline>().is_some() {
+        return CallFailure::poisoned(
+            "deadline",
+            format!("deadline of {} µs per message exceeded while blocked in a host call", limits.deadline_micros),
+        );
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
             CallFailure::poisoned("deadline", format!("deadline of {} µs per message exceeded", limits.deadline_micros))

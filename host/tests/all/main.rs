@@ -9,6 +9,8 @@ mod bus;
 mod components;
 mod contract_net;
 mod failures;
+mod hostile_wat;
+mod limits;
 mod policy_gate;
 mod process;
 mod support;
