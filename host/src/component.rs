@@ -5,8 +5,10 @@
 //! that says what was found; nothing in this module panics on bad input.
 
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use wasmparser::{Encoding, Parser, Payload};
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -116,16 +118,20 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ComponentError> {
 /// Compiles components, keeping the native code in a cache directory keyed by
 /// the component's SHA-256 and the engine's compatibility hash, so a restart
 /// loads instead of recompiling.
+///
+/// Components compiled in this process are also kept in memory, so deploying
+/// the same component under many names compiles it once.
 #[derive(Clone)]
 pub struct Compiler {
     engine: Engine,
     cache_dir: Option<PathBuf>,
+    loaded: Arc<Mutex<HashMap<[u8; 32], Component>>>,
 }
 
 impl Compiler {
-    /// A compiler for `engine`; `cache_dir` `None` disables the cache.
+    /// A compiler for `engine`; `cache_dir` `None` disables the on-disk cache.
     pub fn new(engine: Engine, cache_dir: Option<PathBuf>) -> Compiler {
-        Compiler { engine, cache_dir }
+        Compiler { engine, cache_dir, loaded: Arc::default() }
     }
 
     /// Where the compiled form of `bytes` is cached.
@@ -138,9 +144,19 @@ impl Compiler {
         Some(dir.join(format!("{hex}-{:016x}.cwasm", engine_hash.finish())))
     }
 
-    /// Compile `bytes` (checked first), or load the cached native code.
+    /// Compile `bytes` (checked first), or take the compiled form from memory or disk.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, ComponentError> {
         check(bytes)?;
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(component) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
+            return Ok(component.clone());
+        }
+        let component = self.compile_or_load(bytes)?;
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, component.clone());
+        Ok(component)
+    }
+
+    fn compile_or_load(&self, bytes: &[u8]) -> Result<Component, ComponentError> {
         let cached = self.cache_path(bytes);
         if let Some(path) = cached.as_deref().filter(|p| p.exists()) {
             match self.load_cached(path) {

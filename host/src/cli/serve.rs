@@ -23,8 +23,7 @@ async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory `{}`", data.display()))?;
     let runtime = Arc::new(Runtime::new(RuntimeConfig {
         cache_dir: Some(data.join("cache")),
-        kv: Arc::new(MemoryStore::new()),
-        pool: Default::default(),
+        ..RuntimeConfig::new(Arc::new(MemoryStore::new()))
     })?);
     if let Some(path) = deployment {
         let deployment = Deployment::load(&path)?;

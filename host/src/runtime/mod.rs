@@ -21,6 +21,7 @@ use stats::AgentStats;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
@@ -72,6 +73,14 @@ pub enum RuntimeError {
         /// The exports it lacks.
         missing: Vec<String>,
     },
+    /// Compiling the component took too long.
+    #[error("agent `{agent}`: compiling the component took longer than {timeout:?}; it is too complex to deploy")]
+    CompileTimeout {
+        /// The agent.
+        agent: String,
+        /// The limit.
+        timeout: Duration,
+    },
     /// An agent with that name is already running.
     #[error("an agent named `{0}` is already deployed")]
     AlreadyDeployed(String),
@@ -94,7 +103,25 @@ pub struct RuntimeConfig {
     pub kv: Arc<dyn KvBackend>,
     /// How many agents the instance pool holds.
     pub pool: engine::PoolSize,
+    /// Longest a component may take to compile before its deploy is refused.
+    pub compile_timeout: Duration,
 }
+
+impl RuntimeConfig {
+    /// Defaults: no compile cache, a pool of 1,000 agents, a one-minute compile timeout.
+    pub fn new(kv: Arc<dyn KvBackend>) -> RuntimeConfig {
+        RuntimeConfig {
+            cache_dir: None,
+            kv,
+            pool: engine::PoolSize::default(),
+            compile_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Components compiled at once; more deploys wait their turn, so compiling
+/// never takes every blocking thread.
+pub const PARALLEL_COMPILES: usize = 2;
 
 struct Running {
     stop: oneshot::Sender<()>,
@@ -126,6 +153,8 @@ pub struct Runtime {
     bus: Arc<Bus>,
     kv: Arc<dyn KvBackend>,
     agents: Mutex<HashMap<String, Running>>,
+    compiles: tokio::sync::Semaphore,
+    compile_timeout_micros: std::sync::atomic::AtomicU64,
     _ticker: engine::EpochTicker,
 }
 
@@ -150,6 +179,8 @@ impl Runtime {
             bus: Bus::new(),
             kv: config.kv,
             agents: Mutex::new(HashMap::new()),
+            compiles: tokio::sync::Semaphore::new(PARALLEL_COMPILES),
+            compile_timeout_micros: std::sync::atomic::AtomicU64::new(config.compile_timeout.as_micros() as u64),
             _ticker: ticker,
         })
     }
@@ -214,11 +245,7 @@ impl Runtime {
             return Err(RuntimeError::MissingExports { agent: name, missing });
         }
 
-        let compiler = self.compiler.clone();
-        let compiled = tokio::task::spawn_blocking(move || compiler.compile(&bytes))
-            .await
-            .map_err(|e| RuntimeError::Internal(e.to_string()))?
-            .map_err(|source| RuntimeError::Component { agent: name.clone(), source })?;
+        let compiled = self.compile(&name, bytes).await?;
         let pre = prepare(&self.engine, &compiled, &spec.grants)
             .map_err(|e| RuntimeError::Link { agent: name.clone(), message: format!("{e:#}") })?;
 
@@ -255,6 +282,32 @@ impl Runtime {
         agents.insert(name.clone(), Running { stop: stop_tx, done, services, spec, stats });
         tracing::info!(agent = %name, "deployed");
         Ok(())
+    }
+
+    /// Compile in a bounded worker with a timeout. A compile that times out
+    /// keeps its thread until cranelift finishes, but the deploy fails at once.
+    async fn compile(&self, agent: &str, bytes: Vec<u8>) -> Result<Component, RuntimeError> {
+        let _turn = self.compiles.acquire().await.map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        let compiler = self.compiler.clone();
+        let job = tokio::task::spawn_blocking(move || compiler.compile(&bytes));
+        let timeout = self.compile_timeout();
+        match tokio::time::timeout(timeout, job).await {
+            Ok(joined) => joined
+                .map_err(|e| RuntimeError::Internal(e.to_string()))?
+                .map_err(|source| RuntimeError::Component { agent: agent.to_string(), source }),
+            Err(_) => Err(RuntimeError::CompileTimeout { agent: agent.to_string(), timeout }),
+        }
+    }
+
+    /// How long a compile may take.
+    pub fn compile_timeout(&self) -> Duration {
+        Duration::from_micros(self.compile_timeout_micros.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Change how long a compile may take, for deploys from now on.
+    pub fn set_compile_timeout(&self, timeout: Duration) {
+        let micros = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
+        self.compile_timeout_micros.store(micros, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Remove an agent: it stops receiving at once, finishes the event in hand,

@@ -50,8 +50,7 @@ async fn compiled_components_are_cached_and_reused() {
     for _ in 0..2 {
         let rt = Runtime::new(RuntimeConfig {
             cache_dir: Some(dir.path().to_path_buf()),
-            kv: Arc::new(MemoryStore::new()),
-            pool: Default::default(),
+            ..RuntimeConfig::new(Arc::new(MemoryStore::new()))
         })
         .unwrap();
         rt.deploy(spec("counter", "counter", all_grants())).await.unwrap();

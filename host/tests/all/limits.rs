@@ -312,3 +312,25 @@ async fn j2_removing_a_busy_agent_answers_its_queue_and_runs_nothing_after() {
     assert!(!rt.bus().is_agent("misbehaver"));
     canary_is_fine(&rt).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn d4_a_compile_bomb_times_out_while_the_platform_stays_responsive() {
+    let rt = std::sync::Arc::new(with_canary(vec![]).await);
+    rt.set_compile_timeout(std::time::Duration::from_millis(1));
+    let body = "i32.const 1 i32.add ".repeat(100_000);
+    let bomb =
+        WatAgent { core: format!("(func (export \"bomb\") (result i32) i32.const 0 {body})"), ..WatAgent::default() };
+    let deploying = {
+        let (rt, bytes) = (rt.clone(), bomb.bytes());
+        tokio::spawn(async move { rt.deploy_bytes(spec("bomb", "misbehaver", all_grants()), bytes).await })
+    };
+    canary_is_fine(&rt).await;
+    let err = deploying.await.unwrap().unwrap_err();
+    assert!(matches!(err, RuntimeError::CompileTimeout { .. }), "{err}");
+    assert!(err.to_string().contains("too complex"), "{err}");
+    assert_eq!(rt.agents().len(), 1, "only the canary");
+    // the compile slots are free again
+    rt.set_compile_timeout(std::time::Duration::from_secs(60));
+    rt.deploy(probe("second")).await.unwrap();
+    canary_is_fine(&rt).await;
+}

@@ -13,6 +13,7 @@ mod hostile_wat;
 mod limits;
 mod policy_gate;
 mod process;
+mod supervision;
 mod support;
 mod wasi_baseline;
 mod wit_coverage;

@@ -49,7 +49,7 @@ pub fn runtime() -> Runtime {
 
 /// A runtime on the given kv-store backend.
 pub fn runtime_on(kv: Arc<dyn caxton::store::KvBackend>) -> Runtime {
-    Runtime::new(RuntimeConfig { cache_dir: None, kv, pool: Default::default() }).unwrap()
+    Runtime::new(RuntimeConfig::new(kv)).unwrap()
 }
 
 /// A runtime with the given agents deployed.
