@@ -55,11 +55,12 @@ pub fn supports_version(version: &str) -> bool {
     version.strip_prefix("0.2.").is_some_and(|minor| minor.parse::<u32>().is_ok())
 }
 
-/// A WASI context with nothing in it: no files, no environment, no arguments, no stdin.
-pub fn inert_ctx(agent: &str) -> WasiCtx {
+/// A WASI context with nothing in it: no files, no environment, no arguments,
+/// no stdin. Output lines over the budget are counted in `dropped_lines`.
+pub fn inert_ctx(agent: &str, dropped_lines: Arc<std::sync::atomic::AtomicU64>) -> WasiCtx {
     let agent: Arc<str> = Arc::from(agent);
     let bucket = crate::capability::messaging::TokenBucket::new(LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND);
-    let budget = Arc::new(std::sync::Mutex::new(LineBudget { bucket, dropped: 0 }));
+    let budget = Arc::new(std::sync::Mutex::new(LineBudget { bucket, dropped: 0, total_dropped: dropped_lines }));
     WasiCtxBuilder::new()
         .stdout(AgentOutput { agent: agent.clone(), stream: "stdout", budget: budget.clone() })
         .stderr(AgentOutput { agent, stream: "stderr", budget })
@@ -165,7 +166,10 @@ pub const LOG_LINES_PER_SECOND: u32 = 100;
 /// The log-line allowance shared by an agent's stdout and stderr.
 struct LineBudget {
     bucket: crate::capability::messaging::TokenBucket,
+    /// Dropped since the last line written.
     dropped: u64,
+    /// Dropped in all, for the agent's statistics.
+    total_dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// stdout or stderr of one agent, written line by line to the host log.
@@ -182,6 +186,7 @@ impl AgentOutput {
         let mut budget = self.budget.lock().unwrap_or_else(|p| p.into_inner());
         if !budget.bucket.take(1, std::time::Instant::now()) {
             budget.dropped += 1;
+            budget.total_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return false;
         }
         if budget.dropped > 0 {

@@ -41,6 +41,8 @@ pub struct AgentEnv {
     pub runtime: tokio::runtime::Handle,
     /// Its statistics, kept across restarts.
     pub stats: Arc<Mutex<AgentStats>>,
+    /// Output lines dropped over the log budget, kept across restarts.
+    pub dropped_lines: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AgentEnv {
@@ -71,7 +73,7 @@ impl AgentState {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         AgentState {
-            wasi: crate::capability::baseline::inert_ctx(&spec.name),
+            wasi: crate::capability::baseline::inert_ctx(&spec.name, env.dropped_lines.clone()),
             table,
             messaging: MessagingCtx::new(&spec.name, env.bus.clone(), grants.messaging.clone(), &spec.limits),
             timers: TimersCtx::new(env.mailbox.clone(), env.runtime.clone(), grants.timers.map_or(0, |t| t.max_active)),
@@ -130,7 +132,8 @@ fn count_host_calls(mut ctx: StoreContextMut<'_, AgentState>, hook: CallHook) ->
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallFailure {
     /// Machine-readable reason: `handler-error`, `deadline`, `cpu-limit`,
-    /// `memory-limit`, `host-call-limit`, `trap`, `host-panic`, `quarantined` or `removed`.
+    /// `memory-limit`, `host-call-limit`, `message-too-large`, `resource-limit`,
+    /// `trap`, `host-panic`, `quarantined` or `removed`.
     pub reason: &'static str,
     /// A sentence naming the cause.
     pub message: String,
@@ -162,6 +165,7 @@ impl LiveAgent {
         store.call_hook(count_host_calls);
         let limits = env.spec.limits;
         store.set_hostcall_fuel(limits.message_bytes.max(2 * 1024 * 1024) as usize);
+        store.set_max_component_handles(MAX_RESOURCES);
         arm(&mut store, &env.spec);
         let agent = pre.instantiate(&mut store).map_err(|e| RuntimeError::Instantiate {
             agent: name.clone(),
@@ -231,7 +235,11 @@ impl LiveAgent {
         let result = f(&self.agent, &mut self.store);
         let fuel = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let memory = self.store.data().limiter.used() as u64;
-        self.env.stats(|s| s.observe_call(started.elapsed(), fuel, memory));
+        let dropped = self.env.dropped_lines.load(std::sync::atomic::Ordering::Relaxed);
+        self.env.stats(|s| {
+            s.observe_call(started.elapsed(), fuel, memory);
+            s.log_lines_dropped = dropped;
+        });
         result.map_err(|e| {
             let mut failure = describe(&e, &mut self.store, &self.env.spec);
             failure.message = format!("`{export}` failed: {}", failure.message);
@@ -282,7 +290,16 @@ fn describe(e: &wasmtime::Error, store: &mut Store<AgentState>, spec: &AgentSpec
         return CallFailure::poisoned("host-call-limit", limit.to_string());
     }
     let limits = spec.limits;
-    if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+    let text = format!("{e:#}");
+    if e.downcast_ref::<wasmtime::component::ResourceTableError>().is_some()
+        || text.contains("resource table has no free keys")
+    {
+        return CallFailure::poisoned(
+            "resource-limit",
+            format!("the agent holds more than {MAX_RESOURCES} resource handles"),
+        );
+    }
+    if text.contains("fuel allocated for hostcalls has been exhausted") {
         return CallFailure::poisoned(
             "message-too-large",
             format!(

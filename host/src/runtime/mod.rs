@@ -258,6 +258,7 @@ impl Runtime {
             mailbox: tx.clone(),
             runtime: tokio::runtime::Handle::current(),
             stats: stats.clone(),
+            dropped_lines: Arc::default(),
         };
         let (env2, pre2) = (env.clone(), pre.clone());
         let (live, capabilities) = tokio::task::spawn_blocking(move || {

@@ -66,6 +66,8 @@ pub struct AgentStats {
     pub memory_high_water: u64,
     /// How long calls took.
     pub handle_time: Histogram,
+    /// stdout/stderr lines dropped because the agent wrote too fast.
+    pub log_lines_dropped: u64,
 }
 
 impl AgentStats {

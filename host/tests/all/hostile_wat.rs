@@ -7,6 +7,8 @@ pub struct WatAgent {
     pub imports: &'static str,
     /// Arguments the core module is instantiated with, e.g. `(with "host" (instance …))`.
     pub instantiate_with: &'static str,
+    /// Imports of the core module (they must come first in it).
+    pub core_imports: &'static str,
     /// Extra items inside the core module (functions, tables, a `start`).
     pub core: String,
     /// The core module's memory declaration.
@@ -22,6 +24,7 @@ impl Default for WatAgent {
         WatAgent {
             imports: "",
             instantiate_with: "",
+            core_imports: "",
             core: String::new(),
             memory: "(memory (export \"memory\") 1)".into(),
             init: "",
@@ -35,11 +38,12 @@ const PERFORMATIVES: &str = r#""accept-proposal" "agree" "cancel" "cfp" "confirm
 impl WatAgent {
     /// The component's text.
     pub fn wat(&self) -> String {
-        let WatAgent { imports, instantiate_with, core, memory, init, handle } = self;
+        let WatAgent { imports, instantiate_with, core_imports, core, memory, init, handle } = self;
         format!(
             r#"(component
   {imports}
   (core module $m
+    {core_imports}
     {memory}
     (global $bump (mut i32) (i32.const 1024))
     (func (export "realloc") (param i32 i32 i32 i32) (result i32)

@@ -184,6 +184,8 @@ async fn b8_an_output_flood_with_terminal_escapes_is_contained() {
     let rt = with_canary(vec![misbehaver(Limits { host_calls_per_message: 1_000_000, ..Limits::default() })]).await;
     let reply = ask(&rt, "misbehaver", json!({ "action": "shout", "lines": 20_000 })).await;
     assert_eq!(content(&reply)["result"], "shouted");
+    let stats = rt.agents().into_iter().find(|a| a.name == "misbehaver").unwrap().stats;
+    assert!(stats.log_lines_dropped >= 10_000, "lines over the budget are dropped: {}", stats.log_lines_dropped);
     canary_is_fine(&rt).await;
 }
 
@@ -332,5 +334,31 @@ async fn d4_a_compile_bomb_times_out_while_the_platform_stays_responsive() {
     // the compile slots are free again
     rt.set_compile_timeout(std::time::Duration::from_secs(60));
     rt.deploy(probe("second")).await.unwrap();
+    canary_is_fine(&rt).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn b5_resource_handle_exhaustion_stops_at_the_table_cap() {
+    let rt = with_canary(vec![]).await;
+    let wat = WatAgent {
+        imports: r#"
+  (import "wasi:io/streams@0.2.6" (instance $streams (export "output-stream" (type (sub resource)))))
+  (alias export $streams "output-stream" (type $os))
+  (import "wasi:cli/stdout@0.2.6" (instance $stdout
+    (alias outer 1 $os (type $os-inner))
+    (export "get-stdout" (func (result (own $os-inner))))))
+  (core func $get-stdout (canon lower (func $stdout "get-stdout")))
+  (core instance $host (export "get-stdout" (func $get-stdout)))"#,
+        instantiate_with: r#"(with "host" (instance $host))"#,
+        core_imports: r#"(import "host" "get-stdout" (func $get-stdout (result i32)))"#,
+        // take handles forever, never dropping one
+        handle: "(loop $more (drop (call $get-stdout)) (br $more))",
+        ..WatAgent::default()
+    };
+    let mut s = spec("hoarder", "misbehaver", all_grants());
+    s.limits = Limits { host_calls_per_message: 1_000_000, ..Limits::default() };
+    rt.deploy_bytes(s, wat.bytes()).await.unwrap();
+    let stats = deliver_and_settle(&rt, "hoarder", json!({})).await;
+    assert_eq!(stats.failures.get("resource-limit"), Some(&1), "{:?}", stats.failures);
     canary_is_fine(&rt).await;
 }
