@@ -235,11 +235,7 @@ impl LiveAgent {
         let result = f(&self.agent, &mut self.store);
         let fuel = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let memory = self.store.data().limiter.used() as u64;
-        let dropped = self.env.dropped_lines.load(std::sync::atomic::Ordering::Relaxed);
-        self.env.stats(|s| {
-            s.observe_call(started.elapsed(), fuel, memory);
-            s.log_lines_dropped = dropped;
-        });
+        self.env.stats(|s| s.observe_call(started.elapsed(), fuel, memory));
         result.map_err(|e| {
             let mut failure = describe(&e, &mut self.store, &self.env.spec);
             failure.message = format!("`{export}` failed: {}", failure.message);

@@ -129,6 +129,7 @@ struct Running {
     services: Vec<String>,
     spec: AgentSpec,
     stats: Arc<Mutex<AgentStats>>,
+    dropped_lines: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What the runtime reports about a deployed agent.
@@ -210,7 +211,10 @@ impl Runtime {
                 services: r.services.clone(),
                 grants: r.spec.grants.granted().into_iter().map(|c| c.name()).collect(),
                 limits: r.spec.limits,
-                stats: r.stats.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                stats: AgentStats {
+                    log_lines_dropped: r.dropped_lines.load(std::sync::atomic::Ordering::Relaxed),
+                    ..r.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+                },
             })
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -251,6 +255,7 @@ impl Runtime {
 
         let (tx, rx) = mpsc::channel(spec.limits.mailbox as usize);
         let stats = Arc::new(Mutex::new(AgentStats::default()));
+        let dropped_lines = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let env = AgentEnv {
             spec: spec.clone(),
             bus: self.bus.clone(),
@@ -258,7 +263,7 @@ impl Runtime {
             mailbox: tx.clone(),
             runtime: tokio::runtime::Handle::current(),
             stats: stats.clone(),
-            dropped_lines: Arc::default(),
+            dropped_lines: dropped_lines.clone(),
         };
         let (env2, pre2) = (env.clone(), pre.clone());
         let (live, capabilities) = tokio::task::spawn_blocking(move || {
@@ -280,7 +285,7 @@ impl Runtime {
         self.bus.register(&name, tx, profile).map_err(|_| RuntimeError::AlreadyDeployed(name.clone()))?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let done = tokio::spawn(actor::run(live, env, pre, rx, stop_rx));
-        agents.insert(name.clone(), Running { stop: stop_tx, done, services, spec, stats });
+        agents.insert(name.clone(), Running { stop: stop_tx, done, services, spec, stats, dropped_lines });
         tracing::info!(agent = %name, "deployed");
         Ok(())
     }
