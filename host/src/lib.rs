@@ -19,6 +19,8 @@ pub mod capability;
 pub mod cli;
 pub mod component;
 pub mod http;
+pub mod platform;
 pub mod policy;
+pub mod registry;
 pub mod runtime;
 pub mod store;

@@ -7,7 +7,7 @@
 use crate::bindings::caxton::agent::kv_store::{Host, KeyPage};
 use crate::bindings::caxton::agent::types::KvError;
 use crate::policy::KvStoreGrant;
-use crate::store::{KvBackend, Quota, StoreError, Update};
+use crate::store::{KvBackend, Op, Outcome, Quota, StoreError};
 use std::sync::Arc;
 
 /// Most keys returned by one `list-keys` call.
@@ -44,14 +44,16 @@ impl KvStoreCtx {
         Ok(())
     }
 
-    fn update(&self, key: &str, decide: &mut dyn FnMut(Option<&[u8]>) -> Update) -> Result<(), KvError> {
-        self.backend.update(&self.namespace, key, self.quota(), decide).map_err(to_wit)
+    fn apply(&self, key: &str, op: Op) -> Result<Outcome, KvError> {
+        self.check_key(key)?;
+        self.backend.apply(&self.namespace, key, op, self.quota()).map_err(to_wit)
     }
 }
 
 fn to_wit(e: StoreError) -> KvError {
     match e {
         StoreError::QuotaExceeded(which) => KvError::QuotaExceeded(which),
+        StoreError::NotANumber => KvError::NotANumber,
         StoreError::Io(why) => KvError::Storage(why),
     }
 }
@@ -62,20 +64,11 @@ impl Host for KvStoreCtx {
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
-        let result = self.check_key(&key).and_then(|()| self.check_value(&value));
-        let mut value = Some(value);
-        Ok(result.and_then(|()| self.update(&key, &mut |_| value.take().map_or(Update::Keep, Update::Put))))
+        Ok(self.check_value(&value).and_then(|()| self.apply(&key, Op::Put(value))).map(|_| ()))
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
-        let mut existed = false;
-        let result = self.check_key(&key).and_then(|()| {
-            self.update(&key, &mut |current| {
-                existed = current.is_some();
-                Update::Delete
-            })
-        });
-        Ok(result.map(|()| existed))
+        Ok(self.apply(&key, Op::Delete).map(|o| matches!(o, Outcome::Written { existed: true })))
     }
 
     fn exists(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
@@ -91,23 +84,10 @@ impl Host for KvStoreCtx {
     }
 
     fn increment(&mut self, key: String, delta: i64) -> wasmtime::Result<Result<i64, KvError>> {
-        let mut outcome = Err(KvError::NotANumber);
-        let result = self.check_key(&key).and_then(|()| {
-            self.update(&key, &mut |current| {
-                let old = match current.map(<[u8; 8]>::try_from) {
-                    None => 0,
-                    Some(Ok(bytes)) => i64::from_le_bytes(bytes),
-                    Some(Err(_)) => {
-                        outcome = Err(KvError::NotANumber);
-                        return Update::Keep;
-                    }
-                };
-                let new = old.wrapping_add(delta);
-                outcome = Ok(new);
-                Update::Put(new.to_le_bytes().to_vec())
-            })
-        });
-        Ok(result.and(outcome))
+        Ok(self.apply(&key, Op::Increment(delta)).map(|o| match o {
+            Outcome::Counter(n) => n,
+            _ => 0,
+        }))
     }
 
     fn compare_and_swap(
@@ -116,22 +96,10 @@ impl Host for KvStoreCtx {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> wasmtime::Result<Result<bool, KvError>> {
-        let checked = self.check_key(&key).and_then(|()| new.as_deref().map_or(Ok(()), |v| self.check_value(v)));
-        let mut swapped = false;
-        let mut new = Some(new);
-        let result = checked.and_then(|()| {
-            self.update(&key, &mut |current| {
-                if current != expected.as_deref() {
-                    return Update::Keep;
-                }
-                swapped = true;
-                match new.take().flatten() {
-                    Some(v) => Update::Put(v),
-                    None => Update::Delete,
-                }
-            })
-        });
-        Ok(result.map(|()| swapped))
+        let checked = new.as_deref().map_or(Ok(()), |v| self.check_value(v));
+        Ok(checked
+            .and_then(|()| self.apply(&key, Op::CompareAndSwap { expected, new }))
+            .map(|o| matches!(o, Outcome::Swapped(true))))
     }
 }
 

@@ -1,9 +1,11 @@
 //! `caxton serve`: start the runtime, deploy a deployment file, serve HTTP.
 
 use crate::http::{self, ApiState};
+use crate::platform::Platform;
 use crate::policy::Deployment;
+use crate::registry::Registry;
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::store::memory::MemoryStore;
+use crate::store::sqlite::SqliteStore;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,18 +23,31 @@ pub fn run(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow::Re
 
 async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory `{}`", data.display()))?;
+    let kv_path = data.join("kv.sqlite");
+    let kv =
+        SqliteStore::open(&kv_path).with_context(|| format!("cannot open the kv-store `{}`", kv_path.display()))?;
     let runtime = Arc::new(Runtime::new(RuntimeConfig {
         cache_dir: Some(data.join("cache")),
-        ..RuntimeConfig::new(Arc::new(MemoryStore::new()))
+        ..RuntimeConfig::new(Arc::new(kv))
     })?);
+    let platform = Platform { runtime: runtime.clone(), registry: Registry::open(data)? };
+    let file_agents = match &deployment {
+        Some(path) => Deployment::load(path)?.agents.into_iter().map(|a| a.name).collect(),
+        None => Vec::new(),
+    };
+    for (agent, e) in platform.restore(&file_agents).await {
+        tracing::error!(agent = %agent, "cannot restore: {e}");
+        eprintln!("warning: agent `{agent}` was not restored: {e}");
+    }
     if let Some(path) = deployment {
-        let deployment = Deployment::load(&path)?;
-        for spec in deployment.agents {
-            let name = spec.name.clone();
-            let started = std::time::Instant::now();
-            runtime.deploy(spec).await.with_context(|| format!("cannot deploy `{}`", path.display()))?;
-            tracing::info!(agent = %name, elapsed_ms = started.elapsed().as_millis() as u64, "ready");
-        }
+        let started = std::time::Instant::now();
+        let names = platform.deploy_file(&path).await.with_context(|| format!("cannot deploy `{}`", path.display()))?;
+        tracing::info!(
+            agents = names.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "deployed {}",
+            path.display()
+        );
     }
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on `{listen}`"))?;
@@ -41,7 +56,7 @@ async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow
     eprintln!("caxton listening on http://{addr}");
     http::serve(listener, Arc::new(ApiState { runtime: runtime.clone() }), shutdown_signal()).await;
     tracing::info!("shutting down");
-    runtime.shutdown().await;
+    runtime.shutdown(std::time::Duration::from_secs(10)).await;
     Ok(())
 }
 

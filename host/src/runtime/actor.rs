@@ -59,26 +59,50 @@ impl Supervisor {
     }
 }
 
-/// Run the agent until `stop` fires or the mailbox closes; then answer what is
+/// How an actor is told to stop.
+#[derive(Debug, Clone, Copy)]
+pub enum Stop {
+    /// Stop after the event in hand (the agent is being removed).
+    Now,
+    /// Keep handling what is already queued until the mailbox is empty or this
+    /// instant passes (the host is shutting down).
+    DrainUntil(Instant),
+}
+
+/// Run the agent until told to stop or the mailbox closes; then answer what is
 /// still queued with `failure` and call `shutdown`.
 pub async fn run(
     live: LiveAgent,
     env: AgentEnv,
     pre: AgentPre<AgentState>,
     mut mailbox: mpsc::Receiver<Event>,
-    mut stop: oneshot::Receiver<()>,
+    mut stop: oneshot::Receiver<Stop>,
 ) {
     let name = env.spec.name.clone();
     let deadline = Duration::from_micros(env.spec.limits.deadline_micros);
     let mut live = Some(live);
     let mut supervisor = Supervisor::default();
+    let mut drain_until: Option<Instant> = None;
     loop {
-        let event = tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            event = mailbox.recv() => match event {
-                Some(event) => event,
-                None => break,
+        let event = match drain_until {
+            Some(until) if Instant::now() >= until => break,
+            Some(_) => match mailbox.try_recv() {
+                Ok(event) => event,
+                Err(_) => break,
+            },
+            None => tokio::select! {
+                biased;
+                stopped = &mut stop => match stopped {
+                    Ok(Stop::DrainUntil(until)) => {
+                        drain_until = Some(until);
+                        continue;
+                    }
+                    Ok(Stop::Now) | Err(_) => break,
+                },
+                event = mailbox.recv() => match event {
+                    Some(event) => event,
+                    None => break,
+                },
             },
         };
         let Some(mut agent) = live.take() else {

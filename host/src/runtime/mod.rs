@@ -124,7 +124,7 @@ impl RuntimeConfig {
 pub const PARALLEL_COMPILES: usize = 2;
 
 struct Running {
-    stop: oneshot::Sender<()>,
+    stop: oneshot::Sender<actor::Stop>,
     done: tokio::task::JoinHandle<()>,
     services: Vec<String>,
     spec: AgentSpec,
@@ -324,17 +324,26 @@ impl Runtime {
             return Err(RuntimeError::NotDeployed(name.to_string()));
         };
         self.bus.unregister(name);
-        let _ = running.stop.send(());
+        let _ = running.stop.send(actor::Stop::Now);
         let _ = running.done.await;
         tracing::info!(agent = %name, "removed");
         Ok(())
     }
 
-    /// Remove every agent.
-    pub async fn shutdown(&self) {
-        let names: Vec<String> = self.agents().into_iter().map(|a| a.name).collect();
-        for name in names {
-            let _ = self.remove(&name).await;
+    /// Stop every agent: no new messages are accepted, what is already queued
+    /// is handled for up to `grace` (then answered with `failure`), and each
+    /// agent's `shutdown` runs.
+    pub async fn shutdown(&self, grace: Duration) {
+        let running: Vec<(String, Running)> = self.agents.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        let until = tokio::time::Instant::now() + grace;
+        let mut done = Vec::new();
+        for (name, r) in running {
+            self.bus.unregister(&name);
+            let _ = r.stop.send(actor::Stop::DrainUntil(until));
+            done.push(r.done);
+        }
+        for d in done {
+            let _ = d.await;
         }
     }
 }

@@ -7,7 +7,7 @@ use caxton::bus::{BusError, MAX_HOPS};
 use caxton::policy::{Limits, MessagingGrant};
 use caxton::runtime::Runtime;
 use caxton::store::memory::MemoryStore;
-use caxton::store::{KvBackend, Quota, StoreError, Update, Usage};
+use caxton::store::{KvBackend, Op, Outcome, Quota, StoreError, Usage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -267,14 +267,8 @@ impl KvBackend for SharedKv {
     fn get(&self, _: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.get("shared", key)
     }
-    fn update(
-        &self,
-        _: &str,
-        key: &str,
-        quota: Quota,
-        decide: &mut dyn FnMut(Option<&[u8]>) -> Update,
-    ) -> Result<(), StoreError> {
-        self.0.update("shared", key, quota, decide)
+    fn apply(&self, _: &str, key: &str, op: Op, quota: Quota) -> Result<Outcome, StoreError> {
+        self.0.apply("shared", key, op, quota)
     }
     fn list(&self, _: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
         self.0.list("shared", prefix, after, limit)

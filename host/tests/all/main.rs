@@ -8,6 +8,7 @@ mod agents;
 mod bus;
 mod components;
 mod contract_net;
+mod durability;
 mod failures;
 mod hostile_wat;
 mod limits;

@@ -20,43 +20,13 @@ pub struct Server {
 impl Server {
     pub fn start(deployment: &str) -> Server {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--deployment", deployment, "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .current_dir(root())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("caxton listening on http://") {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(120)).expect("caxton serve did not start listening");
+        let (child, addr) = spawn_server(&["--deployment", deployment, "--data", data.path().to_str().unwrap()]);
         Server { child, addr, _data: data }
     }
 
     /// One HTTP/1.1 request; returns the status and the body parsed as JSON (or a string).
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string())))
+        http(&self.addr, method, path, body).unwrap()
     }
 
     pub fn send_and_wait(&self, message: Value) -> (u16, Value) {
@@ -68,6 +38,51 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request to `addr`; the status and the body as JSON (or a string).
+pub fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(addr)?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("no HTTP head"))?;
+    let status =
+        head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("no status"))?;
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string()))))
+}
+
+/// Start `caxton serve` with `args` and return the child and its address.
+pub fn spawn_server(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(root())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = said.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("caxton listening on http://") {
+                let _ = tx.send(addr.to_string());
+            }
+            log.lock().unwrap().push(line);
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(addr) => (child, addr),
+        Err(_) => panic!("caxton serve {args:?} did not start listening:\n{}", said.lock().unwrap().join("\n")),
     }
 }
 

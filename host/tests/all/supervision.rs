@@ -7,7 +7,7 @@ use caxton::policy::Limits;
 use caxton::runtime::stats::Status;
 use caxton::runtime::Runtime;
 use caxton::store::memory::MemoryStore;
-use caxton::store::{KvBackend, Quota, StoreError, Update, Usage};
+use caxton::store::{KvBackend, Op, Outcome, Quota, StoreError, Usage};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,14 +20,8 @@ impl KvBackend for PanickingKv {
         assert_ne!(key, "boom", "the backend hit a bug");
         self.0.get(ns, key)
     }
-    fn update(
-        &self,
-        ns: &str,
-        key: &str,
-        q: Quota,
-        d: &mut dyn FnMut(Option<&[u8]>) -> Update,
-    ) -> Result<(), StoreError> {
-        self.0.update(ns, key, q, d)
+    fn apply(&self, ns: &str, key: &str, op: Op, quota: Quota) -> Result<Outcome, StoreError> {
+        self.0.apply(ns, key, op, quota)
     }
     fn list(&self, ns: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
         self.0.list(ns, prefix, after, limit)

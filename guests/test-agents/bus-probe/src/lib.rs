@@ -74,6 +74,14 @@ impl Agent for BusProbe {
                 while !kv::exists(&text("peer")).map_err(|e| e.sentence())? {}
                 msg.inform(json!("met"))
             }
+            Some("put") => {
+                kv::set(&text("key"), text("value").as_bytes()).map_err(|e| e.sentence())?;
+                msg.inform(json!("stored"))
+            }
+            Some("get") => {
+                let value = kv::get(&text("key")).map_err(|e| e.sentence())?;
+                msg.inform(json!(value.map(|v| String::from_utf8_lossy(&v).into_owned())))
+            }
             Some("search") => msg.inform(json!(caxton_sdk::search(&DirectoryQuery::service(&text("service"))))),
             Some("broadcast") => {
                 let sent = caxton_sdk::broadcast(

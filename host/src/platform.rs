@@ -1,0 +1,106 @@
+//! The platform a server runs: the runtime plus the durable registry of what
+//! is deployed. Deploying through it is remembered; a restart restores it.
+
+use crate::component;
+use crate::policy::{AgentSpec, Deployment};
+use crate::registry::{Registry, RegistryError};
+use crate::runtime::{Runtime, RuntimeError};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why a deployment through the platform failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// The runtime refused the agent.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The deployment file is unusable.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    /// The registry could not record it.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The component could not be read.
+    #[error("agent `{agent}`: {source}")]
+    Component {
+        /// The agent.
+        agent: String,
+        /// What went wrong.
+        #[source]
+        source: component::ComponentError,
+    },
+}
+
+/// A runtime whose deployments survive restarts.
+pub struct Platform {
+    /// The runtime.
+    pub runtime: Arc<Runtime>,
+    /// What is deployed, durably.
+    pub registry: Registry,
+}
+
+impl Platform {
+    /// Bring back every remembered agent except those named in `skip`. An agent
+    /// that cannot come back is reported and left out; the others still start.
+    pub async fn restore(&self, skip: &[String]) -> Vec<(String, PlatformError)> {
+        let records = match self.registry.list() {
+            Ok(records) => records,
+            Err(e) => return vec![(String::from("*"), e.into())],
+        };
+        let mut failed = Vec::new();
+        for record in records.into_iter().filter(|r| !skip.contains(&r.name)) {
+            let name = record.name.clone();
+            let outcome = async {
+                let deployment = Deployment::parse(&record.policy_text, &record.policy_path)?;
+                let spec = deployment.agents.into_iter().find(|a| a.name == record.name);
+                let Some(spec) = spec else { return Ok(()) };
+                let bytes = self.registry.component(&record.component_sha)?;
+                self.runtime.deploy_bytes(spec, bytes).await?;
+                tracing::info!(agent = %record.name, "restored");
+                Ok::<(), PlatformError>(())
+            }
+            .await;
+            if let Err(e) = outcome {
+                failed.push((name, e));
+            }
+        }
+        failed
+    }
+
+    /// Deploy every agent of the deployment file at `path` and remember them.
+    pub async fn deploy_file(&self, path: &Path) -> Result<Vec<String>, PlatformError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| crate::policy::PolicyError::Read { path: path.to_path_buf(), source })?;
+        let deployment = Deployment::parse(&text, path)?;
+        let mut names = Vec::new();
+        for spec in deployment.agents {
+            names.push(spec.name.clone());
+            self.deploy(spec, path, &text).await?;
+        }
+        Ok(names)
+    }
+
+    /// Deploy one agent of a deployment file (replacing a running one of the
+    /// same name) and remember it.
+    pub async fn deploy(&self, spec: AgentSpec, policy_path: &Path, policy_text: &str) -> Result<(), PlatformError> {
+        let name = spec.name.clone();
+        let path = spec.component.clone();
+        let bytes = tokio::task::spawn_blocking(move || component::read(&path))
+            .await
+            .map_err(|e| RuntimeError::Internal(e.to_string()))?
+            .map_err(|source| PlatformError::Component { agent: name.clone(), source })?;
+        if self.runtime.agents().iter().any(|a| a.name == name) {
+            self.runtime.remove(&name).await?;
+        }
+        self.runtime.deploy_bytes(spec, bytes.clone()).await?;
+        self.registry.record(&name, policy_path, policy_text, &bytes)?;
+        Ok(())
+    }
+
+    /// Remove an agent and forget it.
+    pub async fn remove(&self, name: &str) -> Result<(), PlatformError> {
+        self.runtime.remove(name).await?;
+        self.registry.forget(name)?;
+        Ok(())
+    }
+}

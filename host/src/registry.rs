@@ -1,0 +1,161 @@
+//! The durable record of what is deployed, so a restarted host brings the same
+//! agents back: each agent's deployment-file text and its component, stored
+//! content-addressed under `DATA/components/`.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Why the registry could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("deployment registry `{path}`: {message}")]
+pub struct RegistryError {
+    path: PathBuf,
+    message: String,
+}
+
+/// One remembered agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The agent's name.
+    pub name: String,
+    /// The deployment file it came from (for error messages and relative paths).
+    pub policy_path: PathBuf,
+    /// That file's text, as deployed.
+    pub policy_text: String,
+    /// SHA-256 of the component, hex.
+    pub component_sha: String,
+}
+
+/// Deployed agents, in `DATA/platform.sqlite` and `DATA/components/`.
+pub struct Registry {
+    db: Mutex<Connection>,
+    path: PathBuf,
+    components: PathBuf,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Registry {
+    /// Open (or create) the registry in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Registry, RegistryError> {
+        let path = data_dir.join("platform.sqlite");
+        let err = |message: String| RegistryError { path: path.clone(), message };
+        let components = data_dir.join("components");
+        std::fs::create_dir_all(&components).map_err(|e| err(e.to_string()))?;
+        let db = Connection::open(&path).map_err(|e| err(e.to_string()))?;
+        db.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(e.to_string()))?;
+        db.pragma_update(None, "synchronous", "FULL").map_err(|e| err(e.to_string()))?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS agents (
+                name TEXT PRIMARY KEY, policy_path TEXT NOT NULL, policy_text TEXT NOT NULL,
+                component_sha TEXT NOT NULL
+            );",
+        )
+        .map_err(|e| err(e.to_string()))?;
+        Ok(Registry { db: Mutex::new(db), path, components })
+    }
+
+    fn err(&self, message: impl ToString) -> RegistryError {
+        RegistryError { path: self.path.clone(), message: message.to_string() }
+    }
+
+    /// Remember that `name` runs `component` under the deployment file `policy_text`.
+    pub fn record(
+        &self,
+        name: &str,
+        policy_path: &Path,
+        policy_text: &str,
+        component: &[u8],
+    ) -> Result<(), RegistryError> {
+        let sha = hex(&Sha256::digest(component));
+        let file = self.components.join(format!("{sha}.wasm"));
+        if !file.exists() {
+            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, component).map_err(|e| self.err(e))?;
+            std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| self.err(e))?;
+            std::fs::rename(&tmp, &file).map_err(|e| self.err(e))?;
+        }
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        db.execute(
+            "INSERT INTO agents (name, policy_path, policy_text, component_sha) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET policy_path = excluded.policy_path,
+                policy_text = excluded.policy_text, component_sha = excluded.component_sha",
+            params![name, policy_path.to_string_lossy(), policy_text, sha],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Forget `name`; whether it was remembered.
+    pub fn forget(&self, name: &str) -> Result<bool, RegistryError> {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let n = db.execute("DELETE FROM agents WHERE name = ?1", params![name]).map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Every remembered agent, by name.
+    pub fn list(&self) -> Result<Vec<Record>, RegistryError> {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = db
+            .prepare("SELECT name, policy_path, policy_text, component_sha FROM agents ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Record {
+                    name: r.get(0)?,
+                    policy_path: PathBuf::from(r.get::<_, String>(1)?),
+                    policy_text: r.get(2)?,
+                    component_sha: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Whether `name` is remembered.
+    pub fn contains(&self, name: &str) -> Result<bool, RegistryError> {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        db.query_row("SELECT 1 FROM agents WHERE name = ?1", params![name], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The bytes of a stored component.
+    pub fn component(&self, sha: &str) -> Result<Vec<u8>, RegistryError> {
+        if !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(self.err(format!("`{sha}` is not a component digest")));
+        }
+        std::fs::read(self.components.join(format!("{sha}.wasm")))
+            .map_err(|e| self.err(format!("component {sha}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_agents_and_their_components_across_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let r = Registry::open(dir.path()).unwrap();
+            r.record("a", Path::new("p.toml"), "text-a", b"\0asm-a").unwrap();
+            r.record("b", Path::new("p.toml"), "text-b", b"\0asm-b").unwrap();
+            r.record("a", Path::new("q.toml"), "text-a2", b"\0asm-a").unwrap();
+            assert!(r.forget("b").unwrap());
+            assert!(!r.forget("b").unwrap());
+        }
+        let r = Registry::open(dir.path()).unwrap();
+        let list = r.list().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].policy_text, "text-a2");
+        assert_eq!(r.component(&list[0].component_sha).unwrap(), b"\0asm-a");
+        assert!(r.contains("a").unwrap() && !r.contains("b").unwrap());
+        assert!(r.component("../../etc/passwd").is_err());
+    }
+}

@@ -1,0 +1,67 @@
+//! The contract every [`KvBackend`] meets, run against each implementation.
+
+use super::{KvBackend, Op, Outcome, Quota, StoreError, Usage};
+
+const ROOMY: Quota = Quota { bytes: 1 << 20, keys: 1000 };
+
+fn put(s: &dyn KvBackend, ns: &str, k: &str, v: &[u8], q: Quota) -> Result<Outcome, StoreError> {
+    s.apply(ns, k, Op::Put(v.to_vec()), q)
+}
+
+/// Run every check against `s` (which must be empty).
+pub fn run(s: &dyn KvBackend) {
+    namespaces_never_meet(s);
+    quota_counts_keys_and_bytes(s);
+    lists_by_prefix_in_pages(s);
+    read_modify_writes(s);
+}
+
+fn namespaces_never_meet(s: &dyn KvBackend) {
+    put(s, "a", "b/c", b"1", ROOMY).unwrap();
+    put(s, "a/b", "c", b"2", ROOMY).unwrap();
+    assert_eq!(s.get("a", "b/c").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(s.get("a/b", "c").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(s.get("a", "c").unwrap(), None);
+    assert_eq!(s.list("a", "", None, 10).unwrap(), vec!["b/c".to_string()]);
+}
+
+fn quota_counts_keys_and_bytes(s: &dyn KvBackend) {
+    let q = Quota { bytes: 10, keys: 2 };
+    put(s, "n", "k1", b"123", q).unwrap();
+    put(s, "n", "k2", b"1", q).unwrap();
+    assert!(matches!(put(s, "n", "k3", b"", q), Err(StoreError::QuotaExceeded(_))));
+    assert!(matches!(put(s, "n", "k1", b"12345678", q), Err(StoreError::QuotaExceeded(_))));
+    assert_eq!(s.usage("n").unwrap(), Usage { bytes: 8, keys: 2 });
+    assert_eq!(s.apply("n", "k1", Op::Delete, q).unwrap(), Outcome::Written { existed: true });
+    assert_eq!(s.usage("n").unwrap(), Usage { bytes: 3, keys: 1 });
+    put(s, "n", "k3", b"", q).unwrap();
+}
+
+fn lists_by_prefix_in_pages(s: &dyn KvBackend) {
+    for k in ["p1", "p2", "p3", "q1"] {
+        put(s, "l", k, b"", ROOMY).unwrap();
+    }
+    assert_eq!(s.list("l", "p", None, 2).unwrap(), vec!["p1", "p2"]);
+    assert_eq!(s.list("l", "p", Some("p2"), 2).unwrap(), vec!["p3"]);
+    assert!(s.list("l", "r", None, 2).unwrap().is_empty());
+    assert_eq!(s.list("l", "", None, 10).unwrap().len(), 4);
+}
+
+fn read_modify_writes(s: &dyn KvBackend) {
+    assert_eq!(s.apply("r", "n", Op::Increment(5), ROOMY).unwrap(), Outcome::Counter(5));
+    assert_eq!(s.apply("r", "n", Op::Increment(-2), ROOMY).unwrap(), Outcome::Counter(3));
+    put(s, "r", "t", b"text", ROOMY).unwrap();
+    assert_eq!(s.apply("r", "t", Op::Increment(1), ROOMY), Err(StoreError::NotANumber));
+    let cas = |expected: Option<&[u8]>, new: Option<&[u8]>| {
+        s.apply(
+            "r",
+            "c",
+            Op::CompareAndSwap { expected: expected.map(<[u8]>::to_vec), new: new.map(<[u8]>::to_vec) },
+            ROOMY,
+        )
+    };
+    assert_eq!(cas(None, Some(b"1")).unwrap(), Outcome::Swapped(true));
+    assert_eq!(cas(None, Some(b"2")).unwrap(), Outcome::Swapped(false));
+    assert_eq!(cas(Some(b"1"), None).unwrap(), Outcome::Swapped(true));
+    assert_eq!(s.get("r", "c").unwrap(), None);
+}
