@@ -36,7 +36,7 @@ pub struct Platform {
     /// The runtime.
     pub runtime: Arc<Runtime>,
     /// What is deployed, durably.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
 }
 
 impl Platform {

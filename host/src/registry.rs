@@ -53,7 +53,11 @@ impl Registry {
             "CREATE TABLE IF NOT EXISTS agents (
                 name TEXT PRIMARY KEY, policy_path TEXT NOT NULL, policy_text TEXT NOT NULL,
                 component_sha TEXT NOT NULL
-            );",
+            );
+            CREATE TABLE IF NOT EXISTS timers (
+                agent TEXT NOT NULL, id INTEGER NOT NULL, due_ms INTEGER NOT NULL,
+                PRIMARY KEY (agent, id)
+            ) WITHOUT ROWID;",
         )
         .map_err(|e| err(e.to_string()))?;
         Ok(Registry { db: Mutex::new(db), path, components })
@@ -90,9 +94,10 @@ impl Registry {
         Ok(())
     }
 
-    /// Forget `name`; whether it was remembered.
+    /// Forget `name` and its pending timers; whether it was remembered.
     pub fn forget(&self, name: &str) -> Result<bool, RegistryError> {
         let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        db.execute("DELETE FROM timers WHERE agent = ?1", params![name]).map_err(|e| self.err(e))?;
         let n = db.execute("DELETE FROM agents WHERE name = ?1", params![name]).map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
@@ -132,6 +137,38 @@ impl Registry {
         }
         std::fs::read(self.components.join(format!("{sha}.wasm")))
             .map_err(|e| self.err(format!("component {sha}: {e}")))
+    }
+}
+
+impl crate::capability::timers::TimerLog for Registry {
+    fn armed(&self, agent: &str, id: u64, due_ms: u64) {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let done = db.execute(
+            "INSERT OR REPLACE INTO timers (agent, id, due_ms) VALUES (?1, ?2, ?3)",
+            params![agent, id as i64, due_ms as i64],
+        );
+        if let Err(e) = done {
+            tracing::error!(agent, "timer {id} will not survive a restart: {e}");
+        }
+    }
+
+    fn disarmed(&self, agent: &str, id: u64) {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = db.execute("DELETE FROM timers WHERE agent = ?1 AND id = ?2", params![agent, id as i64]) {
+            tracing::error!(agent, "timer {id} may fire again after a restart: {e}");
+        }
+    }
+
+    fn pending(&self, agent: &str) -> Vec<(u64, u64)> {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let rows = db.prepare("SELECT id, due_ms FROM timers WHERE agent = ?1 ORDER BY due_ms").and_then(|mut stmt| {
+            stmt.query_map(params![agent], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?
+                .collect::<Result<Vec<_>, _>>()
+        });
+        rows.unwrap_or_else(|e| {
+            tracing::error!(agent, "cannot read pending timers: {e}");
+            Vec::new()
+        })
     }
 }
 

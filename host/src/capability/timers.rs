@@ -9,6 +9,7 @@ use crate::bindings::caxton::agent::timers::Host;
 use crate::bindings::caxton::agent::types::TimerError;
 use crate::bus::{Event, Mailbox};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
@@ -18,79 +19,165 @@ pub const MIN_DELAY_MS: u64 = 1;
 /// Longest delay accepted: 30 days, in milliseconds.
 pub const MAX_DELAY_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 
-/// Per-agent state of the `timers` capability.
-pub struct TimersCtx {
-    mailbox: Mailbox,
-    runtime: Handle,
-    active: HashMap<u64, AbortHandle>,
-    next_id: u64,
-    max_active: u32,
+/// Where pending timers are written down, so they outlive the process.
+pub trait TimerLog: Send + Sync {
+    /// Timer `id` of `agent` is due at `due_ms` (milliseconds since the Unix epoch).
+    fn armed(&self, agent: &str, id: u64, due_ms: u64);
+    /// Timer `id` of `agent` fired or was cancelled.
+    fn disarmed(&self, agent: &str, id: u64);
+    /// The timers of `agent` still pending: `(id, due_ms)`.
+    fn pending(&self, agent: &str) -> Vec<(u64, u64)>;
 }
 
-impl TimersCtx {
-    /// Timers that fire into `mailbox`, at most `max_active` pending at once.
-    pub fn new(mailbox: Mailbox, runtime: Handle, max_active: u32) -> Self {
-        TimersCtx { mailbox, runtime, active: HashMap::new(), next_id: 0, max_active }
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Default)]
+struct State {
+    active: HashMap<u64, AbortHandle>,
+    next_id: u64,
+}
+
+/// One agent's timers. They belong to the agent, not to an instance: they
+/// survive a restart after a trap, and with a [`TimerLog`] a restart of the host.
+pub struct AgentTimers {
+    agent: String,
+    mailbox: Mailbox,
+    runtime: Handle,
+    max_active: u32,
+    log: Option<Arc<dyn TimerLog>>,
+    state: Mutex<State>,
+}
+
+impl AgentTimers {
+    /// Timers of `agent` firing into `mailbox`, at most `max_active` pending at
+    /// once; those `log` still holds are armed again (overdue ones fire at once).
+    pub fn new(
+        agent: &str,
+        mailbox: Mailbox,
+        runtime: Handle,
+        max_active: u32,
+        log: Option<Arc<dyn TimerLog>>,
+    ) -> Arc<AgentTimers> {
+        let timers = Arc::new(AgentTimers {
+            agent: agent.to_string(),
+            mailbox,
+            runtime,
+            max_active,
+            log,
+            state: Mutex::new(State::default()),
+        });
+        let pending = timers.log.as_ref().map(|l| l.pending(agent)).unwrap_or_default();
+        let now = now_ms();
+        let mut state = timers.lock();
+        for (id, due_ms) in pending {
+            state.next_id = state.next_id.max(id);
+            let task = timers.arm(id, due_ms.saturating_sub(now));
+            state.active.insert(id, task);
+        }
+        drop(state);
+        timers
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn arm(&self, id: u64, delay_ms: u64) -> AbortHandle {
+        let mailbox = self.mailbox.clone();
+        self.runtime
+            .spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                let _ = mailbox.send(Event::Timer(id)).await;
+            })
+            .abort_handle()
     }
 
     /// Called by the actor when a timer event comes out of the mailbox: true if
     /// the timer is still active (and is now spent), false if it was cancelled.
-    pub fn take_fired(&mut self, id: u64) -> bool {
-        self.active.remove(&id).is_some()
+    pub fn take_fired(&self, id: u64) -> bool {
+        let fired = self.lock().active.remove(&id).is_some();
+        if fired {
+            if let Some(log) = &self.log {
+                log.disarmed(&self.agent, id);
+            }
+        }
+        fired
     }
 
     /// Timers pending now.
     pub fn active(&self) -> usize {
-        self.active.len()
+        self.lock().active.len()
     }
 
-    fn set(&mut self, delay_ms: u64) -> Result<u64, TimerError> {
+    fn set(&self, delay_ms: u64) -> Result<u64, TimerError> {
         if !(MIN_DELAY_MS..=MAX_DELAY_MS).contains(&delay_ms) {
             return Err(TimerError::InvalidDelay(format!(
                 "{delay_ms} ms is outside {MIN_DELAY_MS} ms ..= {MAX_DELAY_MS} ms (30 days)"
             )));
         }
-        if self.active.len() >= self.max_active as usize {
+        let mut state = self.lock();
+        if state.active.len() >= self.max_active as usize {
             return Err(TimerError::TooManyTimers(self.max_active));
         }
-        self.next_id += 1;
-        let id = self.next_id;
-        let mailbox = self.mailbox.clone();
-        let task = self.runtime.spawn(async move {
-            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            let _ = mailbox.send(Event::Timer(id)).await;
-        });
-        self.active.insert(id, task.abort_handle());
+        state.next_id += 1;
+        let id = state.next_id;
+        if let Some(log) = &self.log {
+            log.armed(&self.agent, id, now_ms().saturating_add(delay_ms));
+        }
+        let task = self.arm(id, delay_ms);
+        state.active.insert(id, task);
         Ok(id)
+    }
+
+    fn cancel(&self, id: u64) -> bool {
+        let Some(task) = self.lock().active.remove(&id) else { return false };
+        task.abort();
+        if let Some(log) = &self.log {
+            log.disarmed(&self.agent, id);
+        }
+        true
     }
 }
 
-impl Drop for TimersCtx {
+impl Drop for AgentTimers {
+    /// The in-process wait ends; a logged timer stays pending for the next start.
     fn drop(&mut self) {
-        for task in self.active.values() {
+        for task in self.lock().active.values() {
             task.abort();
         }
     }
 }
 
+/// Per-instance view of the `timers` capability.
+pub struct TimersCtx {
+    timers: Arc<AgentTimers>,
+}
+
+impl TimersCtx {
+    /// The capability over an agent's timers.
+    pub fn new(timers: Arc<AgentTimers>) -> Self {
+        TimersCtx { timers }
+    }
+
+    /// See [`AgentTimers::take_fired`].
+    pub fn take_fired(&mut self, id: u64) -> bool {
+        self.timers.take_fired(id)
+    }
+}
+
 impl Host for TimersCtx {
     fn set_timer(&mut self, delay_ms: u64) -> wasmtime::Result<Result<u64, TimerError>> {
-        Ok(self.set(delay_ms))
+        Ok(self.timers.set(delay_ms))
     }
 
     fn cancel_timer(&mut self, id: u64) -> wasmtime::Result<bool> {
-        Ok(match self.active.remove(&id) {
-            Some(task) => {
-                task.abort();
-                true
-            }
-            None => false,
-        })
+        Ok(self.timers.cancel(id))
     }
 
     fn now_ms(&mut self) -> wasmtime::Result<u64> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        Ok(now.as_millis() as u64)
+        Ok(now_ms())
     }
 }
 
@@ -102,20 +189,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_timer_fires_into_the_mailbox_after_its_delay() {
         let (tx, mut rx) = mpsc::channel(4);
-        let mut t = TimersCtx::new(tx, Handle::current(), 4);
+        let timers = AgentTimers::new("a", tx, Handle::current(), 4, None);
+        let mut t = TimersCtx::new(timers.clone());
         let id = t.set_timer(50).unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(49)).await;
         assert!(rx.try_recv().is_err(), "not yet due");
         tokio::time::sleep(Duration::from_millis(2)).await;
         assert!(matches!(rx.recv().await, Some(Event::Timer(got)) if got == id));
         assert!(t.take_fired(id));
-        assert_eq!(t.active(), 0);
+        assert_eq!(timers.active(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_timer_never_fires() {
         let (tx, mut rx) = mpsc::channel(4);
-        let mut t = TimersCtx::new(tx, Handle::current(), 4);
+        let timers = AgentTimers::new("a", tx, Handle::current(), 4, None);
+        let mut t = TimersCtx::new(timers.clone());
         let id = t.set_timer(10).unwrap().unwrap();
         assert!(t.cancel_timer(id).unwrap());
         assert!(!t.cancel_timer(id).unwrap(), "second cancel finds nothing");
@@ -127,11 +216,52 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn refuses_bad_delays_and_too_many_timers() {
         let (tx, _rx) = mpsc::channel(4);
-        let mut t = TimersCtx::new(tx, Handle::current(), 2);
+        let mut t = TimersCtx::new(AgentTimers::new("a", tx, Handle::current(), 2, None));
         assert!(matches!(t.set_timer(0).unwrap(), Err(TimerError::InvalidDelay(_))));
         assert!(matches!(t.set_timer(MAX_DELAY_MS + 1).unwrap(), Err(TimerError::InvalidDelay(_))));
         t.set_timer(1000).unwrap().unwrap();
         t.set_timer(1000).unwrap().unwrap();
         assert_eq!(t.set_timer(1000).unwrap(), Err(TimerError::TooManyTimers(2)));
+    }
+
+    #[derive(Default)]
+    struct MemoryLog(Mutex<HashMap<u64, u64>>);
+
+    impl TimerLog for MemoryLog {
+        fn armed(&self, _: &str, id: u64, due_ms: u64) {
+            self.0.lock().unwrap().insert(id, due_ms);
+        }
+        fn disarmed(&self, _: &str, id: u64) {
+            self.0.lock().unwrap().remove(&id);
+        }
+        fn pending(&self, _: &str) -> Vec<(u64, u64)> {
+            self.0.lock().unwrap().iter().map(|(i, d)| (*i, *d)).collect()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn logged_timers_come_back_overdue_ones_at_once_and_ids_continue() {
+        let log = Arc::new(MemoryLog::default());
+        let (tx, _rx) = mpsc::channel(4);
+        let first = AgentTimers::new("a", tx, Handle::current(), 8, Some(log.clone()));
+        let mut t = TimersCtx::new(first.clone());
+        let soon = t.set_timer(10).unwrap().unwrap();
+        let later = t.set_timer(60_000).unwrap().unwrap();
+        let cancelled = t.set_timer(5).unwrap().unwrap();
+        assert!(t.cancel_timer(cancelled).unwrap());
+        drop(t);
+        drop(first); // the host stops
+        let mut pending = log.pending("a");
+        pending.sort();
+        assert_eq!(pending.iter().map(|p| p.0).collect::<Vec<_>>(), [soon, later]);
+        // the host was down past the first deadline
+        log.0.lock().unwrap().insert(soon, 0);
+        let (tx, mut rx) = mpsc::channel(4);
+        let back = AgentTimers::new("a", tx, Handle::current(), 8, Some(log.clone()));
+        assert!(matches!(rx.recv().await, Some(Event::Timer(id)) if id == soon), "overdue fires at once");
+        assert!(back.take_fired(soon));
+        assert_eq!(log.pending("a").len(), 1);
+        let next = TimersCtx::new(back.clone()).set_timer(10).unwrap().unwrap();
+        assert!(next > later, "ids keep increasing across restarts");
     }
 }

@@ -26,11 +26,13 @@ async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow
     let kv_path = data.join("kv.sqlite");
     let kv =
         SqliteStore::open(&kv_path).with_context(|| format!("cannot open the kv-store `{}`", kv_path.display()))?;
+    let registry = Arc::new(Registry::open(data)?);
     let runtime = Arc::new(Runtime::new(RuntimeConfig {
         cache_dir: Some(data.join("cache")),
+        timer_log: Some(registry.clone()),
         ..RuntimeConfig::new(Arc::new(kv))
     })?);
-    let platform = Platform { runtime: runtime.clone(), registry: Registry::open(data)? };
+    let platform = Platform { runtime: runtime.clone(), registry };
     let file_agents = match &deployment {
         Some(path) => Deployment::load(path)?.agents.into_iter().map(|a| a.name).collect(),
         None => Vec::new(),

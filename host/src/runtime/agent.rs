@@ -43,6 +43,8 @@ pub struct AgentEnv {
     pub stats: Arc<Mutex<AgentStats>>,
     /// Output lines dropped over the log budget, kept across restarts.
     pub dropped_lines: Arc<std::sync::atomic::AtomicU64>,
+    /// Its timers, kept across restarts.
+    pub timers: Arc<crate::capability::timers::AgentTimers>,
 }
 
 impl AgentEnv {
@@ -76,7 +78,7 @@ impl AgentState {
             wasi: crate::capability::baseline::inert_ctx(&spec.name, env.dropped_lines.clone()),
             table,
             messaging: MessagingCtx::new(&spec.name, env.bus.clone(), grants.messaging.clone(), &spec.limits),
-            timers: TimersCtx::new(env.mailbox.clone(), env.runtime.clone(), grants.timers.map_or(0, |t| t.max_active)),
+            timers: TimersCtx::new(env.timers.clone()),
             kv_store: KvStoreCtx::new(&spec.name, env.kv.clone(), grants.kv_store),
             logging: LoggingCtx::new(&spec.name, grants.logging.map_or(LogLevel::Critical, |l| l.max_level)),
             limiter: MemoryLimiter::new(spec.limits.memory_bytes),

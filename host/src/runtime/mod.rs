@@ -105,6 +105,8 @@ pub struct RuntimeConfig {
     pub pool: engine::PoolSize,
     /// Longest a component may take to compile before its deploy is refused.
     pub compile_timeout: Duration,
+    /// Where pending timers are written down; `None` keeps them in memory only.
+    pub timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
 }
 
 impl RuntimeConfig {
@@ -115,6 +117,7 @@ impl RuntimeConfig {
             kv,
             pool: engine::PoolSize::default(),
             compile_timeout: Duration::from_secs(60),
+            timer_log: None,
         }
     }
 }
@@ -155,6 +158,7 @@ pub struct Runtime {
     kv: Arc<dyn KvBackend>,
     agents: Mutex<HashMap<String, Running>>,
     compiles: tokio::sync::Semaphore,
+    timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
     compile_timeout_micros: std::sync::atomic::AtomicU64,
     _ticker: engine::EpochTicker,
 }
@@ -181,6 +185,7 @@ impl Runtime {
             kv: config.kv,
             agents: Mutex::new(HashMap::new()),
             compiles: tokio::sync::Semaphore::new(PARALLEL_COMPILES),
+            timer_log: config.timer_log,
             compile_timeout_micros: std::sync::atomic::AtomicU64::new(config.compile_timeout.as_micros() as u64),
             _ticker: ticker,
         })
@@ -264,6 +269,13 @@ impl Runtime {
             runtime: tokio::runtime::Handle::current(),
             stats: stats.clone(),
             dropped_lines: dropped_lines.clone(),
+            timers: crate::capability::timers::AgentTimers::new(
+                &spec.name,
+                tx.clone(),
+                tokio::runtime::Handle::current(),
+                spec.grants.timers.map_or(0, |t| t.max_active),
+                self.timer_log.clone(),
+            ),
         };
         let (env2, pre2) = (env.clone(), pre.clone());
         let (live, capabilities) = tokio::task::spawn_blocking(move || {

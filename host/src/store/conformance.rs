@@ -65,3 +65,39 @@ fn read_modify_writes(s: &dyn KvBackend) {
     assert_eq!(cas(Some(b"1"), None).unwrap(), Outcome::Swapped(true));
     assert_eq!(s.get("r", "c").unwrap(), None);
 }
+
+/// Many random (namespace, key) pairs built from separator-like characters:
+/// every write is read back from its own pair and from no other.
+pub fn namespaces_are_injective(s: &dyn KvBackend, seed: u64, pairs: usize) {
+    let mut state = seed | 1;
+    let mut next = |below: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % below as u64) as usize
+    };
+    let alphabet = ["a", "b", "/", ":", "\0", "%", ".", "ab", "a/b", "é", " "];
+    let mut word = |max: usize| (0..1 + next(max)).map(|_| alphabet[next(alphabet.len())]).collect::<String>();
+    let mut written: std::collections::HashMap<(String, String), Vec<u8>> = std::collections::HashMap::new();
+    for i in 0..pairs {
+        let (ns, key) = (word(3), word(3));
+        let value = format!("{i}").into_bytes();
+        s.apply(&ns, &key, Op::Put(value.clone()), ROOMY).unwrap();
+        written.insert((ns, key), value);
+    }
+    for ((ns, key), value) in &written {
+        assert_eq!(s.get(ns, key).unwrap().as_ref(), Some(value), "({ns:?}, {key:?})");
+        // the same characters split differently name a different pair
+        let joined = format!("{ns}{key}");
+        for cut in 1..joined.len() {
+            if !joined.is_char_boundary(cut) {
+                continue;
+            }
+            let (other_ns, other_key) = joined.split_at(cut);
+            if (other_ns, other_key) != (ns.as_str(), key.as_str()) {
+                let expected = written.get(&(other_ns.to_string(), other_key.to_string()));
+                assert_eq!(s.get(other_ns, other_key).unwrap().as_ref(), expected, "({other_ns:?}, {other_key:?})");
+            }
+        }
+    }
+}

@@ -89,4 +89,9 @@ mod tests {
     fn memory_store_meets_the_backend_contract() {
         conformance::run(&MemoryStore::new());
     }
+
+    #[test]
+    fn agents_with_colliding_looking_names_never_share_keys() {
+        conformance::namespaces_are_injective(&MemoryStore::new(), 0x5eed, 2_000);
+    }
 }

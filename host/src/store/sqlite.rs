@@ -37,11 +37,11 @@ fn io(e: rusqlite::Error) -> StoreError {
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS kv (
-        ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+        ns BLOB NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
         PRIMARY KEY (ns, key)
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS usage (
-        ns TEXT PRIMARY KEY, bytes INTEGER NOT NULL, keys INTEGER NOT NULL
+        ns BLOB PRIMARY KEY, bytes INTEGER NOT NULL, keys INTEGER NOT NULL
     ) WITHOUT ROWID;
 ";
 
@@ -138,11 +138,11 @@ fn commit(conn: &mut Connection, batch: &[WriteRequest]) -> Vec<Result<Outcome, 
 fn apply_one(tx: &rusqlite::Transaction<'_>, r: &WriteRequest) -> rusqlite::Result<Result<Outcome, StoreError>> {
     let current: Option<Vec<u8>> = tx
         .prepare_cached("SELECT value FROM kv WHERE ns = ?1 AND key = ?2")?
-        .query_row(params![r.namespace, r.key], |row| row.get(0))
+        .query_row(params![r.namespace.as_bytes(), r.key.as_bytes()], |row| row.get(0))
         .optional()?;
     let usage = tx
         .prepare_cached("SELECT bytes, keys FROM usage WHERE ns = ?1")?
-        .query_row(params![r.namespace], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
+        .query_row(params![r.namespace.as_bytes()], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
         .optional()?
         .unwrap_or_default();
     let (change, outcome) = match decide(current.as_deref(), r.op.clone()) {
@@ -157,14 +157,15 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, r: &WriteRequest) -> rusqlite::Resu
         Change::Keep => return Ok(Ok(outcome)),
         Change::Put(value) => {
             tx.prepare_cached("INSERT INTO kv (ns, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value")?
-                .execute(params![r.namespace, r.key, value])?;
+                .execute(params![r.namespace.as_bytes(), r.key.as_bytes(), value])?;
         }
         Change::Delete => {
-            tx.prepare_cached("DELETE FROM kv WHERE ns = ?1 AND key = ?2")?.execute(params![r.namespace, r.key])?;
+            tx.prepare_cached("DELETE FROM kv WHERE ns = ?1 AND key = ?2")?
+                .execute(params![r.namespace.as_bytes(), r.key.as_bytes()])?;
         }
     }
     tx.prepare_cached("INSERT INTO usage (ns, bytes, keys) VALUES (?1, ?2, ?3) ON CONFLICT (ns) DO UPDATE SET bytes = excluded.bytes, keys = excluded.keys")?
-        .execute(params![r.namespace, after.bytes, after.keys])?;
+        .execute(params![r.namespace.as_bytes(), after.bytes, after.keys])?;
     Ok(Ok(outcome))
 }
 
@@ -172,7 +173,7 @@ impl KvBackend for SqliteStore {
     fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT value FROM kv WHERE ns = ?1 AND key = ?2")?
-                .query_row(params![namespace, key], |row| row.get(0))
+                .query_row(params![namespace.as_bytes(), key.as_bytes()], |row| row.get(0))
                 .optional()
         })
     }
@@ -205,15 +206,18 @@ impl KvBackend for SqliteStore {
                 "SELECT key FROM kv WHERE ns = ?1 AND key > ?2 AND substr(key, 1, length(?3)) = ?3 AND key >= ?3
                  ORDER BY key LIMIT ?4",
             )?;
-            let keys = stmt.query_map(params![namespace, start, prefix, limit], |row| row.get(0))?;
-            keys.collect()
+            let keys = stmt
+                .query_map(params![namespace.as_bytes(), start.as_bytes(), prefix.as_bytes(), limit], |row| {
+                    row.get::<_, Vec<u8>>(0)
+                })?;
+            keys.map(|k| k.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())).collect()
         })
     }
 
     fn usage(&self, namespace: &str) -> Result<Usage, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT bytes, keys FROM usage WHERE ns = ?1")?
-                .query_row(params![namespace], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
+                .query_row(params![namespace.as_bytes()], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
                 .optional()
                 .map(Option::unwrap_or_default)
         })
@@ -229,6 +233,13 @@ mod tests {
     fn sqlite_store_meets_the_backend_contract() {
         let dir = tempfile::tempdir().unwrap();
         conformance::run(&SqliteStore::open(&dir.path().join("kv.sqlite")).unwrap());
+    }
+
+    #[test]
+    fn agents_with_colliding_looking_names_never_share_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("kv.sqlite")).unwrap();
+        conformance::namespaces_are_injective(&store, 0xfeed, 500);
     }
 
     #[test]

@@ -39,6 +39,37 @@ fn the_counter_keeps_its_count_across_kill_9_and_a_restart_without_the_deploymen
     kill_hard(server);
 }
 
+#[test]
+fn pending_timers_survive_kill_9_and_overdue_ones_fire_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = data.path().join("timed.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[deployment]\nname = 'timed'\n[[agent]]\nname = 'timed'\ncomponent = '{}'\n[agent.grants]\nmessaging = {{}}\nkv-store = {{}}\ntimers = {{}}\n",
+            component("bus_probe").display()
+        ),
+    )
+    .unwrap();
+    let data_arg = data.path().join("data");
+    let data_arg = data_arg.to_str().unwrap();
+    let (server, addr) = spawn_server(&["--deployment", policy.to_str().unwrap(), "--data", data_arg]);
+    let set = ask(&addr, "timed", json!({ "action": "timers", "delays": [300, 60_000] })).unwrap();
+    let ids: Vec<u64> = set["timers"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    kill_hard(server);
+    std::thread::sleep(Duration::from_millis(600)); // the first timer falls due while the host is down
+    let (server, addr) = spawn_server(&["--data", data_arg]);
+    let fired = |id: u64| ask(&addr, "timed", json!({ "action": "get", "key": format!("timer-fired-{id}") })).unwrap();
+    let mut waited = 0;
+    while fired(ids[0]).is_null() {
+        assert!(waited < 3000, "the overdue timer never fired after the restart");
+        std::thread::sleep(Duration::from_millis(10));
+        waited += 1;
+    }
+    assert!(fired(ids[1]).is_null(), "the one-minute timer is still pending, not fired early");
+    kill_hard(server);
+}
+
 /// A tiny deterministic generator, so a failing round can be replayed from its seed.
 struct XorShift(u64);
 

@@ -122,6 +122,8 @@ impl Agent for BusProbe {
 
     fn handle_timer(id: u64) -> Result<(), String> {
         record(json!({ "timer": id }));
+        // also durably, so a test can see timers that fire after a restart
+        let _ = kv::set(&format!("timer-fired-{id}"), caxton_sdk::unix_millis().to_string().as_bytes());
         Ok(())
     }
 
