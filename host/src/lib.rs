@@ -19,6 +19,7 @@ pub mod capability;
 pub mod cli;
 pub mod component;
 pub mod http;
+pub mod journal;
 pub mod platform;
 pub mod policy;
 pub mod registry;

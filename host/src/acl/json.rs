@@ -156,6 +156,36 @@ impl From<Message> for ReplyMessage {
     }
 }
 
+/// The whole message as JSON, host fields included, for storing it.
+pub fn to_record(m: &Message) -> Value {
+    serde_json::json!({
+        "performative": m.performative.as_str(), "sender": m.sender, "receivers": m.receivers,
+        "content": m.content, "language": m.language, "encoding": m.encoding, "ontology": m.ontology,
+        "protocol": m.protocol, "conversation_id": m.conversation_id, "reply_with": m.reply_with,
+        "in_reply_to": m.in_reply_to, "reply_by": m.reply_by, "hops": m.hops,
+    })
+}
+
+/// A message stored with [`to_record`]; `None` if it is not one.
+pub fn from_record(v: &Value) -> Option<Message> {
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    Some(Message {
+        performative: text("performative")?.parse().ok()?,
+        sender: text("sender")?,
+        receivers: v.get("receivers")?.as_array()?.iter().filter_map(|r| r.as_str().map(str::to_string)).collect(),
+        content: text("content")?,
+        language: text("language"),
+        encoding: text("encoding"),
+        ontology: text("ontology"),
+        protocol: text("protocol"),
+        conversation_id: text("conversation_id"),
+        reply_with: text("reply_with"),
+        in_reply_to: text("in_reply_to"),
+        reply_by: v.get("reply_by").and_then(Value::as_u64),
+        hops: v.get("hops").and_then(Value::as_u64).map_or(0, |h| u32::try_from(h).unwrap_or(u32::MAX)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +216,17 @@ mod tests {
         assert_eq!(ReplyMessage::from(m).content, json!("(p)"));
         let bad = wire(json!({"performative": "inform", "receiver": "a", "content": 3, "language": "fipa-sl"}));
         assert!(matches!(bad.into_message("c".into()), Err(WireError::ContentNotText(_))));
+    }
+
+    #[test]
+    fn a_stored_message_comes_back_whole() {
+        let mut m = Message::new(Performative::Cfp, vec!["a".into(), "b".into()], "{\"x\":1}".into());
+        m.sender = "s".into();
+        m.reply_by = Some(42);
+        m.hops = 7;
+        m.protocol = Some("fipa-contract-net".into());
+        assert_eq!(from_record(&to_record(&m)), Some(m));
+        assert_eq!(from_record(&serde_json::json!({"performative": "shout"})), None);
     }
 
     #[test]

@@ -57,13 +57,45 @@ pub struct DeadLetter {
     pub message: Message,
 }
 
+/// Where dead letters are written down, so they outlive the process.
+pub trait DeadLetterLog: Send + Sync {
+    /// Keep `letter` (without blocking the caller).
+    fn record(&self, letter: &DeadLetter);
+    /// The newest `n` kept letters, oldest first.
+    fn recent(&self, n: usize) -> Vec<DeadLetter>;
+}
+
+impl Reason {
+    /// The reason named `name` (as [`Reason::as_str`] spells it).
+    pub fn parse(name: &str) -> Option<Reason> {
+        [
+            Reason::NoSuchAgent,
+            Reason::MailboxFull,
+            Reason::HopLimit,
+            Reason::ReplyBy,
+            Reason::ReceiverFailed,
+            Reason::Removed,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
+}
+
 /// The bounded queue.
 #[derive(Default)]
 pub struct DeadLetters {
     inner: Mutex<(VecDeque<DeadLetter>, u64)>,
+    log: Option<std::sync::Arc<dyn DeadLetterLog>>,
 }
 
 impl DeadLetters {
+    /// A queue that also writes to `log`, starting with the letters it kept.
+    pub fn with_log(log: std::sync::Arc<dyn DeadLetterLog>) -> DeadLetters {
+        let kept: VecDeque<DeadLetter> = log.recent(CAPACITY).into();
+        let total = kept.back().map_or(0, |l| l.id);
+        DeadLetters { inner: Mutex::new((kept, total)), log: Some(log) }
+    }
+
     /// Record a dead letter.
     pub fn push(&self, reason: Reason, receiver: &str, detail: String, message: Message) {
         let at_ms =
@@ -75,7 +107,11 @@ impl DeadLetters {
         if inner.0.len() >= CAPACITY {
             inner.0.pop_front();
         }
-        inner.0.push_back(DeadLetter { id, at_ms, reason, receiver: receiver.to_string(), detail, message });
+        let letter = DeadLetter { id, at_ms, reason, receiver: receiver.to_string(), detail, message };
+        if let Some(log) = &self.log {
+            log.record(&letter);
+        }
+        inner.0.push_back(letter);
     }
 
     /// The kept dead letters, oldest first.

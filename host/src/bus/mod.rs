@@ -115,6 +115,11 @@ impl Bus {
         Arc::new(Bus::default())
     }
 
+    /// A new bus whose dead letters are also written to `log` (and start from what it kept).
+    pub fn with_dead_letter_log(log: Arc<dyn dead_letters::DeadLetterLog>) -> Arc<Bus> {
+        Arc::new(Bus { dead_letters: DeadLetters::with_log(log), ..Bus::default() })
+    }
+
     /// Make `name` reachable through `mailbox` and list it in the directory.
     pub fn register(&self, name: &str, mailbox: Mailbox, profile: Profile) -> Result<(), BusError> {
         let mut agents = self.agents.write().unwrap_or_else(|p| p.into_inner());

@@ -1,6 +1,7 @@
 //! `caxton serve`: start the runtime, deploy a deployment file, serve HTTP.
 
 use crate::http::{self, ApiState};
+use crate::journal::DeadLetterJournal;
 use crate::platform::Platform;
 use crate::policy::Deployment;
 use crate::registry::Registry;
@@ -27,9 +28,11 @@ async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow
     let kv =
         SqliteStore::open(&kv_path).with_context(|| format!("cannot open the kv-store `{}`", kv_path.display()))?;
     let registry = Arc::new(Registry::open(data)?);
+    let journal = Arc::new(DeadLetterJournal::open(data).map_err(anyhow::Error::msg)?);
     let runtime = Arc::new(Runtime::new(RuntimeConfig {
         cache_dir: Some(data.join("cache")),
         timer_log: Some(registry.clone()),
+        dead_letter_log: Some(journal.clone()),
         ..RuntimeConfig::new(Arc::new(kv))
     })?);
     let platform = Platform { runtime: runtime.clone(), registry };
@@ -59,6 +62,7 @@ async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow
     http::serve(listener, Arc::new(ApiState { runtime: runtime.clone() }), shutdown_signal()).await;
     tracing::info!("shutting down");
     runtime.shutdown(std::time::Duration::from_secs(10)).await;
+    journal.flush(std::time::Duration::from_secs(5));
     Ok(())
 }
 

@@ -107,6 +107,8 @@ pub struct RuntimeConfig {
     pub compile_timeout: Duration,
     /// Where pending timers are written down; `None` keeps them in memory only.
     pub timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
+    /// Where dead letters are written down; `None` keeps them in memory only.
+    pub dead_letter_log: Option<Arc<dyn crate::bus::dead_letters::DeadLetterLog>>,
 }
 
 impl RuntimeConfig {
@@ -118,6 +120,7 @@ impl RuntimeConfig {
             pool: engine::PoolSize::default(),
             compile_timeout: Duration::from_secs(60),
             timer_log: None,
+            dead_letter_log: None,
         }
     }
 }
@@ -181,7 +184,7 @@ impl Runtime {
         Ok(Runtime {
             compiler: Compiler::new(engine.clone(), config.cache_dir),
             engine,
-            bus: Bus::new(),
+            bus: config.dead_letter_log.map_or_else(Bus::new, Bus::with_dead_letter_log),
             kv: config.kv,
             agents: Mutex::new(HashMap::new()),
             compiles: tokio::sync::Semaphore::new(PARALLEL_COMPILES),

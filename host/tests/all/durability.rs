@@ -40,6 +40,25 @@ fn the_counter_keeps_its_count_across_kill_9_and_a_restart_without_the_deploymen
 }
 
 #[test]
+fn sigterm_keeps_dead_letters_for_the_next_start() {
+    component("counter");
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().to_str().unwrap();
+    let (server, addr) = spawn_server(&["--deployment", "policies/demo.toml", "--data", data_arg]);
+    let (status, _) = http(&addr, "POST", "/v1/messages", r#"{"performative":"inform","receiver":"ghost"}"#).unwrap();
+    assert_eq!(status, 404);
+    let term = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let mut server = server;
+    assert!(server.wait().unwrap().success(), "SIGTERM is a clean exit");
+    let (server, addr) = spawn_server(&["--data", data_arg]);
+    let (_, letters) = http(&addr, "GET", "/v1/dead-letters", "").unwrap();
+    let letters = letters["dead_letters"].as_array().unwrap();
+    assert!(letters.iter().any(|d| d["receiver"] == "ghost" && d["reason"] == "no-such-agent"), "{letters:?}");
+    kill_hard(server);
+}
+
+#[test]
 fn pending_timers_survive_kill_9_and_overdue_ones_fire_at_once() {
     let data = tempfile::tempdir().unwrap();
     let policy = data.path().join("timed.toml");
@@ -70,6 +89,12 @@ fn pending_timers_survive_kill_9_and_overdue_ones_fire_at_once() {
     kill_hard(server);
 }
 
+fn raw_get(addr: &str, key: &str) -> std::io::Result<(u16, Value)> {
+    let message =
+        json!({ "performative": "request", "receiver": "ledger", "content": { "action": "get", "key": key } });
+    http(addr, "POST", "/v1/messages?wait_ms=10000", &message.to_string())
+}
+
 /// A tiny deterministic generator, so a failing round can be replayed from its seed.
 struct XorShift(u64);
 
@@ -94,7 +119,7 @@ fn kill_9_at_random_moments_never_loses_an_acknowledged_write() {
     std::fs::write(
         &policy,
         format!(
-            "[deployment]\nname = 'ledger'\n[[agent]]\nname = 'ledger'\ncomponent = '{}'\n[agent.grants]\nmessaging = {{}}\nkv-store = {{ max-keys = 1_000_000, quota-bytes = 1_000_000_000 }}\ntimers = {{}}\n",
+            "[deployment]\nname = 'ledger'\n[[agent]]\nname = 'ledger'\ncomponent = '{}'\n[agent.grants]\nmessaging = {{}}\nkv-store = {{ max-keys = 1_000_000, quota-bytes = 1_000_000_000 }}\ntimers = {{}}\n[agent.limits]\nmessages-per-second = 1_000_000\n",
             component("bus_probe").display()
         ),
     )
@@ -134,10 +159,16 @@ fn kill_9_at_random_moments_never_loses_an_acknowledged_write() {
         let acked = acked.lock().unwrap().clone();
         for (key, value) in &acked {
             let got = ask(&addr, "ledger", json!({ "action": "get", "key": key }));
-            assert_eq!(got, Some(json!(value)), "round {round} (seed {seed}): acknowledged write `{key}` lost or torn");
+            assert_eq!(
+                got,
+                Some(json!(value)),
+                "round {round} (seed {seed}): acknowledged write `{key}` lost or torn: {:?}",
+                raw_get(&addr, key)
+            );
         }
         for (key, value) in attempted.lock().unwrap().iter().skip(acked.len()) {
-            let got = ask(&addr, "ledger", json!({ "action": "get", "key": key })).unwrap();
+            let got = ask(&addr, "ledger", json!({ "action": "get", "key": key }))
+                .unwrap_or_else(|| panic!("round {round}: reading `{key}` failed: {:?}", raw_get(&addr, key)));
             assert!(got.is_null() || got == json!(value), "round {round}: unacknowledged `{key}` is torn: {got}");
         }
         verified += acked.len();
