@@ -33,6 +33,10 @@ up: build-guests build
 test: build-guests
     cargo test --workspace --all-targets
 
+# Run the benchmarks (release build) and regenerate BENCHMARKS.md.
+bench: build-guests
+    cargo bench --bench storage
+
 # Formatting and lints, both workspaces (warnings are errors).
 lint:
     cargo fmt --all -- --check

@@ -82,6 +82,18 @@ impl Agent for BusProbe {
                 let value = kv::get(&text("key")).map_err(|e| e.sentence())?;
                 msg.inform(json!(value.map(|v| String::from_utf8_lossy(&v).into_owned())))
             }
+            Some("bench-put") => {
+                let count = c["count"].as_u64().unwrap_or(100);
+                for n in 0..count {
+                    kv::set(&format!("{}-{n}", text("key")), b"0123456789abcdef").map_err(|e| e.sentence())?;
+                }
+                msg.inform(json!(count))
+            }
+            Some("bench-get") => {
+                let (key, count) = (text("key"), c["count"].as_u64().unwrap_or(100));
+                let found = (0..count).filter(|_| kv::get(&key).ok().flatten().is_some()).count();
+                msg.inform(json!(found))
+            }
             Some("search") => msg.inform(json!(caxton_sdk::search(&DirectoryQuery::service(&text("service"))))),
             Some("broadcast") => {
                 let sent = caxton_sdk::broadcast(
