@@ -2,6 +2,7 @@
 //! to the raw fdatasync rate of the same disk; kv reads through the WIT
 //! interface next to direct store reads. Every row is measured in the same run,
 //! as the median of several alternating rounds, and written to BENCHMARKS.md.
+#![allow(clippy::panic, clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use caxton::acl::{Message, Performative};
 use caxton::policy::{AgentSpec, Grants, KvStoreGrant, Limits, MessagingGrant};
