@@ -31,7 +31,7 @@ up: build-guests build
 
 # Build what the tests need and run every test.
 test: build-guests
-    cargo test --workspace --all-targets
+    cargo test --workspace --lib --bins --tests
 
 # Run the benchmarks (release build) and regenerate BENCHMARKS.md.
 bench: build-guests
