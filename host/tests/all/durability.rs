@@ -177,3 +177,29 @@ fn kill_9_at_random_moments_never_loses_an_acknowledged_write() {
     println!("crash loop: {rounds} rounds, {verified} acknowledged writes verified");
     assert!(verified > 0, "no write was ever acknowledged");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_reaches_the_agent_as_a_storage_error_and_nothing_is_acknowledged() {
+    use crate::support::{ask as ask_agent, content, deploy_all, probe, runtime_on};
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        caxton::store::sqlite::SqliteStore::open_with_page_limit(&dir.path().join("kv.sqlite"), Some(8)).unwrap();
+    let store = std::sync::Arc::new(store);
+    let rt = runtime_on(store.clone());
+    let mut writer = probe("writer");
+    writer.limits.host_calls_per_message = 1_000_000;
+    deploy_all(&rt, vec![writer]).await;
+    let reply = ask_agent(&rt, "writer", json!({ "action": "bench-put", "key": "k", "count": 10_000 })).await;
+    assert_eq!(reply.performative, caxton::acl::Performative::Failure);
+    let error = content(&reply)["error"].as_str().unwrap().to_string();
+    assert!(error.contains("storage failed") && error.contains("full"), "{error}");
+    use caxton::store::KvBackend;
+    let stored = store.list("writer", "k-", None, 100_000).unwrap().len();
+    assert!(stored < 10_000, "the writes past the full disk were not made");
+    for n in 0..stored {
+        assert!(
+            store.get("writer", &format!("k-{n}")).unwrap().is_some(),
+            "acknowledged writes are all there, in order"
+        );
+    }
+}
