@@ -80,8 +80,7 @@ impl Platform {
         Ok(names)
     }
 
-    /// Deploy one agent of a deployment file (replacing a running one of the
-    /// same name) and remember it.
+    /// Deploy one agent of a deployment file, reading its component from disk.
     pub async fn deploy(&self, spec: AgentSpec, policy_path: &Path, policy_text: &str) -> Result<(), PlatformError> {
         let name = spec.name.clone();
         let path = spec.component.clone();
@@ -89,10 +88,20 @@ impl Platform {
             .await
             .map_err(|e| RuntimeError::Internal(e.to_string()))?
             .map_err(|source| PlatformError::Component { agent: name.clone(), source })?;
-        if self.runtime.agents().iter().any(|a| a.name == name) {
-            self.runtime.remove(&name).await?;
-        }
-        self.runtime.deploy_bytes(spec, bytes.clone()).await?;
+        self.deploy_bytes(spec, bytes, policy_path, policy_text).await
+    }
+
+    /// Deploy (or redeploy, swapping atomically and keeping its state) one
+    /// agent with the given component, and remember it.
+    pub async fn deploy_bytes(
+        &self,
+        spec: AgentSpec,
+        bytes: Vec<u8>,
+        policy_path: &Path,
+        policy_text: &str,
+    ) -> Result<(), PlatformError> {
+        let name = spec.name.clone();
+        self.runtime.redeploy_bytes(spec, bytes.clone()).await?;
         self.registry.record(&name, policy_path, policy_text, &bytes)?;
         Ok(())
     }

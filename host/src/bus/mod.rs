@@ -131,6 +131,15 @@ impl Bus {
         Ok(())
     }
 
+    /// Route `name` to a new mailbox (a redeploy) with a new directory entry;
+    /// its old subscriptions end. Registers it when it was not registered.
+    pub fn replace(&self, name: &str, mailbox: Mailbox, profile: Profile) {
+        let mut agents = self.agents.write().unwrap_or_else(|p| p.into_inner());
+        self.topics.remove_agent(name);
+        self.directory.insert(name, profile);
+        agents.insert(name.to_string(), mailbox);
+    }
+
     /// Stop routing to `name` and drop its directory entry and subscriptions;
     /// returns whether it was registered.
     pub fn unregister(&self, name: &str) -> bool {

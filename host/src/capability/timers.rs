@@ -35,7 +35,8 @@ fn now_ms() -> u64 {
 
 #[derive(Default)]
 struct State {
-    active: HashMap<u64, AbortHandle>,
+    /// Pending timers: the waiting task and when it is due (ms since the epoch).
+    active: HashMap<u64, (AbortHandle, u64)>,
     next_id: u64,
 }
 
@@ -43,7 +44,7 @@ struct State {
 /// survive a restart after a trap, and with a [`TimerLog`] a restart of the host.
 pub struct AgentTimers {
     agent: String,
-    mailbox: Mailbox,
+    mailbox: Mutex<Mailbox>,
     runtime: Handle,
     max_active: u32,
     log: Option<Arc<dyn TimerLog>>,
@@ -62,7 +63,7 @@ impl AgentTimers {
     ) -> Arc<AgentTimers> {
         let timers = Arc::new(AgentTimers {
             agent: agent.to_string(),
-            mailbox,
+            mailbox: Mutex::new(mailbox),
             runtime,
             max_active,
             log,
@@ -74,7 +75,7 @@ impl AgentTimers {
         for (id, due_ms) in pending {
             state.next_id = state.next_id.max(id);
             let task = timers.arm(id, due_ms.saturating_sub(now));
-            state.active.insert(id, task);
+            state.active.insert(id, (task, due_ms));
         }
         drop(state);
         timers
@@ -85,7 +86,7 @@ impl AgentTimers {
     }
 
     fn arm(&self, id: u64, delay_ms: u64) -> AbortHandle {
-        let mailbox = self.mailbox.clone();
+        let mailbox = self.mailbox.lock().unwrap_or_else(|p| p.into_inner()).clone();
         self.runtime
             .spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
@@ -123,16 +124,17 @@ impl AgentTimers {
         }
         state.next_id += 1;
         let id = state.next_id;
+        let due_ms = now_ms().saturating_add(delay_ms);
         if let Some(log) = &self.log {
-            log.armed(&self.agent, id, now_ms().saturating_add(delay_ms));
+            log.armed(&self.agent, id, due_ms);
         }
         let task = self.arm(id, delay_ms);
-        state.active.insert(id, task);
+        state.active.insert(id, (task, due_ms));
         Ok(id)
     }
 
     fn cancel(&self, id: u64) -> bool {
-        let Some(task) = self.lock().active.remove(&id) else { return false };
+        let Some((task, _)) = self.lock().active.remove(&id) else { return false };
         task.abort();
         if let Some(log) = &self.log {
             log.disarmed(&self.agent, id);
@@ -141,10 +143,27 @@ impl AgentTimers {
     }
 }
 
+impl AgentTimers {
+    /// Deliver from now on into `mailbox` (a redeployed agent's new one): every
+    /// pending timer keeps its due time.
+    pub fn retarget(&self, mailbox: Mailbox) {
+        *self.mailbox.lock().unwrap_or_else(|p| p.into_inner()) = mailbox;
+        let now = now_ms();
+        let mut state = self.lock();
+        let pending: Vec<(u64, u64)> = state.active.iter().map(|(id, (_, due))| (*id, *due)).collect();
+        for (id, due_ms) in pending {
+            let task = self.arm(id, due_ms.saturating_sub(now));
+            if let Some((old, _)) = state.active.insert(id, (task, due_ms)) {
+                old.abort();
+            }
+        }
+    }
+}
+
 impl Drop for AgentTimers {
     /// The in-process wait ends; a logged timer stays pending for the next start.
     fn drop(&mut self) {
-        for task in self.lock().active.values() {
+        for (task, _) in self.lock().active.values() {
             task.abort();
         }
     }

@@ -125,6 +125,9 @@ impl RuntimeConfig {
     }
 }
 
+/// How long a redeployed agent's old version may take to finish its queue.
+pub const REDEPLOY_GRACE: Duration = Duration::from_secs(10);
+
 /// Components compiled at once; more deploys wait their turn, so compiling
 /// never takes every blocking thread.
 pub const PARALLEL_COMPILES: usize = 2;
@@ -136,6 +139,7 @@ struct Running {
     spec: AgentSpec,
     stats: Arc<Mutex<AgentStats>>,
     dropped_lines: Arc<std::sync::atomic::AtomicU64>,
+    timers: Arc<crate::capability::timers::AgentTimers>,
 }
 
 /// What the runtime reports about a deployed agent.
@@ -244,10 +248,25 @@ impl Runtime {
     /// load from cache), link only what is granted, instantiate, `init`,
     /// register its capabilities, and start its actor.
     pub async fn deploy_bytes(&self, spec: AgentSpec, bytes: Vec<u8>) -> Result<(), RuntimeError> {
-        let name = spec.name.clone();
-        if self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
-            return Err(RuntimeError::AlreadyDeployed(name));
+        if self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&spec.name) {
+            return Err(RuntimeError::AlreadyDeployed(spec.name));
         }
+        self.install(spec, bytes, false).await
+    }
+
+    /// Deploy `spec`, replacing the running agent of that name if there is one.
+    ///
+    /// The new version is compiled, linked and initialised before anything
+    /// changes, so a version that fails leaves the old one running. Then new
+    /// messages go to the new version's mailbox, the old one finishes what it
+    /// already had (for up to [`REDEPLOY_GRACE`]), and only then does the new
+    /// one start handling. The kv-store and pending timers carry over.
+    pub async fn redeploy_bytes(&self, spec: AgentSpec, bytes: Vec<u8>) -> Result<(), RuntimeError> {
+        self.install(spec, bytes, true).await
+    }
+
+    async fn install(&self, spec: AgentSpec, bytes: Vec<u8>, replace: bool) -> Result<(), RuntimeError> {
+        let name = spec.name.clone();
         let info =
             component::inspect(&bytes).map_err(|source| RuntimeError::Component { agent: name.clone(), source })?;
         check::preflight(&spec, &info.imports)?;
@@ -262,23 +281,27 @@ impl Runtime {
             .map_err(|e| RuntimeError::Link { agent: name.clone(), message: format!("{e:#}") })?;
 
         let (tx, rx) = mpsc::channel(spec.limits.mailbox as usize);
-        let stats = Arc::new(Mutex::new(AgentStats::default()));
-        let dropped_lines = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let runtime = tokio::runtime::Handle::current();
+        let inherited = self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name).map(|r| r.timers.clone());
+        let timers = match inherited.filter(|_| replace) {
+            Some(timers) => timers,
+            None => crate::capability::timers::AgentTimers::new(
+                &spec.name,
+                tx.clone(),
+                runtime.clone(),
+                spec.grants.timers.map_or(0, |t| t.max_active),
+                self.timer_log.clone(),
+            ),
+        };
         let env = AgentEnv {
             spec: spec.clone(),
             bus: self.bus.clone(),
             kv: self.kv.clone(),
             mailbox: tx.clone(),
-            runtime: tokio::runtime::Handle::current(),
-            stats: stats.clone(),
-            dropped_lines: dropped_lines.clone(),
-            timers: crate::capability::timers::AgentTimers::new(
-                &spec.name,
-                tx.clone(),
-                tokio::runtime::Handle::current(),
-                spec.grants.timers.map_or(0, |t| t.max_active),
-                self.timer_log.clone(),
-            ),
+            runtime,
+            stats: Arc::new(Mutex::new(AgentStats::default())),
+            dropped_lines: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            timers: timers.clone(),
         };
         let (env2, pre2) = (env.clone(), pre.clone());
         let (live, capabilities) = tokio::task::spawn_blocking(move || {
@@ -291,17 +314,37 @@ impl Runtime {
         .await
         .map_err(|e| RuntimeError::Internal(e.to_string()))??;
 
-        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
-        if agents.contains_key(&name) {
-            return Err(RuntimeError::AlreadyDeployed(name));
-        }
         let profile: crate::bus::directory::Profile = capabilities.into();
         let services = profile.services.iter().map(|s| s.name.clone()).collect();
-        self.bus.register(&name, tx, profile).map_err(|_| RuntimeError::AlreadyDeployed(name.clone()))?;
         let (stop_tx, stop_rx) = oneshot::channel();
-        let done = tokio::spawn(actor::run(live, env, pre, rx, stop_rx));
-        agents.insert(name.clone(), Running { stop: stop_tx, done, services, spec, stats, dropped_lines });
-        tracing::info!(agent = %name, "deployed");
+        let previous = {
+            let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+            let previous = agents.remove(&name);
+            if previous.is_some() && !replace {
+                // a concurrent deploy of the same name won the race
+                if let Some(p) = previous {
+                    agents.insert(name.clone(), p);
+                }
+                return Err(RuntimeError::AlreadyDeployed(name));
+            }
+            self.bus.replace(&name, tx, profile);
+            timers.retarget(env.mailbox.clone());
+            let old = previous.map(|p| {
+                let _ = p.stop.send(actor::Stop::DrainUntil(tokio::time::Instant::now() + REDEPLOY_GRACE));
+                p.done
+            });
+            let (stats, dropped_lines) = (env.stats.clone(), env.dropped_lines.clone());
+            let done = tokio::spawn(async move {
+                if let Some(old) = old {
+                    let _ = old.await;
+                }
+                actor::run(live, env, pre, rx, stop_rx).await;
+            });
+            let running = Running { stop: stop_tx, done, services, spec, stats, dropped_lines, timers };
+            agents.insert(name.clone(), running)
+        };
+        debug_assert!(previous.is_none());
+        tracing::info!(agent = %name, replaced = replace, "deployed");
         Ok(())
     }
 

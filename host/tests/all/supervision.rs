@@ -34,7 +34,10 @@ impl KvBackend for PanickingKv {
 #[tokio::test(flavor = "multi_thread")]
 async fn j4_a_panicking_host_function_fails_only_its_agent() {
     let rt = runtime_on(Arc::new(PanickingKv(MemoryStore::new())));
-    deploy_all(&rt, vec![probe("canary"), spec("misbehaver", "misbehaver", all_grants())]).await;
+    // a generous deadline: capturing the panic's backtrace can be slow on a loaded machine
+    let mut misbehaver = spec("misbehaver", "misbehaver", all_grants());
+    misbehaver.limits.deadline_micros = 30_000_000;
+    deploy_all(&rt, vec![probe("canary"), misbehaver]).await;
     let reply = ask(&rt, "misbehaver", json!({ "action": "kv", "key": "boom" })).await;
     assert_eq!(reply.performative, Performative::Failure);
     assert_eq!(content(&reply)["reason"], "host-panic", "{}", reply.content);
