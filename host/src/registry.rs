@@ -67,6 +67,19 @@ impl Registry {
         RegistryError { path: self.path.clone(), message: message.to_string() }
     }
 
+    /// Store a component's bytes (durably, by content); returns its SHA-256 in hex.
+    pub fn store_component(&self, component: &[u8]) -> Result<String, RegistryError> {
+        let sha = hex(&Sha256::digest(component));
+        let file = self.components.join(format!("{sha}.wasm"));
+        if !file.exists() {
+            let tmp = file.with_extension(format!("tmp{}-{:?}", std::process::id(), std::thread::current().id()));
+            std::fs::write(&tmp, component).map_err(|e| self.err(e))?;
+            std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| self.err(e))?;
+            std::fs::rename(&tmp, &file).map_err(|e| self.err(e))?;
+        }
+        Ok(sha)
+    }
+
     /// Remember that `name` runs `component` under the deployment file `policy_text`.
     pub fn record(
         &self,
@@ -75,14 +88,7 @@ impl Registry {
         policy_text: &str,
         component: &[u8],
     ) -> Result<(), RegistryError> {
-        let sha = hex(&Sha256::digest(component));
-        let file = self.components.join(format!("{sha}.wasm"));
-        if !file.exists() {
-            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&tmp, component).map_err(|e| self.err(e))?;
-            std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| self.err(e))?;
-            std::fs::rename(&tmp, &file).map_err(|e| self.err(e))?;
-        }
+        let sha = self.store_component(component)?;
         let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
         db.execute(
             "INSERT INTO agents (name, policy_path, policy_text, component_sha) VALUES (?1, ?2, ?3, ?4)

@@ -178,6 +178,11 @@ impl Bus {
         self.dead_letters.list()
     }
 
+    /// How many messages have been dead-lettered in all.
+    pub fn dead_letter_total(&self) -> u64 {
+        self.dead_letters.total()
+    }
+
     /// Record a message that will not be handled.
     pub fn dead_letter(&self, reason: Reason, receiver: &str, detail: String, message: Message) {
         self.dead_letters.push(reason, receiver, detail, message);

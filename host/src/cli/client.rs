@@ -1,12 +1,97 @@
-//! `caxton send`: a small HTTP client for a running server.
+//! The HTTP client behind the commands that talk to a running server.
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, StatusCode, Uri};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::process::ExitCode;
+
+/// Where the server is, how to authenticate, and how to print.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Remote {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "CAXTON_SERVER", global = true)]
+    pub server: String,
+    /// The admin token, sent as `Authorization: Bearer …`.
+    #[arg(long, env = "CAXTON_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Print the server's JSON instead of a table or a summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Remote {
+    /// One request; the status and the body as JSON. Errors only when the
+    /// server cannot be reached or answers something that is not HTTP.
+    pub fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Bytes, &'static str)>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (status, bytes) = runtime.block_on(self.request(method, path, body))?;
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Ok((status, value))
+    }
+
+    /// Like [`Remote::call`], but a non-2xx answer is an error carrying the server's message.
+    pub fn expect(&self, method: Method, path: &str, body: Option<(Bytes, &'static str)>) -> anyhow::Result<Value> {
+        let (status, value) = self.call(method, path, body)?;
+        if !status.is_success() {
+            let code = value.pointer("/error/code").and_then(Value::as_str).unwrap_or("error");
+            let message = value
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .map_or_else(|| value.to_string(), str::to_string);
+            bail!("the server answered {status} ({code}): {message}");
+        }
+        Ok(value)
+    }
+
+    /// A JSON body.
+    pub fn json_body(value: &Value) -> Option<(Bytes, &'static str)> {
+        Some((Bytes::from(value.to_string()), "application/json"))
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Bytes, &'static str)>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let base: Uri = self.server.parse().with_context(|| format!("`{}` is not a URL", self.server))?;
+        if base.scheme_str() != Some("http") {
+            bail!("only http:// servers are supported, not `{base}`");
+        }
+        let authority = base.authority().context("the server URL has no host")?.clone();
+        let port = authority.port_u16().unwrap_or(80);
+        let stream = tokio::net::TcpStream::connect((authority.host(), port))
+            .await
+            .with_context(|| format!("cannot connect to {authority}; is `caxton serve` running?"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let mut request = Request::builder().method(method).uri(path).header(hyper::header::HOST, authority.as_str());
+        if let Some(token) = &self.token {
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let (bytes, content_type) = body.unwrap_or((Bytes::new(), "application/json"));
+        let request = request.header(hyper::header::CONTENT_TYPE, content_type).body(Full::new(bytes))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// Print `value` as pretty JSON.
+pub fn print_json(value: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
 
 /// Arguments of `caxton send`.
 #[derive(Debug, clap::Args)]
@@ -31,9 +116,9 @@ pub struct SendArgs {
     /// `conversation-id` for the message.
     #[arg(long)]
     pub conversation_id: Option<String>,
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "CAXTON_SERVER")]
-    pub server: String,
+    /// Where the server is.
+    #[command(flatten)]
+    pub remote: Remote,
 }
 
 pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
@@ -50,68 +135,7 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         Some(ms) => format!("/v1/messages?wait_ms={ms}"),
         None => "/v1/messages".to_string(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (status, body) = runtime.block_on(post_json(&args.server, &path, &message))?;
-    let pretty = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    if status.is_success() {
-        println!("{pretty}");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("{pretty}");
-        bail!("the server answered {status}")
-    }
-}
-
-/// POST a JSON body to `base` + `path`; returns the status and body.
-pub async fn post_json(base: &str, path: &str, body: &Value) -> anyhow::Result<(StatusCode, Bytes)> {
-    request(base, hyper::Method::POST, path, Some(body)).await
-}
-
-/// GET `base` + `path` and parse the JSON answer; a non-2xx status is an error
-/// carrying the server's message.
-pub fn get_json(base: &str, path: &str) -> anyhow::Result<Value> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (status, body) = runtime.block_on(request(base, hyper::Method::GET, path, None))?;
-    let value: Value =
-        serde_json::from_slice(&body).with_context(|| format!("the server answered {status} with non-JSON"))?;
-    if !status.is_success() {
-        bail!(
-            "the server answered {status}: {}",
-            value.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message")
-        );
-    }
-    Ok(value)
-}
-
-/// One HTTP/1.1 request with an optional JSON body.
-async fn request(
-    base: &str,
-    method: hyper::Method,
-    path: &str,
-    body: Option<&Value>,
-) -> anyhow::Result<(StatusCode, Bytes)> {
-    let base: Uri = base.parse().with_context(|| format!("`{base}` is not a URL"))?;
-    if base.scheme_str() != Some("http") {
-        bail!("only http:// servers are supported, not `{base}`");
-    }
-    let authority = base.authority().context("the server URL has no host")?.clone();
-    let port = authority.port_u16().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((authority.host(), port))
-        .await
-        .with_context(|| format!("cannot connect to {authority}; is `caxton serve` running?"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, authority.as_str())
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()))))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+    let reply = args.remote.expect(Method::POST, &path, Remote::json_body(&message))?;
+    print_json(&reply)?;
+    Ok(ExitCode::SUCCESS)
 }

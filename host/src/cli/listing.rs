@@ -1,20 +1,11 @@
 //! `caxton directory` and `caxton dead-letters`: read-only views of a running
 //! server, as aligned tables or JSON.
 
-use super::client::get_json;
+use super::client::{print_json, Remote};
+use super::deploy::encode;
+use hyper::Method;
 use serde_json::Value;
 use std::process::ExitCode;
-
-/// Options shared by commands that read from a running server.
-#[derive(Debug, clap::Args)]
-pub struct Remote {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "CAXTON_SERVER")]
-    pub server: String,
-    /// Print the server's JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// Print `rows` under `headers` with columns aligned.
 fn table(headers: &[&str], rows: &[Vec<String>]) {
@@ -60,9 +51,9 @@ fn show(
     headers: &[&str],
     row: impl Fn(&Value) -> Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let answer = get_json(&remote.server, path)?;
+    let answer = remote.expect(Method::GET, path, None)?;
     if remote.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        print_json(&answer)?;
     } else {
         let rows: Vec<Vec<String>> = answer.get(key).and_then(Value::as_array).into_iter().flatten().map(row).collect();
         table(headers, &rows);
@@ -118,14 +109,4 @@ pub fn dead_letters(remote: &Remote) -> anyhow::Result<ExitCode> {
             text(&d["detail"]),
         ]
     })
-}
-
-/// Percent-encode a query value.
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

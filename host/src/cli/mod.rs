@@ -4,6 +4,7 @@
 //! `policy check` work offline on files.
 
 mod client;
+mod deploy;
 mod inspect;
 mod listing;
 mod serve;
@@ -32,17 +33,47 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Directory for Caxton's state (compiled-component cache, …).
+        /// Directory for Caxton's state (kv-store, deployed agents, compile cache).
         #[arg(long, default_value = "./data")]
         data: PathBuf,
+        /// File holding the admin token that every route but /healthz requires
+        /// (default: the CAXTON_TOKEN environment variable; unset means no token).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
     /// Send a message to an agent on a running server.
     Send(client::SendArgs),
-    /// List the deployed agents with their state and counters.
+    /// List the deployed agents with their state and counters (`agents get NAME` for one).
     Agents {
+        /// `get NAME` shows one agent in full.
+        #[command(subcommand)]
+        command: Option<AgentsCommand>,
         /// Where the server is and how to print.
         #[command(flatten)]
-        output: listing::Remote,
+        output: client::Remote,
+    },
+    /// Deploy (or redeploy) a component on a running server, with the grants and
+    /// limits its deployment file gives the agent.
+    Deploy {
+        /// The component file.
+        file: PathBuf,
+        /// The agent's name (an `[[agent]]` of the deployment file).
+        #[arg(long)]
+        name: String,
+        /// The deployment file with the agent's grants and limits.
+        #[arg(long, value_name = "FILE.toml")]
+        policy: PathBuf,
+        /// Where the server is and how to print.
+        #[command(flatten)]
+        output: client::Remote,
+    },
+    /// Remove an agent from a running server.
+    Remove {
+        /// The agent's name.
+        name: String,
+        /// Where the server is and how to print.
+        #[command(flatten)]
+        output: client::Remote,
     },
     /// List the agents in the directory, optionally filtered.
     Directory {
@@ -57,13 +88,13 @@ pub enum Command {
         protocol: Option<String>,
         /// Where the server is and how to print.
         #[command(flatten)]
-        output: listing::Remote,
+        output: client::Remote,
     },
     /// List the undeliverable messages the server kept, with their reasons.
     DeadLetters {
         /// Where the server is and how to print.
         #[command(flatten)]
-        output: listing::Remote,
+        output: client::Remote,
     },
     /// Show a component's imports (with the capability each needs) and exports.
     Inspect {
@@ -81,6 +112,16 @@ pub enum Command {
     },
 }
 
+/// `caxton agents …`.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// One agent: grants, limits, state and statistics.
+    Get {
+        /// The agent's name.
+        name: String,
+    },
+}
+
 /// `caxton policy …`.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -94,13 +135,18 @@ pub enum PolicyCommand {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { deployment, listen, data } => serve::run(deployment, &listen, &data),
+        Command::Serve { deployment, listen, data, token_file } => {
+            serve::run(deployment, &listen, &data, token_file.as_deref())
+        }
         Command::Send(args) => client::send(args),
         Command::Directory { service, ontology, protocol, output } => {
             listing::directory(&output, [("service", service), ("ontology", ontology), ("protocol", protocol)])
         }
         Command::DeadLetters { output } => listing::dead_letters(&output),
-        Command::Agents { output } => listing::agents(&output),
+        Command::Agents { command: None, output } => listing::agents(&output),
+        Command::Agents { command: Some(AgentsCommand::Get { name }), output } => deploy::get(&name, &output),
+        Command::Deploy { file, name, policy, output } => deploy::deploy(&file, &name, &policy, &output),
+        Command::Remove { name, output } => deploy::remove(&name, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::Policy { command: PolicyCommand::Check { file } } => inspect::policy_check(&file),
     }

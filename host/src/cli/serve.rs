@@ -12,17 +12,43 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub fn run(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow::Result<ExitCode> {
+/// The admin token: from `--token-file`, else `CAXTON_TOKEN`, else none.
+fn read_token(token_file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let token = match token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file `{}`", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => std::env::var("CAXTON_TOKEN").ok().map(|t| t.trim().to_string()),
+    };
+    match token {
+        Some(t) if t.is_empty() => anyhow::bail!("the admin token is empty; put a secret in it or leave it unset"),
+        Some(t) if t.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            anyhow::bail!("the admin token must not contain spaces or control characters")
+        }
+        other => Ok(other),
+    }
+}
+
+pub fn run(
+    deployment: Option<PathBuf>,
+    listen: &str,
+    data: &Path,
+    token_file: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let token = read_token(token_file)?;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
-    runtime.block_on(serve(deployment, listen, data))?;
+    runtime.block_on(serve(deployment, listen, data, token))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow::Result<()> {
+async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path, token: Option<String>) -> anyhow::Result<()> {
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory `{}`", data.display()))?;
     let kv_path = data.join("kv.sqlite");
     let kv =
@@ -35,7 +61,7 @@ async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow
         dead_letter_log: Some(journal.clone()),
         ..RuntimeConfig::new(Arc::new(kv))
     })?);
-    let platform = Platform { runtime: runtime.clone(), registry };
+    let platform = Arc::new(Platform { runtime: runtime.clone(), registry });
     let file_agents = match &deployment {
         Some(path) => Deployment::load(path)?.agents.into_iter().map(|a| a.name).collect(),
         None => Vec::new(),
@@ -59,7 +85,10 @@ async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path) -> anyhow
     let addr = listener.local_addr().context("cannot read the listening address")?;
     tracing::info!("caxton listening on http://{addr}");
     eprintln!("caxton listening on http://{addr}");
-    http::serve(listener, Arc::new(ApiState { runtime: runtime.clone() }), shutdown_signal()).await;
+    if token.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!("listening on {addr} without a token: anyone who can reach it can deploy code");
+    }
+    http::serve(listener, Arc::new(ApiState { platform, token }), shutdown_signal()).await;
     tracing::info!("shutting down");
     runtime.shutdown(std::time::Duration::from_secs(10)).await;
     journal.flush(std::time::Duration::from_secs(5));

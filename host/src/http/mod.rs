@@ -1,11 +1,22 @@
-//! The HTTP ingress on hyper: health, message sending, and send-and-wait.
+//! The HTTP API on hyper: agents, components, messages, the directory, dead
+//! letters, metrics, health and an OpenAPI description.
 //!
 //! Every error is JSON `{"error": {"code": …, "message": …}}` with a fitting
-//! status; no client input produces a 500 or a panic.
+//! status; no client input produces a 500 or a panic. Headers must arrive
+//! within [`HEADER_TIMEOUT`], bodies within [`reply::BODY_TIMEOUT`] and under
+//! their size limits, and at most [`MAX_CONNECTIONS`] connections are served
+//! at once. With a token configured every route but `/healthz` and
+//! `/v1/openapi.json` needs `Authorization: Bearer <token>`.
 
-mod routes;
+mod agents;
+mod auth;
+mod messages;
+mod observe;
+pub mod openapi;
+mod reply;
+pub mod routes;
 
-use crate::runtime::Runtime;
+use crate::platform::Platform;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -14,10 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Largest request body accepted on message routes, in bytes.
+/// Largest request body accepted on routes other than component uploads, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a client may take to send its request headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 1024;
 /// Longest send-and-wait a client may ask for, in milliseconds.
 pub const MAX_WAIT_MS: u64 = 300_000;
 /// The sender name given to clients that do not name themselves.
@@ -25,16 +38,24 @@ pub const DEFAULT_CLIENT: &str = "http-client";
 
 /// What request handlers share.
 pub struct ApiState {
-    /// The runtime whose agents the API talks to.
-    pub runtime: Arc<Runtime>,
+    /// The platform whose agents the API manages.
+    pub platform: Arc<Platform>,
+    /// The bearer token admin routes need; `None` leaves them open.
+    pub token: Option<String>,
 }
 
 /// Serve HTTP on `listener` until `shutdown` completes, then let open
-/// connections finish their requests.
+/// connections finish their requests (for up to 10 s).
 pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slot else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = &mut shutdown => break,
@@ -59,6 +80,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: impl F
             if let Err(e) = conn.await {
                 tracing::debug!("connection closed: {e}");
             }
+            drop(slot);
         });
     }
     tokio::select! {

@@ -140,6 +140,7 @@ struct Running {
     stats: Arc<Mutex<AgentStats>>,
     dropped_lines: Arc<std::sync::atomic::AtomicU64>,
     timers: Arc<crate::capability::timers::AgentTimers>,
+    mailbox: crate::bus::Mailbox,
 }
 
 /// What the runtime reports about a deployed agent.
@@ -155,6 +156,8 @@ pub struct AgentSummary {
     pub limits: crate::policy::Limits,
     /// Its state and counters.
     pub stats: AgentStats,
+    /// Messages waiting in its mailbox now.
+    pub mailbox_depth: usize,
 }
 
 /// Deploys, runs and removes agents.
@@ -227,6 +230,7 @@ impl Runtime {
                     log_lines_dropped: r.dropped_lines.load(std::sync::atomic::Ordering::Relaxed),
                     ..r.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
                 },
+                mailbox_depth: r.mailbox.max_capacity().saturating_sub(r.mailbox.capacity()),
             })
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -333,14 +337,14 @@ impl Runtime {
                 let _ = p.stop.send(actor::Stop::DrainUntil(tokio::time::Instant::now() + REDEPLOY_GRACE));
                 p.done
             });
-            let (stats, dropped_lines) = (env.stats.clone(), env.dropped_lines.clone());
+            let (stats, dropped_lines, mailbox) = (env.stats.clone(), env.dropped_lines.clone(), env.mailbox.clone());
             let done = tokio::spawn(async move {
                 if let Some(old) = old {
                     let _ = old.await;
                 }
                 actor::run(live, env, pre, rx, stop_rx).await;
             });
-            let running = Running { stop: stop_tx, done, services, spec, stats, dropped_lines, timers };
+            let running = Running { stop: stop_tx, done, services, spec, stats, dropped_lines, timers, mailbox };
             agents.insert(name.clone(), running)
         };
         debug_assert!(previous.is_none());

@@ -188,6 +188,8 @@ async fn a_full_disk_reaches_the_agent_as_a_storage_error_and_nothing_is_acknowl
     let rt = runtime_on(store.clone());
     let mut writer = probe("writer");
     writer.limits.host_calls_per_message = 1_000_000;
+    writer.limits.deadline_micros = 60_000_000; // syncs are slow on a busy disk
+    writer.limits.cpu_micros_per_message = 60_000_000;
     deploy_all(&rt, vec![writer]).await;
     let reply = ask_agent(&rt, "writer", json!({ "action": "bench-put", "key": "k", "count": 10_000 })).await;
     assert_eq!(reply.performative, caxton::acl::Performative::Failure);

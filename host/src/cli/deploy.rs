@@ -1,0 +1,71 @@
+//! `caxton deploy`, `caxton remove` and `caxton agents get`: managing agents on a running server.
+
+use super::client::{print_json, Remote};
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use hyper::Method;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The `[agent.grants]` and `[agent.limits]` of agent `name` in the deployment file at `path`.
+fn grants_and_limits(path: &Path, name: &str) -> anyhow::Result<(Option<Value>, Option<Value>)> {
+    // validate the whole file the way the server will
+    crate::policy::Deployment::load(path)?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let file: toml::Table = toml::from_str(&text).with_context(|| format!("`{}` is not TOML", path.display()))?;
+    let agents = file.get("agent").and_then(toml::Value::as_array).cloned().unwrap_or_default();
+    let Some(agent) = agents.iter().find(|a| a.get("name").and_then(toml::Value::as_str) == Some(name)) else {
+        let names: Vec<&str> = agents.iter().filter_map(|a| a.get("name").and_then(toml::Value::as_str)).collect();
+        bail!("`{}` has no agent named `{name}` (it has: {})", path.display(), names.join(", "));
+    };
+    let part = |key: &str| agent.get(key).map(serde_json::to_value).transpose();
+    Ok((part("grants")?, part("limits")?))
+}
+
+pub fn deploy(file: &Path, name: &str, policy: &Path, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let (grants, limits) = grants_and_limits(policy, name)?;
+    let bytes = crate::component::read(file)?;
+    crate::component::check(&bytes).with_context(|| format!("`{}` cannot be deployed", file.display()))?;
+    let uploaded = remote.expect(Method::POST, "/v1/components", Some((Bytes::from(bytes), "application/wasm")))?;
+    let sha =
+        uploaded.get("component").and_then(Value::as_str).context("the server did not say where the component went")?;
+    let request = json!({ "name": name, "component": sha, "grants": grants, "limits": limits });
+    let agent = remote.expect(Method::POST, "/v1/agents", Remote::json_body(&request))?;
+    if remote.json {
+        print_json(&agent)?;
+    } else {
+        let grants = agent
+            .get("grants")
+            .and_then(Value::as_array)
+            .map(|g| g.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+        println!("deployed `{name}` ({}), grants: {}", &sha[..12.min(sha.len())], grants.unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn remove(name: &str, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let removed = remote.expect(Method::DELETE, &format!("/v1/agents/{}", encode(name)), None)?;
+    if remote.json {
+        print_json(&removed)?;
+    } else {
+        println!("removed `{name}`");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn get(name: &str, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let agent = remote.expect(Method::GET, &format!("/v1/agents/{}", encode(name)), None)?;
+    print_json(&agent)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Percent-encode a path segment or query value.
+pub fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,168 @@
+//! Deploying and removing agents over HTTP.
+//!
+//! A deploy is two requests: `POST /v1/components` with the component's bytes
+//! (`Content-Type: application/wasm`, at most [`MAX_COMPONENT_BODY`]) answers
+//! its SHA-256; `POST /v1/agents` with `{"name", "component": <sha256>,
+//! "grants": {…}, "limits": {…}}` deploys it. `grants` and `limits` take the
+//! same keys as a deployment file's `[agent.grants]` and `[agent.limits]` and
+//! are validated by the same code. Deploying an existing name redeploys it.
+
+use super::reply::{error, json_reply, parse_json, read_body, ApiError, Reply};
+use super::{ApiState, MAX_BODY_BYTES};
+use crate::capability::{classify_import, ImportKind};
+use crate::component;
+use crate::platform::PlatformError;
+use crate::policy::{Deployment, PolicyError};
+use crate::runtime::RuntimeError;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+/// Largest component upload, in bytes.
+pub const MAX_COMPONENT_BODY: usize = 16 * 1024 * 1024;
+
+/// `POST /v1/components`: check and store a component; answer its digest.
+pub async fn upload(state: &ApiState, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    let bytes = read_body(req, MAX_COMPONENT_BODY).await?;
+    let info =
+        component::inspect(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, "bad-component", &e.to_string()))?;
+    let sha = state
+        .platform
+        .registry
+        .store_component(&bytes)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "storage", &e.to_string()))?;
+    let imports: Vec<Value> = info
+        .imports
+        .iter()
+        .map(|i| {
+            let capability = match classify_import(i) {
+                ImportKind::Capability(c) => Some(c.name()),
+                _ => None,
+            };
+            json!({ "name": i, "capability": capability })
+        })
+        .collect();
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &json!({ "component": sha, "bytes": bytes.len(), "imports": imports, "exports": info.exports }),
+    ))
+}
+
+/// The body of `POST /v1/agents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployRequest {
+    name: String,
+    component: String,
+    #[serde(default)]
+    grants: Option<Value>,
+    #[serde(default)]
+    limits: Option<Value>,
+}
+
+/// The deployment-file text equivalent to a deploy request, so API deploys are
+/// validated, stored and restored exactly like deployment files.
+fn deployment_text(req: &DeployRequest) -> Result<String, ApiError> {
+    let mut agent = toml::Table::new();
+    agent.insert("name".into(), toml::Value::String(req.name.clone()));
+    agent.insert("component".into(), toml::Value::String(format!("{}.wasm", req.component)));
+    for (key, value) in [("grants", &req.grants), ("limits", &req.limits)] {
+        if let Some(value) = value {
+            let table = toml::Value::try_from(value)
+                .map_err(|e| error(StatusCode::BAD_REQUEST, "bad-policy", &format!("`{key}` is not a table: {e}")))?;
+            agent.insert(key.into(), table);
+        }
+    }
+    let mut deployment = toml::Table::new();
+    deployment.insert("name".into(), toml::Value::String(format!("api:{}", req.name)));
+    let mut file = toml::Table::new();
+    file.insert("deployment".into(), toml::Value::Table(deployment));
+    file.insert("agent".into(), toml::Value::Array(vec![toml::Value::Table(agent)]));
+    toml::to_string(&file).map_err(|e| error(StatusCode::BAD_REQUEST, "bad-policy", &e.to_string()))
+}
+
+/// `POST /v1/agents`: deploy (or redeploy) an uploaded component.
+pub async fn deploy(state: &ApiState, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    let body = read_body(req, MAX_BODY_BYTES).await?;
+    let request: DeployRequest = parse_json(&body, "deploy request")?;
+    if !request.component.chars().all(|c| c.is_ascii_hexdigit()) || request.component.len() != 64 {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad-component",
+            "`component` must be the SHA-256 that POST /v1/components answered",
+        ));
+    }
+    let text = deployment_text(&request)?;
+    let path = PathBuf::from(format!("api:{}", request.name));
+    let spec = Deployment::parse(&text, &path)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad-policy", &e.to_string()))?
+        .agents
+        .into_iter()
+        .next()
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "bad-policy", "no agent in the request"))?;
+    let bytes = state.platform.registry.component(&request.component).map_err(|_| {
+        error(
+            StatusCode::NOT_FOUND,
+            "unknown-component",
+            "no component with that SHA-256 was uploaded; POST it to /v1/components first",
+        )
+    })?;
+    let name = spec.name.clone();
+    state.platform.deploy_bytes(spec, bytes, &path, &text).await.map_err(platform_error)?;
+    get(state, &name).map(|mut reply| {
+        *reply.status_mut() = StatusCode::CREATED;
+        reply
+    })
+}
+
+/// The status and code for a failed deploy or remove.
+fn platform_error(e: PlatformError) -> ApiError {
+    let message = e.to_string();
+    let (status, code) = match &e {
+        PlatformError::Policy(PolicyError::NotGranted { .. } | PolicyError::Unsupported { .. })
+        | PlatformError::Runtime(RuntimeError::Policy(
+            PolicyError::NotGranted { .. } | PolicyError::Unsupported { .. },
+        )) => (StatusCode::UNPROCESSABLE_ENTITY, "not-granted"),
+        PlatformError::Policy(_) | PlatformError::Runtime(RuntimeError::Policy(_)) => {
+            (StatusCode::BAD_REQUEST, "bad-policy")
+        }
+        PlatformError::Component { .. } | PlatformError::Runtime(RuntimeError::Component { .. }) => {
+            (StatusCode::BAD_REQUEST, "bad-component")
+        }
+        PlatformError::Runtime(RuntimeError::NotDeployed(_)) => (StatusCode::NOT_FOUND, "no-such-agent"),
+        PlatformError::Runtime(RuntimeError::AlreadyDeployed(_)) => (StatusCode::CONFLICT, "conflict"),
+        PlatformError::Runtime(
+            RuntimeError::MissingExports { .. }
+            | RuntimeError::Link { .. }
+            | RuntimeError::Instantiate { .. }
+            | RuntimeError::Init { .. }
+            | RuntimeError::CompileTimeout { .. },
+        ) => (StatusCode::UNPROCESSABLE_ENTITY, "agent-refused"),
+        PlatformError::Runtime(RuntimeError::Internal(_)) | PlatformError::Registry(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+    };
+    error(status, code, &message)
+}
+
+/// `GET /v1/agents`.
+pub fn list(state: &ApiState) -> Reply {
+    json_reply(StatusCode::OK, &json!({ "agents": state.platform.runtime.agents() }))
+}
+
+/// `GET /v1/agents/{name}`.
+pub fn get(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
+    let agent = state.platform.runtime.agents().into_iter().find(|a| a.name == name);
+    let agent = agent.ok_or_else(|| {
+        error(StatusCode::NOT_FOUND, "no-such-agent", &format!("no agent named `{name}` is deployed"))
+    })?;
+    Ok(json_reply(StatusCode::OK, &json!(agent)))
+}
+
+/// `DELETE /v1/agents/{name}`.
+pub async fn remove(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
+    state.platform.remove(name).await.map_err(platform_error)?;
+    Ok(json_reply(StatusCode::OK, &json!({ "removed": name })))
+}

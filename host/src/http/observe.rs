@@ -1,0 +1,173 @@
+//! Read-only views: health, the directory, dead letters, and Prometheus metrics.
+
+use super::reply::{json_reply, query_param, typed_reply, Reply};
+use super::ApiState;
+use crate::acl::json::ReplyMessage;
+use crate::bus::directory::Query;
+use crate::runtime::stats::HANDLE_BUCKETS_MICROS;
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+/// Healthy while the epoch ticker advances: without it, deadlines are not enforced.
+pub fn health(state: &ApiState) -> Reply {
+    let runtime = &state.platform.runtime;
+    let agents = runtime.agents().len();
+    if runtime.healthy() {
+        json_reply(StatusCode::OK, &json!({ "status": "ok", "agents": agents }))
+    } else {
+        let reason = "the epoch ticker has stalled: per-message deadlines are not being enforced";
+        json_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "status": "degraded", "reason": reason, "agents": agents }),
+        )
+    }
+}
+
+/// `GET /v1/directory?service=…&ontology=…&protocol=…`.
+pub fn directory(state: &ApiState, query: Option<&str>) -> Reply {
+    let q = Query {
+        service: query_param(query, "service"),
+        ontology: query_param(query, "ontology"),
+        protocol: query_param(query, "protocol"),
+    };
+    let agents: Vec<Value> = state
+        .platform
+        .runtime
+        .bus()
+        .directory(&q)
+        .into_iter()
+        .map(|(name, profile)| json!({ "name": name, "profile": profile }))
+        .collect();
+    json_reply(StatusCode::OK, &json!({ "agents": agents }))
+}
+
+/// `GET /v1/dead-letters`.
+pub fn dead_letters(state: &ApiState) -> Reply {
+    let letters: Vec<Value> = state
+        .platform
+        .runtime
+        .bus()
+        .dead_letters()
+        .into_iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "at_ms": d.at_ms, "reason": d.reason.as_str(), "receiver": d.receiver,
+                "detail": d.detail, "message": ReplyMessage::from(d.message),
+            })
+        })
+        .collect();
+    json_reply(StatusCode::OK, &json!({ "dead_letters": letters }))
+}
+
+/// A label value with `\\`, `"` and newlines escaped (Prometheus text format).
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// `GET /metrics`: the Prometheus text exposition format, version 0.0.4.
+pub fn metrics(state: &ApiState) -> Reply {
+    let runtime = &state.platform.runtime;
+    let agents = runtime.agents();
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, lines: Vec<String>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+    };
+    family("caxton_agents", "gauge", "Deployed agents.", vec![format!("caxton_agents {}", agents.len())]);
+    let per_agent = |metric: &str, f: &dyn Fn(&crate::runtime::AgentSummary) -> u64| -> Vec<String> {
+        agents.iter().map(|a| format!("{metric}{{agent=\"{}\"}} {}", label(&a.name), f(a))).collect()
+    };
+    family(
+        "caxton_agent_messages_total",
+        "counter",
+        "Messages handled.",
+        per_agent("caxton_agent_messages_total", &|a| a.stats.messages),
+    );
+    family(
+        "caxton_agent_timers_total",
+        "counter",
+        "Timer callbacks handled.",
+        per_agent("caxton_agent_timers_total", &|a| a.stats.timers),
+    );
+    family(
+        "caxton_agent_restarts_total",
+        "counter",
+        "Fresh instances after a failure.",
+        per_agent("caxton_agent_restarts_total", &|a| a.stats.restarts),
+    );
+    family(
+        "caxton_agent_fuel_used_total",
+        "counter",
+        "Fuel consumed.",
+        per_agent("caxton_agent_fuel_used_total", &|a| a.stats.fuel_used),
+    );
+    family(
+        "caxton_agent_memory_bytes",
+        "gauge",
+        "Largest total linear memory seen.",
+        per_agent("caxton_agent_memory_bytes", &|a| a.stats.memory_high_water),
+    );
+    family(
+        "caxton_agent_mailbox_depth",
+        "gauge",
+        "Messages waiting in the mailbox.",
+        per_agent("caxton_agent_mailbox_depth", &|a| a.mailbox_depth as u64),
+    );
+    family(
+        "caxton_agent_log_lines_dropped_total",
+        "counter",
+        "Output lines dropped over the budget.",
+        per_agent("caxton_agent_log_lines_dropped_total", &|a| a.stats.log_lines_dropped),
+    );
+    let failures = agents
+        .iter()
+        .flat_map(|a| {
+            a.stats.failures.iter().map(move |(reason, n)| {
+                format!("caxton_agent_failures_total{{agent=\"{}\",reason=\"{}\"}} {n}", label(&a.name), label(reason))
+            })
+        })
+        .collect();
+    family("caxton_agent_failures_total", "counter", "Failed calls by reason.", failures);
+    let mut histogram = Vec::new();
+    for a in &agents {
+        let h = &a.stats.handle_time;
+        let mut cumulative = 0;
+        for (i, bound) in HANDLE_BUCKETS_MICROS.iter().enumerate() {
+            cumulative += h.counts.get(i).copied().unwrap_or(0);
+            let le = if *bound == u64::MAX { "+Inf".to_string() } else { format!("{}", *bound as f64 / 1e6) };
+            histogram.push(format!(
+                "caxton_agent_handle_seconds_bucket{{agent=\"{}\",le=\"{le}\"}} {cumulative}",
+                label(&a.name)
+            ));
+        }
+        histogram.push(format!(
+            "caxton_agent_handle_seconds_sum{{agent=\"{}\"}} {}",
+            label(&a.name),
+            h.sum_micros as f64 / 1e6
+        ));
+        histogram.push(format!("caxton_agent_handle_seconds_count{{agent=\"{}\"}} {cumulative}", label(&a.name)));
+    }
+    family("caxton_agent_handle_seconds", "histogram", "Time spent in the agent's exports.", histogram);
+    let dead = runtime.bus().dead_letter_total();
+    family(
+        "caxton_dead_letters_total",
+        "counter",
+        "Messages dead-lettered.",
+        vec![format!("caxton_dead_letters_total {dead}")],
+    );
+    typed_reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(label("x\ny"), "x\\ny");
+    }
+}

@@ -1,0 +1,70 @@
+//! `GET /v1/openapi.json`: an OpenAPI 3.1 description of the API, built from
+//! the same route table the router uses.
+
+use super::routes::ROUTES;
+use serde_json::{json, Map, Value};
+
+fn operation(path: &str, method: &str) -> Value {
+    let (summary, ok) = match (path, method) {
+        ("/healthz", _) => ("Health: 200 while deadlines are enforced, 503 if the epoch ticker stalls", "200"),
+        ("/metrics", _) => ("Prometheus text metrics per agent", "200"),
+        ("/v1/openapi.json", _) => ("This document", "200"),
+        ("/v1/agents", "GET") => ("The deployed agents with state and statistics", "200"),
+        ("/v1/agents", _) => ("Deploy or redeploy an agent: {name, component: sha256, grants, limits}", "201"),
+        ("/v1/agents/{name}", "GET") => ("One agent", "200"),
+        ("/v1/agents/{name}", _) => ("Remove an agent", "200"),
+        ("/v1/components", _) => ("Upload a component (application/wasm, ≤ 16 MiB); answers its SHA-256", "201"),
+        ("/v1/messages", _) => ("Send an ACL message; with ?wait_ms=N wait for the reply (504 on timeout)", "202"),
+        ("/v1/directory", _) => ("Agents by service, ontology or protocol", "200"),
+        _ => ("Dead letters with their reasons", "200"),
+    };
+    let mut op = json!({
+        "summary": summary,
+        "responses": {
+            ok: { "description": "success" },
+            "400": { "$ref": "#/components/responses/Error" },
+            "401": { "$ref": "#/components/responses/Error" },
+        },
+    });
+    let parameters = if path.contains("{name}") {
+        json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }])
+    } else if path == "/v1/messages" {
+        json!([{ "name": "wait_ms", "in": "query", "required": false,
+                 "schema": { "type": "integer", "minimum": 1, "maximum": 300000 } }])
+    } else if path == "/v1/directory" {
+        json!(["service", "ontology", "protocol"]
+            .map(|p| json!({ "name": p, "in": "query", "required": false, "schema": { "type": "string" } })))
+    } else {
+        Value::Null
+    };
+    if let (Some(op), false) = (op.as_object_mut(), parameters.is_null()) {
+        op.insert("parameters".into(), parameters);
+    }
+    op
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for (path, methods) in ROUTES {
+        let mut item = Map::new();
+        for method in *methods {
+            item.insert(method.to_ascii_lowercase(), operation(path, method));
+        }
+        paths.insert((*path).to_string(), Value::Object(item));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Caxton", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Run untrusted agents as WebAssembly components that talk FIPA ACL." },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "responses": { "Error": { "description": "An error",
+                "content": { "application/json": { "schema": { "type": "object", "properties": {
+                    "error": { "type": "object", "properties": {
+                        "code": { "type": "string" }, "message": { "type": "string" } } } } } } } } },
+        },
+        "security": [{ "bearer": [] }],
+    })
+}
