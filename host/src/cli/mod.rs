@@ -40,6 +40,12 @@ pub enum Command {
         /// (default: the CAXTON_TOKEN environment variable; unset means no token).
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
+        /// How long a client may take to send request headers, in milliseconds.
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        header_timeout_ms: u64,
+        /// How long a client may take to send a request body, in milliseconds.
+        #[arg(long, default_value_t = 30_000, value_name = "MS")]
+        body_timeout_ms: u64,
     },
     /// Send a message to an agent on a running server.
     Send(client::SendArgs),
@@ -135,8 +141,12 @@ pub enum PolicyCommand {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { deployment, listen, data, token_file } => {
-            serve::run(deployment, &listen, &data, token_file.as_deref())
+        Command::Serve { deployment, listen, data, token_file, header_timeout_ms, body_timeout_ms } => {
+            let timeouts = crate::http::Timeouts {
+                header: std::time::Duration::from_millis(header_timeout_ms.max(1)),
+                body: std::time::Duration::from_millis(body_timeout_ms.max(1)),
+            };
+            serve::run(serve::Options { deployment, listen, data, token_file, timeouts })
         }
         Command::Send(args) => client::send(args),
         Command::Directory { service, ontology, protocol, output } => {

@@ -32,23 +32,28 @@ fn read_token(token_file: Option<&Path>) -> anyhow::Result<Option<String>> {
     }
 }
 
-pub fn run(
-    deployment: Option<PathBuf>,
-    listen: &str,
-    data: &Path,
-    token_file: Option<&Path>,
-) -> anyhow::Result<ExitCode> {
-    let token = read_token(token_file)?;
+/// What `caxton serve` was asked to do.
+pub struct Options {
+    pub deployment: Option<PathBuf>,
+    pub listen: String,
+    pub data: PathBuf,
+    pub token_file: Option<PathBuf>,
+    pub timeouts: crate::http::Timeouts,
+}
+
+pub fn run(options: Options) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
-    runtime.block_on(serve(deployment, listen, data, token))?;
+    runtime.block_on(serve(options))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path, token: Option<String>) -> anyhow::Result<()> {
+async fn serve(options: Options) -> anyhow::Result<()> {
+    let token = read_token(options.token_file.as_deref())?;
+    let (deployment, listen, data) = (options.deployment.clone(), options.listen.as_str(), options.data.as_path());
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory `{}`", data.display()))?;
     let kv_path = data.join("kv.sqlite");
     let kv =
@@ -88,7 +93,8 @@ async fn serve(deployment: Option<PathBuf>, listen: &str, data: &Path, token: Op
     if token.is_none() && !addr.ip().is_loopback() {
         tracing::warn!("listening on {addr} without a token: anyone who can reach it can deploy code");
     }
-    http::serve(listener, Arc::new(ApiState { platform, token }), shutdown_signal()).await;
+    let state = ApiState { platform, token, timeouts: options.timeouts };
+    http::serve(listener, Arc::new(state), shutdown_signal()).await;
     tracing::info!("shutting down");
     runtime.shutdown(std::time::Duration::from_secs(10)).await;
     journal.flush(std::time::Duration::from_secs(5));

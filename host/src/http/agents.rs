@@ -25,7 +25,7 @@ pub const MAX_COMPONENT_BODY: usize = 16 * 1024 * 1024;
 
 /// `POST /v1/components`: check and store a component; answer its digest.
 pub async fn upload(state: &ApiState, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    let bytes = read_body(req, MAX_COMPONENT_BODY).await?;
+    let bytes = read_body(req, MAX_COMPONENT_BODY, state.timeouts.body).await?;
     let info =
         component::inspect(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, "bad-component", &e.to_string()))?;
     let sha = state
@@ -85,7 +85,7 @@ fn deployment_text(req: &DeployRequest) -> Result<String, ApiError> {
 
 /// `POST /v1/agents`: deploy (or redeploy) an uploaded component.
 pub async fn deploy(state: &ApiState, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    let body = read_body(req, MAX_BODY_BYTES).await?;
+    let body = read_body(req, MAX_BODY_BYTES, state.timeouts.body).await?;
     let request: DeployRequest = parse_json(&body, "deploy request")?;
     if !request.component.chars().all(|c| c.is_ascii_hexdigit()) || request.component.len() != 64 {
         return Err(error(

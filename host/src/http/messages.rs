@@ -26,7 +26,7 @@ fn wait_ms(query: Option<&str>) -> Result<Option<u64>, ApiError> {
 /// Send the message in the body; wait for the reply when asked to.
 pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let wait = wait_ms(req.uri().query())?;
-    let body = read_body(req, MAX_BODY_BYTES).await?;
+    let body = read_body(req, MAX_BODY_BYTES, state.timeouts.body).await?;
     let wire: WireMessage = parse_json(&body, "ACL message")?;
     let bus = state.platform.runtime.bus();
     let sender = wire.sender.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_CLIENT.to_string());

@@ -2,9 +2,8 @@
 //! letters, metrics, health and an OpenAPI description.
 //!
 //! Every error is JSON `{"error": {"code": …, "message": …}}` with a fitting
-//! status; no client input produces a 500 or a panic. Headers must arrive
-//! within [`HEADER_TIMEOUT`], bodies within [`reply::BODY_TIMEOUT`] and under
-//! their size limits, and at most [`MAX_CONNECTIONS`] connections are served
+//! status; no client input produces a 500 or a panic. Headers and bodies
+//! must arrive within their [`Timeouts`] and bodies under their size limits, and at most [`MAX_CONNECTIONS`] connections are served
 //! at once. With a token configured every route but `/healthz` and
 //! `/v1/openapi.json` needs `Authorization: Bearer <token>`.
 
@@ -27,8 +26,20 @@ use tokio::net::TcpListener;
 
 /// Largest request body accepted on routes other than component uploads, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// How long a client may take to send its request headers.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long clients may take to send a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For the request line and headers (a slowloris client is cut off here).
+    pub header: Duration,
+    /// For the body.
+    pub body: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { header: Duration::from_secs(10), body: Duration::from_secs(30) }
+    }
+}
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Longest send-and-wait a client may ask for, in milliseconds.
@@ -42,6 +53,8 @@ pub struct ApiState {
     pub platform: Arc<Platform>,
     /// The bearer token admin routes need; `None` leaves them open.
     pub token: Option<String>,
+    /// How long clients may take.
+    pub timeouts: Timeouts,
 }
 
 /// Serve HTTP on `listener` until `shutdown` completes, then let open
@@ -68,11 +81,12 @@ pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: impl F
                 continue;
             }
         };
+        let header_timeout = state.timeouts.header;
         let state = state.clone();
         let service = hyper::service::service_fn(move |req| routes::handle(state.clone(), req));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
+            .header_read_timeout(header_timeout)
             .max_buf_size(64 * 1024)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);

@@ -12,9 +12,6 @@ use std::time::Duration;
 /// A complete response.
 pub type Reply = Response<Full<Bytes>>;
 
-/// How long a client may take to send a request body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A JSON response.
 pub fn json_reply(status: StatusCode, body: &Value) -> Reply {
     typed_reply(status, "application/json", body.to_string())
@@ -51,9 +48,9 @@ impl ApiError {
     }
 }
 
-/// Read the whole body, at most `limit` bytes and within [`BODY_TIMEOUT`]. A
-/// declared `Content-Length` over the limit is refused before reading anything.
-pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+/// Read the whole body, at most `limit` bytes and within `timeout`. A declared
+/// `Content-Length` over the limit is refused before reading anything.
+pub async fn read_body(req: Request<Incoming>, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -66,11 +63,11 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
         return Err(too_large());
     }
     let collect = Limited::new(req.into_body(), limit).collect();
-    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+    match tokio::time::timeout(timeout, collect).await {
         Err(_) => Err(error(
             StatusCode::REQUEST_TIMEOUT,
             "body-timeout",
-            &format!("the request body did not arrive within {BODY_TIMEOUT:?}"),
+            &format!("the request body did not arrive within {timeout:?}"),
         )),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),

@@ -30,6 +30,10 @@ impl Api {
             data.path().join("data").to_str().unwrap(),
             "--token-file",
             token_file.to_str().unwrap(),
+            "--header-timeout-ms",
+            "2000",
+            "--body-timeout-ms",
+            "2000",
         ]);
         Api { child, addr, _data: data }
     }
@@ -322,6 +326,61 @@ fn a_client_sending_headers_at_one_byte_a_second_is_disconnected() {
     // meanwhile and afterwards, real requests are served
     let (status, _) = api.call("GET", "/healthz", None, "application/json", b"");
     assert_eq!(status, 200);
+}
+
+#[test]
+fn a_body_sent_at_one_byte_a_second_times_out() {
+    let api = Api::start();
+    let mut slow = TcpStream::connect(&api.addr).unwrap();
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n"
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    loop {
+        let _ = slow.write_all(b"{");
+        let mut buf = [0u8; 1024];
+        match slow.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the slow body was never cut off");
+        std::thread::sleep(Duration::from_millis(900));
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[test]
+fn a_redeploy_swaps_code_and_grants_and_keeps_the_agents_state() {
+    let api = Api::start();
+    let grants = json!({ "messaging": {}, "kv-store": {} });
+    assert_eq!(api.deploy("counter", "counter", grants.clone(), json!({})).0, 201);
+    let increment = json!({ "performative": "request", "receiver": "counter", "content": { "action": "increment" } });
+    for want in 1..=2 {
+        let (_, reply) = api.admin("POST", "/v1/messages?wait_ms=10000", &increment);
+        assert_eq!(reply["content"]["result"]["count"], want);
+    }
+    let (status, agent) = api.deploy("counter", "counter", grants, json!({ "mailbox": 16 }));
+    assert_eq!(status, 201, "{agent}");
+    assert_eq!(agent["limits"]["mailbox"], 16, "the new limits apply");
+    let (_, reply) = api.admin("POST", "/v1/messages?wait_ms=10000", &increment);
+    assert_eq!(reply["content"]["result"]["count"], 3, "the kv-store carried over");
+    // narrowing the grant below what the component imports is refused, and the old version keeps running
+    let (status, refused) = api.deploy("counter", "counter", json!({ "messaging": {} }), json!({}));
+    assert_eq!((status, refused["error"]["code"].clone()), (422, json!("not-granted")), "{refused}");
+    let (_, reply) = api.admin("POST", "/v1/messages?wait_ms=10000", &increment);
+    assert_eq!(reply["content"]["result"]["count"], 4);
+    // narrowing a scope applies to the very next call
+    let narrow = json!({ "messaging": { "send-to": ["nobody"] }, "kv-store": {} });
+    assert_eq!(api.deploy("counter", "counter", narrow, json!({})).0, 201);
+    let (_, reply) = api.admin("POST", "/v1/messages?wait_ms=10000", &increment);
+    assert_eq!(reply["performative"], "failure", "the counter may no longer answer the client itself");
+    assert!(reply["content"]["error"].as_str().unwrap().contains("access denied"), "{reply}");
 }
 
 #[test]
