@@ -112,6 +112,7 @@ pub async fn run(
                     message: format!("agent `{name}` is quarantined after repeated failures; redeploy it"),
                     poisoned: false,
                 };
+                env.stats(|s| s.failed(failure.reason));
                 fail_message(&env, &msg, &failure);
             }
             continue;
@@ -129,6 +130,7 @@ pub async fn run(
             Ok(Err(join)) => {
                 let failure =
                     CallFailure::poisoned("host-panic", format!("a host function failed while `{name}` ran: {join}"));
+                env.stats(|s| s.failed(failure.reason));
                 if let Some(msg) = &header {
                     fail_message(&env, msg, &failure);
                 }
@@ -139,6 +141,7 @@ pub async fn run(
                     "deadline",
                     format!("deadline of {} µs per message exceeded inside a host call", deadline.as_micros()),
                 );
+                env.stats(|s| s.failed(failure.reason));
                 if let Some(msg) = &header {
                     fail_message(&env, msg, &failure);
                 }
@@ -161,6 +164,7 @@ pub async fn run(
     };
     while let Ok(event) = mailbox.try_recv() {
         if let Event::Message(msg) = event {
+            env.stats(|s| s.failed(removed.reason));
             fail_message(&env, &msg, &removed);
         }
     }

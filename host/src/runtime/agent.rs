@@ -211,13 +211,14 @@ impl LiveAgent {
         };
         let failure = match outcome {
             Ok(Ok(())) => return None,
-            Ok(Err(message)) => CallFailure { reason: "handler-error", message, poisoned: false },
-            Err(failure) => failure,
+            Ok(Err(message)) => {
+                self.env.stats(|s| s.failed("handler-error"));
+                CallFailure { reason: "handler-error", message, poisoned: false }
+            }
+            Err(failure) => failure, // counted by `call`
         };
         if let Some(request) = request {
             fail_message(&self.env, &request, &failure);
-        } else {
-            self.env.stats(|s| s.failed(failure.reason));
         }
         Some(failure)
     }
@@ -237,22 +238,30 @@ impl LiveAgent {
         let result = f(&self.agent, &mut self.store);
         let fuel = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let memory = self.store.data().limiter.used() as u64;
-        self.env.stats(|s| s.observe_call(started.elapsed(), fuel, memory));
-        result.map_err(|e| {
+        let took = started.elapsed();
+        let result = result.map_err(|e| {
             let mut failure = describe(&e, &mut self.store, &self.env.spec);
             failure.message = format!("`{export}` failed: {}", failure.message);
             failure
-        })
+        });
+        // one update, so a reader never sees the call finished but its failure not yet counted
+        self.env.stats(|s| {
+            s.observe_call(took, fuel, memory);
+            if let Err(failure) = &result {
+                s.failed(failure.reason);
+            }
+        });
+        result
     }
 }
 
 /// Answer `request` with a `failure` naming the cause (unless it was itself a
-/// failure or not-understood: answering those could loop), dead-letter it, and count it.
+/// failure or not-understood: answering those could loop) and dead-letter it.
+/// (Counting the failure is the caller's job.)
 pub fn fail_message(env: &AgentEnv, request: &Message, failure: &CallFailure) {
     use crate::bus::dead_letters::Reason;
     let name = &env.spec.name;
     tracing::warn!(agent = %name, reason = failure.reason, "{}", failure.message);
-    env.stats(|s| s.failed(failure.reason));
     let reason = if failure.reason == "removed" { Reason::Removed } else { Reason::ReceiverFailed };
     let detail = format!("{} ({})", failure.message, failure.reason);
     env.bus.dead_letter(reason, name, detail, request.clone());

@@ -233,7 +233,7 @@ async fn sending_to_a_removed_agent_is_refused_and_dead_lettered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn timers_fire_in_delay_order_and_cancelled_ones_never_fire() {
     let rt = runtime_with(vec![probe("timed")]).await;
-    let set = ask(&rt, "timed", json!({ "action": "timers", "delays": [60, 20, 40, 30], "cancel": [3] })).await;
+    let set = ask(&rt, "timed", json!({ "action": "timers", "delays": [300, 100, 200, 150], "cancel": [3] })).await;
     let ids: Vec<u64> =
         content(&set)["result"]["timers"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     assert_eq!(content(&set)["result"]["cancelled"], json!([true]));
@@ -243,7 +243,7 @@ async fn timers_fire_in_delay_order_and_cancelled_ones_never_fire() {
     })
     .await;
     let fired: Vec<u64> = fired.iter().map(|e| e["timer"].as_u64().unwrap()).collect();
-    assert_eq!(fired, [ids[1], ids[2], ids[0]], "the 30 ms timer was cancelled and the 60 ms one fired last");
+    assert_eq!(fired, [ids[1], ids[2], ids[0]], "the 150 ms timer was cancelled and the 300 ms one fired last");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -31,7 +31,8 @@ async fn exceeding_the_memory_limit_fails_with_memory_and_the_agent_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_infinite_loop_is_stopped_at_the_deadline() {
-    let rt = misbehaver(Limits { deadline_micros: 50_000, ..Limits::default() }).await;
+    let rt =
+        misbehaver(Limits { deadline_micros: 50_000, cpu_micros_per_message: 60_000_000, ..Limits::default() }).await;
     let reply = ask(&rt, "misbehaver", json!({ "action": "spin" })).await;
     assert_eq!(reply.performative, Performative::Failure);
     assert_eq!(content(&reply)["reason"], "deadline");

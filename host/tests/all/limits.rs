@@ -138,12 +138,14 @@ async fn b2_an_initial_memory_larger_than_the_cap_is_refused_at_instantiation() 
 /// agent has handled it; returns its statistics.
 async fn deliver_and_settle(rt: &Runtime, agent: &str, content: Value) -> caxton::runtime::stats::AgentStats {
     let stats = || rt.agents().into_iter().find(|a| a.name == agent).unwrap().stats;
-    let before = stats().messages;
+    let calls = |s: &caxton::runtime::stats::AgentStats| s.handle_time.counts.iter().sum::<u64>();
+    let before = calls(&stats());
     let msg = caxton::acl::Message::new(Performative::Request, vec![agent.into()], content.to_string());
     rt.bus().send("tester", msg).unwrap();
     for _ in 0..3000 {
         let now = stats();
-        if now.messages > before && now.status == caxton::runtime::stats::Status::Running {
+        // the call has finished (and any failure is counted) and a restart, if any, is done
+        if calls(&now) > before && now.status == caxton::runtime::stats::Status::Running {
             return now;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
