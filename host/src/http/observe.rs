@@ -80,48 +80,21 @@ pub fn metrics(state: &ApiState) -> Reply {
     let per_agent = |metric: &str, f: &dyn Fn(&crate::runtime::AgentSummary) -> u64| -> Vec<String> {
         agents.iter().map(|a| format!("{metric}{{agent=\"{}\"}} {}", label(&a.name), f(a))).collect()
     };
-    family(
-        "caxton_agent_messages_total",
-        "counter",
-        "Messages handled.",
-        per_agent("caxton_agent_messages_total", &|a| a.stats.messages),
-    );
-    family(
-        "caxton_agent_timers_total",
-        "counter",
-        "Timer callbacks handled.",
-        per_agent("caxton_agent_timers_total", &|a| a.stats.timers),
-    );
-    family(
-        "caxton_agent_restarts_total",
-        "counter",
-        "Fresh instances after a failure.",
-        per_agent("caxton_agent_restarts_total", &|a| a.stats.restarts),
-    );
-    family(
-        "caxton_agent_fuel_used_total",
-        "counter",
-        "Fuel consumed.",
-        per_agent("caxton_agent_fuel_used_total", &|a| a.stats.fuel_used),
-    );
-    family(
-        "caxton_agent_memory_bytes",
-        "gauge",
-        "Largest total linear memory seen.",
-        per_agent("caxton_agent_memory_bytes", &|a| a.stats.memory_high_water),
-    );
-    family(
-        "caxton_agent_mailbox_depth",
-        "gauge",
-        "Messages waiting in the mailbox.",
-        per_agent("caxton_agent_mailbox_depth", &|a| a.mailbox_depth as u64),
-    );
-    family(
-        "caxton_agent_log_lines_dropped_total",
-        "counter",
-        "Output lines dropped over the budget.",
-        per_agent("caxton_agent_log_lines_dropped_total", &|a| a.stats.log_lines_dropped),
-    );
+    type Per = fn(&crate::runtime::AgentSummary) -> u64;
+    let per_agent_families: [(&str, &str, &str, Per); 7] = [
+        ("caxton_agent_messages_total", "counter", "Messages handled.", |a| a.stats.messages),
+        ("caxton_agent_timers_total", "counter", "Timer callbacks handled.", |a| a.stats.timers),
+        ("caxton_agent_restarts_total", "counter", "Fresh instances after a failure.", |a| a.stats.restarts),
+        ("caxton_agent_fuel_used_total", "counter", "Fuel consumed.", |a| a.stats.fuel_used),
+        ("caxton_agent_memory_bytes", "gauge", "Largest total linear memory seen.", |a| a.stats.memory_high_water),
+        ("caxton_agent_mailbox_depth", "gauge", "Messages waiting in the mailbox.", |a| a.mailbox_depth as u64),
+        ("caxton_agent_log_lines_dropped_total", "counter", "Output lines dropped over the budget.", |a| {
+            a.stats.log_lines_dropped
+        }),
+    ];
+    for (name, kind, help, value) in per_agent_families {
+        family(name, kind, help, per_agent(name, &value));
+    }
     let failures = agents
         .iter()
         .flat_map(|a| {

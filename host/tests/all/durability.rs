@@ -21,6 +21,19 @@ fn ask(addr: &str, receiver: &str, content: Value) -> Option<Value> {
     }
 }
 
+/// A deployment file in `dir` running one `bus-probe` agent called `name`, with
+/// `messaging` granted and `extra` appended to its `[agent.grants]`.
+fn probe_deployment(dir: &std::path::Path, name: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let component = component("bus_probe");
+    let text = format!(
+        "[deployment]\nname = '{name}'\n[[agent]]\nname = '{name}'\ncomponent = '{}'\n[agent.grants]\nmessaging = {{}}\n{extra}",
+        component.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 #[test]
 fn the_counter_keeps_its_count_across_kill_9_and_a_restart_without_the_deployment_file() {
     component("counter");
@@ -61,15 +74,7 @@ fn sigterm_keeps_dead_letters_for_the_next_start() {
 #[test]
 fn pending_timers_survive_kill_9_and_overdue_ones_fire_at_once() {
     let data = tempfile::tempdir().unwrap();
-    let policy = data.path().join("timed.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[deployment]\nname = 'timed'\n[[agent]]\nname = 'timed'\ncomponent = '{}'\n[agent.grants]\nmessaging = {{}}\nkv-store = {{}}\ntimers = {{}}\n",
-            component("bus_probe").display()
-        ),
-    )
-    .unwrap();
+    let policy = probe_deployment(data.path(), "timed", "kv-store = {}\ntimers = {}\n");
     let data_arg = data.path().join("data");
     let data_arg = data_arg.to_str().unwrap();
     let (server, addr) = spawn_server(&["--deployment", policy.to_str().unwrap(), "--data", data_arg]);
@@ -115,15 +120,11 @@ fn kill_9_at_random_moments_never_loses_an_acknowledged_write() {
     println!("crash loop: {rounds} rounds, seed {seed}");
     let mut rng = XorShift(seed);
     let data = tempfile::tempdir().unwrap();
-    let policy = data.path().join("ledger.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[deployment]\nname = 'ledger'\n[[agent]]\nname = 'ledger'\ncomponent = '{}'\n[agent.grants]\nmessaging = {{}}\nkv-store = {{ max-keys = 1_000_000, quota-bytes = 1_000_000_000 }}\ntimers = {{}}\n[agent.limits]\nmessages-per-second = 1_000_000\n",
-            component("bus_probe").display()
-        ),
-    )
-    .unwrap();
+    let policy = probe_deployment(
+        data.path(),
+        "ledger",
+        "kv-store = { max-keys = 1_000_000, quota-bytes = 1_000_000_000 }\ntimers = {}\n[agent.limits]\nmessages-per-second = 1_000_000\n",
+    );
     let data_arg = data.path().join("data");
     let data_arg = data_arg.to_str().unwrap();
     let (first, _) = spawn_server(&["--deployment", policy.to_str().unwrap(), "--data", data_arg]);
