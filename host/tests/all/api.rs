@@ -201,6 +201,36 @@ fn every_admin_route_needs_the_token_and_health_does_not() {
 }
 
 #[test]
+fn with_the_token_every_admin_route_succeeds() {
+    let api = Api::start();
+    let wasm = std::fs::read(component("text_processor")).unwrap();
+    let mut exercised = Vec::new();
+    let mut expect_2xx = |method: &'static str, pattern: &'static str, path: &str, content_type: &str, body: &[u8]| {
+        let (status, reply) = api.call(method, path, Some(TOKEN), content_type, body);
+        assert!((200..300).contains(&status), "{method} {path}: {status} {reply}");
+        exercised.push((method, pattern));
+        reply
+    };
+    let uploaded = expect_2xx("POST", "/v1/components", "/v1/components", "application/wasm", &wasm);
+    let deploy = json!({ "name": "tp", "component": uploaded["component"], "grants": { "messaging": {} } });
+    expect_2xx("POST", "/v1/agents", "/v1/agents", "application/json", deploy.to_string().as_bytes());
+    expect_2xx("GET", "/v1/agents", "/v1/agents", "application/json", b"");
+    expect_2xx("GET", "/v1/agents/{name}", "/v1/agents/tp", "application/json", b"");
+    let message = json!({ "performative": "request", "receiver": "tp", "content": { "action": "get_status" } });
+    expect_2xx("POST", "/v1/messages", "/v1/messages", "application/json", message.to_string().as_bytes());
+    expect_2xx("GET", "/v1/directory", "/v1/directory", "application/json", b"");
+    expect_2xx("GET", "/v1/dead-letters", "/v1/dead-letters", "application/json", b"");
+    expect_2xx("GET", "/metrics", "/metrics", "application/json", b"");
+    expect_2xx("DELETE", "/v1/agents/{name}", "/v1/agents/tp", "application/json", b"");
+    for (pattern, methods) in caxton::http::routes::ROUTES {
+        for method in *methods {
+            let open = *pattern == "/healthz" || *pattern == "/v1/openapi.json";
+            assert!(open || exercised.contains(&(*method, *pattern)), "{method} {pattern} was not exercised");
+        }
+    }
+}
+
+#[test]
 fn no_malformed_request_gets_a_500() {
     let api = Api::start();
     api.deploy("text-processor", "text_processor", json!({ "messaging": {} }), json!({}));
