@@ -48,6 +48,7 @@ fn writer_spec(name: &str) -> AgentSpec {
             kv_store: Some(KvStoreGrant { max_keys: 10_000_000, quota_bytes: 1 << 40, ..KvStoreGrant::default() }),
             timers: Some(caxton::policy::TimersGrant { max_active: 1 }),
             logging: None,
+            filesystem: None,
         },
         limits: Limits {
             host_calls_per_message: 100_000_000,

@@ -1,7 +1,8 @@
 //! The inert WASI baseline: what a plain Rust `std` guest imports even when it
 //! never uses it, provided so that it can run and reach nothing.
 //!
-//! No preopened directories (every path fails), no environment variables, no
+//! No preopened directories (every path fails) unless the deployment file
+//! grants one directory, which is opened with cap-std confinement, no environment variables, no
 //! arguments, a closed stdin, clocks and randomness. stdout and stderr go to the
 //! host log under the agent's name, with control characters escaped and lines
 //! cut at [`MAX_LINE`] bytes. Sockets and HTTP are not part of it: a component
@@ -20,7 +21,7 @@ use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sync};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiView};
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 
 /// The WASI interfaces of the baseline (without versions; any `0.2.x` is accepted).
@@ -55,19 +56,31 @@ pub fn supports_version(version: &str) -> bool {
     version.strip_prefix("0.2.").is_some_and(|minor| minor.parse::<u32>().is_ok())
 }
 
-/// A WASI context with nothing in it: no files, no environment, no arguments,
-/// no stdin. Output lines over the budget are counted in `dropped_lines`.
-pub fn inert_ctx(agent: &str, dropped_lines: Arc<std::sync::atomic::AtomicU64>) -> WasiCtx {
+/// A WASI context with nothing in it: no environment, no arguments, no stdin,
+/// and no files unless a directory is granted. Output lines over the budget
+/// are counted in `dropped_lines`.
+pub fn inert_ctx(
+    agent: &str,
+    dropped_lines: Arc<std::sync::atomic::AtomicU64>,
+    filesystem: Option<&crate::policy::FilesystemGrant>,
+) -> Result<WasiCtx, String> {
     let agent: Arc<str> = Arc::from(agent);
     let bucket = crate::capability::messaging::TokenBucket::new(LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND);
     let budget = Arc::new(std::sync::Mutex::new(LineBudget { bucket, dropped: 0, total_dropped: dropped_lines }));
-    WasiCtxBuilder::new()
+    let mut builder = WasiCtxBuilder::new();
+    builder
         .stdout(AgentOutput { agent: agent.clone(), stream: "stdout", budget: budget.clone() })
         .stderr(AgentOutput { agent, stream: "stderr", budget })
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build()
+        .allow_ip_name_lookup(false);
+    if let Some(grant) = filesystem {
+        let perms = if grant.read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+        builder
+            .preopened_dir(&grant.host_dir, &grant.guest_path, perms)
+            .map_err(|e| format!("cannot open the granted directory `{}`: {e:#}", grant.host_dir.display()))?;
+    }
+    Ok(builder.build())
 }
 
 struct IoTable;

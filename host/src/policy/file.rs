@@ -53,6 +53,20 @@ pub struct GrantsEntry {
     pub timers: Option<TimersEntry>,
     /// `logging = { … }`.
     pub logging: Option<LoggingEntry>,
+    /// `filesystem = { … }`.
+    pub filesystem: Option<FilesystemEntry>,
+}
+
+/// The `filesystem` grant: one host directory, seen by the agent at `guest-path`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilesystemEntry {
+    /// The host directory, relative to the deployment file.
+    pub dir: PathBuf,
+    /// `read-only` (default) or `read-write`.
+    pub mode: Option<String>,
+    /// Where the agent sees it (default `/data`).
+    pub guest_path: Option<String>,
 }
 
 /// The `messaging` grant.

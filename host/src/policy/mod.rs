@@ -101,6 +101,20 @@ pub struct Grants {
     pub timers: Option<TimersGrant>,
     /// The `logging` grant.
     pub logging: Option<LoggingGrant>,
+    /// One directory the agent may use through WASI (`None`: no files at all).
+    pub filesystem: Option<FilesystemGrant>,
+}
+
+/// A host directory an agent may use, opened with capability-based confinement
+/// (cap-std): paths cannot escape it by `..`, absolute paths or symlinks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesystemGrant {
+    /// The host directory, resolved against the deployment file's directory.
+    pub host_dir: PathBuf,
+    /// Where the agent sees it, e.g. `/data`.
+    pub guest_path: String,
+    /// Whether the agent may only read.
+    pub read_only: bool,
 }
 
 impl Grants {
@@ -322,7 +336,8 @@ fn validate(file: file::DeploymentFile, path: &Path) -> Result<Deployment, Polic
         if agents.iter().any(|a| a.name == entry.name) {
             return Err(invalid(format!("agent `{}` is declared twice", entry.name)));
         }
-        let grants = validate_grants(entry.grants).map_err(|m| invalid(format!("agent `{}`: {m}", entry.name)))?;
+        let grants =
+            validate_grants(entry.grants, base).map_err(|m| invalid(format!("agent `{}`: {m}", entry.name)))?;
         let limits = validate_limits(entry.limits).map_err(|m| invalid(format!("agent `{}`: {m}", entry.name)))?;
         agents.push(AgentSpec {
             name: entry.name,
@@ -335,7 +350,7 @@ fn validate(file: file::DeploymentFile, path: &Path) -> Result<Deployment, Polic
     Ok(Deployment { name: file.deployment.name, path: path.to_path_buf(), agents })
 }
 
-fn validate_grants(g: file::GrantsEntry) -> Result<Grants, String> {
+fn validate_grants(g: file::GrantsEntry, base: &Path) -> Result<Grants, String> {
     let messaging = match g.messaging {
         None => None,
         Some(m) => {
@@ -394,7 +409,22 @@ fn validate_grants(g: file::GrantsEntry) -> Result<Grants, String> {
             Some(LoggingGrant { max_level })
         }
     };
-    Ok(Grants { messaging, kv_store, timers, logging })
+    let filesystem = match g.filesystem {
+        None => None,
+        Some(f) => {
+            let read_only = match f.mode.as_deref().unwrap_or("read-only") {
+                "read-only" => true,
+                "read-write" => false,
+                other => return Err(format!("filesystem.mode `{other}` is not `read-only` or `read-write`")),
+            };
+            let guest_path = f.guest_path.unwrap_or_else(|| "/data".into());
+            if !guest_path.starts_with('/') || guest_path.split('/').any(|part| part == "..") {
+                return Err(format!("filesystem.guest-path `{guest_path}` must be absolute and without `..`"));
+            }
+            Some(FilesystemGrant { host_dir: base.join(f.dir), guest_path, read_only })
+        }
+    };
+    Ok(Grants { messaging, kv_store, timers, logging, filesystem })
 }
 
 fn validate_limits(l: file::LimitsEntry) -> Result<Limits, String> {

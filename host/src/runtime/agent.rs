@@ -69,13 +69,15 @@ pub struct AgentState {
 }
 
 impl AgentState {
-    fn new(env: &AgentEnv) -> AgentState {
+    fn new(env: &AgentEnv) -> Result<AgentState, String> {
         let spec = &env.spec;
         let grants = &spec.grants;
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
-        AgentState {
-            wasi: crate::capability::baseline::inert_ctx(&spec.name, env.dropped_lines.clone()),
+        let wasi =
+            crate::capability::baseline::inert_ctx(&spec.name, env.dropped_lines.clone(), grants.filesystem.as_ref())?;
+        Ok(AgentState {
+            wasi,
             table,
             messaging: MessagingCtx::new(&spec.name, env.bus.clone(), grants.messaging.clone(), &spec.limits),
             timers: TimersCtx::new(env.timers.clone()),
@@ -85,7 +87,7 @@ impl AgentState {
             host_calls: 0,
             host_call_limit: spec.limits.host_calls_per_message,
             deadline: Instant::now(),
-        }
+        })
     }
 }
 
@@ -161,7 +163,9 @@ impl LiveAgent {
     /// Instantiate the agent and run its `init`, both under the per-message limits.
     pub fn start(env: AgentEnv, pre: &AgentPre<AgentState>) -> Result<LiveAgent, RuntimeError> {
         let name = env.spec.name.clone();
-        let mut store = Store::new(pre.engine(), AgentState::new(&env));
+        let state =
+            AgentState::new(&env).map_err(|message| RuntimeError::Instantiate { agent: name.clone(), message })?;
+        let mut store = Store::new(pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.call_hook(count_host_calls);

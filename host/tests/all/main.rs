@@ -11,6 +11,7 @@ mod components;
 mod contract_net;
 mod durability;
 mod failures;
+mod filesystem;
 mod hostile_wat;
 mod limits;
 mod policy_gate;

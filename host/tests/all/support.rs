@@ -28,6 +28,7 @@ pub fn all_grants() -> Grants {
         kv_store: Some(KvStoreGrant::default()),
         timers: Some(TimersGrant { max_active: 16 }),
         logging: Some(LoggingGrant { max_level: caxton::policy::LogLevel::Info }),
+        filesystem: None,
     }
 }
 
