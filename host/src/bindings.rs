@@ -11,6 +11,15 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
+/// Host bindings for the standard WASI interfaces Caxton serves behind grants.
+pub mod standard {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "standard-interfaces",
+        imports: { default: trappable },
+    });
+}
+
 use crate::acl;
 use caxton::agent::types as wit;
 

@@ -62,6 +62,27 @@ impl Host for LoggingCtx {
     }
 }
 
+/// `wasi:logging/logging`: the standard interface, with the same behaviour.
+impl crate::bindings::standard::wasi::logging::logging::Host for LoggingCtx {
+    fn log(
+        &mut self,
+        level: crate::bindings::standard::wasi::logging::logging::Level,
+        context: String,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use crate::bindings::standard::wasi::logging::logging::Level as W;
+        let level = match level {
+            W::Trace => Level::Trace,
+            W::Debug => Level::Debug,
+            W::Info => Level::Info,
+            W::Warn => Level::Warn,
+            W::Error => Level::Error,
+            W::Critical => Level::Critical,
+        };
+        Host::log(self, level, context, message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

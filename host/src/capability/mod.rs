@@ -72,8 +72,14 @@ pub enum ImportKind {
     Unsupported,
 }
 
+/// Standard WASI interfaces served behind a Caxton capability's grant.
+pub const STANDARD: &[(&str, Capability)] = &[("wasi:logging/logging@0.1.0-draft", Capability::Logging)];
+
 /// Classify an import name such as `caxton:agent/kv-store@0.1.0` or `wasi:io/streams@0.2.6`.
 pub fn classify_import(import: &str) -> ImportKind {
+    if let Some((_, capability)) = STANDARD.iter().find(|(name, _)| *name == import) {
+        return ImportKind::Capability(*capability);
+    }
     let (path, version) = import.split_once('@').unwrap_or((import, ""));
     if let Some(iface) = path.strip_prefix("caxton:agent/") {
         if version != VERSION {
@@ -128,7 +134,13 @@ pub fn link_granted<T: AgentHost>(linker: &mut Linker<T>, grants: &Grants) -> wa
             Capability::KvStore => {
                 wit::kv_store::add_to_linker::<T, Borrowed<kv_store::KvStoreCtx>>(linker, T::kv_store)?
             }
-            Capability::Logging => wit::logging::add_to_linker::<T, Borrowed<logging::LoggingCtx>>(linker, T::logging)?,
+            Capability::Logging => {
+                wit::logging::add_to_linker::<T, Borrowed<logging::LoggingCtx>>(linker, T::logging)?;
+                crate::bindings::standard::wasi::logging::logging::add_to_linker::<T, Borrowed<logging::LoggingCtx>>(
+                    linker,
+                    T::logging,
+                )?;
+            }
         }
     }
     Ok(())
@@ -149,6 +161,7 @@ mod tests {
         assert_eq!(classify_import("wasi:io/streams@0.3.0"), ImportKind::Unsupported);
         assert_eq!(classify_import("wasi:sockets/tcp@0.2.6"), ImportKind::Unsupported);
         assert_eq!(classify_import("wasi:http/outgoing-handler@0.2.6"), ImportKind::Unsupported);
+        assert_eq!(classify_import("wasi:logging/logging@0.1.0-draft"), ImportKind::Capability(Capability::Logging));
     }
 
     #[test]
