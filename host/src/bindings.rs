@@ -17,6 +17,10 @@ pub mod standard {
         path: "../wit",
         world: "standard-interfaces",
         imports: { default: trappable },
+        with: {
+            "wasi:keyvalue/store.bucket": crate::capability::keyvalue::Bucket,
+            "wasi:keyvalue/atomics.cas": crate::capability::keyvalue::Cas,
+        },
     });
 }
 

@@ -45,8 +45,42 @@ impl KvStoreCtx {
     }
 
     fn apply(&self, key: &str, op: Op) -> Result<Outcome, KvError> {
+        self.apply_in(&self.namespace, key, op)
+    }
+
+    /// The namespace of bucket `name` (for `wasi:keyvalue`), or `None` when the
+    /// grant's `buckets` patterns do not include it.
+    pub fn bucket_namespace(&self, name: &str) -> Option<String> {
+        let granted = self.grant.buckets.iter().any(|p| crate::policy::glob_match(p, name));
+        granted.then(|| format!("{}\u{1}{name}", self.namespace))
+    }
+
+    /// Read `key` of namespace `ns` (the agent's own, or one of its buckets).
+    pub fn get_in(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.check_key(key)?;
-        self.backend.apply(&self.namespace, key, op, self.quota()).map_err(to_wit)
+        self.backend.get(ns, key).map_err(to_wit)
+    }
+
+    /// Write `key` of namespace `ns`, within the sizes and quota of the grant.
+    pub fn apply_in(&self, ns: &str, key: &str, op: Op) -> Result<Outcome, KvError> {
+        self.check_key(key)?;
+        match &op {
+            Op::Put(value) | Op::CompareAndSwap { new: Some(value), .. } => self.check_value(value)?,
+            _ => {}
+        }
+        self.backend.apply(ns, key, op, self.quota()).map_err(to_wit)
+    }
+
+    /// One page of keys of namespace `ns` starting with `prefix`, and the cursor for the next.
+    pub fn list_in(
+        &self,
+        ns: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), KvError> {
+        let keys = self.backend.list(ns, prefix, cursor, PAGE_SIZE).map_err(to_wit)?;
+        let next = if keys.len() == PAGE_SIZE { keys.last().cloned() } else { None };
+        Ok((keys, next))
     }
 }
 
@@ -76,11 +110,7 @@ impl Host for KvStoreCtx {
     }
 
     fn list_keys(&mut self, prefix: String, cursor: Option<String>) -> wasmtime::Result<Result<KeyPage, KvError>> {
-        let keys = self.backend.list(&self.namespace, &prefix, cursor.as_deref(), PAGE_SIZE).map_err(to_wit);
-        Ok(keys.map(|keys| {
-            let cursor = if keys.len() == PAGE_SIZE { keys.last().cloned() } else { None };
-            KeyPage { keys, cursor }
-        }))
+        Ok(self.list_in(&self.namespace, &prefix, cursor.as_deref()).map(|(keys, cursor)| KeyPage { keys, cursor }))
     }
 
     fn increment(&mut self, key: String, delta: i64) -> wasmtime::Result<Result<i64, KvError>> {
@@ -113,7 +143,7 @@ mod tests {
     }
 
     fn small() -> KvStoreGrant {
-        KvStoreGrant { quota_bytes: 64, max_keys: 3, max_key_bytes: 8, max_value_bytes: 16 }
+        KvStoreGrant { quota_bytes: 64, max_keys: 3, max_key_bytes: 8, max_value_bytes: 16, ..KvStoreGrant::default() }
     }
 
     #[test]

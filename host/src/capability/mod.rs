@@ -6,6 +6,7 @@
 //! interface, and each capability whose grant is present — nothing else.
 
 pub mod baseline;
+pub mod keyvalue;
 pub mod kv_store;
 pub mod logging;
 pub mod messaging;
@@ -73,7 +74,12 @@ pub enum ImportKind {
 }
 
 /// Standard WASI interfaces served behind a Caxton capability's grant.
-pub const STANDARD: &[(&str, Capability)] = &[("wasi:logging/logging@0.1.0-draft", Capability::Logging)];
+pub const STANDARD: &[(&str, Capability)] = &[
+    ("wasi:logging/logging@0.1.0-draft", Capability::Logging),
+    ("wasi:keyvalue/store@0.2.0-draft2", Capability::KvStore),
+    ("wasi:keyvalue/atomics@0.2.0-draft2", Capability::KvStore),
+    ("wasi:keyvalue/batch@0.2.0-draft2", Capability::KvStore),
+];
 
 /// Classify an import name such as `caxton:agent/kv-store@0.1.0` or `wasi:io/streams@0.2.6`.
 pub fn classify_import(import: &str) -> ImportKind {
@@ -109,6 +115,8 @@ pub trait AgentHost: wasmtime_wasi::WasiView + 'static {
     fn kv_store(&mut self) -> &mut kv_store::KvStoreCtx;
     /// State of the `logging` capability.
     fn logging(&mut self) -> &mut logging::LoggingCtx;
+    /// The `kv-store` capability with the resource table, for `wasi:keyvalue`.
+    fn keyvalue(&mut self) -> keyvalue::KeyValue<'_>;
     /// `wasi:io/poll` bounded by the current message's deadline.
     fn deadline_poll(&mut self) -> baseline::DeadlinePoll<'_>;
 }
@@ -118,6 +126,13 @@ struct Borrowed<C: 'static>(std::marker::PhantomData<C>);
 
 impl<C: 'static> HasData for Borrowed<C> {
     type Data<'a> = &'a mut C;
+}
+
+/// Marker for the `wasi:keyvalue` view (kv-store plus resource table).
+struct KeyValueData;
+
+impl HasData for KeyValueData {
+    type Data<'a> = keyvalue::KeyValue<'a>;
 }
 
 /// Link the baseline, `types`, and every granted capability — and nothing else.
@@ -132,7 +147,11 @@ pub fn link_granted<T: AgentHost>(linker: &mut Linker<T>, grants: &Grants) -> wa
             }
             Capability::Timers => wit::timers::add_to_linker::<T, Borrowed<timers::TimersCtx>>(linker, T::timers)?,
             Capability::KvStore => {
-                wit::kv_store::add_to_linker::<T, Borrowed<kv_store::KvStoreCtx>>(linker, T::kv_store)?
+                use crate::bindings::standard::wasi::keyvalue as std_kv;
+                wit::kv_store::add_to_linker::<T, Borrowed<kv_store::KvStoreCtx>>(linker, T::kv_store)?;
+                std_kv::store::add_to_linker::<T, KeyValueData>(linker, T::keyvalue)?;
+                std_kv::atomics::add_to_linker::<T, KeyValueData>(linker, T::keyvalue)?;
+                std_kv::batch::add_to_linker::<T, KeyValueData>(linker, T::keyvalue)?;
             }
             Capability::Logging => {
                 wit::logging::add_to_linker::<T, Borrowed<logging::LoggingCtx>>(linker, T::logging)?;

@@ -95,6 +95,8 @@ pub struct KvStoreEntry {
     pub max_key_bytes: Option<u32>,
     /// Largest value in bytes.
     pub max_value_bytes: Option<u32>,
+    /// `wasi:keyvalue` buckets the agent may open (patterns; default `["default"]`).
+    pub buckets: Option<Vec<String>>,
 }
 
 /// The `timers` grant.

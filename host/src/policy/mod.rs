@@ -172,7 +172,7 @@ impl MessagingGrant {
 }
 
 /// Storage allowance of one agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvStoreGrant {
     /// Total bytes of keys and values.
     pub quota_bytes: u64,
@@ -182,6 +182,8 @@ pub struct KvStoreGrant {
     pub max_key_bytes: u32,
     /// Largest value.
     pub max_value_bytes: u32,
+    /// `wasi:keyvalue` buckets the agent may open (patterns).
+    pub buckets: Vec<String>,
 }
 
 impl Default for KvStoreGrant {
@@ -191,6 +193,7 @@ impl Default for KvStoreGrant {
             max_keys: 100_000,
             max_key_bytes: 512,
             max_value_bytes: 1024 * 1024,
+            buckets: vec!["default".into()],
         }
     }
 }
@@ -379,6 +382,7 @@ fn validate_grants(g: file::GrantsEntry, base: &Path) -> Result<Grants, String> 
                 max_keys: k.max_keys.unwrap_or(d.max_keys),
                 max_key_bytes: k.max_key_bytes.unwrap_or(d.max_key_bytes),
                 max_value_bytes: k.max_value_bytes.unwrap_or(d.max_value_bytes),
+                buckets: k.buckets.unwrap_or(d.buckets),
             };
             if grant.max_keys == 0 || grant.quota_bytes == 0 || grant.max_key_bytes == 0 {
                 return Err("kv-store quota-bytes, max-keys and max-key-bytes must be at least 1".into());

@@ -33,8 +33,8 @@ fn parses_grants_limits_and_resolves_components_next_to_the_file() {
     assert_eq!(tp.component, Path::new("policies/../components/text_processor.wasm"));
     let m = tp.grants.messaging.as_ref().unwrap();
     assert!(m.may_send_to("pricing-eu") && m.may_send_to("audit") && !m.may_send_to("billing"));
-    assert_eq!(tp.grants.kv_store.unwrap().quota_bytes, 2048);
-    assert_eq!(tp.grants.kv_store.unwrap().max_key_bytes, 512);
+    assert_eq!(tp.grants.kv_store.as_ref().unwrap().quota_bytes, 2048);
+    assert_eq!(tp.grants.kv_store.as_ref().unwrap().max_key_bytes, 512);
     assert_eq!(tp.grants.timers.unwrap().max_active, 4);
     assert_eq!(tp.grants.logging.unwrap().max_level, LogLevel::Debug);
     assert_eq!(tp.limits.memory_bytes, 1_048_576);

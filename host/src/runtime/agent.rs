@@ -81,7 +81,7 @@ impl AgentState {
             table,
             messaging: MessagingCtx::new(&spec.name, env.bus.clone(), grants.messaging.clone(), &spec.limits),
             timers: TimersCtx::new(env.timers.clone()),
-            kv_store: KvStoreCtx::new(&spec.name, env.kv.clone(), grants.kv_store),
+            kv_store: KvStoreCtx::new(&spec.name, env.kv.clone(), grants.kv_store.clone()),
             logging: LoggingCtx::new(&spec.name, grants.logging.map_or(LogLevel::Critical, |l| l.max_level)),
             limiter: MemoryLimiter::new(spec.limits.memory_bytes),
             host_calls: 0,
@@ -109,6 +109,9 @@ impl AgentHost for AgentState {
     }
     fn logging(&mut self) -> &mut LoggingCtx {
         &mut self.logging
+    }
+    fn keyvalue(&mut self) -> crate::capability::keyvalue::KeyValue<'_> {
+        crate::capability::keyvalue::KeyValue { kv: &mut self.kv_store, table: &mut self.table }
     }
     fn deadline_poll(&mut self) -> DeadlinePoll<'_> {
         DeadlinePoll { table: &mut self.table, deadline: self.deadline }
