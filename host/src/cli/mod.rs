@@ -7,6 +7,7 @@ mod client;
 mod deploy;
 mod inspect;
 mod listing;
+mod new;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -102,6 +103,17 @@ pub enum Command {
         #[command(flatten)]
         output: client::Remote,
     },
+    /// Scaffold a new agent (source, build wiring, a deployment file).
+    New {
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: new::Lang,
+        /// The agent's name.
+        name: String,
+        /// The root of the Caxton checkout.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Show a component's imports (with the capability each needs) and exports.
     Inspect {
         /// The component file.
@@ -158,6 +170,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy { file, name, policy, output } => deploy::deploy(&file, &name, &policy, &output),
         Command::Remove { name, output } => deploy::remove(&name, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
+        Command::New { lang, name, dir } => new::new(lang, &name, &dir),
         Command::Policy { command: PolicyCommand::Check { file } } => inspect::policy_check(&file),
     }
 }

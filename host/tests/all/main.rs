@@ -16,6 +16,7 @@ mod hostile_wat;
 mod limits;
 mod policy_gate;
 mod process;
+mod scaffold;
 mod standard;
 mod supervision;
 mod support;

@@ -1,0 +1,120 @@
+//! `caxton new`: scaffold an agent that builds with `just build-guests` and
+//! answers a request without edits.
+
+use anyhow::{bail, Context};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Languages `caxton new` can scaffold.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Lang {
+    /// A Rust crate in `guests/agents/NAME` using the Caxton SDK.
+    Rust,
+}
+
+const CARGO_TOML: &str = r#"[package]
+name = "{name}"
+version.workspace = true
+edition.workspace = true
+license.workspace = true
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+caxton-sdk.workspace = true
+"#;
+
+const LIB_RS: &str = r#"//! {name}: answers every request with an `inform` that echoes its content.
+//! Edit `handle_message` to make it do something; `caxton_sdk` has the rest
+//! (kv, timers, logging, search, publish/subscribe).
+use caxton_sdk::{json, Agent, Message, Performative};
+
+struct {type_name};
+
+impl Agent for {type_name} {
+    fn handle_message(msg: Message) -> Result<(), String> {
+        let reply = match msg.performative {
+            Performative::Request => msg.inform(json!({ "agent": "{name}", "echo": msg.json_value() })),
+            _ => msg.not_understood("{name} answers requests"),
+        };
+        caxton_sdk::send(reply)
+    }
+}
+
+caxton_sdk::agent!({type_name});
+"#;
+
+const POLICY: &str = r#"# Deployment of {name}: `caxton serve --deployment policies/{name}.toml`
+[deployment]
+name = "{name}"
+
+[[agent]]
+name = "{name}"
+component = "../components/{file}.wasm"
+[agent.grants]
+messaging = { send-to = ["*"] }
+"#;
+
+fn fill(template: &str, name: &str) -> String {
+    let type_name: String = name
+        .split(['-', '_', '.'])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut chars = p.chars();
+            chars.next().map_or_else(String::new, |c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        })
+        .collect();
+    let type_name =
+        if type_name.starts_with(|c: char| c.is_ascii_digit()) { format!("Agent{type_name}") } else { type_name };
+    template.replace("{name}", name).replace("{type_name}", &type_name).replace("{file}", &name.replace('-', "_"))
+}
+
+fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+pub fn new(lang: Lang, name: &str, root: &Path) -> anyhow::Result<ExitCode> {
+    if !crate::policy::valid_agent_name(name) || name.contains('.') {
+        bail!("`{name}` is not a usable agent name: use 1 to 64 characters from a-z, 0-9, `-` and `_`, starting with a letter or digit");
+    }
+    if !root.join("guests/Cargo.toml").exists() {
+        bail!(
+            "`{}` is not a Caxton checkout (no guests/Cargo.toml); run this at the repository root or pass --dir",
+            root.display()
+        );
+    }
+    let Lang::Rust = lang;
+    let crate_dir = root.join("guests/agents").join(name);
+    let policy = root.join("policies").join(format!("{name}.toml"));
+    for existing in [&crate_dir, &policy] {
+        if existing.exists() {
+            bail!("`{}` already exists; pick another name or remove it", existing.display());
+        }
+    }
+    write_new(&crate_dir.join("Cargo.toml"), &fill(CARGO_TOML, name))?;
+    write_new(&crate_dir.join("src/lib.rs"), &fill(LIB_RS, name))?;
+    write_new(&policy, &fill(POLICY, name))?;
+    println!("created guests/agents/{name} (Rust) and policies/{name}.toml");
+    println!("next:");
+    println!("  just build-guests");
+    println!("  ./target/debug/caxton serve --deployment policies/{name}.toml");
+    println!("  ./target/debug/caxton send {name} '{{\"hello\":\"world\"}}' --wait 5000");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_rust_types_and_file_names() {
+        let filled = fill("{type_name} {file} {name}", "price-watcher_2");
+        assert_eq!(filled, "PriceWatcher2 price_watcher_2 price-watcher_2");
+        assert!(fill("{type_name}", "9lives").starts_with("Agent9"));
+    }
+}
