@@ -10,8 +10,9 @@
 
 use super::{decide, usage_after, Change, KvBackend, Op, Outcome, Quota, StoreError, Usage};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 /// Most writes committed in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -24,11 +25,25 @@ struct WriteRequest {
     reply: mpsc::SyncSender<Result<Outcome, StoreError>>,
 }
 
+/// Quota usage by namespace. Kept in memory (computed from the data when the
+/// store opens, so it is always consistent with it) and changed only by the
+/// writer, after a commit: a write touches one page of the database, not two.
+type UsageMap = Arc<Mutex<HashMap<Vec<u8>, Usage>>>;
+
 /// The kv-store in a SQLite database file.
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<mpsc::Sender<WriteRequest>>,
     readers: Mutex<Vec<Connection>>,
+    usage: UsageMap,
+}
+
+fn load_usage(conn: &Connection) -> rusqlite::Result<HashMap<Vec<u8>, Usage>> {
+    let mut stmt = conn.prepare("SELECT ns, SUM(length(key) + length(value)), COUNT(*) FROM kv GROUP BY ns")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, Usage { bytes: r.get::<_, i64>(1)? as u64, keys: r.get::<_, i64>(2)? as u64 }))
+    })?;
+    rows.collect()
 }
 
 fn io(e: rusqlite::Error) -> StoreError {
@@ -39,9 +54,6 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS kv (
         ns BLOB NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
         PRIMARY KEY (ns, key)
-    ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS usage (
-        ns BLOB PRIMARY KEY, bytes INTEGER NOT NULL, keys INTEGER NOT NULL
     ) WITHOUT ROWID;
 ";
 
@@ -66,12 +78,14 @@ impl SqliteStore {
         if let Some(pages) = max_pages {
             conn.pragma_update(None, "max_page_count", pages).map_err(io)?;
         }
+        let usage: UsageMap = Arc::new(Mutex::new(load_usage(&conn).map_err(io)?));
         let (tx, rx) = mpsc::channel();
+        let writer_usage = usage.clone();
         std::thread::Builder::new()
             .name("caxton-kv-writer".into())
-            .spawn(move || write_loop(conn, rx))
+            .spawn(move || write_loop(conn, rx, &writer_usage))
             .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
-        Ok(SqliteStore { path: path.to_path_buf(), writer: Mutex::new(tx), readers: Mutex::new(Vec::new()) })
+        Ok(SqliteStore { path: path.to_path_buf(), writer: Mutex::new(tx), readers: Mutex::new(Vec::new()), usage })
     }
 
     /// Run `f` on a pooled read-only connection.
@@ -95,7 +109,7 @@ impl SqliteStore {
     }
 }
 
-fn write_loop(mut conn: Connection, requests: mpsc::Receiver<WriteRequest>) {
+fn write_loop(mut conn: Connection, requests: mpsc::Receiver<WriteRequest>, usage: &UsageMap) {
     while let Ok(first) = requests.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -104,7 +118,7 @@ fn write_loop(mut conn: Connection, requests: mpsc::Receiver<WriteRequest>) {
                 Err(_) => break,
             }
         }
-        let results = commit(&mut conn, &batch);
+        let results = commit(&mut conn, &batch, usage);
         for (request, result) in batch.into_iter().zip(results) {
             let _ = request.reply.send(result);
         }
@@ -113,18 +127,30 @@ fn write_loop(mut conn: Connection, requests: mpsc::Receiver<WriteRequest>) {
 
 /// Apply a batch in one transaction. Refusals (quota, not a number) affect only
 /// their own request; a storage error fails the whole batch, and nothing of it is written.
-fn commit(conn: &mut Connection, batch: &[WriteRequest]) -> Vec<Result<Outcome, StoreError>> {
+fn commit(conn: &mut Connection, batch: &[WriteRequest], usage: &UsageMap) -> Vec<Result<Outcome, StoreError>> {
+    // usage changes of this batch, applied to the shared map only if it commits
+    let mut changed: HashMap<Vec<u8>, Usage> = HashMap::new();
     let attempt = (|| -> rusqlite::Result<Vec<Result<Outcome, StoreError>>> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(batch.len());
         for r in batch {
-            results.push(apply_one(&tx, r)?);
+            let ns = r.namespace.as_bytes();
+            let before = match changed.get(ns) {
+                Some(u) => *u,
+                None => usage.lock().unwrap_or_else(|p| p.into_inner()).get(ns).copied().unwrap_or_default(),
+            };
+            let (result, after) = apply_one(&tx, r, before)?;
+            changed.insert(ns.to_vec(), after);
+            results.push(result);
         }
         tx.commit()?;
         Ok(results)
     })();
     match attempt {
-        Ok(results) => results,
+        Ok(results) => {
+            usage.lock().unwrap_or_else(|p| p.into_inner()).extend(changed);
+            results
+        }
         Err(e) => {
             tracing::error!("kv-store write failed, {} writes not made: {e}", batch.len());
             let message = e.to_string();
@@ -133,28 +159,28 @@ fn commit(conn: &mut Connection, batch: &[WriteRequest]) -> Vec<Result<Outcome, 
     }
 }
 
-/// One request inside the batch's transaction. The outer `Err` is a storage
+/// One request inside the batch's transaction, given its namespace's usage;
+/// returns the outcome and the usage after it. The outer `Err` is a storage
 /// failure (abort the batch); the inner one a refusal of this request alone.
-fn apply_one(tx: &rusqlite::Transaction<'_>, r: &WriteRequest) -> rusqlite::Result<Result<Outcome, StoreError>> {
+fn apply_one(
+    tx: &rusqlite::Transaction<'_>,
+    r: &WriteRequest,
+    usage: Usage,
+) -> rusqlite::Result<(Result<Outcome, StoreError>, Usage)> {
     let current: Option<Vec<u8>> = tx
         .prepare_cached("SELECT value FROM kv WHERE ns = ?1 AND key = ?2")?
         .query_row(params![r.namespace.as_bytes(), r.key.as_bytes()], |row| row.get(0))
         .optional()?;
-    let usage = tx
-        .prepare_cached("SELECT bytes, keys FROM usage WHERE ns = ?1")?
-        .query_row(params![r.namespace.as_bytes()], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
-        .optional()?
-        .unwrap_or_default();
     let (change, outcome) = match decide(current.as_deref(), r.op.clone()) {
         Ok(decided) => decided,
-        Err(refused) => return Ok(Err(refused)),
+        Err(refused) => return Ok((Err(refused), usage)),
     };
     let after = match usage_after(usage, &r.key, current.as_deref(), &change, r.quota) {
         Ok(after) => after,
-        Err(refused) => return Ok(Err(refused)),
+        Err(refused) => return Ok((Err(refused), usage)),
     };
     match change {
-        Change::Keep => return Ok(Ok(outcome)),
+        Change::Keep => return Ok((Ok(outcome), usage)),
         Change::Put(value) => {
             tx.prepare_cached("INSERT INTO kv (ns, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value")?
                 .execute(params![r.namespace.as_bytes(), r.key.as_bytes(), value])?;
@@ -164,9 +190,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, r: &WriteRequest) -> rusqlite::Resu
                 .execute(params![r.namespace.as_bytes(), r.key.as_bytes()])?;
         }
     }
-    tx.prepare_cached("INSERT INTO usage (ns, bytes, keys) VALUES (?1, ?2, ?3) ON CONFLICT (ns) DO UPDATE SET bytes = excluded.bytes, keys = excluded.keys")?
-        .execute(params![r.namespace.as_bytes(), after.bytes, after.keys])?;
-    Ok(Ok(outcome))
+    Ok((Ok(outcome), after))
 }
 
 impl KvBackend for SqliteStore {
@@ -215,12 +239,7 @@ impl KvBackend for SqliteStore {
     }
 
     fn usage(&self, namespace: &str) -> Result<Usage, StoreError> {
-        self.read(|c| {
-            c.prepare_cached("SELECT bytes, keys FROM usage WHERE ns = ?1")?
-                .query_row(params![namespace.as_bytes()], |row| Ok(Usage { bytes: row.get(0)?, keys: row.get(1)? }))
-                .optional()
-                .map(Option::unwrap_or_default)
-        })
+        Ok(self.usage.lock().unwrap_or_else(|p| p.into_inner()).get(namespace.as_bytes()).copied().unwrap_or_default())
     }
 }
 
