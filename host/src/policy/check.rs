@@ -5,12 +5,13 @@
 
 use super::{AgentSpec, PolicyError};
 use crate::capability::{classify_import, Capability, ImportKind};
+use crate::component::ComponentInfo;
 
 /// What a component needs compared with what its agent is granted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantReport {
-    /// Imports whose capability is not granted: `(import, capability)`.
-    pub not_granted: Vec<(String, Capability)>,
+    /// Imports whose capability is not granted: `(import, capability, the part of a composition that needs it)`.
+    pub not_granted: Vec<(String, Capability, Option<String>)>,
     /// Imports Caxton never provides.
     pub unsupported: Vec<String>,
     /// Granted capabilities the component does not import.
@@ -20,18 +21,20 @@ pub struct GrantReport {
 }
 
 impl GrantReport {
-    /// Compare `imports` with the grants of `spec`.
-    pub fn new(spec: &AgentSpec, imports: &[String]) -> GrantReport {
+    /// Compare the component's imports with the grants of `spec`.
+    pub fn new(spec: &AgentSpec, info: &ComponentInfo) -> GrantReport {
         let mut report = GrantReport::default();
         let mut imported = Vec::new();
-        for import in imports {
+        for import in &info.imports {
             match classify_import(import) {
                 ImportKind::Types | ImportKind::Baseline => {}
                 ImportKind::Unsupported => report.unsupported.push(import.clone()),
                 ImportKind::Capability(c) => {
                     imported.push(c);
                     if !spec.grants.allows(c) {
-                        report.not_granted.push((import.clone(), c));
+                        let parts: Vec<String> = info.parts_importing(import).map(|(i, p)| p.describe(i)).collect();
+                        let part = (!parts.is_empty() && info.parts.len() > 1).then(|| parts.join(" and "));
+                        report.not_granted.push((import.clone(), c, part));
                     }
                 }
             }
@@ -51,11 +54,12 @@ impl GrantReport {
         if let Some(interface) = self.unsupported.into_iter().next() {
             return Err(PolicyError::Unsupported { agent: spec.name.clone(), interface, policy: spec.policy.clone() });
         }
-        if let Some((interface, capability)) = self.not_granted.into_iter().next() {
+        if let Some((interface, capability, part)) = self.not_granted.into_iter().next() {
             return Err(PolicyError::NotGranted {
                 agent: spec.name.clone(),
                 interface,
                 capability,
+                part: part.map(|p| format!(" (for {p})")).unwrap_or_default(),
                 policy: spec.policy.clone(),
             });
         }
@@ -64,8 +68,8 @@ impl GrantReport {
 }
 
 /// Refuse `spec` when its component imports anything not granted or not provided.
-pub fn preflight(spec: &AgentSpec, imports: &[String]) -> Result<(), PolicyError> {
-    GrantReport::new(spec, imports).into_result(spec)
+pub fn preflight(spec: &AgentSpec, info: &ComponentInfo) -> Result<(), PolicyError> {
+    GrantReport::new(spec, info).into_result(spec)
 }
 
 #[cfg(test)]
@@ -84,8 +88,8 @@ mod tests {
         }
     }
 
-    fn imports(names: &[&str]) -> Vec<String> {
-        names.iter().map(|s| s.to_string()).collect()
+    fn imports(names: &[&str]) -> ComponentInfo {
+        ComponentInfo { imports: names.iter().map(|s| s.to_string()).collect(), ..ComponentInfo::default() }
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub enum PolicyError {
         message: String,
     },
     /// A component imports a capability its grants leave out.
-    #[error("agent `{agent}` imports `{interface}`, but `{policy}` does not grant `{capability}`; add a `{capability}` entry under [agent.grants] or remove the import")]
+    #[error("agent `{agent}` imports `{interface}`{part}, but `{policy}` does not grant `{capability}`; add a `{capability}` entry under [agent.grants] or remove the import")]
     NotGranted {
         /// The agent's name.
         agent: String,
@@ -47,12 +47,14 @@ pub enum PolicyError {
         interface: String,
         /// The capability the import belongs to.
         capability: Capability,
+        /// For a composed component, which part needs it (` (for …)`), else empty.
+        part: String,
         /// The deployment file.
         policy: PathBuf,
     },
     /// A component imports an interface Caxton never provides.
     #[error(
-        "agent `{agent}` imports `{interface}`, which Caxton does not provide to agents (deployment file `{policy}`)"
+        "agent `{agent}` imports `{interface}`, which Caxton does not provide to agents: compose the component with one that exports it, or remove the import (deployment file `{policy}`)"
     )]
     Unsupported {
         /// The agent's name.

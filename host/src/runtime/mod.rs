@@ -273,7 +273,7 @@ impl Runtime {
         let name = spec.name.clone();
         let info =
             component::inspect(&bytes).map_err(|source| RuntimeError::Component { agent: name.clone(), source })?;
-        check::preflight(&spec, &info.imports)?;
+        check::preflight(&spec, &info)?;
         let missing: Vec<String> =
             AGENT_EXPORTS.iter().filter(|e| !info.exports.iter().any(|x| x == *e)).map(|e| e.to_string()).collect();
         if !missing.is_empty() {

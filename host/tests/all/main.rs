@@ -8,6 +8,7 @@ mod agents;
 mod api;
 mod bus;
 mod components;
+mod composition;
 mod contract_net;
 mod durability;
 mod failures;

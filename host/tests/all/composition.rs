@@ -1,0 +1,82 @@
+//! Composed components (`just compose`): an agent plugged together with a
+//! library component runs, and the grants apply to what the composition imports.
+
+use crate::support::*;
+use caxton::acl::Performative;
+use caxton::policy::{Grants, MessagingGrant, PolicyError};
+use caxton::runtime::RuntimeError;
+use caxton::store::KvBackend;
+use serde_json::json;
+
+fn messaging_only() -> Grants {
+    Grants { messaging: Some(MessagingGrant::send_to_all()), ..Grants::default() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_composed_agent_answers_a_request_end_to_end() {
+    let rt = runtime_with(vec![spec("composed", "composed_text_full", messaging_only())]).await;
+    let reply = ask(&rt, "composed", json!({ "operation": "uppercase", "text": "composed" })).await;
+    assert_eq!(reply.performative, Performative::Inform, "{}", reply.content);
+    assert_eq!(content(&reply)["result"], "COMPOSED");
+    let reply = ask(&rt, "composed", json!({ "operation": "shout", "text": "x" })).await;
+    assert_eq!(reply.performative, Performative::Failure, "the library's error comes back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inner_part_needing_an_ungranted_capability_is_refused_naming_the_part() {
+    let err = runtime().deploy(spec("composed", "composed_text_counting", messaging_only())).await.unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::Policy(PolicyError::NotGranted { interface, .. }) if interface == "caxton:agent/kv-store@0.1.0"),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("for the inner component that exports `caxton:textops/ops@0.1.0`"), "{text}");
+
+    // granted, the library counts its calls in the composed agent's own kv-store
+    let store = std::sync::Arc::new(caxton::store::memory::MemoryStore::new());
+    let rt = runtime_on(store.clone());
+    deploy_all(&rt, vec![spec("composed", "composed_text_counting", all_grants())]).await;
+    for _ in 0..2 {
+        let reply = ask(&rt, "composed", json!({ "operation": "reverse", "text": "abc" })).await;
+        assert_eq!(content(&reply)["result"], "cba");
+    }
+    assert_eq!(store.get("composed", "textops-calls").unwrap(), Some(2i64.to_le_bytes().to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uncomposed_agent_is_refused_with_a_hint_to_compose_it() {
+    let err = runtime().deploy(spec("raw", "composed_text", all_grants())).await.unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::Policy(PolicyError::Unsupported { interface, .. }) if interface == "caxton:textops/ops@0.1.0"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("compose the component"), "{err}");
+}
+
+#[test]
+fn inspect_and_policy_check_say_which_part_needs_what() {
+    let bin = env!("CARGO_BIN_EXE_caxton");
+    let out = std::process::Command::new(bin)
+        .args(["inspect", "components/composed_text_counting.wasm"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("parts (composed):"), "{text}");
+    assert!(text.contains("the inner component that exports `caxton:textops/ops@0.1.0`: needs `kv-store`"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("composed.toml");
+    let component = component("composed_text_counting");
+    std::fs::write(
+        &policy,
+        format!(
+            "[deployment]\nname='c'\n[[agent]]\nname='c'\ncomponent='{}'\n[agent.grants]\nmessaging={{}}\n",
+            component.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin).args(["policy", "check"]).arg(&policy).output().unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("kv-store") && text.contains("for the inner component that exports"), "{text}");
+}
