@@ -123,8 +123,8 @@ impl From<acl::Message> for wit::Message {
     }
 }
 
-impl From<wit::Capabilities> for crate::bus::directory::Profile {
-    fn from(c: wit::Capabilities) -> Self {
+impl From<wit::AgentProfile> for crate::bus::directory::Profile {
+    fn from(c: wit::AgentProfile) -> Self {
         use crate::bus::directory::Service;
         crate::bus::directory::Profile {
             version: c.version,

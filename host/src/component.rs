@@ -71,10 +71,10 @@ pub struct Part {
 impl Part {
     /// How to name the part to a person: by the interface it exports, or as the agent itself.
     pub fn describe(&self, index: usize) -> String {
-        if let Some(interface) = self.exports.iter().find(|e| e.contains(':')) {
-            format!("the inner component that exports `{interface}`")
-        } else if self.exports.iter().any(|e| e == "handle-message") {
+        if self.exports.iter().any(|e| e.starts_with("caxton:agent/guest@")) {
             "the agent's own component".to_string()
+        } else if let Some(interface) = self.exports.iter().find(|e| e.contains(':')) {
+            format!("the inner component that exports `{interface}`")
         } else {
             format!("inner component #{index}")
         }

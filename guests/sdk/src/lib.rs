@@ -34,7 +34,7 @@ pub mod bindings {
 }
 
 pub use bindings::caxton::agent::types::{
-    Capabilities, DirectoryQuery, KvError, Message, Performative, SendError, ServiceDescription, TimerError,
+    AgentProfile, DirectoryQuery, KvError, Message, Performative, SendError, ServiceDescription, TimerError,
 };
 pub use serde_json::{json, Value};
 
@@ -57,8 +57,8 @@ pub trait Agent {
     fn shutdown() {}
 
     /// What the agent registers in the host's directory.
-    fn capabilities() -> Capabilities {
-        Capabilities {
+    fn capabilities() -> AgentProfile {
+        AgentProfile {
             version: String::from("0.1.0"),
             performatives: vec![Performative::Request],
             protocols: vec![String::from("fipa-request")],
@@ -75,7 +75,7 @@ macro_rules! agent {
         #[doc(hidden)]
         pub struct CaxtonAgentExport;
 
-        impl $crate::bindings::Guest for CaxtonAgentExport {
+        impl $crate::bindings::exports::caxton::agent::guest::Guest for CaxtonAgentExport {
             fn init() -> ::core::result::Result<(), ::std::string::String> {
                 <$ty as $crate::Agent>::init()
             }
@@ -90,7 +90,7 @@ macro_rules! agent {
             fn shutdown() {
                 <$ty as $crate::Agent>::shutdown()
             }
-            fn capabilities() -> $crate::Capabilities {
+            fn capabilities() -> $crate::AgentProfile {
                 <$ty as $crate::Agent>::capabilities()
             }
         }

@@ -73,6 +73,9 @@ pub enum ImportKind {
     Unsupported,
 }
 
+/// Interfaces of `caxton:agent` that agents export rather than import.
+pub const EXPORTED: &[&str] = &["guest"];
+
 /// Standard WASI interfaces served behind a Caxton capability's grant.
 pub const STANDARD: &[(&str, Capability)] = &[
     ("wasi:logging/logging@0.1.0-draft", Capability::Logging),

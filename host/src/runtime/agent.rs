@@ -8,7 +8,7 @@ use super::engine::{deadline_ticks, MemoryLimiter, FUEL_PER_MICRO};
 use super::stats::AgentStats;
 use super::RuntimeError;
 use crate::acl::{Message, Performative};
-use crate::bindings::caxton::agent::types::Capabilities;
+use crate::bindings::caxton::agent::types::AgentProfile;
 use crate::bindings::{Agent, AgentPre};
 use crate::bus::{Bus, Event, Mailbox};
 use crate::capability::baseline::{BlockedPastDeadline, DeadlinePoll};
@@ -181,15 +181,15 @@ impl LiveAgent {
             message: describe(&e, &mut store, &env.spec).message,
         })?;
         let mut live = LiveAgent { env, store, agent };
-        live.call("init", |a, s| a.call_init(s))
+        live.call("init", |a, s| a.caxton_agent_guest().call_init(s))
             .and_then(|r| r.map_err(|m| CallFailure { reason: "handler-error", message: m, poisoned: false }))
             .map_err(|f| RuntimeError::Init { agent: name, message: f.message })?;
         Ok(live)
     }
 
     /// The agent's self-description, from its `capabilities` export.
-    pub fn capabilities(&mut self) -> Result<Capabilities, CallFailure> {
-        self.call("capabilities", |a, s| a.call_capabilities(s))
+    pub fn capabilities(&mut self) -> Result<AgentProfile, CallFailure> {
+        self.call("capabilities", |a, s| a.caxton_agent_guest().call_capabilities(s))
     }
 
     /// The agent's name.
@@ -205,7 +205,7 @@ impl LiveAgent {
                 self.env.stats(|s| s.messages += 1);
                 self.store.data_mut().messaging.set_hops(msg.hops);
                 let wit_msg = (*msg).clone().into();
-                (self.call("handle-message", |a, s| a.call_handle_message(s, &wit_msg)), Some(msg))
+                (self.call("handle-message", |a, s| a.caxton_agent_guest().call_handle_message(s, &wit_msg)), Some(msg))
             }
             Event::Timer(id) => {
                 if !self.store.data_mut().timers.take_fired(id) {
@@ -213,7 +213,7 @@ impl LiveAgent {
                 }
                 self.env.stats(|s| s.timers += 1);
                 self.store.data_mut().messaging.set_hops(0);
-                (self.call("handle-timer", |a, s| a.call_handle_timer(s, id)), None)
+                (self.call("handle-timer", |a, s| a.caxton_agent_guest().call_handle_timer(s, id)), None)
             }
         };
         let failure = match outcome {
@@ -232,7 +232,7 @@ impl LiveAgent {
 
     /// Call `shutdown`, ignoring its outcome (the agent is going away).
     pub fn shutdown(mut self) {
-        let _ = self.call("shutdown", |a, s| a.call_shutdown(s));
+        let _ = self.call("shutdown", |a, s| a.caxton_agent_guest().call_shutdown(s));
     }
 
     fn call<R>(

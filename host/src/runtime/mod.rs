@@ -92,8 +92,9 @@ pub enum RuntimeError {
     Internal(String),
 }
 
-/// The exports of the `agent` world every agent component must have.
-pub const AGENT_EXPORTS: [&str; 5] = ["init", "handle-message", "handle-timer", "shutdown", "capabilities"];
+/// The exports of the `agent` world every agent component must have: the
+/// `guest` interface (init, handle-message, handle-timer, shutdown, capabilities).
+pub const AGENT_EXPORTS: [&str; 1] = ["caxton:agent/guest@0.1.0"];
 
 /// Where the runtime keeps its state.
 pub struct RuntimeConfig {

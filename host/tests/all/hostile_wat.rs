@@ -77,7 +77,7 @@ impl WatAgent {
   (type $caps (record
     (field "version" string) (field "performatives" (list $perf-e)) (field "protocols" (list string))
     (field "ontologies" (list string)) (field "services" (list $service-e))))
-  (export $caps-e "capabilities-record" (type $caps))
+  (export $caps-e "agent-profile" (type $caps))
   (func $init (result (result (error string)))
     (canon lift (core func $i "init") (memory $mem) (realloc (func $i "realloc"))))
   (func $handle (param "msg" $msg-e) (result (result (error string)))
@@ -87,11 +87,16 @@ impl WatAgent {
   (func $shutdown (canon lift (core func $i "shutdown")))
   (func $capabilities (result $caps-e)
     (canon lift (core func $i "capabilities") (memory $mem) (realloc (func $i "realloc"))))
-  (export "init" (func $init))
-  (export "handle-message" (func $handle))
-  (export "handle-timer" (func $timer))
-  (export "shutdown" (func $shutdown))
-  (export "capabilities" (func $capabilities))
+  (instance $guest
+    (export "message" (type $msg-e))
+    (export "agent-profile" (type $caps-e))
+    (export "init" (func $init))
+    (export "handle-message" (func $handle))
+    (export "handle-timer" (func $timer))
+    (export "shutdown" (func $shutdown))
+    (export "capabilities" (func $capabilities))
+  )
+  (export "caxton:agent/guest@0.1.0" (instance $guest))
 )"#
         )
     }

@@ -5,7 +5,7 @@
 //! `propose` (with a price) or `refuse` (or the host's `failure` when its
 //! reply-by passes). The cheapest proposal gets `accept-proposal`, the others
 //! `reject-proposal`, and the winner's `inform` is passed back to whoever asked.
-use caxton_sdk::{json, Agent, Capabilities, DirectoryQuery, Message, Performative, Value};
+use caxton_sdk::{json, Agent, AgentProfile, DirectoryQuery, Message, Performative, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -113,8 +113,8 @@ impl Agent for Initiator {
         Ok(())
     }
 
-    fn capabilities() -> Capabilities {
-        Capabilities {
+    fn capabilities() -> AgentProfile {
+        AgentProfile {
             version: "0.1.0".into(),
             performatives: vec![
                 Performative::Request,

@@ -3,7 +3,7 @@
 //!
 //! The price is derived from the bidder's name and the task, so a round is
 //! repeatable.
-use caxton_sdk::{json, log, Agent, Capabilities, Message, Performative};
+use caxton_sdk::{json, log, Agent, AgentProfile, Message, Performative};
 
 fn price(task: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -42,8 +42,8 @@ impl Agent for Participant {
         caxton_sdk::send(reply)
     }
 
-    fn capabilities() -> Capabilities {
-        Capabilities {
+    fn capabilities() -> AgentProfile {
+        AgentProfile {
             version: "0.1.0".into(),
             performatives: vec![Performative::Cfp, Performative::AcceptProposal, Performative::RejectProposal],
             protocols: vec!["fipa-contract-net".into()],

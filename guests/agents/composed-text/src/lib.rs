@@ -6,13 +6,13 @@ mod bindings {
 }
 
 use bindings::caxton::agent::messaging;
-use bindings::caxton::agent::types::{Capabilities, Message, Performative};
+use bindings::caxton::agent::types::{AgentProfile, Message, Performative};
 use bindings::caxton::textops::ops;
 use serde_json::{json, Value};
 
 struct ComposedText;
 
-impl bindings::Guest for ComposedText {
+impl bindings::exports::caxton::agent::guest::Guest for ComposedText {
     fn init() -> Result<(), String> {
         Ok(())
     }
@@ -49,8 +49,8 @@ impl bindings::Guest for ComposedText {
 
     fn shutdown() {}
 
-    fn capabilities() -> Capabilities {
-        Capabilities {
+    fn capabilities() -> AgentProfile {
+        AgentProfile {
             version: "0.1.0".into(),
             performatives: vec![Performative::Request],
             protocols: vec!["fipa-request".into()],

@@ -5,7 +5,7 @@
 //! `{"from", "content"}`; every fired timer as `{"timer": id}`. `dump` returns
 //! the record.
 use caxton_sdk::{
-    json, kv, timers, Agent, Capabilities, DirectoryQuery, Message, Performative, ServiceDescription, Value,
+    json, kv, timers, Agent, AgentProfile, DirectoryQuery, Message, Performative, ServiceDescription, Value,
 };
 use std::cell::RefCell;
 
@@ -139,9 +139,9 @@ impl Agent for BusProbe {
         Ok(())
     }
 
-    fn capabilities() -> Capabilities {
+    fn capabilities() -> AgentProfile {
         let service = if caxton_sdk::self_id().starts_with("quoter") { "quote" } else { "probe" };
-        Capabilities {
+        AgentProfile {
             version: "0.1.0".into(),
             performatives: vec![Performative::Request, Performative::Inform],
             protocols: vec!["fipa-request".into()],
