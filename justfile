@@ -20,6 +20,16 @@ build-guests:
         cp "{{guest_release}}/$name.wasm" "components/$name.wasm"
         printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
     done
+    # Python agents: componentize-py (installed when missing); only the world's own imports
+    if compgen -G "guests/python/*/app.py" >/dev/null; then
+        command -v componentize-py >/dev/null || { echo "installing componentize-py…"; python3 -m pip install --quiet componentize-py; hash -r; }
+        for app in guests/python/*/app.py; do
+            dir=$(dirname "$app"); name=$(basename "$dir" | tr '-' '_')_py
+            echo "  building $dir with componentize-py (a CPython component, ~10 s)…"
+            componentize-py -d wit -w agent componentize --stub-wasi -p "$dir" app -o "components/$name.wasm" >/dev/null
+            printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
+        done
+    fi
 
 # Plug library components into the agents that import them (wasm-tools compose).
 compose: build-guests

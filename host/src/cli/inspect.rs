@@ -49,20 +49,29 @@ pub fn inspect(file: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     for export in &info.exports {
         println!("  {export}");
     }
-    if info.parts.len() > 1 {
-        println!("parts (composed):");
-        for (i, part) in info.parts.iter().enumerate() {
-            let needs: Vec<String> = part
+    // for a composition: what each part needs (interfaces only, not the parts' internal wiring)
+    let needs: Vec<(String, Vec<String>)> = info
+        .parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let needs = part
                 .imports
                 .iter()
                 .filter_map(|imp| match classify_import(imp) {
                     ImportKind::Capability(c) => Some(format!("`{c}`")),
-                    ImportKind::Unsupported => Some(format!("`{imp}` (from another part)")),
+                    ImportKind::Unsupported if imp.contains(':') => Some(format!("`{imp}` (from another part)")),
                     _ => None,
                 })
                 .collect();
-            let needs = if needs.is_empty() { "nothing".to_string() } else { needs.join(", ") };
-            println!("  {}: needs {needs}", part.describe(i));
+            (part.describe(i), needs)
+        })
+        .filter(|(_, needs): &(String, Vec<String>)| !needs.is_empty())
+        .collect();
+    if info.parts.len() > 1 && !needs.is_empty() {
+        println!("parts (composed):");
+        for (part, needs) in needs {
+            println!("  {part}: needs {}", needs.join(", "));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@ mod api;
 mod bus;
 mod components;
 mod composition;
+mod conformance;
 mod contract_net;
 mod durability;
 mod failures;

@@ -1,0 +1,53 @@
+//! One conformance suite for every text-processor twin: the same requests get
+//! the same replies whatever language the agent is written in.
+
+use crate::support::*;
+use caxton::acl::Performative;
+use serde_json::{json, Value};
+
+fn process(operation: &str, field: &str, text: &str) -> Value {
+    json!({ "action": "process_data", "data": { "operation": operation, field: text } })
+}
+
+/// Run the suite against the text-processor built as `components/{component}.wasm`.
+async fn text_processor_conforms(component: &str) {
+    let rt = runtime_with(vec![spec("text-processor", component, all_grants())]).await;
+    let cases = [
+        ("uppercase", "data", "hello world", "HELLO WORLD"),
+        ("uppercase", "text", "hello world", "HELLO WORLD"),
+        ("lowercase", "data", "Hello World", "hello world"),
+        ("reverse", "text", "abc", "cba"),
+    ];
+    for (op, field, input, want) in cases {
+        let reply = ask(&rt, "text-processor", process(op, field, input)).await;
+        assert_eq!(reply.performative, Performative::Inform, "{component} {op}: {}", reply.content);
+        let c = content(&reply);
+        assert_eq!(c["result"]["result"], want, "{component} {op} via {field}");
+        assert!(c["result"]["timestamp"].is_u64(), "{component}: a timestamp");
+    }
+    let status = ask(&rt, "text-processor", json!({ "action": "get_status" })).await;
+    assert_eq!(status.performative, Performative::Inform);
+    assert_eq!(content(&status)["result"]["status"], "ready", "{component}");
+    assert_eq!(content(&status)["result"]["processed"], 4, "{component}");
+    let unknown = ask(&rt, "text-processor", json!({ "action": "dance" })).await;
+    assert_eq!(unknown.performative, Performative::NotUnderstood, "{component}");
+    for bad in [
+        json!({ "action": "process_data", "data": { "operation": "uppercase" } }),
+        json!({ "action": "process_data", "data": { "operation": "rot13", "data": "x" } }),
+        json!({ "action": "process_data", "data": "not an object" }),
+    ] {
+        let reply = ask(&rt, "text-processor", bad.clone()).await;
+        assert_eq!(reply.performative, Performative::Failure, "{component}: {bad}");
+        assert!(content(&reply)["error"].is_string(), "{component}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rust_text_processor_conforms() {
+    text_processor_conforms("text_processor").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_text_processor_conforms() {
+    text_processor_conforms("text_processor_py").await;
+}
