@@ -10,6 +10,8 @@ use std::process::ExitCode;
 pub enum Lang {
     /// A Rust crate in `guests/agents/NAME` using the Caxton SDK.
     Rust,
+    /// A Python module in `guests/python/NAME` built with componentize-py.
+    Python,
 }
 
 const CARGO_TOML: &str = r#"[package]
@@ -46,13 +48,61 @@ impl Agent for {type_name} {
 caxton_sdk::agent!({type_name});
 "#;
 
+const APP_PY: &str = r#""""{name}: answers every request with an `inform` that echoes its content.
+Edit `handle_message` to make it do something; the other capabilities are in
+`wit_world.imports` (kv_store, timers, logging)."""
+import json
+
+from wit_world import exports
+from wit_world.imports import messaging, types
+
+
+def reply(msg, performative, content):
+    return types.Message(
+        performative=performative, sender="", receivers=[msg.sender], content=json.dumps(content),
+        language=None, encoding=None, ontology=msg.ontology, protocol=msg.protocol,
+        conversation_id=msg.conversation_id, reply_with=None, in_reply_to=msg.reply_with, reply_by=None)
+
+
+class Guest(exports.Guest):
+    def init(self):
+        pass
+
+    def handle_message(self, msg):
+        try:
+            content = json.loads(msg.content)
+        except ValueError:
+            content = msg.content
+        if msg.performative == types.Performative.REQUEST:
+            out = reply(msg, types.Performative.INFORM, {"result": {"agent": "{name}", "echo": content}})
+        else:
+            out = reply(msg, types.Performative.NOT_UNDERSTOOD, {"error": "{name} answers requests"})
+        messaging.send(out)
+
+    def handle_timer(self, id):
+        pass
+
+    def shutdown(self):
+        pass
+
+    def capabilities(self):
+        return types.AgentProfile(version="0.1.0", performatives=[types.Performative.REQUEST],
+                                  protocols=["fipa-request"], ontologies=[], services=[])
+"#;
+
+/// Python components import every interface of the world, so they need every grant.
+const PYTHON_GRANTS: &str = r#"kv-store = {}
+timers = {}
+logging = { max-level = "info" }
+"#;
+
 const POLICY: &str = r#"# Deployment of {name}: `caxton serve --deployment policies/{name}.toml`
 [deployment]
 name = "{name}"
 
 [[agent]]
 name = "{name}"
-component = "../components/{file}.wasm"
+component = "../components/{component}.wasm"
 [agent.grants]
 messaging = { send-to = ["*"] }
 "#;
@@ -88,18 +138,30 @@ pub fn new(lang: Lang, name: &str, root: &Path) -> anyhow::Result<ExitCode> {
             root.display()
         );
     }
-    let Lang::Rust = lang;
-    let crate_dir = root.join("guests/agents").join(name);
+    let (dir, component) = match lang {
+        Lang::Rust => (root.join("guests/agents").join(name), name.replace('-', "_")),
+        Lang::Python => (root.join("guests/python").join(name), format!("{}_py", name.replace('-', "_"))),
+    };
     let policy = root.join("policies").join(format!("{name}.toml"));
-    for existing in [&crate_dir, &policy] {
+    for existing in [&dir, &policy] {
         if existing.exists() {
             bail!("`{}` already exists; pick another name or remove it", existing.display());
         }
     }
-    write_new(&crate_dir.join("Cargo.toml"), &fill(CARGO_TOML, name))?;
-    write_new(&crate_dir.join("src/lib.rs"), &fill(LIB_RS, name))?;
-    write_new(&policy, &fill(POLICY, name))?;
-    println!("created guests/agents/{name} (Rust) and policies/{name}.toml");
+    let policy_text = fill(POLICY, name).replace("{component}", &component);
+    match lang {
+        Lang::Rust => {
+            write_new(&dir.join("Cargo.toml"), &fill(CARGO_TOML, name))?;
+            write_new(&dir.join("src/lib.rs"), &fill(LIB_RS, name))?;
+            write_new(&policy, &policy_text)?;
+        }
+        Lang::Python => {
+            write_new(&dir.join("app.py"), &fill(APP_PY, name))?;
+            write_new(&policy, &format!("{policy_text}{PYTHON_GRANTS}"))?;
+        }
+    }
+    let relative = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
+    println!("created {relative} ({lang:?}) and policies/{name}.toml");
     println!("next:");
     println!("  just build-guests");
     println!("  ./target/debug/caxton serve --deployment policies/{name}.toml");

@@ -64,3 +64,33 @@ async fn a_new_rust_agent_builds_and_answers_without_edits() {
     assert_eq!(reply.performative, Performative::Inform);
     assert_eq!(content(&reply)["result"], json!({ "agent": "price-watcher", "echo": { "hello": "world" } }));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_python_agent_builds_and_answers_without_edits() {
+    let checkout = tempfile::tempdir().unwrap();
+    let repo = root();
+    copy_dir(&repo.join("wit"), &checkout.path().join("wit"));
+    std::fs::create_dir_all(checkout.path().join("guests")).unwrap();
+    std::fs::copy(repo.join("guests/Cargo.toml"), checkout.path().join("guests/Cargo.toml")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_caxton"))
+        .args(["new", "--lang", "python", "greeter", "--dir"])
+        .arg(checkout.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // build it the way `just build-guests` does (componentize-py is installed by it)
+    std::fs::create_dir_all(checkout.path().join("components")).unwrap();
+    let built = Command::new("componentize-py")
+        .args(["-d", "wit", "-w", "agent", "componentize", "--stub-wasi", "-p", "guests/python/greeter", "app", "-o"])
+        .arg("components/greeter_py.wasm")
+        .current_dir(checkout.path())
+        .output()
+        .expect("componentize-py is on PATH (`just build-guests` installs it)");
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let deployment = Deployment::load(&checkout.path().join("policies/greeter.toml")).unwrap();
+    let rt = runtime();
+    deploy_all(&rt, deployment.agents).await;
+    let reply = ask(&rt, "greeter", json!({ "hello": "world" })).await;
+    assert_eq!(reply.performative, Performative::Inform, "{}", reply.content);
+    assert_eq!(content(&reply)["result"], json!({ "agent": "greeter", "echo": { "hello": "world" } }));
+}
