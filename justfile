@@ -30,6 +30,20 @@ build-guests:
             printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
         done
     fi
+    # JavaScript agents: componentize-qjs from npm (installed into guests/js when missing)
+    if compgen -G "guests/js/*/app.js" >/dev/null; then
+        if [ ! -x guests/js/node_modules/.bin/componentize-qjs ]; then
+            echo "installing componentize-qjs from npm…"
+            npm install --prefix guests/js --no-audit --no-fund --loglevel=error
+        fi
+        for app in guests/js/*/app.js; do
+            dir=$(dirname "$app"); name=$(basename "$dir" | tr '-' '_')_js
+            echo "  building $dir with componentize-qjs…"
+            guests/js/node_modules/.bin/componentize-qjs --wit wit --js "$app" -n agent --sync --stub-wasi --opt-size \
+                -o "components/$name.wasm" >/dev/null
+            printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
+        done
+    fi
 
 # Plug library components into the agents that import them (wasm-tools compose).
 compose: build-guests

@@ -51,3 +51,8 @@ async fn the_rust_text_processor_conforms() {
 async fn the_python_text_processor_conforms() {
     text_processor_conforms("text_processor_py").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_javascript_text_processor_conforms() {
+    text_processor_conforms("text_processor_js").await;
+}

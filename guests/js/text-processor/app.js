@@ -1,0 +1,61 @@
+// The product guide's text processor, in JavaScript: uppercase, lowercase and
+// reverse text, `get_status`; unknown actions get not-understood, malformed
+// data failure. Built by `just build-guests` with componentize-qjs (QuickJS).
+import { send } from "caxton:agent/messaging@0.1.0";
+import { nowMs } from "caxton:agent/timers@0.1.0";
+
+let processed = 0;
+
+function reply(msg, performative, content) {
+  return {
+    performative, sender: "", receivers: [msg.sender], content: JSON.stringify(content),
+    language: undefined, encoding: undefined, ontology: msg.ontology, protocol: msg.protocol,
+    conversationId: msg.conversationId, replyWith: undefined, inReplyTo: msg.replyWith, replyBy: undefined,
+  };
+}
+
+const operations = {
+  uppercase: (s) => s.toUpperCase(),
+  lowercase: (s) => s.toLowerCase(),
+  reverse: (s) => [...s].reverse().join(""),
+};
+
+function process(data) {
+  if (data === null || typeof data !== "object" || typeof data.operation !== "string") {
+    throw new Error("data.operation must be a string");
+  }
+  const text = data.data ?? data.text;
+  if (typeof text !== "string") throw new Error("data.data must be a string");
+  const op = operations[data.operation];
+  if (!op) throw new Error(`unknown operation \`${data.operation}\`; use uppercase, lowercase or reverse`);
+  processed += 1;
+  return { result: op(text), timestamp: Number(nowMs()) };
+}
+
+export const guest = {
+  init() {},
+  handleMessage(msg) {
+    let content = null;
+    try { content = JSON.parse(msg.content); } catch (_) { content = null; }
+    const action = content !== null && typeof content === "object" ? content.action : undefined;
+    const request = msg.performative === "request";
+    let out;
+    if (request && action === "process_data") {
+      try {
+        out = reply(msg, "inform", { result: process(content.data) });
+      } catch (e) {
+        out = reply(msg, "failure", { error: e.message });
+      }
+    } else if (request && action === "get_status") {
+      out = reply(msg, "inform", { result: { status: "ready", processed, version: "0.1.0" } });
+    } else {
+      out = reply(msg, "not-understood", { error: "expected a request with action `process_data` or `get_status`" });
+    }
+    send(out);
+  },
+  handleTimer(_id) {},
+  shutdown() {},
+  capabilities() {
+    return { version: "0.1.0", performatives: ["request"], protocols: ["fipa-request"], ontologies: [], services: [] };
+  },
+};
