@@ -12,6 +12,8 @@ pub enum Lang {
     Rust,
     /// A Python module in `guests/python/NAME` built with componentize-py.
     Python,
+    /// A JavaScript module in `guests/js/NAME` built with componentize-qjs.
+    Js,
 }
 
 const CARGO_TOML: &str = r#"[package]
@@ -90,8 +92,38 @@ class Guest(exports.Guest):
                                   protocols=["fipa-request"], ontologies=[], services=[])
 "#;
 
-/// Python components import every interface of the world, so they need every grant.
-const PYTHON_GRANTS: &str = r#"kv-store = {}
+const APP_JS: &str = r#"// {name}: answers every request with an `inform` that echoes its content.
+// Edit `handleMessage` to make it do something; the other capabilities are
+// imported the same way ("caxton:agent/kv-store@0.1.0", timers, logging).
+import { send } from "caxton:agent/messaging@0.1.0";
+
+function reply(msg, performative, content) {
+  return {
+    performative, sender: "", receivers: [msg.sender], content: JSON.stringify(content),
+    language: undefined, encoding: undefined, ontology: msg.ontology, protocol: msg.protocol,
+    conversationId: msg.conversationId, replyWith: undefined, inReplyTo: msg.replyWith, replyBy: undefined,
+  };
+}
+
+export const guest = {
+  init() {},
+  handleMessage(msg) {
+    let content;
+    try { content = JSON.parse(msg.content); } catch (_) { content = msg.content; }
+    send(msg.performative === "request"
+      ? reply(msg, "inform", { result: { agent: "{name}", echo: content } })
+      : reply(msg, "not-understood", { error: "{name} answers requests" }));
+  },
+  handleTimer(_id) {},
+  shutdown() {},
+  capabilities() {
+    return { version: "0.1.0", performatives: ["request"], protocols: ["fipa-request"], ontologies: [], services: [] };
+  },
+};
+"#;
+
+/// Python and JavaScript components import every interface of the world, so they need every grant.
+const ALL_GRANTS: &str = r#"kv-store = {}
 timers = {}
 logging = { max-level = "info" }
 "#;
@@ -141,6 +173,7 @@ pub fn new(lang: Lang, name: &str, root: &Path) -> anyhow::Result<ExitCode> {
     let (dir, component) = match lang {
         Lang::Rust => (root.join("guests/agents").join(name), name.replace('-', "_")),
         Lang::Python => (root.join("guests/python").join(name), format!("{}_py", name.replace('-', "_"))),
+        Lang::Js => (root.join("guests/js").join(name), format!("{}_js", name.replace('-', "_"))),
     };
     let policy = root.join("policies").join(format!("{name}.toml"));
     for existing in [&dir, &policy] {
@@ -157,7 +190,11 @@ pub fn new(lang: Lang, name: &str, root: &Path) -> anyhow::Result<ExitCode> {
         }
         Lang::Python => {
             write_new(&dir.join("app.py"), &fill(APP_PY, name))?;
-            write_new(&policy, &format!("{policy_text}{PYTHON_GRANTS}"))?;
+            write_new(&policy, &format!("{policy_text}{ALL_GRANTS}"))?;
+        }
+        Lang::Js => {
+            write_new(&dir.join("app.js"), &fill(APP_JS, name))?;
+            write_new(&policy, &format!("{policy_text}{ALL_GRANTS}"))?;
         }
     }
     let relative = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();

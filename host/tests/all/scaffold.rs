@@ -94,3 +94,45 @@ async fn a_new_python_agent_builds_and_answers_without_edits() {
     assert_eq!(reply.performative, Performative::Inform, "{}", reply.content);
     assert_eq!(content(&reply)["result"], json!({ "agent": "greeter", "echo": { "hello": "world" } }));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_javascript_agent_builds_and_answers_without_edits() {
+    let checkout = tempfile::tempdir().unwrap();
+    let repo = root();
+    copy_dir(&repo.join("wit"), &checkout.path().join("wit"));
+    std::fs::create_dir_all(checkout.path().join("guests")).unwrap();
+    std::fs::copy(repo.join("guests/Cargo.toml"), checkout.path().join("guests/Cargo.toml")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_caxton"))
+        .args(["new", "--lang", "js", "js-greeter", "--dir"])
+        .arg(checkout.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // build it the way `just build-guests` does, with the toolchain it installed in the repository
+    std::fs::create_dir_all(checkout.path().join("components")).unwrap();
+    let qjs = repo.join("guests/js/node_modules/.bin/componentize-qjs");
+    let built = Command::new(&qjs)
+        .args([
+            "--wit",
+            "wit",
+            "--js",
+            "guests/js/js-greeter/app.js",
+            "-n",
+            "agent",
+            "--sync",
+            "--stub-wasi",
+            "--opt-size",
+            "-o",
+        ])
+        .arg("components/js_greeter_js.wasm")
+        .current_dir(checkout.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{} (run `just build-guests` first): {e}", qjs.display()));
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let deployment = Deployment::load(&checkout.path().join("policies/js-greeter.toml")).unwrap();
+    let rt = runtime();
+    deploy_all(&rt, deployment.agents).await;
+    let reply = ask(&rt, "js-greeter", json!({ "hello": "world" })).await;
+    assert_eq!(reply.performative, Performative::Inform, "{}", reply.content);
+    assert_eq!(content(&reply)["result"], json!({ "agent": "js-greeter", "echo": { "hello": "world" } }));
+}
