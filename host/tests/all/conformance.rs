@@ -56,3 +56,41 @@ async fn the_python_text_processor_conforms() {
 async fn the_javascript_text_processor_conforms() {
     text_processor_conforms("text_processor_js").await;
 }
+
+/// The counter twins keep their count in the kv-store.
+async fn counter_conforms(component: &str) {
+    let rt = runtime_with(vec![spec("counter", component, all_grants())]).await;
+    for want in 1..=3 {
+        let reply = ask(&rt, "counter", json!({ "action": "increment" })).await;
+        assert_eq!(content(&reply)["result"]["count"], want, "{component}: {}", reply.content);
+    }
+    let reply = ask(&rt, "counter", json!({ "action": "increment", "by": 10 })).await;
+    assert_eq!(content(&reply)["result"]["count"], 13, "{component}");
+    let reply = ask(&rt, "counter", json!({ "action": "get" })).await;
+    assert_eq!(content(&reply)["result"]["count"], 13, "{component}");
+    let reply = ask(&rt, "counter", json!({ "action": "reset" })).await;
+    assert_eq!(reply.performative, Performative::NotUnderstood, "{component}");
+}
+
+/// The ticker twins answer from `handle-timer`.
+async fn ticker_conforms(component: &str) {
+    let rt = runtime_with(vec![spec("ticker", component, all_grants())]).await;
+    let reply = ask(&rt, "ticker", json!({ "action": "schedule", "delay_ms": 20 })).await;
+    assert_eq!(reply.performative, Performative::Inform, "{component}: {}", reply.content);
+    assert_eq!(content(&reply)["result"]["timer"], 1, "{component}: the answer comes from handle-timer");
+    assert!(content(&reply)["result"]["fired_at_ms"].as_u64().unwrap() > 1_600_000_000_000, "{component}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_counters_conform_in_every_language() {
+    for component in ["counter", "counter_py", "counter_js"] {
+        counter_conforms(component).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tickers_conform_in_every_language() {
+    for component in ["ticker", "ticker_py", "ticker_js"] {
+        ticker_conforms(component).await;
+    }
+}
