@@ -22,6 +22,7 @@ build-guests:
     done
     # Python agents: componentize-py (installed when missing); only the world's own imports
     if compgen -G "guests/python/*/app.py" >/dev/null; then
+        PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
         command -v componentize-py >/dev/null || { echo "installing componentize-py…"; python3 -m pip install --quiet componentize-py; hash -r; }
         for app in guests/python/*/app.py; do
             dir=$(dirname "$app"); name=$(basename "$dir" | tr '-' '_')_py

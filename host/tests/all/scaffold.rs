@@ -80,7 +80,15 @@ async fn a_new_python_agent_builds_and_answers_without_edits() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // build it the way `just build-guests` does (componentize-py is installed by it)
     std::fs::create_dir_all(checkout.path().join("components")).unwrap();
+    // where pip puts commands, as `just build-guests` looks for it
+    let scripts = Command::new("python3")
+        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let path = format!("{scripts}:{}", std::env::var("PATH").unwrap_or_default());
     let built = Command::new("componentize-py")
+        .env("PATH", path)
         .args(["-d", "wit", "-w", "agent", "componentize", "--stub-wasi", "-p", "guests/python/greeter", "app", "-o"])
         .arg("components/greeter_py.wasm")
         .current_dir(checkout.path())
