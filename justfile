@@ -27,7 +27,7 @@ build-guests:
         for app in guests/python/*/app.py; do
             dir=$(dirname "$app"); name=$(basename "$dir" | tr '-' '_')_py
             echo "  building $dir with componentize-py (a CPython component, ~10 s)…"
-            componentize-py -d wit -w agent componentize --stub-wasi -p "$dir" app -o "components/$name.wasm" >/dev/null
+            componentize-py -d wit -w agent componentize --stub-wasi -p guests/python -p "$dir" app -o "components/$name.wasm" >/dev/null
             printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
         done
     fi
@@ -40,7 +40,7 @@ build-guests:
         for app in guests/js/*/app.js; do
             dir=$(dirname "$app"); name=$(basename "$dir" | tr '-' '_')_js
             echo "  building $dir with componentize-qjs…"
-            guests/js/node_modules/.bin/componentize-qjs --wit wit --js "$app" -n agent --sync --stub-wasi --opt-size \
+            guests/js/node_modules/.bin/componentize-qjs --wit wit --js "$app" --module-root guests/js -n agent --sync --stub-wasi --opt-size \
                 -o "components/$name.wasm" >/dev/null
             printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
         done

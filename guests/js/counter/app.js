@@ -1,28 +1,19 @@
 // The counter agent in JavaScript: counts in its kv-store, so the count outlives the instance.
 import { send } from "caxton:agent/messaging@0.1.0";
+import { action, json, profile, reply } from "../caxton.js";
 import { increment, get } from "caxton:agent/kv-store@0.1.0";
-
-function reply(msg, performative, content) {
-  return {
-    performative, sender: "", receivers: [msg.sender], content: JSON.stringify(content),
-    language: undefined, encoding: undefined, ontology: msg.ontology, protocol: msg.protocol,
-    conversationId: msg.conversationId, replyWith: undefined, inReplyTo: msg.replyWith, replyBy: undefined,
-  };
-}
 
 export const guest = {
   init() {},
   handleMessage(msg) {
-    let content = null;
-    try { content = JSON.parse(msg.content); } catch (_) { content = null; }
-    const action = content !== null && typeof content === "object" ? content.action : undefined;
-    const request = msg.performative === "request";
+    const content = json(msg);
+    const act = action(msg);
     let out;
     try {
-      if (request && action === "increment") {
+      if (act === "increment") {
         const count = increment("count", content.by ?? 1);
         out = reply(msg, "inform", { result: { count: Number(count) } });
-      } else if (request && action === "get") {
+      } else if (act === "get") {
         const stored = get("count");
         const count = stored && stored.length === 8 ? new DataView(stored.buffer, stored.byteOffset, 8).getBigInt64(0, true) : 0;
         out = reply(msg, "inform", { result: { count: Number(count) } });
@@ -36,7 +27,5 @@ export const guest = {
   },
   handleTimer(_id) {},
   shutdown() {},
-  capabilities() {
-    return { version: "0.1.0", performatives: ["request"], protocols: ["fipa-request"], ontologies: [], services: [] };
-  },
+  capabilities: profile,
 };

@@ -2,17 +2,10 @@
 // reverse text, `get_status`; unknown actions get not-understood, malformed
 // data failure. Built by `just build-guests` with componentize-qjs (QuickJS).
 import { send } from "caxton:agent/messaging@0.1.0";
+import { action, json, profile, reply } from "../caxton.js";
 import { nowMs } from "caxton:agent/timers@0.1.0";
 
 let processed = 0;
-
-function reply(msg, performative, content) {
-  return {
-    performative, sender: "", receivers: [msg.sender], content: JSON.stringify(content),
-    language: undefined, encoding: undefined, ontology: msg.ontology, protocol: msg.protocol,
-    conversationId: msg.conversationId, replyWith: undefined, inReplyTo: msg.replyWith, replyBy: undefined,
-  };
-}
 
 const operations = {
   uppercase: (s) => s.toUpperCase(),
@@ -35,18 +28,16 @@ function process(data) {
 export const guest = {
   init() {},
   handleMessage(msg) {
-    let content = null;
-    try { content = JSON.parse(msg.content); } catch (_) { content = null; }
-    const action = content !== null && typeof content === "object" ? content.action : undefined;
-    const request = msg.performative === "request";
+    const content = json(msg);
+    const act = action(msg);
     let out;
-    if (request && action === "process_data") {
+    if (act === "process_data") {
       try {
         out = reply(msg, "inform", { result: process(content.data) });
       } catch (e) {
         out = reply(msg, "failure", { error: e.message });
       }
-    } else if (request && action === "get_status") {
+    } else if (act === "get_status") {
       out = reply(msg, "inform", { result: { status: "ready", processed, version: "0.1.0" } });
     } else {
       out = reply(msg, "not-understood", { error: "expected a request with action `process_data` or `get_status`" });
@@ -55,7 +46,5 @@ export const guest = {
   },
   handleTimer(_id) {},
   shutdown() {},
-  capabilities() {
-    return { version: "0.1.0", performatives: ["request"], protocols: ["fipa-request"], ontologies: [], services: [] };
-  },
+  capabilities: profile,
 };

@@ -1,23 +1,15 @@
 // The ticker agent in JavaScript: sets a timer on request and answers when it fires.
 import { send } from "caxton:agent/messaging@0.1.0";
+import { action, json, profile, reply } from "../caxton.js";
 import { setTimer, nowMs } from "caxton:agent/timers@0.1.0";
 
 const waiting = new Map();
 
-function reply(msg, performative, content) {
-  return {
-    performative, sender: "", receivers: [msg.sender], content: JSON.stringify(content),
-    language: undefined, encoding: undefined, ontology: msg.ontology, protocol: msg.protocol,
-    conversationId: msg.conversationId, replyWith: undefined, inReplyTo: msg.replyWith, replyBy: undefined,
-  };
-}
-
 export const guest = {
   init() {},
   handleMessage(msg) {
-    let content = null;
-    try { content = JSON.parse(msg.content); } catch (_) { content = null; }
-    if (msg.performative === "request" && content && content.action === "schedule") {
+    const content = json(msg);
+    if (action(msg) === "schedule") {
       const id = setTimer(content.delay_ms ?? 10);
       waiting.set(id, msg);
     } else {
@@ -32,7 +24,5 @@ export const guest = {
     }
   },
   shutdown() {},
-  capabilities() {
-    return { version: "0.1.0", performatives: ["request"], protocols: ["fipa-request"], ontologies: [], services: [] };
-  },
+  capabilities: profile,
 };

@@ -52,73 +52,36 @@ caxton_sdk::agent!({type_name});
 
 const APP_PY: &str = r#""""{name}: answers every request with an `inform` that echoes its content.
 Edit `handle_message` to make it do something; the other capabilities are in
-`wit_world.imports` (kv_store, timers, logging)."""
-import json
-
-from wit_world import exports
+`wit_world.imports` (kv_store, timers, logging); `caxton_helpers` is in guests/python."""
+from caxton_helpers import Agent, json_content, reply
 from wit_world.imports import messaging, types
 
 
-def reply(msg, performative, content):
-    return types.Message(
-        performative=performative, sender="", receivers=[msg.sender], content=json.dumps(content),
-        language=None, encoding=None, ontology=msg.ontology, protocol=msg.protocol,
-        conversation_id=msg.conversation_id, reply_with=None, in_reply_to=msg.reply_with, reply_by=None)
-
-
-class Guest(exports.Guest):
-    def init(self):
-        pass
-
+class Guest(Agent):
     def handle_message(self, msg):
-        try:
-            content = json.loads(msg.content)
-        except ValueError:
-            content = msg.content
         if msg.performative == types.Performative.REQUEST:
-            out = reply(msg, types.Performative.INFORM, {"result": {"agent": "{name}", "echo": content}})
+            out = reply(msg, types.Performative.INFORM, {"result": {"agent": "{name}", "echo": json_content(msg)}})
         else:
             out = reply(msg, types.Performative.NOT_UNDERSTOOD, {"error": "{name} answers requests"})
         messaging.send(out)
-
-    def handle_timer(self, id):
-        pass
-
-    def shutdown(self):
-        pass
-
-    def capabilities(self):
-        return types.AgentProfile(version="0.1.0", performatives=[types.Performative.REQUEST],
-                                  protocols=["fipa-request"], ontologies=[], services=[])
 "#;
 
 const APP_JS: &str = r#"// {name}: answers every request with an `inform` that echoes its content.
 // Edit `handleMessage` to make it do something; the other capabilities are
 // imported the same way ("caxton:agent/kv-store@0.1.0", timers, logging).
 import { send } from "caxton:agent/messaging@0.1.0";
-
-function reply(msg, performative, content) {
-  return {
-    performative, sender: "", receivers: [msg.sender], content: JSON.stringify(content),
-    language: undefined, encoding: undefined, ontology: msg.ontology, protocol: msg.protocol,
-    conversationId: msg.conversationId, replyWith: undefined, inReplyTo: msg.replyWith, replyBy: undefined,
-  };
-}
+import { json, profile, reply } from "../caxton.js";
 
 export const guest = {
   init() {},
   handleMessage(msg) {
-    let content;
-    try { content = JSON.parse(msg.content); } catch (_) { content = msg.content; }
     send(msg.performative === "request"
-      ? reply(msg, "inform", { result: { agent: "{name}", echo: content } })
+      ? reply(msg, "inform", { result: { agent: "{name}", echo: json(msg) } })
       : reply(msg, "not-understood", { error: "{name} answers requests" }));
   },
   handleTimer(_id) {},
   shutdown() {},
-  capabilities() {
-    return { version: "0.1.0", performatives: ["request"], protocols: ["fipa-request"], ontologies: [], services: [] };
-  },
+  capabilities: profile,
 };
 "#;
 

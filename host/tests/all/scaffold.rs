@@ -65,82 +65,65 @@ async fn a_new_rust_agent_builds_and_answers_without_edits() {
     assert_eq!(content(&reply)["result"], json!({ "agent": "price-watcher", "echo": { "hello": "world" } }));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_new_python_agent_builds_and_answers_without_edits() {
+/// A checkout with the WIT and the guests workspace file, where `caxton new --lang LANG NAME` ran.
+fn scaffolded(lang: &str, name: &str) -> tempfile::TempDir {
     let checkout = tempfile::tempdir().unwrap();
     let repo = root();
     copy_dir(&repo.join("wit"), &checkout.path().join("wit"));
-    std::fs::create_dir_all(checkout.path().join("guests")).unwrap();
-    std::fs::copy(repo.join("guests/Cargo.toml"), checkout.path().join("guests/Cargo.toml")).unwrap();
+    for dir in ["components", "guests"] {
+        std::fs::create_dir_all(checkout.path().join(dir)).unwrap();
+    }
+    for file in ["guests/Cargo.toml", "guests/python/caxton_helpers.py", "guests/js/caxton.js"] {
+        std::fs::create_dir_all(checkout.path().join(file).parent().unwrap()).unwrap();
+        std::fs::copy(repo.join(file), checkout.path().join(file)).unwrap();
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_caxton"))
-        .args(["new", "--lang", "python", "greeter", "--dir"])
+        .args(["new", "--lang", lang, name, "--dir"])
         .arg(checkout.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    // build it the way `just build-guests` does (componentize-py is installed by it)
-    std::fs::create_dir_all(checkout.path().join("components")).unwrap();
-    // where pip puts commands, as `just build-guests` looks for it
+    checkout
+}
+
+/// Build with `command` in `checkout`, deploy `policies/NAME.toml` and check the echo reply.
+async fn builds_and_answers(checkout: &Path, name: &str, mut command: Command) {
+    let built = command.current_dir(checkout).output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let deployment = Deployment::load(&checkout.join(format!("policies/{name}.toml"))).unwrap();
+    let rt = runtime();
+    deploy_all(&rt, deployment.agents).await;
+    let reply = ask(&rt, name, json!({ "hello": "world" })).await;
+    assert_eq!(reply.performative, Performative::Inform, "{}", reply.content);
+    assert_eq!(content(&reply)["result"], json!({ "agent": name, "echo": { "hello": "world" } }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_python_agent_builds_and_answers_without_edits() {
+    let checkout = scaffolded("python", "greeter");
+    // built the way `just build-guests` does, finding componentize-py where pip put it
     let scripts = Command::new("python3")
         .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let path = format!("{scripts}:{}", std::env::var("PATH").unwrap_or_default());
-    let built = Command::new("componentize-py")
-        .env("PATH", path)
-        .args(["-d", "wit", "-w", "agent", "componentize", "--stub-wasi", "-p", "guests/python/greeter", "app", "-o"])
-        .arg("components/greeter_py.wasm")
-        .current_dir(checkout.path())
-        .output()
-        .expect("componentize-py is on PATH (`just build-guests` installs it)");
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    let deployment = Deployment::load(&checkout.path().join("policies/greeter.toml")).unwrap();
-    let rt = runtime();
-    deploy_all(&rt, deployment.agents).await;
-    let reply = ask(&rt, "greeter", json!({ "hello": "world" })).await;
-    assert_eq!(reply.performative, Performative::Inform, "{}", reply.content);
-    assert_eq!(content(&reply)["result"], json!({ "agent": "greeter", "echo": { "hello": "world" } }));
+    let mut build = Command::new("componentize-py");
+    build
+        .env("PATH", format!("{scripts}:{}", std::env::var("PATH").unwrap_or_default()))
+        .args(["-d", "wit", "-w", "agent", "componentize", "--stub-wasi", "-p", "guests/python"])
+        .args(["-p", "guests/python/greeter", "app"])
+        .args(["-o", "components/greeter_py.wasm"]);
+    builds_and_answers(checkout.path(), "greeter", build).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_javascript_agent_builds_and_answers_without_edits() {
-    let checkout = tempfile::tempdir().unwrap();
-    let repo = root();
-    copy_dir(&repo.join("wit"), &checkout.path().join("wit"));
-    std::fs::create_dir_all(checkout.path().join("guests")).unwrap();
-    std::fs::copy(repo.join("guests/Cargo.toml"), checkout.path().join("guests/Cargo.toml")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_caxton"))
-        .args(["new", "--lang", "js", "js-greeter", "--dir"])
-        .arg(checkout.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    // build it the way `just build-guests` does, with the toolchain it installed in the repository
-    std::fs::create_dir_all(checkout.path().join("components")).unwrap();
-    let qjs = repo.join("guests/js/node_modules/.bin/componentize-qjs");
-    let built = Command::new(&qjs)
-        .args([
-            "--wit",
-            "wit",
-            "--js",
-            "guests/js/js-greeter/app.js",
-            "-n",
-            "agent",
-            "--sync",
-            "--stub-wasi",
-            "--opt-size",
-            "-o",
-        ])
-        .arg("components/js_greeter_js.wasm")
-        .current_dir(checkout.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{} (run `just build-guests` first): {e}", qjs.display()));
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    let deployment = Deployment::load(&checkout.path().join("policies/js-greeter.toml")).unwrap();
-    let rt = runtime();
-    deploy_all(&rt, deployment.agents).await;
-    let reply = ask(&rt, "js-greeter", json!({ "hello": "world" })).await;
-    assert_eq!(reply.performative, Performative::Inform, "{}", reply.content);
-    assert_eq!(content(&reply)["result"], json!({ "agent": "js-greeter", "echo": { "hello": "world" } }));
+    let checkout = scaffolded("js", "js-greeter");
+    // built with the toolchain `just build-guests` installed in the repository
+    let mut build = Command::new(root().join("guests/js/node_modules/.bin/componentize-qjs"));
+    build
+        .args(["--wit", "wit", "--js", "guests/js/js-greeter/app.js", "--module-root", "guests/js"])
+        .args(["-n", "agent", "--sync", "--stub-wasi"])
+        .args(["--opt-size", "-o", "components/js_greeter_js.wasm"]);
+    builds_and_answers(checkout.path(), "js-greeter", build).await;
 }
