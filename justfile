@@ -76,6 +76,7 @@ test: build-guests compose
 # Run the benchmarks (release build) and regenerate BENCHMARKS.md.
 bench: build-guests
     cargo bench --bench storage
+    cargo bench --bench preemption
 
 # Formatting and lints, both workspaces (warnings are errors).
 lint:

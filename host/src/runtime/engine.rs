@@ -29,7 +29,9 @@ impl Default for PoolSize {
     }
 }
 
-fn base_config() -> Config {
+/// The settings every agent engine shares (components, fuel, epoch
+/// interruption, stack limit, copy-on-write images), without the allocator.
+pub fn base_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
