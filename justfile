@@ -76,7 +76,7 @@ test: build-guests compose
 # Run the benchmarks (release build) and regenerate BENCHMARKS.md.
 bench: build-guests
     cargo bench --bench storage
-    cargo bench --bench preemption
+    cargo bench --bench runtime
 
 # Formatting and lints, both workspaces (warnings are errors).
 lint:
