@@ -8,11 +8,15 @@ use caxton::policy::{AgentSpec, Grants, Limits, MessagingGrant};
 use caxton::runtime::engine::{base_config, EpochTicker};
 use caxton::runtime::{Runtime, RuntimeConfig};
 use caxton::store::memory::MemoryStore;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Instance, Module, Store};
+
+mod common;
+
+use common::{median, root, table, Row};
 
 const ROUNDS: usize = 5;
 const ITERATIONS: i64 = 200_000_000;
@@ -28,15 +32,6 @@ const SPIN: &str = r#"(module
       (local.set $n (i64.sub (local.get $n) (i64.const 1)))
       (br_if $top (i64.gt_s (local.get $n) (i64.const 0))))
     (local.get $acc)))"#;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
-}
 
 /// Loop iterations per second for one run of the spinning guest on `engine`.
 fn spin_rate(engine: &Engine, module: &Module) -> f64 {
@@ -97,14 +92,6 @@ fn bare_spawn_micros(engine: &Engine, component: &Component) -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / SPAWNS as f64
 }
 
-struct Row {
-    what: &'static str,
-    ours: f64,
-    peer_name: &'static str,
-    peer: f64,
-    unit: &'static str,
-}
-
 fn main() {
     let with_epoch = Engine::new(&base_config()).unwrap();
     let mut config = base_config();
@@ -149,19 +136,7 @@ fn main() {
         },
     ];
 
-    let mut section =
-        format!("{SECTION}\n\n| measure | Caxton | peer | peer figure | ratio |\n| --- | ---: | --- | ---: | ---: |\n");
-    for r in &rows {
-        let ratio = if r.peer > 0.0 { r.ours / r.peer } else { 0.0 };
-        section.push_str(&format!(
-            "| {} | {:.1} {} | {} | {:.1} {} | {ratio:.2}× |\n",
-            r.what, r.ours, r.unit, r.peer_name, r.peer, r.unit
-        ));
-        println!(
-            "{:<56} {:>10.1} {:<7} vs {:<42} {:>10.1}  ({ratio:.2}×)",
-            r.what, r.ours, r.unit, r.peer_name, r.peer
-        );
-    }
+    let mut section = format!("{SECTION}\n\n{}", table(&rows, 1));
     section.push_str(&format!(
         "\nMethod: the loop is core wasm, {ITERATIONS} iterations of multiply-add, decrement, branch, on \
          `runtime::engine::base_config` with fuel metering in both arms; goal: epoch checks cost ≤ 15% \

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ROUNDS: usize = 3;
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
-}
+use common::{median, root, table, Row};
+
+const ROUNDS: usize = 3;
 
 /// fsyncs per second: the same 4 KiB block rewritten in place and fdatasync'd,
 /// in a loop, for `span` (in place, so no size change adds metadata to the sync).
@@ -94,19 +94,6 @@ async fn agent_commits(rt: &Arc<Runtime>, writers: usize, per_writer: u64, round
     done as f64 / started.elapsed().as_secs_f64()
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
-}
-
-struct Row {
-    what: &'static str,
-    ours: f64,
-    peer_name: &'static str,
-    peer: f64,
-    unit: &'static str,
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     let rows = runtime.block_on(run());
@@ -116,20 +103,8 @@ fn main() {
         "{} cores); only the ratios mean much on a shared machine.\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     ));
-    md.push_str(
-        "## Storage\n\n| measure | Caxton | peer | peer figure | ratio |\n| --- | ---: | --- | ---: | ---: |\n",
-    );
-    for r in &rows {
-        let ratio = if r.peer > 0.0 { r.ours / r.peer } else { 0.0 };
-        md.push_str(&format!(
-            "| {} | {:.0} {} | {} | {:.0} {} | {:.2}× |\n",
-            r.what, r.ours, r.unit, r.peer_name, r.peer, r.unit, ratio
-        ));
-        println!(
-            "{:<48} {:>10.0} {:<10} vs {:<32} {:>10.0}  ({:.2}×)",
-            r.what, r.ours, r.unit, r.peer_name, r.peer, ratio
-        );
-    }
+    md.push_str("## Storage\n\n");
+    md.push_str(&table(&rows, 0));
     md.push_str("\nMethod: commits go through real `bus-probe` agents calling `kv-store.set` (one SQLite\n");
     md.push_str("write each, WAL with `synchronous=FULL`, acknowledged only after the commit); the peer is a\n");
     md.push_str("loop rewriting one 4 KiB block in place + `fdatasync`, on the same disk. Reads compare `kv-store.get` called by an\n");
