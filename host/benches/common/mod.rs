@@ -9,9 +9,15 @@ pub fn root() -> PathBuf {
 }
 
 /// The median of the rounds measured.
-pub fn median(mut xs: Vec<f64>) -> f64 {
+pub fn median(xs: Vec<f64>) -> f64 {
+    percentile(xs, 50.0)
+}
+
+/// The `p`th percentile (nearest rank) of the samples.
+pub fn percentile(mut xs: Vec<f64>, p: f64) -> f64 {
     xs.sort_by(|a, b| a.total_cmp(b));
-    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+    let rank = ((p / 100.0) * xs.len() as f64).ceil() as usize;
+    xs.get(rank.saturating_sub(1).min(xs.len().saturating_sub(1))).copied().unwrap_or(0.0)
 }
 
 /// One measure next to its peer, measured in the same run.

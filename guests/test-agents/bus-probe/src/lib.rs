@@ -3,7 +3,8 @@
 //!
 //! Every `inform` that is not part of a bounce is recorded as
 //! `{"from", "content"}`; every fired timer as `{"timer": id}`. `dump` returns
-//! the record.
+//! the record. A `relay` passes a message back and forth between two probes a
+//! given number of times and then reports to whoever asked (benchmarks time it).
 use caxton_sdk::{
     json, kv, timers, Agent, AgentProfile, DirectoryQuery, Message, Performative, ServiceDescription, Value,
 };
@@ -35,6 +36,19 @@ impl Agent for BusProbe {
         let c = msg.json_value();
         let text = |key: &str| c[key].as_str().unwrap_or_default().to_string();
         if msg.performative == Performative::Inform {
+            if let Some(n) = c["relay"].as_u64() {
+                // a relay of a known length: pass it on, or report to whoever started it
+                let done = n >= c["until"].as_u64().unwrap_or(0);
+                let next = if done {
+                    Message::new(Performative::Inform, &text("report"), &json!({ "relayed": n }))
+                } else {
+                    msg.reply(
+                        Performative::Inform,
+                        &json!({ "relay": n + 1, "until": c["until"], "report": c["report"], "pad": c["pad"] }),
+                    )
+                };
+                return caxton_sdk::send(next);
+            }
             if let Some(n) = c["bounce"].as_u64() {
                 let _ = caxton_sdk::send(msg.reply(Performative::Inform, &json!({ "bounce": n + 1 })));
             } else {
@@ -48,6 +62,11 @@ impl Agent for BusProbe {
             Some("dump") => msg.inform(Value::Array(EVENTS.with(|e| e.borrow().clone()))),
             Some("bounce") => {
                 result(&msg, caxton_sdk::send(to(&text("to"), json!({ "bounce": 1 }))).map(|()| "started"))
+            }
+            Some("relay") => {
+                // start a relay of `hops` messages between us and `to`; the last one reports back
+                let start = json!({ "relay": 1, "until": c["hops"], "report": msg.sender, "pad": c["pad"] });
+                return caxton_sdk::send(to(&text("to"), start));
             }
             Some("forge") => {
                 let mut forged = to(&text("to"), json!({ "seq": 0 }));

@@ -1,0 +1,219 @@
+//! Rows 1 and 2: a message hop between two agents, and the throughput of many
+//! agent pairs, each next to the same guests driven by plain wasmtime.
+//!
+//! Both arms run `bus-probe` relays: the probe that receives `{"relay": n}`
+//! answers its sender with `n + 1`, until `until`, when it reports to whoever
+//! started the relay. So both arms do the same guest work (JSON in and out,
+//! one `messaging.send` per hop); the bare arm's host is a loop that hands each
+//! sent message straight to the other instance's `handle-message`.
+
+use super::{root, BENCH_CLIENT};
+use caxton::acl::{Message, Performative};
+use caxton::bindings::caxton::agent::types::{DirectoryQuery, Message as WitMessage, SendError};
+use caxton::bindings::Agent;
+use caxton::bus::directory::Profile;
+use caxton::bus::Event;
+use caxton::runtime::Runtime;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Agent-to-agent messages in one relay (the bus allows 32 in a chain).
+pub const HOPS: u64 = 30;
+/// Padding that brings the relayed content to about 256 bytes.
+pub fn pad() -> String {
+    "x".repeat(190)
+}
+
+/// The request that starts a relay between `a` and `b`.
+fn relay_request(a: &str, b: &str) -> Message {
+    let content = serde_json::json!({ "action": "relay", "to": b, "hops": HOPS, "pad": pad() });
+    Message::new(Performative::Request, vec![a.to_string()], content.to_string())
+}
+
+/// The size of a relayed message's content, for the method text.
+pub fn relayed_content_bytes() -> usize {
+    serde_json::json!({ "relay": 10, "until": HOPS, "report": BENCH_CLIENT, "pad": pad() }).to_string().len()
+}
+
+/// A bus participant the bench listens as: reports of finished relays arrive here.
+pub fn client(rt: &Runtime, capacity: usize) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::channel(capacity);
+    rt.bus().register(BENCH_CLIENT, tx, Profile::default()).unwrap();
+    rx
+}
+
+async fn relayed(rx: &mut mpsc::Receiver<Event>) -> Message {
+    match rx.recv().await {
+        Some(Event::Message(m)) => *m,
+        other => panic!("expected a relay report, got {other:?}"),
+    }
+}
+
+/// Microseconds per hop of `chains` relays between two deployed probes, one at a time.
+pub async fn platform_hops(rt: &Runtime, rx: &mut mpsc::Receiver<Event>, chains: usize) -> Vec<f64> {
+    let mut per_hop = Vec::with_capacity(chains);
+    for _ in 0..chains {
+        let started = Instant::now();
+        rt.bus().send(BENCH_CLIENT, relay_request("hop-a", "hop-b")).unwrap();
+        let report = relayed(rx).await;
+        per_hop.push(started.elapsed().as_secs_f64() * 1e6 / HOPS as f64);
+        assert!(report.content.contains("relayed"), "{report:?}");
+    }
+    per_hop
+}
+
+/// Messages per second delivered by `pairs` relaying pairs (deployed as
+/// `tp-a-N`/`tp-b-N`), each pair running `rounds` relays one after another.
+pub async fn platform_throughput(rt: &Runtime, rx: &mut mpsc::Receiver<Event>, pairs: usize, rounds: usize) -> f64 {
+    let started = Instant::now();
+    for i in 0..pairs {
+        rt.bus().send(BENCH_CLIENT, relay_request(&format!("tp-a-{i}"), &format!("tp-b-{i}"))).unwrap();
+    }
+    let mut left: Vec<usize> = vec![rounds; pairs];
+    let mut outstanding = pairs;
+    while outstanding > 0 {
+        let report = relayed(rx).await;
+        let pair: usize = report.sender.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap();
+        left[pair] -= 1;
+        if left[pair] == 0 {
+            outstanding -= 1;
+        } else {
+            rt.bus().send(BENCH_CLIENT, relay_request(&format!("tp-a-{pair}"), &format!("tp-b-{pair}"))).unwrap();
+        }
+    }
+    // each relay: the request, HOPS relayed messages, the report
+    (pairs * rounds) as f64 * (HOPS + 2) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// One probe instance on plain wasmtime: WASI plus a `messaging.send` that
+/// only keeps the message; nothing else is linked.
+struct Bare {
+    name: String,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    outbox: Vec<WitMessage>,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl caxton::bindings::caxton::agent::types::Host for Bare {}
+
+impl caxton::bindings::caxton::agent::messaging::Host for Bare {
+    fn send(&mut self, msg: WitMessage) -> wasmtime::Result<Result<(), SendError>> {
+        self.outbox.push(msg);
+        Ok(Ok(()))
+    }
+    fn self_id(&mut self) -> wasmtime::Result<String> {
+        Ok(self.name.clone())
+    }
+    fn search(&mut self, _: DirectoryQuery) -> wasmtime::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    fn broadcast(&mut self, _: DirectoryQuery, _: WitMessage) -> wasmtime::Result<Result<u32, SendError>> {
+        Ok(Ok(0))
+    }
+    fn subscribe(&mut self, _: String) -> wasmtime::Result<Result<(), SendError>> {
+        Ok(Ok(()))
+    }
+    fn unsubscribe(&mut self, _: String) -> wasmtime::Result<bool> {
+        Ok(false)
+    }
+    fn publish(&mut self, _: String, _: WitMessage) -> wasmtime::Result<Result<u32, SendError>> {
+        Ok(Ok(0))
+    }
+}
+
+/// Probes instantiated on plain wasmtime, calling each other directly.
+pub struct BareProbes {
+    instances: Vec<(Store<Bare>, Agent)>,
+}
+
+impl BareProbes {
+    /// `count` instances of `component` named `bare-0`, `bare-1`, … on `engine`.
+    pub fn new(engine: &Engine, component: &Component, count: usize) -> BareProbes {
+        let mut linker = Linker::<Bare>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+        caxton::bindings::caxton::agent::messaging::add_to_linker::<Bare, HasSelf<Bare>>(&mut linker, |s| s).unwrap();
+        linker.define_unknown_imports_as_traps(component).unwrap();
+        let pre = linker.instantiate_pre(component).unwrap();
+        let instances = (0..count)
+            .map(|i| {
+                let bare = Bare {
+                    name: format!("bare-{i}"),
+                    wasi: WasiCtx::builder().build(),
+                    table: ResourceTable::new(),
+                    outbox: Vec::new(),
+                };
+                let mut store = Store::new(engine, bare);
+                store.set_fuel(u64::MAX / 2).unwrap();
+                store.set_epoch_deadline(u64::MAX / 2);
+                let instance = pre.instantiate(&mut store).unwrap();
+                let agent = Agent::new(&mut store, &instance).unwrap();
+                agent.caxton_agent_guest().call_init(&mut store).unwrap().unwrap();
+                (store, agent)
+            })
+            .collect();
+        BareProbes { instances }
+    }
+
+    /// Run one relay between instances `a` and `b` to its report.
+    pub fn relay(&mut self, a: usize, b: usize) {
+        let mut next: WitMessage = relay_request(&format!("bare-{a}"), &format!("bare-{b}")).into();
+        next.sender = BENCH_CLIENT.to_string();
+        loop {
+            let receiver = &next.receivers[0];
+            if receiver == BENCH_CLIENT {
+                return;
+            }
+            let index: usize = receiver.strip_prefix("bare-").and_then(|n| n.parse().ok()).unwrap();
+            let (store, agent) = &mut self.instances[index];
+            agent.caxton_agent_guest().call_handle_message(&mut *store, &next).unwrap().unwrap();
+            next = store.data_mut().outbox.pop().expect("the probe sent nothing");
+            next.sender = format!("bare-{index}");
+        }
+    }
+}
+
+/// Microseconds per hop of `chains` relays between two bare instances.
+pub fn bare_hops(probes: &mut BareProbes, chains: usize) -> Vec<f64> {
+    (0..chains)
+        .map(|_| {
+            let started = Instant::now();
+            probes.relay(0, 1);
+            started.elapsed().as_secs_f64() * 1e6 / HOPS as f64
+        })
+        .collect()
+}
+
+/// Messages per second of `pairs` bare pairs split over `threads` threads,
+/// each pair running `rounds` relays (counted like the platform arm).
+pub fn bare_throughput(engine: &Engine, component: &Component, pairs: usize, rounds: usize, threads: usize) -> f64 {
+    let per_thread = pairs / threads;
+    let mut sets: Vec<BareProbes> = (0..threads).map(|_| BareProbes::new(engine, component, 2 * per_thread)).collect();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for probes in &mut sets {
+            scope.spawn(move || {
+                for _ in 0..rounds {
+                    for p in 0..per_thread {
+                        probes.relay(2 * p, 2 * p + 1);
+                    }
+                }
+            });
+        }
+    });
+    (per_thread * threads * rounds) as f64 * (HOPS + 2) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The component the relays run.
+pub fn probe_bytes() -> Vec<u8> {
+    std::fs::read(root().join("components/bus_probe.wasm"))
+        .unwrap_or_else(|e| panic!("components/bus_probe.wasm: {e} (run `just build-guests`)"))
+}

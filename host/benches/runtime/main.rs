@@ -1,0 +1,168 @@
+//! `just bench` (runtime): what the platform adds around a guest, each row next
+//! to plain wasmtime (or the same engine with a feature off), measured in the
+//! same run as the median of several alternating rounds. Written to
+//! BENCHMARKS.md as its own section, after the storage bench has written the file.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+use caxton::policy::{AgentSpec, Grants, Limits, MessagingGrant};
+use caxton::runtime::engine::{base_config, new_engine, EpochTicker, PoolSize};
+use caxton::runtime::{Runtime, RuntimeConfig};
+use caxton::store::memory::MemoryStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
+
+#[path = "../common/mod.rs"]
+mod common;
+mod hop;
+mod spawn;
+
+use common::{median, percentile, root, table, Row};
+
+const ROUNDS: usize = 5;
+const SECTION: &str = "## Runtime";
+/// The name the bench listens as on the bus.
+pub const BENCH_CLIENT: &str = "bench-client";
+/// Relays timed one at a time per round.
+const CHAINS: usize = 200;
+/// Agent pairs relaying at once in the throughput row.
+const PAIRS: usize = 500;
+/// Relays each pair runs per round.
+const PAIR_ROUNDS: usize = 4;
+/// Instance slots: the pairs, the hop probes and one round of spawns.
+const POOL: PoolSize = PoolSize { instances: 2 * PAIRS as u32 + 2 + spawn::SPAWNS as u32 + 10 };
+
+/// `bus-probe` with messaging to everyone, kv-store and timers, and limits
+/// that let it relay as fast as it can.
+pub fn probe_spec(name: &str) -> AgentSpec {
+    AgentSpec {
+        name: name.into(),
+        component: root().join("components/bus_probe.wasm"),
+        grants: Grants {
+            messaging: Some(MessagingGrant::send_to_all()),
+            kv_store: Some(caxton::policy::KvStoreGrant::default()),
+            timers: Some(caxton::policy::TimersGrant { max_active: 1 }),
+            logging: None,
+            filesystem: None,
+        },
+        limits: Limits { messages_per_second: 1_000_000, ..Limits::default() },
+        policy: PathBuf::from("bench"),
+    }
+}
+
+fn main() {
+    let with_epoch = Engine::new(&base_config()).unwrap();
+    let mut config = base_config();
+    config.epoch_interruption(false);
+    let without_epoch = Engine::new(&config).unwrap();
+    let wasm = wat::parse_str(spawn::SPIN).unwrap();
+    let module_on = Module::new(&with_epoch, &wasm).unwrap();
+    let module_off = Module::new(&without_epoch, &wasm).unwrap();
+    let _ticker = EpochTicker::start(&with_epoch).unwrap();
+
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let _guard = tokio.enter();
+    let rt = Runtime::new(RuntimeConfig { pool: POOL, ..RuntimeConfig::new(Arc::new(MemoryStore::new())) }).unwrap();
+    let bytes = hop::probe_bytes();
+    let component = Component::new(rt.engine(), &bytes).unwrap();
+    let bare_engine = new_engine(POOL).unwrap();
+    let bare_component = Component::new(&bare_engine, &bytes).unwrap();
+    let mut bare_pair = hop::BareProbes::new(&bare_engine, &bare_component, 2);
+    let mut client = hop::client(&rt, 2 * PAIRS);
+    println!("deploying {} agents…", 2 * PAIRS + 2);
+    tokio.block_on(async {
+        rt.deploy_bytes(probe_spec("warm-up"), bytes.clone()).await.unwrap();
+        rt.remove("warm-up").await.unwrap();
+        for name in ["hop-a", "hop-b"] {
+            rt.deploy_bytes(probe_spec(name), bytes.clone()).await.unwrap();
+        }
+        for i in 0..PAIRS {
+            for side in ["a", "b"] {
+                rt.deploy_bytes(probe_spec(&format!("tp-{side}-{i}")), bytes.clone()).await.unwrap();
+            }
+        }
+    });
+
+    let (mut on, mut off, mut ours, mut bare) = (vec![], vec![], vec![], vec![]);
+    let (mut hops, mut bare_hops, mut tp, mut bare_tp) = (vec![], vec![], vec![], vec![]);
+    for round in 0..ROUNDS {
+        println!("round {} of {ROUNDS}…", round + 1);
+        on.push(spawn::spin_rate(&with_epoch, &module_on));
+        off.push(spawn::spin_rate(&without_epoch, &module_off));
+        ours.push(tokio.block_on(spawn::platform_spawn_micros(&rt, &bytes, round)));
+        bare.push(spawn::bare_spawn_micros(rt.engine(), &component));
+        hops.extend(tokio.block_on(hop::platform_hops(&rt, &mut client, CHAINS)));
+        bare_hops.extend(hop::bare_hops(&mut bare_pair, CHAINS));
+        tp.push(tokio.block_on(hop::platform_throughput(&rt, &mut client, PAIRS, PAIR_ROUNDS)));
+        bare_tp.push(hop::bare_throughput(&bare_engine, &bare_component, PAIRS, PAIR_ROUNDS, 2));
+    }
+    let rows = [
+        Row {
+            what: "message hop A → host → B, p50",
+            ours: percentile(hops.clone(), 50.0),
+            peer_name: "same guests on plain wasmtime, p50",
+            peer: percentile(bare_hops.clone(), 50.0),
+            unit: "µs",
+        },
+        Row {
+            what: "message hop A → host → B, p99",
+            ours: percentile(hops, 99.0),
+            peer_name: "same guests on plain wasmtime, p99",
+            peer: percentile(bare_hops, 99.0),
+            unit: "µs",
+        },
+        Row {
+            what: "bus throughput, 1,000 agents in relaying pairs",
+            ours: median(tp),
+            peer_name: "same pairs on plain wasmtime, 2 threads",
+            peer: median(bare_tp),
+            unit: "msg/s",
+        },
+        Row {
+            what: "spawn an already-compiled agent",
+            ours: median(ours),
+            peer_name: "bare InstancePre::instantiate, same pool",
+            peer: median(bare),
+            unit: "µs",
+        },
+        Row {
+            what: "CPU-bound loop, epoch interruption on (ticker running)",
+            ours: median(on) / 1e6,
+            peer_name: "same settings, epoch off",
+            peer: median(off) / 1e6,
+            unit: "M it/s",
+        },
+    ];
+
+    let mut section = format!("{SECTION}\n\n{}", table(&rows, 1));
+    section.push_str(&format!(
+        "\nMethod. **Hop**: `bus-probe` agents relay a message back and forth {hops} times (content of \
+         {content} bytes, parsed and rewritten by the guest each hop); a hop is the relay's time from the \
+         request to the report, divided by {hops}, over {chains} relays per round; the peer runs the same \
+         component as two instances on plain wasmtime whose `messaging.send` hands the message straight to \
+         the other's `handle-message` on one thread. Goal: ≤ 1.5× and p50 ≤ 5 µs. **Throughput**: {pairs} \
+         pairs (1,000 agents) each run {pair_rounds} relays per round, all pairs at once; messages counted \
+         are the request, the {hops} relayed messages and the report; the peer runs as many bare pairs \
+         split over 2 threads. Goal: ≥ 250,000 msg/s. **Spawn** deploys `bus-probe` {spawns} times per round \
+         from the in-memory compile cache through `Runtime::deploy_bytes` (preflight, link of the granted \
+         capabilities, instantiate, `init`, registration, actor start) next to `InstancePre::instantiate` \
+         of the same component on the runtime's own pooling engine; goal: ≤ 1.3×. **Epoch**: core wasm, \
+         {iterations} iterations of multiply-add, decrement, branch, on `runtime::engine::base_config` \
+         with fuel metering in both arms; goal: epoch checks cost ≤ 15% (ratio ≥ 0.85×). {ROUNDS} \
+         alternating rounds; medians, and percentiles over all rounds' samples.\n",
+        hops = hop::HOPS,
+        content = hop::relayed_content_bytes(),
+        chains = CHAINS,
+        pairs = PAIRS,
+        pair_rounds = PAIR_ROUNDS,
+        spawns = spawn::SPAWNS,
+        iterations = spawn::ITERATIONS,
+    ));
+    let path = root().join("BENCHMARKS.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
+    let kept = existing.split(SECTION).next().unwrap_or_default().trim_end();
+    if let Err(e) = std::fs::write(&path, format!("{kept}\n\n{section}")) {
+        eprintln!("cannot write {}: {e}", path.display());
+    }
+}
