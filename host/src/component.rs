@@ -184,12 +184,18 @@ pub struct Compiler {
     engine: Engine,
     cache_dir: Option<PathBuf>,
     loaded: Arc<Mutex<HashMap<[u8; 32], Component>>>,
+    compiled: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Compiler {
     /// A compiler for `engine`; `cache_dir` `None` disables the on-disk cache.
     pub fn new(engine: Engine, cache_dir: Option<PathBuf>) -> Compiler {
-        Compiler { engine, cache_dir, loaded: Arc::default() }
+        Compiler { engine, cache_dir, loaded: Arc::default(), compiled: Arc::default() }
+    }
+
+    /// How many components were compiled to machine code (not found in either cache).
+    pub fn compiled(&self) -> u64 {
+        self.compiled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Where the compiled form of `bytes` is cached.
@@ -222,6 +228,7 @@ impl Compiler {
                 Err(e) => tracing::warn!(path = %path.display(), "recompiling: cached component unusable: {e:#}"),
             }
         }
+        self.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let component = Component::new(&self.engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
         if let Some(path) = cached {
             if let Err(e) = self.store_cached(&component, &path) {

@@ -163,6 +163,22 @@ impl BareProbes {
         BareProbes { instances }
     }
 
+    /// Instances held.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// Ask instance `i` to `ping` and take its `pong`.
+    pub fn ping(&mut self, i: usize) {
+        let mut ping: WitMessage =
+            Message::new(Performative::Request, vec![format!("bare-{i}")], r#"{"action":"ping"}"#.into()).into();
+        ping.sender = BENCH_CLIENT.to_string();
+        let (store, agent) = &mut self.instances[i];
+        agent.caxton_agent_guest().call_handle_message(&mut *store, &ping).unwrap().unwrap();
+        let pong = store.data_mut().outbox.pop().expect("no pong");
+        assert!(pong.content.contains("pong"), "{pong:?}");
+    }
+
     /// Run one relay between instances `a` and `b` to its report.
     pub fn relay(&mut self, a: usize, b: usize) {
         let mut next: WitMessage = relay_request(&format!("bare-{a}"), &format!("bare-{b}")).into();

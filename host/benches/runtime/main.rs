@@ -13,14 +13,20 @@ use std::sync::Arc;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
+mod cold;
 #[path = "../common/mod.rs"]
 mod common;
 mod hop;
+mod idle;
 mod spawn;
 
 use common::{median, percentile, root, table, Row};
 
 const ROUNDS: usize = 5;
+/// Rounds of the rows that start a process per arm.
+const PROCESS_ROUNDS: usize = 3;
+/// Which measurement a child process of this bench runs.
+const CHILD_VAR: &str = "CAXTON_BENCH_CHILD";
 const SECTION: &str = "## Runtime";
 /// The name the bench listens as on the bus.
 pub const BENCH_CLIENT: &str = "bench-client";
@@ -51,7 +57,59 @@ pub fn probe_spec(name: &str) -> AgentSpec {
     }
 }
 
+/// In a child process: hand the parent a figure and a count.
+pub fn child_result(figure: f64, count: u64) {
+    println!("child-result {figure} {count}");
+}
+
+/// Run `arm` in a fresh process of this binary; its figure and count.
+fn in_child(arm: &str, env: &[(&str, &std::path::Path)]) -> (f64, u64) {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.env(CHILD_VAR, arm);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("child-result "))
+        .unwrap_or_else(|| panic!("{arm} failed ({}): {stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr)));
+    let mut parts = line.split(' ');
+    let figure = parts.next().and_then(|f| f.parse().ok()).unwrap();
+    let count = parts.next().and_then(|c| c.parse().ok()).unwrap();
+    (figure, count)
+}
+
 fn main() {
+    match std::env::var(CHILD_VAR).as_deref() {
+        Ok("idle-caxton") => return idle::caxton_arm(),
+        Ok("idle-bare") => return idle::bare_arm(),
+        Ok("cold-caxton") => return cold::caxton_arm(),
+        Ok("cold-bare") => return cold::bare_arm(),
+        Ok(other) => panic!("unknown bench child `{other}`"),
+        Err(_) => {}
+    }
+    let cold_dir = tempfile::tempdir().unwrap();
+    cold::prepare(cold_dir.path());
+    let cold_env = [(cold::DIR_VAR, cold_dir.path())];
+    let (mut idle_ours, mut idle_bare, mut cold_ours, mut cold_bare, mut compiled) =
+        (vec![], vec![], vec![], vec![], 0);
+    for round in 0..PROCESS_ROUNDS {
+        println!(
+            "process round {} of {PROCESS_ROUNDS} ({} idle agents per arm, {} cold types)…",
+            round + 1,
+            idle::AGENTS,
+            cold::TYPES
+        );
+        idle_ours.push(in_child("idle-caxton", &[]).0);
+        idle_bare.push(in_child("idle-bare", &[]).0);
+        let (ms, compiles) = in_child("cold-caxton", &cold_env);
+        cold_ours.push(ms);
+        compiled += compiles;
+        cold_bare.push(in_child("cold-bare", &cold_env).0);
+    }
+
     let with_epoch = Engine::new(&base_config()).unwrap();
     let mut config = base_config();
     config.epoch_interruption(false);
@@ -120,6 +178,20 @@ fn main() {
             unit: "msg/s",
         },
         Row {
+            what: "idle memory per agent (PSS, each handled one message)",
+            ours: median(idle_ours),
+            peer_name: "bare instance of the same component",
+            peer: median(idle_bare),
+            unit: "KiB",
+        },
+        Row {
+            what: "cold start: 100 cached agent types, first answer from each",
+            ours: median(cold_ours),
+            peer_name: "deserialize + instantiate + call, plain wasmtime",
+            peer: median(cold_bare),
+            unit: "ms",
+        },
+        Row {
             what: "spawn an already-compiled agent",
             ours: median(ours),
             peer_name: "bare InstancePre::instantiate, same pool",
@@ -147,7 +219,16 @@ fn main() {
          split over 2 threads. Goal: ≥ 250,000 msg/s. **Spawn** deploys `bus-probe` {spawns} times per round \
          from the in-memory compile cache through `Runtime::deploy_bytes` (preflight, link of the granted \
          capabilities, instantiate, `init`, registration, actor start) next to `InstancePre::instantiate` \
-         of the same component on the runtime's own pooling engine; goal: ≤ 1.3×. **Epoch**: core wasm, \
+         of the same component on the runtime's own pooling engine; goal: ≤ 1.3×. **Idle memory**: a fresh \
+         process deploys {idle} agents (after one warm-up agent), sends each a `ping` and takes the \
+         replies; the figure is the growth of the process's PSS (`/proc/self/smaps_rollup`) per agent; the \
+         peer process instantiates {idle} bare instances on the same pooling engine and pings each. \
+         Goal: ≤ 32 KiB per agent. **Cold start**: {types} variants of `bus-probe` (distinct digests) are \
+         compiled into a cache directory first; then a fresh process creates the runtime, deploys all \
+         of them from disk and waits for the answer to one request to each; components compiled during \
+         these cold starts: {compiled} (goal: 0; ready in ≤ 100 ms). The peer process deserializes the \
+         same artifacts on plain wasmtime, instantiates each and sends it the same request. These two \
+         rows take {PROCESS_ROUNDS} rounds, each arm in its own process. **Epoch**: core wasm, \
          {iterations} iterations of multiply-add, decrement, branch, on `runtime::engine::base_config` \
          with fuel metering in both arms; goal: epoch checks cost ≤ 15% (ratio ≥ 0.85×). {ROUNDS} \
          alternating rounds; medians, and percentiles over all rounds' samples.\n",
@@ -158,6 +239,8 @@ fn main() {
         pair_rounds = PAIR_ROUNDS,
         spawns = spawn::SPAWNS,
         iterations = spawn::ITERATIONS,
+        idle = idle::AGENTS,
+        types = cold::TYPES,
     ));
     let path = root().join("BENCHMARKS.md");
     let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());

@@ -212,6 +212,12 @@ impl Runtime {
         &self.engine
     }
 
+    /// How many components this runtime compiled to machine code (rather
+    /// than finding them already compiled in memory or in the cache directory).
+    pub fn components_compiled(&self) -> u64 {
+        self.compiler.compiled()
+    }
+
     /// Whether deadlines are enforced: the epoch ticker is advancing.
     pub fn healthy(&self) -> bool {
         self._ticker.healthy()
