@@ -15,7 +15,7 @@ build-guests:
     mkdir -p components
     echo "building guests (wasm32-wasip2, release)…"
     (cd guests && cargo build --release --quiet)
-    for manifest in guests/agents/*/Cargo.toml guests/libs/*/Cargo.toml guests/test-agents/*/Cargo.toml; do
+    for manifest in guests/agents/*/Cargo.toml guests/libs/*/Cargo.toml guests/test-agents/*/Cargo.toml guests/peers/*/Cargo.toml; do
         name=$(basename "$(dirname "$manifest")" | tr '-' '_')
         cp "{{guest_release}}/$name.wasm" "components/$name.wasm"
         printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
@@ -73,10 +73,23 @@ up: build-guests build
 test: build-guests compose
     cargo test --workspace --lib --bins --tests
 
-# Run the benchmarks (release build) and regenerate BENCHMARKS.md.
+# Run the benchmarks (release build) and regenerate BENCHMARKS.md; installs wrk
+# (Debian) and wasmtime-cli (crates.io, a ~15 min build) for the HTTP peers when missing.
 bench: build-guests
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v wrk >/dev/null; then
+        echo "installing wrk (Debian)…"
+        if [ "$(id -u)" = 0 ]; then apt-get install -y -q wrk >/dev/null; else sudo apt-get install -y -q wrk >/dev/null; fi
+    fi
+    if ! command -v wasmtime >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime" ]; then
+        echo "installing wasmtime-cli 48.0.8 from crates.io (release build, ~15 min)…"
+        cargo install wasmtime-cli --version 48.0.8 --locked
+    fi
+    cargo build --release --bin caxton
     cargo bench --bench storage
     cargo bench --bench runtime
+    cargo bench --bench http
 
 # Formatting and lints, both workspaces (warnings are errors).
 lint:
