@@ -52,7 +52,8 @@ impl Server {
                 c.arg("--data").arg(data).env("RUST_LOG", "warn").env_remove("CAXTON_TOKEN");
             }
             Server::WasmtimeServe => {
-                c.arg(tool("wasmtime")).args(["serve", "--addr", &format!("127.0.0.1:{port}")]);
+                // `-S cli`: Rust std imports wasi:cli (environment, exit) beside wasi:http
+                c.arg(tool("wasmtime")).args(["serve", "-S", "cli", "--addr", &format!("127.0.0.1:{port}")]);
                 c.arg(root().join("components/http_upper.wasm"));
             }
             Server::Hyper => {

@@ -208,12 +208,22 @@ impl Compiler {
         Some(dir.join(format!("{hex}-{:016x}.cwasm", engine_hash.finish())))
     }
 
+    /// The content digest components are cached under.
+    pub fn digest(bytes: &[u8]) -> [u8; 32] {
+        Sha256::digest(bytes).into()
+    }
+
+    /// The component with this digest, if it was compiled or loaded in this process.
+    pub fn loaded(&self, digest: &[u8; 32]) -> Option<Component> {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(digest).cloned()
+    }
+
     /// Compile `bytes` (checked first), or take the compiled form from memory or disk.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, ComponentError> {
         check(bytes)?;
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
-        if let Some(component) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
-            return Ok(component.clone());
+        let digest = Self::digest(bytes);
+        if let Some(component) = self.loaded(&digest) {
+            return Ok(component);
         }
         let component = self.compile_or_load(bytes)?;
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, component.clone());

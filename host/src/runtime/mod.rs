@@ -8,22 +8,23 @@
 pub mod actor;
 pub mod agent;
 pub mod engine;
+mod install;
 pub mod stats;
 
-use crate::bindings::AgentPre;
+pub use install::prepare;
+use install::{joined, start, EnvParts, Linked, Started};
+
 use crate::bus::Bus;
-use crate::capability::link_granted;
 use crate::component::{self, Compiler, ComponentError};
-use crate::policy::{check, AgentSpec, Grants, PolicyError};
+use crate::policy::{AgentSpec, PolicyError};
 use crate::store::KvBackend;
-use agent::{AgentEnv, AgentState, LiveAgent};
 use stats::AgentStats;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-use wasmtime::component::{Component, Linker};
+use tokio::sync::oneshot;
+use wasmtime::component::Component;
 use wasmtime::Engine;
 
 /// Why an agent could not be deployed or removed.
@@ -171,17 +172,8 @@ pub struct Runtime {
     compiles: tokio::sync::Semaphore,
     timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
     compile_timeout_micros: std::sync::atomic::AtomicU64,
+    linked: Linked,
     _ticker: engine::EpochTicker,
-}
-
-/// Build the linker from `grants` alone and pre-instantiate `component` with it.
-///
-/// This is where wasmtime itself refuses a component whose imports are not all
-/// linked, and one that lacks an export of the `agent` world.
-pub fn prepare(engine: &Engine, component: &Component, grants: &Grants) -> wasmtime::Result<AgentPre<AgentState>> {
-    let mut linker = Linker::new(engine);
-    link_granted(&mut linker, grants)?;
-    AgentPre::new(linker.instantiate_pre(component)?)
 }
 
 impl Runtime {
@@ -198,6 +190,7 @@ impl Runtime {
             compiles: tokio::sync::Semaphore::new(PARALLEL_COMPILES),
             timer_log: config.timer_log,
             compile_timeout_micros: std::sync::atomic::AtomicU64::new(config.compile_timeout.as_micros() as u64),
+            linked: Linked::default(),
             _ticker: ticker,
         })
     }
@@ -278,52 +271,29 @@ impl Runtime {
 
     async fn install(&self, spec: AgentSpec, bytes: Vec<u8>, replace: bool) -> Result<(), RuntimeError> {
         let name = spec.name.clone();
-        let info =
-            component::inspect(&bytes).map_err(|source| RuntimeError::Component { agent: name.clone(), source })?;
-        check::preflight(&spec, &info)?;
-        let missing: Vec<String> =
-            AGENT_EXPORTS.iter().filter(|e| !info.exports.iter().any(|x| x == *e)).map(|e| e.to_string()).collect();
-        if !missing.is_empty() {
-            return Err(RuntimeError::MissingExports { agent: name, missing });
-        }
-
-        let compiled = self.compile(&name, bytes).await?;
-        let pre = prepare(&self.engine, &compiled, &spec.grants)
-            .map_err(|e| RuntimeError::Link { agent: name.clone(), message: format!("{e:#}") })?;
-
-        let (tx, rx) = mpsc::channel(spec.limits.mailbox as usize);
-        let runtime = tokio::runtime::Handle::current();
         let inherited = self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name).map(|r| r.timers.clone());
-        let timers = match inherited.filter(|_| replace) {
-            Some(timers) => timers,
-            None => crate::capability::timers::AgentTimers::new(
-                &spec.name,
-                tx.clone(),
-                runtime.clone(),
-                spec.grants.timers.map_or(0, |t| t.max_active),
-                self.timer_log.clone(),
-            ),
-        };
-        let env = AgentEnv {
+        let parts = EnvParts {
             spec: spec.clone(),
             bus: self.bus.clone(),
             kv: self.kv.clone(),
-            mailbox: tx.clone(),
-            runtime,
-            stats: Arc::new(Mutex::new(AgentStats::default())),
-            dropped_lines: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            timers: timers.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            timer_log: self.timer_log.clone(),
+            inherited: inherited.filter(|_| replace),
         };
-        let (env2, pre2) = (env.clone(), pre.clone());
-        let (live, capabilities) = tokio::task::spawn_blocking(move || {
-            let mut live = LiveAgent::start(env2, &pre2)?;
-            let caps = live
-                .capabilities()
-                .map_err(|f| RuntimeError::Init { agent: live.name().to_string(), message: f.message })?;
-            Ok::<_, RuntimeError>((live, caps))
-        })
-        .await
-        .map_err(|e| RuntimeError::Internal(e.to_string()))??;
+        // An already-compiled component is linked, instantiated and initialised
+        // in one trip to a blocking thread; a new one is compiled first.
+        let (linked, compiler) = (self.linked.clone(), self.compiler.clone());
+        let first = tokio::task::spawn_blocking(move || install::start_if_compiled(&linked, &compiler, parts, bytes));
+        let Started { live, capabilities, pre, env, rx } = match joined(first).await?? {
+            Ok(started) => started,
+            Err((bytes, digest, parts)) => {
+                let compiled = self.compile(&name, bytes).await?;
+                let pre = self.linked.insert(&compiled, &digest, &spec)?;
+                joined(tokio::task::spawn_blocking(move || start(parts, pre))).await??
+            }
+        };
+        let timers = env.timers.clone();
+        let tx = env.mailbox.clone();
 
         let profile: crate::bus::directory::Profile = capabilities.into();
         let services = profile.services.iter().map(|s| s.name.clone()).collect();

@@ -25,8 +25,10 @@ async fn a_new_rust_agent_builds_and_answers_without_edits() {
     // a checkout with the SDK and the WIT, but none of the other agents
     let checkout = tempfile::tempdir().unwrap();
     let repo = root();
-    // (one test agent and one library too: the guests workspace lists `test-agents/*` and `libs/*`)
-    for dir in ["wit", "guests/sdk", "guests/.cargo", "guests/test-agents/wasi-probe", "guests/libs/textops"] {
+    // (one test agent, library and bench peer too: the guests workspace lists
+    // `test-agents/*`, `libs/*` and `peers/*`)
+    let guests = ["guests/test-agents/wasi-probe", "guests/libs/textops", "guests/peers/http-upper"];
+    for dir in ["wit", "guests/sdk", "guests/.cargo"].into_iter().chain(guests) {
         copy_dir(&repo.join(dir), &checkout.path().join(dir));
     }
     for file in ["rust-toolchain.toml", "guests/Cargo.toml", "guests/Cargo.lock"] {

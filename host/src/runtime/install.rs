@@ -1,0 +1,182 @@
+//! How a deploy becomes a started agent: admission checks, the cache of
+//! linked components, the agent's environment, and its first instantiation.
+
+use super::agent::{AgentEnv, AgentState, LiveAgent};
+use super::stats::AgentStats;
+use super::{RuntimeError, AGENT_EXPORTS};
+use crate::bindings::AgentPre;
+use crate::bus::Bus;
+use crate::capability::link_granted;
+use crate::component::{self, Compiler, ComponentError, ComponentInfo};
+use crate::policy::{check, AgentSpec, Grants};
+use crate::store::KvBackend;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use wasmtime::component::{Component, Linker};
+use wasmtime::Engine;
+
+/// Linked components are found by content digest and grants.
+type LinkKey = ([u8; 32], String);
+
+/// Check a component before anything is compiled: it imports only what
+/// `spec` grants and exports the `agent` world.
+fn admit(spec: &AgentSpec, info: &ComponentInfo) -> Result<(), RuntimeError> {
+    let agent = || spec.name.clone();
+    check::preflight(spec, info)?;
+    let missing: Vec<String> =
+        AGENT_EXPORTS.iter().filter(|e| !info.exports.iter().any(|x| x == *e)).map(|e| e.to_string()).collect();
+    if !missing.is_empty() {
+        return Err(RuntimeError::MissingExports { agent: agent(), missing });
+    }
+    Ok(())
+}
+
+/// What a new agent's environment is made from; built only once its
+/// component is compiled, so a deploy that fails to compile leaves no trace.
+pub(super) struct EnvParts {
+    pub(super) spec: AgentSpec,
+    pub(super) bus: Arc<Bus>,
+    pub(super) kv: Arc<dyn KvBackend>,
+    pub(super) runtime: tokio::runtime::Handle,
+    pub(super) timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
+    /// The timers of the version being replaced, which carry over.
+    pub(super) inherited: Option<Arc<crate::capability::timers::AgentTimers>>,
+}
+
+impl EnvParts {
+    fn build(self) -> (AgentEnv, mpsc::Receiver<crate::bus::Event>) {
+        let (tx, rx) = mpsc::channel(self.spec.limits.mailbox as usize);
+        let timers = self.inherited.unwrap_or_else(|| {
+            crate::capability::timers::AgentTimers::new(
+                &self.spec.name,
+                tx.clone(),
+                self.runtime.clone(),
+                self.spec.grants.timers.map_or(0, |t| t.max_active),
+                self.timer_log,
+            )
+        });
+        let env = AgentEnv {
+            spec: self.spec,
+            bus: self.bus,
+            kv: self.kv,
+            mailbox: tx,
+            runtime: self.runtime,
+            stats: Arc::new(Mutex::new(AgentStats::default())),
+            dropped_lines: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            timers,
+        };
+        (env, rx)
+    }
+}
+
+/// A new agent, initialised, with what its actor needs.
+pub(super) struct Started {
+    pub(super) live: LiveAgent,
+    pub(super) capabilities: crate::bindings::caxton::agent::types::AgentProfile,
+    pub(super) pre: AgentPre<AgentState>,
+    pub(super) env: AgentEnv,
+    pub(super) rx: mpsc::Receiver<crate::bus::Event>,
+}
+
+/// Build the agent's environment, instantiate it, run its `init` and read its
+/// `capabilities` (on a blocking thread).
+pub(super) fn start(parts: EnvParts, pre: AgentPre<AgentState>) -> Result<Started, RuntimeError> {
+    let (env, rx) = parts.build();
+    let mut live = LiveAgent::start(env.clone(), &pre)?;
+    let capabilities =
+        live.capabilities().map_err(|f| RuntimeError::Init { agent: live.name().to_string(), message: f.message })?;
+    Ok(Started { live, capabilities, pre, env, rx })
+}
+
+/// The outcome of a blocking job, with a panic turned into an internal error.
+pub(super) async fn joined<T>(job: tokio::task::JoinHandle<T>) -> Result<T, RuntimeError> {
+    job.await.map_err(|e| RuntimeError::Internal(e.to_string()))
+}
+
+/// What is known of components already seen, by content digest: their
+/// imports and exports, and their links by grants. Deploying the same
+/// component again skips reading it and, with the same grants, building the linker.
+#[derive(Default, Clone)]
+pub(super) struct Linked {
+    infos: Arc<Mutex<HashMap<[u8; 32], Arc<ComponentInfo>>>>,
+    pres: Arc<Mutex<HashMap<LinkKey, AgentPre<AgentState>>>>,
+}
+
+impl Linked {
+    /// The imports and exports of the component `bytes` (whose digest is `digest`).
+    fn info(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<Arc<ComponentInfo>, ComponentError> {
+        if let Some(info) = self.infos.lock().unwrap_or_else(|p| p.into_inner()).get(digest) {
+            return Ok(info.clone());
+        }
+        let info = Arc::new(component::inspect(bytes)?);
+        self.infos.lock().unwrap_or_else(|p| p.into_inner()).insert(*digest, info.clone());
+        Ok(info)
+    }
+
+    fn key(digest: &[u8; 32], spec: &AgentSpec) -> LinkKey {
+        (*digest, format!("{:?}", spec.grants))
+    }
+
+    /// The linked component, linking it now if it is compiled but was not linked
+    /// with these grants; `None` when it is not compiled in this process.
+    fn get(
+        &self,
+        compiler: &Compiler,
+        digest: &[u8; 32],
+        spec: &AgentSpec,
+    ) -> Option<Result<AgentPre<AgentState>, RuntimeError>> {
+        let key = Self::key(digest, spec);
+        if let Some(pre) = self.pres.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Some(Ok(pre.clone()));
+        }
+        let component = compiler.loaded(digest)?;
+        Some(self.insert(&component, digest, spec))
+    }
+
+    /// Link `component` with the grants of `spec` and remember it.
+    pub(super) fn insert(
+        &self,
+        component: &Component,
+        digest: &[u8; 32],
+        spec: &AgentSpec,
+    ) -> Result<AgentPre<AgentState>, RuntimeError> {
+        let pre = prepare(component.engine(), component, &spec.grants)
+            .map_err(|e| RuntimeError::Link { agent: spec.name.clone(), message: format!("{e:#}") })?;
+        self.pres.lock().unwrap_or_else(|p| p.into_inner()).insert(Self::key(digest, spec), pre.clone());
+        Ok(pre)
+    }
+}
+
+/// Build the linker from `grants` alone and pre-instantiate `component` with it.
+///
+/// This is where wasmtime itself refuses a component whose imports are not all
+/// linked, and one that lacks an export of the `agent` world.
+pub fn prepare(engine: &Engine, component: &Component, grants: &Grants) -> wasmtime::Result<AgentPre<AgentState>> {
+    let mut linker = Linker::new(engine);
+    link_granted(&mut linker, grants)?;
+    AgentPre::new(linker.instantiate_pre(component)?)
+}
+
+/// A component not compiled in this process yet: its bytes, digest and the
+/// parts of the environment the agent will get.
+pub(super) type NotCompiled = (Vec<u8>, [u8; 32], EnvParts);
+
+/// On a blocking thread: admit the component, and when it is already compiled,
+/// link (or take the link), instantiate and initialise it.
+pub(super) fn start_if_compiled(
+    linked: &Linked,
+    compiler: &Compiler,
+    parts: EnvParts,
+    bytes: Vec<u8>,
+) -> Result<Result<Started, NotCompiled>, RuntimeError> {
+    let agent = || parts.spec.name.clone();
+    component::check(&bytes).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
+    let digest = Compiler::digest(&bytes);
+    let info = linked.info(&digest, &bytes).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
+    admit(&parts.spec, &info)?;
+    match linked.get(compiler, &digest, &parts.spec) {
+        Some(pre) => Ok(Ok(start(parts, pre?)?)),
+        None => Ok(Err((bytes, digest, parts))),
+    }
+}
