@@ -1,7 +1,8 @@
 //! The actor loop of one agent, and its supervision.
 //!
-//! The actor takes one event at a time from the mailbox and runs it on a
-//! blocking thread with the agent's store. When a call poisons the instance
+//! The actor takes events from the mailbox in order and runs them on a
+//! blocking thread with the agent's store (several at a time when they are
+//! already queued, see [`super::inbox`]). When a call poisons the instance
 //! (trap, limit breach, host panic, or a host call that overran the deadline),
 //! the actor waits out an exponential backoff and starts a fresh instance;
 //! after [`MAX_FAILURES`] such failures within [`FAILURE_WINDOW`] the agent is
@@ -9,12 +10,14 @@
 //! is redeployed.
 
 use super::agent::{fail_message, AgentEnv, AgentState, CallFailure, LiveAgent};
+use super::inbox::{Batch, Inbox, BATCH_TIME};
 use super::stats::Status;
 use crate::bindings::AgentPre;
 use crate::bus::Event;
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// Poisoning failures within [`FAILURE_WINDOW`] that quarantine an agent.
@@ -75,9 +78,10 @@ pub async fn run(
     live: LiveAgent,
     env: AgentEnv,
     pre: AgentPre<AgentState>,
-    mut mailbox: mpsc::Receiver<Event>,
+    inbox: Arc<Inbox>,
     mut stop: oneshot::Receiver<Stop>,
 ) {
+    let mut generation = 0;
     let name = env.spec.name.clone();
     let deadline = Duration::from_micros(env.spec.limits.deadline_micros);
     let mut live = Some(live);
@@ -86,9 +90,9 @@ pub async fn run(
     loop {
         let event = match drain_until {
             Some(until) if Instant::now() >= until => break,
-            Some(_) => match mailbox.try_recv() {
-                Ok(event) => event,
-                Err(_) => break,
+            Some(_) => match inbox.try_recv().await {
+                Some(event) => event,
+                None => break,
             },
             None => tokio::select! {
                 biased;
@@ -99,13 +103,13 @@ pub async fn run(
                     }
                     Ok(Stop::Now) | Err(_) => break,
                 },
-                event = mailbox.recv() => match event {
+                event = inbox.recv() => match event {
                     Some(event) => event,
                     None => break,
                 },
             },
         };
-        let Some(mut agent) = live.take() else {
+        let Some(agent) = live.take() else {
             if let Event::Message(msg) = event {
                 let failure = CallFailure {
                     reason: "quarantined",
@@ -117,35 +121,28 @@ pub async fn run(
             }
             continue;
         };
-        let header = match &event {
-            Event::Message(msg) => Some(msg.header()),
-            Event::Timer(_) => None,
+        let in_hand = Arc::new(Mutex::new(None));
+        let batch = Batch { agent, first: event, inbox: inbox.clone(), generation, in_hand: in_hand.clone() };
+        let call = tokio::task::spawn_blocking(move || batch.run());
+        let lost = |failure: CallFailure| {
+            env.stats(|s| s.failed(failure.reason));
+            if let Some(msg) = in_hand.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                fail_message(&env, &msg, &failure);
+            }
+            (None, Some(failure))
         };
-        let call = tokio::task::spawn_blocking(move || {
-            let failure = agent.handle(event);
-            (agent, failure)
-        });
-        let (back, failure) = match tokio::time::timeout(deadline + HOST_TIMEOUT_GRACE, call).await {
+        let (back, failure) = match tokio::time::timeout(deadline + HOST_TIMEOUT_GRACE + BATCH_TIME, call).await {
             Ok(Ok((agent, failure))) => (Some(agent), failure),
             Ok(Err(join)) => {
-                let failure =
-                    CallFailure::poisoned("host-panic", format!("a host function failed while `{name}` ran: {join}"));
-                env.stats(|s| s.failed(failure.reason));
-                if let Some(msg) = &header {
-                    fail_message(&env, msg, &failure);
-                }
-                (None, Some(failure))
+                lost(CallFailure::poisoned("host-panic", format!("a host function failed while `{name}` ran: {join}")))
             }
             Err(_) => {
-                let failure = CallFailure::poisoned(
+                // the stuck call keeps its thread until the host call returns, but takes no further events
+                generation = inbox.abandon().await;
+                lost(CallFailure::poisoned(
                     "deadline",
                     format!("deadline of {} µs per message exceeded inside a host call", deadline.as_micros()),
-                );
-                env.stats(|s| s.failed(failure.reason));
-                if let Some(msg) = &header {
-                    fail_message(&env, msg, &failure);
-                }
-                (None, Some(failure))
+                ))
             }
         };
         live = match failure.filter(|f| f.poisoned) {
@@ -156,13 +153,13 @@ pub async fn run(
             }
         };
     }
-    mailbox.close();
+    inbox.close().await;
     let removed = CallFailure {
         reason: "removed",
         message: format!("agent `{name}` was removed before handling the message"),
         poisoned: false,
     };
-    while let Ok(event) = mailbox.try_recv() {
+    while let Some(event) = inbox.try_recv().await {
         if let Event::Message(msg) = event {
             env.stats(|s| s.failed(removed.reason));
             fail_message(&env, &msg, &removed);

@@ -8,6 +8,7 @@
 pub mod actor;
 pub mod agent;
 pub mod engine;
+pub mod inbox;
 mod install;
 pub mod stats;
 
@@ -136,6 +137,7 @@ pub const PARALLEL_COMPILES: usize = 2;
 
 struct Running {
     stop: oneshot::Sender<actor::Stop>,
+    inbox: Arc<inbox::Inbox>,
     done: tokio::task::JoinHandle<()>,
     services: Vec<String>,
     spec: AgentSpec,
@@ -298,6 +300,7 @@ impl Runtime {
         let profile: crate::bus::directory::Profile = capabilities.into();
         let services = profile.services.iter().map(|s| s.name.clone()).collect();
         let (stop_tx, stop_rx) = oneshot::channel();
+        let inbox = inbox::Inbox::new(rx);
         let previous = {
             let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
             let previous = agents.remove(&name);
@@ -315,13 +318,14 @@ impl Runtime {
                 p.done
             });
             let (stats, dropped_lines, mailbox) = (env.stats.clone(), env.dropped_lines.clone(), env.mailbox.clone());
+            let actor_inbox = inbox.clone();
             let done = tokio::spawn(async move {
                 if let Some(old) = old {
                     let _ = old.await;
                 }
-                actor::run(live, env, pre, rx, stop_rx).await;
+                actor::run(live, env, pre, actor_inbox, stop_rx).await;
             });
-            let running = Running { stop: stop_tx, done, services, spec, stats, dropped_lines, timers, mailbox };
+            let running = Running { stop: stop_tx, inbox, done, services, spec, stats, dropped_lines, timers, mailbox };
             agents.insert(name.clone(), running)
         };
         debug_assert!(previous.is_none());
@@ -363,6 +367,7 @@ impl Runtime {
             return Err(RuntimeError::NotDeployed(name.to_string()));
         };
         self.bus.unregister(name);
+        running.inbox.halt();
         let _ = running.stop.send(actor::Stop::Now);
         let _ = running.done.await;
         tracing::info!(agent = %name, "removed");
