@@ -1,10 +1,10 @@
 //! Rows 1 and 2: a message hop between two agents, and the throughput of many
 //! agent pairs, each next to the same guests driven by plain wasmtime.
 //!
-//! Both arms run `bus-probe` relays: the probe that receives `{"relay": n}`
-//! answers its sender with `n + 1`, until `until`, when it reports to whoever
-//! started the relay. So both arms do the same guest work (JSON in and out,
-//! one `messaging.send` per hop); the bare arm's host is a loop that hands each
+//! Both arms run `bus-probe` relays: the probe that receives `relay N …`
+//! answers its sender with `N + 1`, until the end, when it reports to whoever
+//! started the relay. So both arms do the same guest work (a little text in
+//! and out, one `messaging.send` per hop); the bare arm's host is a loop that hands each
 //! sent message straight to the other instance's `handle-message`.
 
 use super::{root, BENCH_CLIENT};
@@ -22,9 +22,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Agent-to-agent messages in one relay (the bus allows 32 in a chain).
 pub const HOPS: u64 = 30;
-/// Padding that brings the relayed content to about 256 bytes.
+/// A relayed message's content: `relay N UNTIL REPORT PAD`, plain text.
+fn relayed_content(n: u64, pad: &str) -> String {
+    format!("relay {n} {HOPS} {BENCH_CLIENT} {pad}")
+}
+
+/// Padding that brings the relayed content to 256 bytes.
 pub fn pad() -> String {
-    "x".repeat(190)
+    "x".repeat(256 - relayed_content(10, "").len())
 }
 
 /// The request that starts a relay between `a` and `b`.
@@ -35,7 +40,7 @@ fn relay_request(a: &str, b: &str) -> Message {
 
 /// The size of a relayed message's content, for the method text.
 pub fn relayed_content_bytes() -> usize {
-    serde_json::json!({ "relay": 10, "until": HOPS, "report": BENCH_CLIENT, "pad": pad() }).to_string().len()
+    relayed_content(10, &pad()).len()
 }
 
 /// A bus participant the bench listens as: reports of finished relays arrive here.

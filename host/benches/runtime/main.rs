@@ -209,8 +209,7 @@ fn main() {
 
     let mut section = format!("{SECTION}\n\n{}", table(&rows, 1));
     section.push_str(&format!(
-        "\nMethod. **Hop**: `bus-probe` agents relay a message back and forth {hops} times (content of \
-         {content} bytes, parsed and rewritten by the guest each hop); a hop is the relay's time from the \
+        "\nMethod. **Hop**: `bus-probe` agents relay a message back and forth {hops} times (a `request` that starts it, then `inform`s of {content} bytes of text content that the guest rewrites each hop); a hop is the relay's time from the \
          request to the report, divided by {hops}, over {chains} relays per round; the peer runs the same \
          component as two instances on plain wasmtime whose `messaging.send` hands the message straight to \
          the other's `handle-message` on one thread. Goal: ≤ 1.5× and p50 ≤ 5 µs. **Throughput**: {pairs} \

@@ -238,17 +238,22 @@ impl Bus {
             }
         }
         self.watch_reply_by(&msg);
-        for (slot, receiver) in slots.into_iter().zip(&msg.receivers) {
+        // every receiver but the last gets a copy; the last gets the message itself
+        let last = slots.len().saturating_sub(1);
+        let mut msg = Some(msg);
+        for (i, slot) in slots.into_iter().enumerate() {
+            let Some(this) = (if i == last { msg.take() } else { msg.clone() }) else { break };
             match slot {
                 Slot::Agent(permit) => {
-                    permit.send(Event::Message(Box::new(msg.clone())));
+                    permit.send(Event::Message(Box::new(this)));
                 }
                 Slot::Waiter(tx) => {
-                    let _ = tx.send(msg.clone());
+                    let _ = tx.send(this);
                 }
                 Slot::Unclaimed => {
                     let detail = "a reply nobody is waiting for".to_string();
-                    self.dead_letter(Reason::NoSuchAgent, receiver, detail, msg.clone());
+                    let receiver = this.receivers.get(i).cloned().unwrap_or_default();
+                    self.dead_letter(Reason::NoSuchAgent, &receiver, detail, this);
                 }
             }
         }

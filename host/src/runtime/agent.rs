@@ -203,9 +203,17 @@ impl LiveAgent {
         let (outcome, request) = match event {
             Event::Message(msg) => {
                 self.env.stats(|s| s.messages += 1);
-                self.store.data_mut().messaging.set_hops(msg.hops);
-                let wit_msg = (*msg).clone().into();
-                (self.call("handle-message", |a, s| a.caxton_agent_guest().call_handle_message(s, &wit_msg)), Some(msg))
+                let hops = msg.hops;
+                self.store.data_mut().messaging.set_hops(hops);
+                let wit_msg: crate::bindings::caxton::agent::types::Message = (*msg).into();
+                let outcome =
+                    self.call("handle-message", |a, s| a.caxton_agent_guest().call_handle_message(s, &wit_msg));
+                // the message goes back to host form only when a failure must answer it
+                let request = match outcome {
+                    Ok(Ok(())) => None,
+                    _ => Some(Message { hops, ..wit_msg.into() }),
+                };
+                (outcome, request)
             }
             Event::Timer(id) => {
                 if !self.store.data_mut().timers.take_fired(id) {

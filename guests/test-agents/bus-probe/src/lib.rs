@@ -29,26 +29,29 @@ fn result<T: Into<Value>>(msg: &Message, outcome: Result<T, String>) -> Message 
     }
 }
 
+/// The next message of a relay whose content (after `relay `) is `N UNTIL
+/// REPORT PAD`: the same back to the sender with `N + 1`, or, at `UNTIL`,
+/// `relayed N` to REPORT. Plain text, so a hop costs the guest next to nothing.
+fn relayed(msg: &Message, relay: &str) -> Message {
+    let mut fields = relay.splitn(4, ' ');
+    let mut number = || fields.next().and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let (n, until) = (number(), number());
+    let (report, pad) = (fields.next().unwrap_or_default(), fields.next().unwrap_or_default());
+    let mut next = if n >= until { to(report, json!(null)) } else { msg.reply(Performative::Inform, &json!(null)) };
+    next.content = if n >= until { format!("relayed {n}") } else { format!("relay {} {until} {report} {pad}", n + 1) };
+    next
+}
+
 struct BusProbe;
 
 impl Agent for BusProbe {
     fn handle_message(msg: Message) -> Result<(), String> {
+        if let Some(relay) = msg.content.strip_prefix("relay ") {
+            return caxton_sdk::send(relayed(&msg, relay));
+        }
         let c = msg.json_value();
         let text = |key: &str| c[key].as_str().unwrap_or_default().to_string();
         if msg.performative == Performative::Inform {
-            if let Some(n) = c["relay"].as_u64() {
-                // a relay of a known length: pass it on, or report to whoever started it
-                let done = n >= c["until"].as_u64().unwrap_or(0);
-                let next = if done {
-                    Message::new(Performative::Inform, &text("report"), &json!({ "relayed": n }))
-                } else {
-                    msg.reply(
-                        Performative::Inform,
-                        &json!({ "relay": n + 1, "until": c["until"], "report": c["report"], "pad": c["pad"] }),
-                    )
-                };
-                return caxton_sdk::send(next);
-            }
             if let Some(n) = c["bounce"].as_u64() {
                 let _ = caxton_sdk::send(msg.reply(Performative::Inform, &json!({ "bounce": n + 1 })));
             } else {
@@ -65,8 +68,10 @@ impl Agent for BusProbe {
             }
             Some("relay") => {
                 // start a relay of `hops` messages between us and `to`; the last one reports back
-                let start = json!({ "relay": 1, "until": c["hops"], "report": msg.sender, "pad": c["pad"] });
-                return caxton_sdk::send(to(&text("to"), start));
+                let (hops, pad) = (c["hops"].as_u64().unwrap_or(1), text("pad"));
+                let mut start = to(&text("to"), json!(null));
+                start.content = format!("relay 1 {hops} {} {pad}", msg.sender);
+                return caxton_sdk::send(start);
             }
             Some("forge") => {
                 let mut forged = to(&text("to"), json!({ "seq": 0 }));
