@@ -198,12 +198,11 @@ impl Compiler {
         self.compiled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Where the compiled form of `bytes` is cached.
-    pub fn cache_path(&self, bytes: &[u8]) -> Option<PathBuf> {
+    /// Where the compiled form of the component with this digest is cached.
+    pub fn cache_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
-        let digest = Sha256::digest(bytes);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         Some(dir.join(format!("{hex}-{:016x}.cwasm", engine_hash.finish())))
     }
@@ -213,38 +212,44 @@ impl Compiler {
         Sha256::digest(bytes).into()
     }
 
-    /// The component with this digest, if it was compiled or loaded in this process.
+    /// The component with this digest, if it was compiled or loaded in this
+    /// process, or is in the cache directory (then it is loaded now, never compiled).
     pub fn loaded(&self, digest: &[u8; 32]) -> Option<Component> {
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(digest).cloned()
+        if let Some(component) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(digest) {
+            return Some(component.clone());
+        }
+        let path = self.cache_path(digest).filter(|p| p.exists())?;
+        match self.load_cached(&path) {
+            Ok(component) => {
+                self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(*digest, component.clone());
+                Some(component)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "recompiling: cached component unusable: {e:#}");
+                None
+            }
+        }
     }
 
     /// Compile `bytes` (checked first), or take the compiled form from memory or disk.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, ComponentError> {
         check(bytes)?;
-        let digest = Self::digest(bytes);
-        if let Some(component) = self.loaded(&digest) {
-            return Ok(component);
-        }
-        let component = self.compile_or_load(bytes)?;
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(digest, component.clone());
-        Ok(component)
+        self.compile_digested(bytes, &Self::digest(bytes))
     }
 
-    fn compile_or_load(&self, bytes: &[u8]) -> Result<Component, ComponentError> {
-        let cached = self.cache_path(bytes);
-        if let Some(path) = cached.as_deref().filter(|p| p.exists()) {
-            match self.load_cached(path) {
-                Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %path.display(), "recompiling: cached component unusable: {e:#}"),
-            }
+    /// [`Compiler::compile`] for bytes whose digest is known.
+    pub fn compile_digested(&self, bytes: &[u8], digest: &[u8; 32]) -> Result<Component, ComponentError> {
+        if let Some(component) = self.loaded(digest) {
+            return Ok(component);
         }
         self.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let component = Component::new(&self.engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
-        if let Some(path) = cached {
+        if let Some(path) = self.cache_path(digest) {
             if let Err(e) = self.store_cached(&component, &path) {
                 tracing::warn!(path = %path.display(), "cannot cache compiled component: {e:#}");
             }
         }
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(*digest, component.clone());
         Ok(component)
     }
 

@@ -119,7 +119,8 @@ impl Linked {
     }
 
     /// The linked component, linking it now if it is compiled but was not linked
-    /// with these grants; `None` when it is not compiled in this process.
+    /// with these grants; `None` when it is neither compiled in this process
+    /// nor in the cache directory.
     fn get(
         &self,
         compiler: &Compiler,

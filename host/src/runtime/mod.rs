@@ -289,7 +289,7 @@ impl Runtime {
         let Started { live, capabilities, pre, env, rx } = match joined(first).await?? {
             Ok(started) => started,
             Err((bytes, digest, parts)) => {
-                let compiled = self.compile(&name, bytes).await?;
+                let compiled = self.compile(&name, bytes, digest).await?;
                 let pre = self.linked.insert(&compiled, &digest, &spec)?;
                 joined(tokio::task::spawn_blocking(move || start(parts, pre))).await??
             }
@@ -335,10 +335,10 @@ impl Runtime {
 
     /// Compile in a bounded worker with a timeout. A compile that times out
     /// keeps its thread until cranelift finishes, but the deploy fails at once.
-    async fn compile(&self, agent: &str, bytes: Vec<u8>) -> Result<Component, RuntimeError> {
+    async fn compile(&self, agent: &str, bytes: Vec<u8>, digest: [u8; 32]) -> Result<Component, RuntimeError> {
         let _turn = self.compiles.acquire().await.map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let compiler = self.compiler.clone();
-        let job = tokio::task::spawn_blocking(move || compiler.compile(&bytes));
+        let job = tokio::task::spawn_blocking(move || compiler.compile_digested(&bytes, &digest));
         let timeout = self.compile_timeout();
         match tokio::time::timeout(timeout, job).await {
             Ok(joined) => joined
