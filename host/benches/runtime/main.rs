@@ -6,6 +6,7 @@
 
 use caxton::policy::{AgentSpec, Grants, Limits, MessagingGrant};
 use caxton::runtime::engine::{base_config, new_engine, EpochTicker, PoolSize};
+use caxton::runtime::pool::Executor;
 use caxton::runtime::{Runtime, RuntimeConfig};
 use caxton::store::memory::MemoryStore;
 use std::path::PathBuf;
@@ -121,29 +122,38 @@ fn main() {
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let _guard = tokio.enter();
-    let rt = Runtime::new(RuntimeConfig { pool: POOL, ..RuntimeConfig::new(Arc::new(MemoryStore::new())) }).unwrap();
+    let runtime = |executor| {
+        let config = RuntimeConfig { pool: POOL, executor, ..RuntimeConfig::new(Arc::new(MemoryStore::new())) };
+        Runtime::new(config).unwrap()
+    };
+    // the worker pool (the default) first; the blocking pool beside it for the hop and throughput rows
+    let (rt, rt_blocking) = (runtime(Executor::WorkerPool), runtime(Executor::BlockingPool));
     let bytes = hop::probe_bytes();
     let component = Component::new(rt.engine(), &bytes).unwrap();
     let bare_engine = new_engine(POOL).unwrap();
     let bare_component = Component::new(&bare_engine, &bytes).unwrap();
     let mut bare_pair = hop::BareProbes::new(&bare_engine, &bare_component, 2);
     let mut client = hop::client(&rt, 2 * PAIRS);
-    println!("deploying {} agents…", 2 * PAIRS + 2);
+    let mut client_blocking = hop::client(&rt_blocking, 2 * PAIRS);
+    println!("deploying 2 × {} agents…", 2 * PAIRS + 2);
     tokio.block_on(async {
         rt.deploy_bytes(probe_spec("warm-up"), bytes.clone()).await.unwrap();
         rt.remove("warm-up").await.unwrap();
-        for name in ["hop-a", "hop-b"] {
-            rt.deploy_bytes(probe_spec(name), bytes.clone()).await.unwrap();
-        }
-        for i in 0..PAIRS {
-            for side in ["a", "b"] {
-                rt.deploy_bytes(probe_spec(&format!("tp-{side}-{i}")), bytes.clone()).await.unwrap();
+        for rt in [&rt, &rt_blocking] {
+            for name in ["hop-a", "hop-b"] {
+                rt.deploy_bytes(probe_spec(name), bytes.clone()).await.unwrap();
+            }
+            for i in 0..PAIRS {
+                for side in ["a", "b"] {
+                    rt.deploy_bytes(probe_spec(&format!("tp-{side}-{i}")), bytes.clone()).await.unwrap();
+                }
             }
         }
     });
 
     let (mut on, mut off, mut ours, mut bare) = (vec![], vec![], vec![], vec![]);
-    let (mut hops, mut bare_hops, mut tp, mut bare_tp) = (vec![], vec![], vec![], vec![]);
+    let (mut hops, mut hops_blocking, mut bare_hops) = (vec![], vec![], vec![]);
+    let (mut tp, mut tp_blocking, mut bare_tp) = (vec![], vec![], vec![]);
     for round in 0..ROUNDS {
         println!("round {} of {ROUNDS}…", round + 1);
         on.push(spawn::spin_rate(&with_epoch, &module_on));
@@ -151,8 +161,15 @@ fn main() {
         ours.push(tokio.block_on(spawn::platform_spawn_micros(&rt, &bytes, round)));
         bare.push(spawn::bare_spawn_micros(rt.engine(), &component));
         hops.extend(tokio.block_on(hop::platform_hops(&rt, &mut client, CHAINS)));
+        hops_blocking.extend(tokio.block_on(hop::platform_hops(&rt_blocking, &mut client_blocking, CHAINS)));
         bare_hops.extend(hop::bare_hops(&mut bare_pair, CHAINS));
         tp.push(tokio.block_on(hop::platform_throughput(&rt, &mut client, PAIRS, PAIR_ROUNDS)));
+        tp_blocking.push(tokio.block_on(hop::platform_throughput(
+            &rt_blocking,
+            &mut client_blocking,
+            PAIRS,
+            PAIR_ROUNDS,
+        )));
         bare_tp.push(hop::bare_throughput(&bare_engine, &bare_component, PAIRS, PAIR_ROUNDS, 2));
     }
     let rows = [
@@ -167,12 +184,26 @@ fn main() {
             what: "message hop A → host → B, p99",
             ours: percentile(hops, 99.0),
             peer_name: "same guests on plain wasmtime, p99",
-            peer: percentile(bare_hops, 99.0),
+            peer: percentile(bare_hops.clone(), 99.0),
+            unit: "µs",
+        },
+        Row {
+            what: "message hop, p50, calls on tokio's blocking pool",
+            ours: percentile(hops_blocking, 50.0),
+            peer_name: "same guests on plain wasmtime, p50",
+            peer: percentile(bare_hops, 50.0),
             unit: "µs",
         },
         Row {
             what: "bus throughput, 1,000 agents in relaying pairs",
             ours: median(tp),
+            peer_name: "same pairs on plain wasmtime, 2 threads",
+            peer: median(bare_tp.clone()),
+            unit: "msg/s",
+        },
+        Row {
+            what: "bus throughput, calls on tokio's blocking pool",
+            ours: median(tp_blocking),
             peer_name: "same pairs on plain wasmtime, 2 threads",
             peer: median(bare_tp),
             unit: "msg/s",

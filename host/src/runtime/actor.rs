@@ -1,8 +1,8 @@
 //! The actor loop of one agent, and its supervision.
 //!
 //! The actor takes events from the mailbox in order and runs them on a
-//! blocking thread with the agent's store (several at a time when they are
-//! already queued, see [`super::inbox`]). When a call poisons the instance
+//! worker thread with the agent's store (several at a time when they are
+//! already queued, see [`super::inbox`]; which threads, see [`super::pool`]). When a call poisons the instance
 //! (trap, limit breach, host panic, or a host call that overran the deadline),
 //! the actor waits out an exponential backoff and starts a fresh instance;
 //! after [`MAX_FAILURES`] such failures within [`FAILURE_WINDOW`] the agent is
@@ -11,6 +11,7 @@
 
 use super::agent::{fail_message, AgentEnv, AgentState, CallFailure, LiveAgent};
 use super::inbox::{Batch, Inbox, BATCH_TIME};
+use super::pool::Calls;
 use super::stats::Status;
 use crate::bindings::AgentPre;
 use crate::bus::Event;
@@ -79,6 +80,7 @@ pub async fn run(
     env: AgentEnv,
     pre: AgentPre<AgentState>,
     inbox: Arc<Inbox>,
+    calls: Calls,
     mut stop: oneshot::Receiver<Stop>,
 ) {
     let mut generation = 0;
@@ -123,7 +125,7 @@ pub async fn run(
         };
         let in_hand = Arc::new(Mutex::new(None));
         let batch = Batch { agent, first: event, inbox: inbox.clone(), generation, in_hand: in_hand.clone() };
-        let call = tokio::task::spawn_blocking(move || batch.run());
+        let call = calls.submit(move || batch.run());
         let lost = |failure: CallFailure| {
             env.stats(|s| s.failed(failure.reason));
             if let Some(msg) = in_hand.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -133,8 +135,8 @@ pub async fn run(
         };
         let (back, failure) = match tokio::time::timeout(deadline + HOST_TIMEOUT_GRACE + BATCH_TIME, call).await {
             Ok(Ok((agent, failure))) => (Some(agent), failure),
-            Ok(Err(join)) => {
-                lost(CallFailure::poisoned("host-panic", format!("a host function failed while `{name}` ran: {join}")))
+            Ok(Err(_)) => {
+                lost(CallFailure::poisoned("host-panic", format!("a host function panicked while `{name}` ran")))
             }
             Err(_) => {
                 // the stuck call keeps its thread until the host call returns, but takes no further events

@@ -1,5 +1,5 @@
-//! An agent's mailbox as its actor and the blocking thread running its calls
-//! share it: once a call is done, the blocking thread goes on with what is
+//! An agent's mailbox as its actor and the worker thread running its calls
+//! share it: once a call is done, the worker goes on with what is
 //! already queued (a batch), so a busy agent does not pay a trip between
 //! threads per event. The actor can take the inbox back from a batch that
 //! overran its deadline; that batch then takes no further events.
@@ -93,8 +93,8 @@ impl Inbox {
     }
 
     /// From a batch of `generation`: the next event, if that batch still owns
-    /// the inbox; when none is queued, waits up to [`LINGER`] for one if no
-    /// batch is waiting for a core (and there is more than one).
+    /// the inbox; when none is queued, waits up to [`LINGER`] for one while no
+    /// other batch waits for a worker or a core (and there is more than one core).
     fn next_or_linger(&self, generation: u64) -> Option<Event> {
         if let Some(event) = self.next_for(generation) {
             return Some(event);
@@ -104,7 +104,7 @@ impl Inbox {
             return None;
         }
         let until = Instant::now() + LINGER;
-        while Instant::now() < until {
+        while Instant::now() < until && !super::pool::backlog() {
             std::hint::spin_loop();
             if let Some(event) = self.next_for(generation) {
                 return Some(event);
@@ -126,7 +126,7 @@ impl Inbox {
     }
 }
 
-/// Events handled in one trip to a blocking thread.
+/// Events handled in one trip to a worker thread.
 pub struct Batch {
     /// The agent's instance.
     pub agent: LiveAgent,

@@ -1,15 +1,16 @@
 //! The runtime: compiles and links agents, and runs each one as an actor that
 //! takes one event at a time from its bounded mailbox.
 //!
-//! The actor owns the agent's wasmtime store and moves it onto a blocking
-//! thread for each call, so agents run in parallel while each one sees its
-//! events strictly in order.
+//! The actor owns the agent's wasmtime store and hands it to a worker of the
+//! [`pool`] for each batch of events, so agents run in parallel while each
+//! one sees its events strictly in order.
 
 pub mod actor;
 pub mod agent;
 pub mod engine;
 pub mod inbox;
 mod install;
+pub mod pool;
 pub mod stats;
 
 pub use install::prepare;
@@ -112,6 +113,8 @@ pub struct RuntimeConfig {
     pub timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
     /// Where dead letters are written down; `None` keeps them in memory only.
     pub dead_letter_log: Option<Arc<dyn crate::bus::dead_letters::DeadLetterLog>>,
+    /// Where agents' calls run.
+    pub executor: pool::Executor,
 }
 
 impl RuntimeConfig {
@@ -124,6 +127,7 @@ impl RuntimeConfig {
             compile_timeout: Duration::from_secs(60),
             timer_log: None,
             dead_letter_log: None,
+            executor: pool::Executor::default(),
         }
     }
 }
@@ -175,6 +179,7 @@ pub struct Runtime {
     timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
     compile_timeout_micros: std::sync::atomic::AtomicU64,
     linked: Linked,
+    calls: pool::Calls,
     _ticker: engine::EpochTicker,
 }
 
@@ -193,6 +198,7 @@ impl Runtime {
             timer_log: config.timer_log,
             compile_timeout_micros: std::sync::atomic::AtomicU64::new(config.compile_timeout.as_micros() as u64),
             linked: Linked::default(),
+            calls: pool::Calls::new(config.executor).map_err(|e| RuntimeError::Internal(e.to_string()))?,
             _ticker: ticker,
         })
     }
@@ -318,12 +324,12 @@ impl Runtime {
                 p.done
             });
             let (stats, dropped_lines, mailbox) = (env.stats.clone(), env.dropped_lines.clone(), env.mailbox.clone());
-            let actor_inbox = inbox.clone();
+            let (actor_inbox, calls) = (inbox.clone(), self.calls.clone());
             let done = tokio::spawn(async move {
                 if let Some(old) = old {
                     let _ = old.await;
                 }
-                actor::run(live, env, pre, actor_inbox, stop_rx).await;
+                actor::run(live, env, pre, actor_inbox, calls, stop_rx).await;
             });
             let running = Running { stop: stop_tx, inbox, done, services, spec, stats, dropped_lines, timers, mailbox };
             agents.insert(name.clone(), running)
