@@ -14,6 +14,7 @@
 
 pub mod acl;
 pub mod bindings;
+pub mod blocking;
 pub mod bus;
 pub mod capability;
 pub mod cli;

@@ -246,7 +246,10 @@ fn main() {
          the other's `handle-message` on one thread. Goal: ≤ 1.5× and p50 ≤ 5 µs. **Throughput**: {pairs} \
          pairs (1,000 agents) each run {pair_rounds} relays per round, all pairs at once; messages counted \
          are the request, the {hops} relayed messages and the report; the peer runs as many bare pairs \
-         split over 2 threads. Goal: ≥ 250,000 msg/s. **Spawn** deploys `bus-probe` {spawns} times per round \
+         split over 2 threads. Goal: ≥ 250,000 msg/s. **Executors**: the hop and throughput rows run on \
+         Caxton's worker pool (the default: one worker per core taking batches back to back, replaced \
+         while a call runs long) and, in a second runtime of the same run, with every batch on tokio's \
+         blocking pool (a thread per call in flight). **Spawn** deploys `bus-probe` {spawns} times per round \
          from the in-memory compile cache through `Runtime::deploy_bytes` (preflight, link of the granted \
          capabilities, instantiate, `init`, registration, actor start) next to `InstancePre::instantiate` \
          of the same component on the runtime's own pooling engine; goal: ≤ 1.3×. **Idle memory**: a fresh \

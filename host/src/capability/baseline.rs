@@ -143,11 +143,13 @@ impl DeadlinePoll<'_> {
     fn bounded<R>(&mut self, f: impl AsyncFnOnce(&mut ResourceTable) -> wasmtime::Result<R>) -> wasmtime::Result<R> {
         let deadline = tokio::time::Instant::from_std(self.deadline);
         let table = &mut *self.table;
-        wasmtime_wasi::runtime::in_tokio(async move {
-            match tokio::time::timeout_at(deadline, f(table)).await {
-                Ok(result) => result,
-                Err(_) => Err(wasmtime::Error::new(BlockedPastDeadline)),
-            }
+        crate::blocking::wait(|| {
+            wasmtime_wasi::runtime::in_tokio(async move {
+                match tokio::time::timeout_at(deadline, f(table)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(wasmtime::Error::new(BlockedPastDeadline)),
+                }
+            })
         })
     }
 }

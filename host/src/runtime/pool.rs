@@ -3,7 +3,9 @@
 //! per event while the agents are busy). A worker whose batch has run longer
 //! than [`GROW_AFTER`] (a spinning agent, or one blocked in a host call) no
 //! longer counts: the pool starts another, so there are always as many
-//! workers free of long calls as cores. Extra workers leave after a while idle.
+//! workers free of long calls as cores. A worker that waits inside a host call
+//! (see [`crate::blocking`]) no longer counts at once. Extra workers leave
+//! after a while idle.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,6 +123,11 @@ impl WorkerPool {
         Ok(WorkerPool { shared })
     }
 
+    /// How many worker threads the pool has now.
+    pub fn workers(&self) -> usize {
+        lock(&self.shared).busy.len()
+    }
+
     /// Run `f` on a worker; the receiver gets its result (or is dropped if `f` panicked).
     pub fn submit<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> oneshot::Receiver<R> {
         let (tx, rx) = oneshot::channel();
@@ -164,7 +171,18 @@ fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
 }
 
 /// Take jobs until the pool closes (or, for an extra worker, until idle too long).
-fn work(shared: &Shared, busy: &Arc<AtomicU64>) {
+fn work(shared: &Arc<Shared>, busy: &Arc<AtomicU64>) {
+    // a wait inside a host call counts as a long call at once, and another worker takes over
+    let (me, slot) = (Arc::downgrade(shared), busy.clone());
+    crate::blocking::on_this_thread(move |blocked| {
+        let Some(shared) = me.upgrade() else { return };
+        if blocked {
+            slot.store(1, Ordering::Relaxed);
+            replace_if_short(&shared);
+        } else {
+            slot.store(shared.now(), Ordering::Relaxed);
+        }
+    });
     loop {
         let job = {
             let mut state = lock(shared);
@@ -196,10 +214,33 @@ fn work(shared: &Shared, busy: &Arc<AtomicU64>) {
     }
 }
 
+/// Workers not held by a long call or a wait.
+fn free_workers(shared: &Shared, state: &State) -> usize {
+    let (now, long) = (shared.now(), GROW_AFTER.as_micros() as u64);
+    let held = state
+        .busy
+        .iter()
+        .map(|b| b.load(Ordering::Relaxed))
+        .filter(|&t| t == 1 || (t != 0 && now.saturating_sub(t) >= long));
+    state.busy.len() - held.count()
+}
+
+/// A worker starts waiting: if that leaves fewer free workers than cores, start another.
+fn replace_if_short(shared: &Arc<Shared>) {
+    let short = {
+        let state = lock(shared);
+        free_workers(shared, &state) < shared.core && state.busy.len() < MAX_WORKERS
+    };
+    if short {
+        if let Err(e) = spawn_worker(shared) {
+            tracing::warn!("cannot start another agent worker: {e}");
+        }
+    }
+}
+
 /// Every [`GROW_AFTER`]: while batches wait, start a worker for each one held
 /// by a long batch, so that as many workers as cores are free of long calls.
 fn grow_when_stuck(shared: &Arc<Shared>) {
-    let long = GROW_AFTER.as_micros() as u64;
     loop {
         std::thread::sleep(GROW_AFTER);
         let missing = {
@@ -210,14 +251,7 @@ fn grow_when_stuck(shared: &Arc<Shared>) {
             if state.jobs.is_empty() {
                 continue;
             }
-            let now = shared.now();
-            let stuck = state
-                .busy
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .filter(|&t| t != 0 && now.saturating_sub(t) >= long)
-                .count();
-            let free = state.busy.len() - stuck;
+            let free = free_workers(shared, &state);
             shared.core.saturating_sub(free).min(MAX_WORKERS.saturating_sub(state.busy.len()))
         };
         for _ in 0..missing {
@@ -239,6 +273,37 @@ mod tests {
         assert_eq!(pool.submit(|| 6 * 7).await.unwrap(), 42);
         assert!(pool.submit(|| -> u32 { panic!("a host function failed") }).await.is_err());
         assert_eq!(pool.submit(|| "still serving").await.unwrap(), "still serving");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_worker_waiting_in_a_host_call_is_replaced_at_once() {
+        let pool = WorkerPool::new().unwrap();
+        let core = pool.workers();
+        let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let waiting: Vec<_> = (0..core)
+            .map(|_| {
+                let (held, entered_tx) = (held.clone(), entered_tx.clone());
+                pool.submit(move || {
+                    crate::blocking::wait(|| {
+                        let _ = entered_tx.send(());
+                        let _ = held.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    })
+                })
+            })
+            .collect();
+        for _ in 0..core {
+            entered.recv().unwrap();
+        }
+        // each worker that started waiting left a replacement behind before it waited
+        assert_eq!(pool.workers(), 2 * core);
+        for _ in 0..core {
+            release.send(()).unwrap();
+        }
+        for job in waiting {
+            job.await.unwrap();
+        }
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -210,7 +210,8 @@ impl KvBackend for SqliteStore {
             .unwrap_or_else(|p| p.into_inner())
             .send(request)
             .map_err(|_| StoreError::Io("the kv-store writer has stopped".into()))?;
-        outcome.recv().map_err(|_| StoreError::Io("the kv-store writer has stopped".into()))?
+        crate::blocking::wait(|| outcome.recv())
+            .map_err(|_| StoreError::Io("the kv-store writer has stopped".into()))?
     }
 
     fn list(
