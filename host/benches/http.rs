@@ -257,10 +257,5 @@ fn main() {
         p99(1, 0),
         p99(2, 0)
     ));
-    let path = root().join("BENCHMARKS.md");
-    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
-    let kept = existing.split(SECTION).next().unwrap_or_default().trim_end();
-    if let Err(e) = std::fs::write(&path, format!("{kept}\n\n{section}")) {
-        eprintln!("cannot write {}: {e}", path.display());
-    }
+    common::write_section(SECTION, &section);
 }

@@ -97,22 +97,13 @@ async fn agent_commits(rt: &Arc<Runtime>, writers: usize, per_writer: u64, round
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     let rows = runtime.block_on(run());
-    let mut md = String::from("# Benchmarks\n\nWritten by `just bench`. Each figure is the median of ");
-    md.push_str(&format!("{ROUNDS} alternating rounds measured in the same run on this machine ("));
-    md.push_str(&format!(
-        "{} cores); only the ratios mean much on a shared machine.\n\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    ));
-    md.push_str("## Storage\n\n");
+    let mut md = String::from("## Storage\n\n");
     md.push_str(&table(&rows, 0));
-    md.push_str("\nMethod: commits go through real `bus-probe` agents calling `kv-store.set` (one SQLite\n");
+    md.push_str(&format!("\nMethod ({ROUNDS} alternating rounds): commits go through real `bus-probe` agents calling `kv-store.set` (one SQLite\n"));
     md.push_str("write each, WAL with `synchronous=FULL`, acknowledged only after the commit); the peer is a\n");
     md.push_str("loop rewriting one 4 KiB block in place + `fdatasync`, on the same disk. Reads compare `kv-store.get` called by an\n");
     md.push_str("agent in a loop with `SqliteStore::get` called directly by the host.\n");
-    let path = root().join("BENCHMARKS.md");
-    if let Err(e) = std::fs::write(&path, md) {
-        eprintln!("cannot write {}: {e}", path.display());
-    }
+    common::write_section("## Storage", &md);
 }
 
 async fn run() -> Vec<Row> {

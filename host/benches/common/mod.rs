@@ -47,3 +47,44 @@ pub fn table(rows: &[Row], decimals: usize) -> String {
     }
     md
 }
+
+/// This machine, as BENCHMARKS.md describes it.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|v| v.split(':').nth(1)))
+        .map_or("an unknown CPU".to_string(), |m| m.trim().to_string());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores of {model}, {:.0} GiB of memory, Linux", kib as f64 / 1024.0 / 1024.0)
+}
+
+/// Put `section` (starting with its `## ` heading) into BENCHMARKS.md in
+/// place of the section of that heading, or after the others; the sections
+/// of the other bench binaries stay. The introduction is rewritten each time.
+pub fn write_section(heading: &str, section: &str) {
+    let path = root().join("BENCHMARKS.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut sections: Vec<String> = existing.split("\n## ").skip(1).map(|s| format!("## {}", s.trim_end())).collect();
+    match sections.iter_mut().find(|s| s.lines().next() == Some(heading)) {
+        Some(old) => *old = section.trim_end().to_string(),
+        None => sections.push(section.trim_end().to_string()),
+    }
+    let intro = format!(
+        "# Benchmarks\n\nWritten by `just bench` on {}. Every row puts Caxton next to a peer measured in the \
+         same run; each figure is the median of several alternating rounds (the method under each table). The \
+         machine is shared and noisy, so absolute figures vary by up to ±50% between runs: only the ratios \
+         mean much.",
+        machine()
+    );
+    let text = format!("{intro}\n\n{}\n", sections.join("\n\n"));
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("cannot write {}: {e}", path.display());
+    }
+}

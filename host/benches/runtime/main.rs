@@ -156,8 +156,14 @@ fn main() {
     let (mut tp, mut tp_blocking, mut bare_tp) = (vec![], vec![], vec![]);
     for round in 0..ROUNDS {
         println!("round {} of {ROUNDS}…", round + 1);
-        on.push(spawn::spin_rate(&with_epoch, &module_on));
-        off.push(spawn::spin_rate(&without_epoch, &module_off));
+        // which arm goes first alternates, so neither always follows the busy rows of the last round
+        if round % 2 == 0 {
+            on.push(spawn::spin_rate(&with_epoch, &module_on));
+            off.push(spawn::spin_rate(&without_epoch, &module_off));
+        } else {
+            off.push(spawn::spin_rate(&without_epoch, &module_off));
+            on.push(spawn::spin_rate(&with_epoch, &module_on));
+        }
         ours.push(tokio.block_on(spawn::platform_spawn_micros(&rt, &bytes, round)));
         bare.push(spawn::bare_spawn_micros(rt.engine(), &component));
         hops.extend(tokio.block_on(hop::platform_hops(&rt, &mut client, CHAINS)));
@@ -275,10 +281,5 @@ fn main() {
         idle = idle::AGENTS,
         types = cold::TYPES,
     ));
-    let path = root().join("BENCHMARKS.md");
-    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
-    let kept = existing.split(SECTION).next().unwrap_or_default().trim_end();
-    if let Err(e) = std::fs::write(&path, format!("{kept}\n\n{section}")) {
-        eprintln!("cannot write {}: {e}", path.display());
-    }
+    common::write_section(SECTION, &section);
 }
