@@ -231,6 +231,17 @@ impl Compiler {
         }
     }
 
+    /// Drop the compiled component with this digest from memory (the cache
+    /// directory keeps it).
+    pub fn forget(&self, digest: &[u8; 32]) {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).remove(digest);
+    }
+
+    /// How many compiled components are held in memory.
+    pub fn in_memory(&self) -> usize {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Compile `bytes` (checked first), or take the compiled form from memory or disk.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, ComponentError> {
         check(bytes)?;

@@ -77,16 +77,18 @@ pub(super) struct Started {
     pub(super) pre: AgentPre<AgentState>,
     pub(super) env: AgentEnv,
     pub(super) rx: mpsc::Receiver<crate::bus::Event>,
+    /// The component's content digest.
+    pub(super) digest: [u8; 32],
 }
 
 /// Build the agent's environment, instantiate it, run its `init` and read its
 /// `capabilities` (on a blocking thread).
-pub(super) fn start(parts: EnvParts, pre: AgentPre<AgentState>) -> Result<Started, RuntimeError> {
+pub(super) fn start(parts: EnvParts, pre: AgentPre<AgentState>, digest: [u8; 32]) -> Result<Started, RuntimeError> {
     let (env, rx) = parts.build();
     let mut live = LiveAgent::start(env.clone(), &pre)?;
     let capabilities =
         live.capabilities().map_err(|f| RuntimeError::Init { agent: live.name().to_string(), message: f.message })?;
-    Ok(Started { live, capabilities, pre, env, rx })
+    Ok(Started { live, capabilities, pre, env, rx, digest })
 }
 
 /// The outcome of a blocking job, with a panic turned into an internal error.
@@ -135,6 +137,12 @@ impl Linked {
         Some(self.insert(&component, digest, spec))
     }
 
+    /// Forget what is known of the component with this digest (no agent uses it any more).
+    pub(super) fn forget(&self, digest: &[u8; 32]) {
+        self.infos.lock().unwrap_or_else(|p| p.into_inner()).remove(digest);
+        self.pres.lock().unwrap_or_else(|p| p.into_inner()).retain(|(d, _), _| d != digest);
+    }
+
     /// Link `component` with the grants of `spec` and remember it.
     pub(super) fn insert(
         &self,
@@ -177,7 +185,7 @@ pub(super) fn start_if_compiled(
     let info = linked.info(&digest, &bytes).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
     admit(&parts.spec, &info)?;
     match linked.get(compiler, &digest, &parts.spec) {
-        Some(pre) => Ok(Ok(start(parts, pre?)?)),
+        Some(pre) => Ok(Ok(start(parts, pre?, digest)?)),
         None => Ok(Err((bytes, digest, parts))),
     }
 }

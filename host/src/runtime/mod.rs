@@ -149,6 +149,7 @@ struct Running {
     dropped_lines: Arc<std::sync::atomic::AtomicU64>,
     timers: Arc<crate::capability::timers::AgentTimers>,
     mailbox: crate::bus::Mailbox,
+    digest: [u8; 32],
 }
 
 /// What the runtime reports about a deployed agent.
@@ -211,6 +212,21 @@ impl Runtime {
     /// The engine agents run on.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Drop what is held in memory for the component with this digest when no
+    /// agent in `agents` runs it any more (a later deploy loads it from the
+    /// cache directory, or compiles it when there is none).
+    fn forget_unused(&self, agents: &HashMap<String, Running>, digest: &[u8; 32]) {
+        if !agents.values().any(|r| &r.digest == digest) {
+            self.linked.forget(digest);
+            self.compiler.forget(digest);
+        }
+    }
+
+    /// How many compiled components this runtime holds in memory.
+    pub fn components_in_memory(&self) -> usize {
+        self.compiler.in_memory()
     }
 
     /// How many components this runtime compiled to machine code (rather
@@ -292,12 +308,12 @@ impl Runtime {
         // in one trip to a blocking thread; a new one is compiled first.
         let (linked, compiler) = (self.linked.clone(), self.compiler.clone());
         let first = tokio::task::spawn_blocking(move || install::start_if_compiled(&linked, &compiler, parts, bytes));
-        let Started { live, capabilities, pre, env, rx } = match joined(first).await?? {
+        let Started { live, capabilities, pre, env, rx, digest } = match joined(first).await?? {
             Ok(started) => started,
             Err((bytes, digest, parts)) => {
                 let compiled = self.compile(&name, bytes, digest).await?;
                 let pre = self.linked.insert(&compiled, &digest, &spec)?;
-                joined(tokio::task::spawn_blocking(move || start(parts, pre))).await??
+                joined(tokio::task::spawn_blocking(move || start(parts, pre, digest))).await??
             }
         };
         let timers = env.timers.clone();
@@ -319,6 +335,7 @@ impl Runtime {
             }
             self.bus.replace(&name, tx, profile);
             timers.retarget(env.mailbox.clone());
+            let old_digest = previous.as_ref().map(|p| p.digest);
             let old = previous.map(|p| {
                 let _ = p.stop.send(actor::Stop::DrainUntil(tokio::time::Instant::now() + REDEPLOY_GRACE));
                 p.done
@@ -331,8 +348,13 @@ impl Runtime {
                 }
                 actor::run(live, env, pre, actor_inbox, calls, stop_rx).await;
             });
-            let running = Running { stop: stop_tx, inbox, done, services, spec, stats, dropped_lines, timers, mailbox };
-            agents.insert(name.clone(), running)
+            let running =
+                Running { stop: stop_tx, inbox, done, services, spec, stats, dropped_lines, timers, mailbox, digest };
+            let previous = agents.insert(name.clone(), running);
+            if let Some(old_digest) = old_digest {
+                self.forget_unused(&agents, &old_digest);
+            }
+            previous
         };
         debug_assert!(previous.is_none());
         tracing::info!(agent = %name, replaced = replace, "deployed");
@@ -373,6 +395,7 @@ impl Runtime {
             return Err(RuntimeError::NotDeployed(name.to_string()));
         };
         self.bus.unregister(name);
+        self.forget_unused(&self.agents.lock().unwrap_or_else(|p| p.into_inner()), &running.digest);
         running.inbox.halt();
         let _ = running.stop.send(actor::Stop::Now);
         let _ = running.done.await;

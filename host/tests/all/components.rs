@@ -59,3 +59,22 @@ async fn compiled_components_are_cached_and_reused() {
         assert_eq!(content(&reply)["result"]["count"], 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compiled_component_leaves_memory_with_the_last_agent_that_runs_it() {
+    let rt = runtime();
+    deploy_all(&rt, vec![probe("first"), probe("second")]).await;
+    assert_eq!(rt.components_in_memory(), 1, "two agents of one component share it");
+    rt.remove("first").await.unwrap();
+    assert_eq!(rt.components_in_memory(), 1, "`second` still runs it");
+    rt.remove("second").await.unwrap();
+    assert_eq!(rt.components_in_memory(), 0);
+
+    // a redeploy with another component lets the old one go too
+    rt.deploy(spec("shifting", "counter", all_grants())).await.unwrap();
+    let other = std::fs::read(component("text_processor")).unwrap();
+    rt.redeploy_bytes(spec("shifting", "text_processor", all_grants()), other).await.unwrap();
+    assert_eq!(rt.components_in_memory(), 1);
+    let reply = ask(&rt, "shifting", serde_json::json!({ "action": "get_status" })).await;
+    assert_eq!(reply.performative, caxton::acl::Performative::Inform, "{}", reply.content);
+}
