@@ -19,6 +19,9 @@ use wasmtime::Engine;
 /// Linked components are found by content digest and grants.
 type LinkKey = ([u8; 32], String);
 
+/// Bytes of running components with their digests, by length and a hash of their ends.
+type KnownBytes = HashMap<(usize, u64), Vec<(Arc<[u8]>, [u8; 32])>>;
+
 /// Check a component before anything is compiled: it imports only what
 /// `spec` grants and exports the `agent` world.
 fn admit(spec: &AgentSpec, info: &ComponentInfo) -> Result<(), RuntimeError> {
@@ -97,15 +100,47 @@ pub(super) async fn joined<T>(job: tokio::task::JoinHandle<T>) -> Result<T, Runt
 }
 
 /// What is known of components already seen, by content digest: their
-/// imports and exports, and their links by grants. Deploying the same
-/// component again skips reading it and, with the same grants, building the linker.
+/// bytes, imports and exports, and their links by grants. Deploying the same
+/// component again skips hashing and reading it and, with the same grants,
+/// building the linker.
 #[derive(Default, Clone)]
 pub(super) struct Linked {
+    /// Bytes of running components, by length and a hash of their two ends;
+    /// a match is confirmed byte for byte, so the digest it gives is exact.
+    known: Arc<Mutex<KnownBytes>>,
     infos: Arc<Mutex<HashMap<[u8; 32], Arc<ComponentInfo>>>>,
     pres: Arc<Mutex<HashMap<LinkKey, AgentPre<AgentState>>>>,
 }
 
+/// Bytes from each end of a component that pick its bucket among the known ones.
+const ENDS: usize = 4096;
+
+fn ends_key(bytes: &[u8]) -> (usize, u64) {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    h.write(bytes.get(..ENDS).unwrap_or(bytes));
+    h.write(bytes.get(bytes.len().saturating_sub(ENDS)..).unwrap_or(bytes));
+    (bytes.len(), h.finish())
+}
+
 impl Linked {
+    /// The SHA-256 digest of `bytes`: looked up when the same bytes run
+    /// already (a comparison instead of hashing them again), computed otherwise.
+    fn digest(&self, bytes: &[u8]) -> [u8; 32] {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let found = known.get(&ends_key(bytes)).and_then(|c| c.iter().find(|(b, _)| **b == *bytes));
+        found.map_or_else(|| Compiler::digest(bytes), |(_, digest)| *digest)
+    }
+
+    /// Remember that `bytes` (digest `digest`) run, for [`Linked::digest`].
+    fn remember(&self, bytes: &[u8], digest: &[u8; 32]) {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = known.entry(ends_key(bytes)).or_default();
+        if !bucket.iter().any(|(_, d)| d == digest) {
+            bucket.push((Arc::from(bytes), *digest));
+        }
+    }
+
     /// The imports and exports of the component `bytes` (whose digest is `digest`).
     fn info(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<Arc<ComponentInfo>, ComponentError> {
         if let Some(info) = self.infos.lock().unwrap_or_else(|p| p.into_inner()).get(digest) {
@@ -139,6 +174,10 @@ impl Linked {
 
     /// Forget what is known of the component with this digest (no agent uses it any more).
     pub(super) fn forget(&self, digest: &[u8; 32]) {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.values_mut().for_each(|bucket| bucket.retain(|(_, d)| d != digest));
+        known.retain(|_, bucket| !bucket.is_empty());
+        drop(known);
         self.infos.lock().unwrap_or_else(|p| p.into_inner()).remove(digest);
         self.pres.lock().unwrap_or_else(|p| p.into_inner()).retain(|(d, _), _| d != digest);
     }
@@ -181,11 +220,35 @@ pub(super) fn start_if_compiled(
 ) -> Result<Result<Started, NotCompiled>, RuntimeError> {
     let agent = || parts.spec.name.clone();
     component::check(&bytes).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
-    let digest = Compiler::digest(&bytes);
+    let digest = linked.digest(&bytes);
     let info = linked.info(&digest, &bytes).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
     admit(&parts.spec, &info)?;
     match linked.get(compiler, &digest, &parts.spec) {
-        Some(pre) => Ok(Ok(start(parts, pre?, digest)?)),
+        Some(pre) => {
+            let started = start(parts, pre?, digest)?;
+            linked.remember(&bytes, &digest);
+            Ok(Ok(started))
+        }
         None => Ok(Err((bytes, digest, parts))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_component_is_recognised_only_by_its_exact_bytes() {
+        let linked = Linked::default();
+        let known = vec![1u8; 3 * ENDS];
+        let mut lookalike = known.clone(); // same length, same ends, one byte apart in the middle
+        lookalike[ENDS + 10] = 2;
+        let digest = Compiler::digest(&known);
+        linked.remember(&known, &digest);
+        assert_eq!(linked.digest(&known), digest);
+        assert_eq!(linked.digest(&lookalike), Compiler::digest(&lookalike));
+        assert_ne!(linked.digest(&lookalike), digest);
+        linked.forget(&digest);
+        assert!(linked.known.lock().unwrap_or_else(|p| p.into_inner()).is_empty());
     }
 }
