@@ -83,7 +83,7 @@ bench: build-guests
         if [ "$(id -u)" = 0 ]; then apt-get install -y -q wrk >/dev/null; else sudo apt-get install -y -q wrk >/dev/null; fi
     fi
     if ! command -v wasmtime >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime" ]; then
-        echo "installing wasmtime-cli 48.0.8 from crates.io (release build, ~15 min)…"
+        echo "installing wasmtime-cli 48.0.8 from crates.io (a release build of ~20 min)…"
         cargo install wasmtime-cli --version 48.0.8 --locked
     fi
     cargo build --release --bin caxton
