@@ -43,6 +43,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     ready: Condvar,
+    /// Signalled when the queue stops being empty (the monitor sleeps otherwise).
+    queued: Condvar,
     core: usize,
     epoch: Instant,
 }
@@ -114,7 +116,13 @@ impl WorkerPool {
     pub fn new() -> std::io::Result<WorkerPool> {
         let core = std::thread::available_parallelism().map_or(1, |n| n.get());
         let state = State { jobs: VecDeque::new(), busy: Vec::new(), idle: 0, closed: false };
-        let shared = Arc::new(Shared { state: Mutex::new(state), ready: Condvar::new(), core, epoch: Instant::now() });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            ready: Condvar::new(),
+            queued: Condvar::new(),
+            core,
+            epoch: Instant::now(),
+        });
         for _ in 0..core {
             spawn_worker(&shared)?;
         }
@@ -140,6 +148,9 @@ impl WorkerPool {
         });
         let mut state = lock(&self.shared);
         state.jobs.push_back(job);
+        if state.jobs.len() == 1 {
+            self.shared.queued.notify_one();
+        }
         BACKLOG.fetch_add(1, Ordering::Relaxed);
         if state.idle > 0 {
             self.shared.ready.notify_one();
@@ -152,6 +163,7 @@ impl Drop for WorkerPool {
     fn drop(&mut self) {
         lock(&self.shared).closed = true;
         self.shared.ready.notify_all();
+        self.shared.queued.notify_all();
     }
 }
 
@@ -242,6 +254,13 @@ fn replace_if_short(shared: &Arc<Shared>) {
 /// by a long batch, so that as many workers as cores are free of long calls.
 fn grow_when_stuck(shared: &Arc<Shared>) {
     loop {
+        {
+            // an idle pool's monitor sleeps until a batch is queued
+            let mut state = lock(shared);
+            while state.jobs.is_empty() && !state.closed {
+                state = shared.queued.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+        }
         std::thread::sleep(GROW_AFTER);
         let missing = {
             let state = lock(shared);
