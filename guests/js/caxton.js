@@ -24,3 +24,19 @@ export function action(msg) {
   const content = json(msg);
   return msg.performative === "request" && content !== null && typeof content === "object" ? content.action : undefined;
 }
+
+/**
+ * A guest that answers each message with what `answer(msg, content, action)`
+ * returns, sent with `send`; no timers, nothing to set up or tear down.
+ */
+export function answering(send, answer) {
+  return {
+    init() {},
+    handleMessage(msg) {
+      send(answer(msg, json(msg), action(msg)));
+    },
+    handleTimer(_id) {},
+    shutdown() {},
+    capabilities: profile,
+  };
+}

@@ -2,7 +2,7 @@
 // reverse text, `get_status`; unknown actions get not-understood, malformed
 // data failure. Built by `just build-guests` with componentize-qjs (QuickJS).
 import { send } from "caxton:agent/messaging@0.1.0";
-import { action, json, profile, reply } from "../caxton.js";
+import { answering, reply } from "../caxton.js";
 import { nowMs } from "caxton:agent/timers@0.1.0";
 
 let processed = 0;
@@ -25,26 +25,16 @@ function process(data) {
   return { result: op(text), timestamp: Number(nowMs()) };
 }
 
-export const guest = {
-  init() {},
-  handleMessage(msg) {
-    const content = json(msg);
-    const act = action(msg);
-    let out;
-    if (act === "process_data") {
-      try {
-        out = reply(msg, "inform", { result: process(content.data) });
-      } catch (e) {
-        out = reply(msg, "failure", { error: e.message });
-      }
-    } else if (act === "get_status") {
-      out = reply(msg, "inform", { result: { status: "ready", processed, version: "0.1.0" } });
-    } else {
-      out = reply(msg, "not-understood", { error: "expected a request with action `process_data` or `get_status`" });
+export const guest = answering(send, (msg, content, act) => {
+  if (act === "process_data") {
+    try {
+      return reply(msg, "inform", { result: process(content.data) });
+    } catch (e) {
+      return reply(msg, "failure", { error: e.message });
     }
-    send(out);
-  },
-  handleTimer(_id) {},
-  shutdown() {},
-  capabilities: profile,
-};
+  }
+  if (act === "get_status") {
+    return reply(msg, "inform", { result: { status: "ready", processed, version: "0.1.0" } });
+  }
+  return reply(msg, "not-understood", { error: "expected a request with action `process_data` or `get_status`" });
+});
