@@ -95,14 +95,17 @@ impl Calls {
             Calls::Pool(pool) if !current_thread => pool.submit(f),
             _ => {
                 let (tx, rx) = oneshot::channel();
-                tokio::task::spawn_blocking(move || {
-                    if let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-                        let _ = tx.send(result);
-                    }
-                });
+                tokio::task::spawn_blocking(move || answer(f, tx));
                 rx
             }
         }
+    }
+}
+
+/// Run `f` and send its result; a panic drops `tx`, which the receiver sees as an error.
+fn answer<R>(f: impl FnOnce() -> R, tx: oneshot::Sender<R>) {
+    if let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let _ = tx.send(result);
     }
 }
 
@@ -142,9 +145,7 @@ impl WorkerPool {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let job: Job = Box::new(move || {
             let _entered = runtime.as_ref().map(|r| r.enter());
-            if let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-                let _ = tx.send(result);
-            }
+            answer(f, tx);
         });
         let mut state = lock(&self.shared);
         state.jobs.push_back(job);
