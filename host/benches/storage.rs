@@ -65,10 +65,8 @@ fn writer_spec(name: &str) -> AgentSpec {
 
 async fn ask(rt: &Runtime, to: &str, content: Value) -> Value {
     let bus = rt.bus();
-    let reply_with = bus.fresh_id("bench");
-    let Ok(waiter) = bus.expect_reply("bench", &reply_with) else { return Value::Null };
     let mut msg = Message::new(Performative::Request, vec![to.into()], content.to_string());
-    msg.reply_with = Some(reply_with);
+    let waiter = bus.expect_reply("bench", &mut msg);
     if bus.send("bench", msg).is_err() {
         return Value::Null;
     }

@@ -13,7 +13,9 @@ use wasmparser::{Encoding, Parser, Payload};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-/// Largest component file accepted, in bytes.
+/// Largest component accepted unless the server is told otherwise
+/// (`caxton serve --max-component-bytes`), in bytes: 64 MiB, over three times
+/// the largest guest `just build-guests` makes (a CPython agent, ~18.5 MB).
 pub const MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Why a component cannot be used.
@@ -28,7 +30,7 @@ pub enum ComponentError {
         #[source]
         source: std::io::Error,
     },
-    /// Larger than [`MAX_COMPONENT_BYTES`].
+    /// Larger than the limit ([`MAX_COMPONENT_BYTES`] unless configured).
     #[error("the component is {size} bytes, more than the limit of {limit} bytes")]
     TooLarge {
         /// Its size.
@@ -88,20 +90,21 @@ impl ComponentInfo {
     }
 }
 
-/// Read a component file, refusing oversize files before reading them whole.
-pub fn read(path: &Path) -> Result<Vec<u8>, ComponentError> {
+/// Read a component file of at most `limit` bytes, refusing a larger one before reading it.
+pub fn read(path: &Path, limit: usize) -> Result<Vec<u8>, ComponentError> {
     let err = |source| ComponentError::Read { path: path.to_path_buf(), source };
     let size = std::fs::metadata(path).map_err(err)?.len();
-    if size > MAX_COMPONENT_BYTES as u64 {
-        return Err(ComponentError::TooLarge { size: size as usize, limit: MAX_COMPONENT_BYTES });
+    if size > limit as u64 {
+        return Err(ComponentError::TooLarge { size: usize::try_from(size).unwrap_or(usize::MAX), limit });
     }
     std::fs::read(path).map_err(err)
 }
 
-/// Check size and header: the bytes must be a component, not a core module or anything else.
-pub fn check(bytes: &[u8]) -> Result<(), ComponentError> {
-    if bytes.len() > MAX_COMPONENT_BYTES {
-        return Err(ComponentError::TooLarge { size: bytes.len(), limit: MAX_COMPONENT_BYTES });
+/// Check size (at most `limit` bytes) and header: the bytes must be a
+/// component, not a core module or anything else.
+pub fn check(bytes: &[u8], limit: usize) -> Result<(), ComponentError> {
+    if bytes.len() > limit {
+        return Err(ComponentError::TooLarge { size: bytes.len(), limit });
     }
     if !bytes.starts_with(b"\0asm") {
         return Err(ComponentError::NotWasm);
@@ -119,7 +122,7 @@ pub fn check(bytes: &[u8]) -> Result<(), ComponentError> {
 /// The top-level imports and exports, and those of directly nested
 /// components, read without compiling.
 pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, ComponentError> {
-    check(bytes)?;
+    check(bytes, usize::MAX)?;
     let invalid = |e: wasmparser::BinaryReaderError| ComponentError::Invalid(e.to_string());
     let mut info = ComponentInfo::default();
     // one entry per open module/component: whether it is a component
@@ -242,12 +245,6 @@ impl Compiler {
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Compile `bytes` (checked first), or take the compiled form from memory or disk.
-    pub fn compile(&self, bytes: &[u8]) -> Result<Component, ComponentError> {
-        check(bytes)?;
-        self.compile_digested(bytes, &Self::digest(bytes))
-    }
-
     /// [`Compiler::compile`] for bytes whose digest is known.
     pub fn compile_digested(&self, bytes: &[u8], digest: &[u8; 32]) -> Result<Component, ComponentError> {
         if let Some(component) = self.loaded(digest) {
@@ -289,15 +286,15 @@ mod tests {
 
     #[test]
     fn refuses_garbage_core_modules_and_oversize_input() {
-        assert!(matches!(check(b"hello world"), Err(ComponentError::NotWasm)));
-        assert!(matches!(check(b""), Err(ComponentError::NotWasm)));
+        assert!(matches!(check(b"hello world", MAX_COMPONENT_BYTES), Err(ComponentError::NotWasm)));
+        assert!(matches!(check(b"", MAX_COMPONENT_BYTES), Err(ComponentError::NotWasm)));
         let core = wat::parse_str("(module)").unwrap();
-        assert!(matches!(check(&core), Err(ComponentError::CoreModule)));
+        assert!(matches!(check(&core, MAX_COMPONENT_BYTES), Err(ComponentError::CoreModule)));
         let mut truncated = wat::parse_str("(component)").unwrap();
         truncated.truncate(6);
-        assert!(matches!(check(&truncated), Err(ComponentError::Invalid(_))));
+        assert!(matches!(check(&truncated, MAX_COMPONENT_BYTES), Err(ComponentError::Invalid(_))));
         let big = vec![0u8; MAX_COMPONENT_BYTES + 1];
-        assert!(matches!(check(&big), Err(ComponentError::TooLarge { .. })));
+        assert!(matches!(check(&big, MAX_COMPONENT_BYTES), Err(ComponentError::TooLarge { .. })));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod bus;
 pub mod capability;
 pub mod cli;
 pub mod component;
+pub mod datadir;
 pub mod http;
 pub mod journal;
 pub mod platform;

@@ -84,7 +84,8 @@ impl Platform {
     pub async fn deploy(&self, spec: AgentSpec, policy_path: &Path, policy_text: &str) -> Result<(), PlatformError> {
         let name = spec.name.clone();
         let path = spec.component.clone();
-        let bytes = tokio::task::spawn_blocking(move || component::read(&path))
+        let limit = self.runtime.max_component_bytes();
+        let bytes = tokio::task::spawn_blocking(move || component::read(&path, limit))
             .await
             .map_err(|e| RuntimeError::Internal(e.to_string()))?
             .map_err(|source| PlatformError::Component { agent: name.clone(), source })?;
@@ -106,9 +107,9 @@ impl Platform {
         Ok(())
     }
 
-    /// Remove an agent and forget it.
-    pub async fn remove(&self, name: &str) -> Result<(), PlatformError> {
-        self.runtime.remove(name).await?;
+    /// Remove an agent and forget it; its kv-store and timers go or stay as `state` says.
+    pub async fn remove(&self, name: &str, state: crate::runtime::StateOnRemove) -> Result<(), PlatformError> {
+        self.runtime.remove(name, state).await?;
         self.registry.forget(name)?;
         Ok(())
     }

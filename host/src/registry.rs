@@ -28,6 +28,48 @@ pub struct Record {
     pub component_sha: String,
 }
 
+/// A component being received: a temporary file, removed on drop unless
+/// [`Registry::finish_upload`] stored it.
+pub struct Upload {
+    file: Option<std::fs::File>,
+    path: PathBuf,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl Upload {
+    /// Append `chunk`.
+    pub fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("the upload is finished"))?;
+        file.write_all(chunk)?;
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was received.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The temporary file, to read what was received.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Deployed agents, in `DATA/platform.sqlite` and `DATA/components/`.
 pub struct Registry {
     db: Mutex<Connection>,
@@ -80,6 +122,27 @@ impl Registry {
         Ok(sha)
     }
 
+    /// Start receiving a component in pieces: they go to a temporary file
+    /// beside the stored components, never whole into memory.
+    pub fn begin_upload(&self) -> Result<Upload, RegistryError> {
+        let path = self.components.join(format!("upload-{}.tmp", crate::bus::replies::fresh_id("part")));
+        let file = std::fs::File::create(&path).map_err(|e| self.err(e))?;
+        Ok(Upload { file: Some(file), path, hasher: Sha256::new(), len: 0 })
+    }
+
+    /// Store a received component under its SHA-256 (hex, returned), durably.
+    pub fn finish_upload(&self, mut upload: Upload) -> Result<String, RegistryError> {
+        let sha = hex(&upload.hasher.clone().finalize());
+        let file = self.components.join(format!("{sha}.wasm"));
+        if let Some(written) = upload.file.take() {
+            written.sync_all().map_err(|e| self.err(e))?;
+        }
+        if !file.exists() {
+            std::fs::rename(&upload.path, &file).map_err(|e| self.err(e))?;
+        }
+        Ok(sha)
+    }
+
     /// Remember that `name` runs `component` under the deployment file `policy_text`.
     pub fn record(
         &self,
@@ -100,10 +163,10 @@ impl Registry {
         Ok(())
     }
 
-    /// Forget `name` and its pending timers; whether it was remembered.
+    /// Forget that `name` is deployed; whether it was remembered. (Its pending
+    /// timers are the runtime's to keep or disarm, see `Runtime::remove`.)
     pub fn forget(&self, name: &str) -> Result<bool, RegistryError> {
         let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        db.execute("DELETE FROM timers WHERE agent = ?1", params![name]).map_err(|e| self.err(e))?;
         let n = db.execute("DELETE FROM agents WHERE name = ?1", params![name]).map_err(|e| self.err(e))?;
         Ok(n > 0)
     }

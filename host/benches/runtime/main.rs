@@ -138,7 +138,7 @@ fn main() {
     println!("deploying 2 × {} agents…", 2 * PAIRS + 2);
     tokio.block_on(async {
         rt.deploy_bytes(probe_spec("warm-up"), bytes.clone()).await.unwrap();
-        rt.remove("warm-up").await.unwrap();
+        rt.remove("warm-up", caxton::runtime::StateOnRemove::Delete).await.unwrap();
         for rt in [&rt, &rt_blocking] {
             for name in ["hop-a", "hop-b"] {
                 rt.deploy_bytes(probe_spec(name), bytes.clone()).await.unwrap();

@@ -45,7 +45,7 @@ pub async fn platform_spawn_micros(rt: &Runtime, bytes: &[u8], round: usize) -> 
     }
     let micros = started.elapsed().as_secs_f64() * 1e6 / SPAWNS as f64;
     for name in &names {
-        rt.remove(name).await.unwrap();
+        rt.remove(name, caxton::runtime::StateOnRemove::Delete).await.unwrap();
     }
     micros
 }

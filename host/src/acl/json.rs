@@ -3,11 +3,14 @@
 //! Field names follow the product guide (`performative`, `sender`, `receiver` or
 //! `receivers`, `content`, `conversation_id`, `reply_with`, `in_reply_to`,
 //! `reply_by`, …). `content` is any JSON value: when `language` is absent or
-//! JSON it is carried to the agent as JSON text, and a reply whose content parses
-//! as JSON comes back as that value.
+//! JSON it is carried to the agent as the very JSON text the client sent, and a
+//! reply whose content is JSON comes back as that text. The host never parses
+//! content into numbers, so none loses precision on the way (RFC 8259 §6 leaves
+//! a number's range to the implementation; Caxton leaves it to the agents).
 
 use super::{Message, Performative};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// A message as a client writes it.
@@ -22,8 +25,9 @@ pub struct WireMessage {
     pub receiver: Option<String>,
     #[serde(default)]
     pub receivers: Option<Vec<String>>,
+    /// The content as the client wrote it (absent: `null`).
     #[serde(default)]
-    pub content: Value,
+    pub content: Option<Box<RawValue>>,
     #[serde(default)]
     pub language: Option<String>,
     #[serde(default)]
@@ -77,12 +81,13 @@ impl WireMessage {
         if receivers.is_empty() {
             return Err(WireError::NoReceiver);
         }
+        let raw = self.content.as_deref().map_or("null", RawValue::get);
         let content = if is_json(self.language.as_deref()) {
-            self.content.to_string()
+            raw.to_string()
         } else {
-            match self.content {
-                Value::String(s) => s,
-                _ => return Err(WireError::ContentNotText(self.language.unwrap_or_default())),
+            match serde_json::from_str::<String>(raw) {
+                Ok(text) => text,
+                Err(_) => return Err(WireError::ContentNotText(self.language.unwrap_or_default())),
             }
         };
         Ok(Message {
@@ -103,8 +108,9 @@ impl WireMessage {
     }
 }
 
-/// A message as the API returns it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A message as the API returns it; serialize it straight to text (through
+/// `serde_json::Value` its content's numbers would be re-read).
+#[derive(Debug, Clone, Serialize)]
 #[allow(missing_docs)]
 pub struct ReplyMessage {
     pub performative: String,
@@ -112,7 +118,8 @@ pub struct ReplyMessage {
     /// The first receiver, for clients that expect a single one.
     pub receiver: String,
     pub receivers: Vec<String>,
-    pub content: Value,
+    /// JSON content as the agent wrote it; other content as a JSON string.
+    pub content: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub language: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -133,11 +140,9 @@ pub struct ReplyMessage {
 
 impl From<Message> for ReplyMessage {
     fn from(m: Message) -> Self {
-        let content = if is_json(m.language.as_deref()) {
-            serde_json::from_str(&m.content).unwrap_or(Value::String(m.content))
-        } else {
-            Value::String(m.content)
-        };
+        let json = is_json(m.language.as_deref()) && serde_json::from_str::<&RawValue>(&m.content).is_ok();
+        let content =
+            if json { RawValue::from_string(m.content).ok() } else { serde_json::value::to_raw_value(&m.content).ok() };
         ReplyMessage {
             performative: m.performative.as_str().to_string(),
             sender: m.sender,
@@ -192,7 +197,7 @@ mod tests {
     use serde_json::json;
 
     fn wire(v: Value) -> WireMessage {
-        serde_json::from_value(v).unwrap_or_else(|e| unreachable!("bad fixture: {e}"))
+        serde_json::from_str(&v.to_string()).unwrap_or_else(|e| unreachable!("bad fixture: {e}"))
     }
 
     #[test]
@@ -203,8 +208,22 @@ mod tests {
         assert_eq!(m.content, r#"{"x":[1,2]}"#);
         assert_eq!(m.sender, "client");
         let back = ReplyMessage::from(m);
-        assert_eq!(back.content, json!({"x": [1, 2]}));
+        assert_eq!(back.content.as_deref().map(RawValue::get), Some(r#"{"x":[1,2]}"#));
         assert_eq!(back.receiver, "a");
+    }
+
+    #[test]
+    fn numbers_in_content_pass_through_with_every_digit() {
+        let body = r#"{"performative":"request","receiver":"a",
+            "content":{"id":123456789012345678901234567890,"pi":3.14159265358979323846264338327950288,"e":1E400}}"#;
+        let m = serde_json::from_str::<WireMessage>(body)
+            .unwrap_or_else(|e| unreachable!("{e}"))
+            .into_message("c".into())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let digits = r#"{"id":123456789012345678901234567890,"pi":3.14159265358979323846264338327950288,"e":1E400}"#;
+        assert_eq!(m.content, digits);
+        let out = serde_json::to_string(&ReplyMessage::from(m)).unwrap_or_default();
+        assert!(out.contains(&format!(r#""content":{digits}"#)), "{out}");
     }
 
     #[test]
@@ -213,7 +232,7 @@ mod tests {
             .into_message("c".into())
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(m.content, "(p)");
-        assert_eq!(ReplyMessage::from(m).content, json!("(p)"));
+        assert_eq!(ReplyMessage::from(m).content.as_deref().map(RawValue::get), Some(r#""(p)""#));
         let bad = wire(json!({"performative": "inform", "receiver": "a", "content": 3, "language": "fipa-sl"}));
         assert!(matches!(bad.into_message("c".into()), Err(WireError::ContentNotText(_))));
     }
@@ -236,7 +255,7 @@ mod tests {
         let odd = wire(json!({"performative": "shout", "receiver": "a"}));
         assert!(matches!(odd.into_message("c".into()), Err(WireError::Performative(_))));
         let unknown_field: Result<WireMessage, _> =
-            serde_json::from_value(json!({"performative": "request", "receiver": "a", "colour": 1}));
+            serde_json::from_str(r#"{"performative": "request", "receiver": "a", "colour": 1}"#);
         assert!(unknown_field.is_err());
     }
 }

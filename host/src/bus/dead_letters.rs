@@ -24,9 +24,23 @@ pub enum Reason {
     ReceiverFailed,
     /// The receiver was removed before handling it.
     Removed,
+    /// A reply that may not reach the party it is addressed to: nobody there
+    /// waits for it, or its sender was not a receiver of the request it answers.
+    UnsolicitedReply,
 }
 
 impl Reason {
+    /// Every reason, in the order metrics list them.
+    pub const ALL: [Reason; 7] = [
+        Reason::NoSuchAgent,
+        Reason::MailboxFull,
+        Reason::HopLimit,
+        Reason::ReplyBy,
+        Reason::ReceiverFailed,
+        Reason::Removed,
+        Reason::UnsolicitedReply,
+    ];
+
     /// The kebab-case name used in the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +50,7 @@ impl Reason {
             Reason::ReplyBy => "reply-by",
             Reason::ReceiverFailed => "receiver-failed",
             Reason::Removed => "removed",
+            Reason::UnsolicitedReply => "unsolicited-reply",
         }
     }
 }
@@ -68,32 +83,37 @@ pub trait DeadLetterLog: Send + Sync {
 impl Reason {
     /// The reason named `name` (as [`Reason::as_str`] spells it).
     pub fn parse(name: &str) -> Option<Reason> {
-        [
-            Reason::NoSuchAgent,
-            Reason::MailboxFull,
-            Reason::HopLimit,
-            Reason::ReplyBy,
-            Reason::ReceiverFailed,
-            Reason::Removed,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
+        Reason::ALL.into_iter().find(|r| r.as_str() == name)
     }
+
+    fn index(self) -> usize {
+        Reason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+/// The kept letters and the counts of all letters since the process started.
+#[derive(Default)]
+struct Kept {
+    letters: VecDeque<DeadLetter>,
+    /// The id of the newest letter (ids continue across restarts).
+    last_id: u64,
+    /// Letters since this process started, by reason (indexed as [`Reason::ALL`]).
+    by_reason: [u64; Reason::ALL.len()],
 }
 
 /// The bounded queue.
 #[derive(Default)]
 pub struct DeadLetters {
-    inner: Mutex<(VecDeque<DeadLetter>, u64)>,
+    inner: Mutex<Kept>,
     log: Option<std::sync::Arc<dyn DeadLetterLog>>,
 }
 
 impl DeadLetters {
     /// A queue that also writes to `log`, starting with the letters it kept.
     pub fn with_log(log: std::sync::Arc<dyn DeadLetterLog>) -> DeadLetters {
-        let kept: VecDeque<DeadLetter> = log.recent(CAPACITY).into();
-        let total = kept.back().map_or(0, |l| l.id);
-        DeadLetters { inner: Mutex::new((kept, total)), log: Some(log) }
+        let letters: VecDeque<DeadLetter> = log.recent(CAPACITY).into();
+        let last_id = letters.back().map_or(0, |l| l.id);
+        DeadLetters { inner: Mutex::new(Kept { letters, last_id, by_reason: Default::default() }), log: Some(log) }
     }
 
     /// Record a dead letter.
@@ -102,26 +122,35 @@ impl DeadLetters {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         tracing::debug!(reason = reason.as_str(), receiver, "dead letter: {detail}");
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.1 += 1;
-        let id = inner.1;
-        if inner.0.len() >= CAPACITY {
-            inner.0.pop_front();
+        inner.last_id += 1;
+        let id = inner.last_id;
+        if let Some(count) = inner.by_reason.get_mut(reason.index()) {
+            *count += 1;
+        }
+        if inner.letters.len() >= CAPACITY {
+            inner.letters.pop_front();
         }
         let letter = DeadLetter { id, at_ms, reason, receiver: receiver.to_string(), detail, message };
         if let Some(log) = &self.log {
             log.record(&letter);
         }
-        inner.0.push_back(letter);
+        inner.letters.push_back(letter);
     }
 
     /// The kept dead letters, oldest first.
     pub fn list(&self) -> Vec<DeadLetter> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0.iter().cloned().collect()
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).letters.iter().cloned().collect()
     }
 
-    /// How many dead letters there have been in all.
+    /// How many dead letters there have been in all (ids continue across restarts).
     pub fn total(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).1
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).last_id
+    }
+
+    /// How many letters each reason had since this process started.
+    pub fn counts(&self) -> Vec<(Reason, u64)> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Reason::ALL.into_iter().zip(inner.by_reason.iter().copied()).collect()
     }
 }
 

@@ -7,22 +7,22 @@
 
 pub mod dead_letters;
 pub mod directory;
+pub mod replies;
 pub mod topics;
 
 use crate::acl::{Message, Performative};
 use dead_letters::{DeadLetter, DeadLetters, Reason};
 use directory::{Directory, Profile, Query};
+use replies::{Claim, PendingReply, Replies};
+pub use replies::{ReplyWaiter, MAX_PENDING_REPLIES};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use topics::Topics;
 
 /// Longest chain of messages caused by one another; beyond it messages are dead-lettered.
 pub const MAX_HOPS: u32 = 32;
-/// Most reply-by deadlines tracked at once; requests beyond it are not tracked.
-pub const MAX_PENDING_REPLIES: usize = 100_000;
 
 /// What an agent's actor takes from its mailbox.
 #[derive(Debug)]
@@ -51,62 +51,25 @@ pub enum BusError {
     /// An agent of this name is already registered.
     #[error("an agent named `{0}` is already deployed")]
     AlreadyRegistered(String),
-    /// A client is already waiting for a reply with this key.
-    #[error("a client is already waiting for a reply to `{reply_with}` as `{party}`")]
-    AlreadyWaiting {
-        /// The waiting party.
-        party: String,
-        /// The `reply-with` it waits on.
-        reply_with: String,
-    },
 }
 
 type ReplyKey = (String, String);
-
-/// A request whose reply-by deadline is being watched.
-struct PendingReply {
-    receiver: String,
-    request: Message,
-}
 
 /// Routes messages between agents and waiting clients.
 #[derive(Default)]
 pub struct Bus {
     agents: RwLock<HashMap<String, Mailbox>>,
-    waiters: Mutex<HashMap<ReplyKey, oneshot::Sender<Message>>>,
-    pending: Mutex<HashMap<ReplyKey, PendingReply>>,
+    replies: Replies,
     directory: Directory,
     topics: Topics,
     dead_letters: DeadLetters,
-    next_id: AtomicU64,
 }
 
-/// A reply a client is waiting for; dropping it stops the wait.
-pub struct ReplyWaiter {
-    bus: Arc<Bus>,
-    key: ReplyKey,
-    rx: oneshot::Receiver<Message>,
-}
-
-impl ReplyWaiter {
-    /// Wait for the reply.
-    pub async fn recv(mut self) -> Option<Message> {
-        (&mut self.rx).await.ok()
-    }
-}
-
-impl Drop for ReplyWaiter {
-    fn drop(&mut self) {
-        if let Ok(mut w) = self.bus.waiters.lock() {
-            w.remove(&self.key);
-        }
-    }
-}
-
+/// Where one receiver's copy of a message goes.
 enum Slot {
     Agent(mpsc::OwnedPermit<Event>),
-    Waiter(oneshot::Sender<Message>),
-    Unclaimed,
+    Waiter(String),
+    Unsolicited(String),
 }
 
 impl Bus {
@@ -131,11 +94,12 @@ impl Bus {
         Ok(())
     }
 
-    /// Route `name` to a new mailbox (a redeploy) with a new directory entry;
-    /// its old subscriptions end. Registers it when it was not registered.
-    pub fn replace(&self, name: &str, mailbox: Mailbox, profile: Profile) {
+    /// Route `name` to a new mailbox (a redeploy) with a new directory entry
+    /// and the subscriptions its new version staged; the old ones end.
+    /// Registers it when it was not registered.
+    pub fn replace(&self, name: &str, mailbox: Mailbox, profile: Profile, subscriptions: &topics::Staged) {
         let mut agents = self.agents.write().unwrap_or_else(|p| p.into_inner());
-        self.topics.remove_agent(name);
+        self.topics.set(name, subscriptions.take());
         self.directory.insert(name, profile);
         agents.insert(name.to_string(), mailbox);
     }
@@ -153,9 +117,10 @@ impl Bus {
         self.agents.read().unwrap_or_else(|p| p.into_inner()).contains_key(name)
     }
 
-    /// A fresh identifier, unique within this host, with the given prefix.
+    /// A fresh identifier with the given prefix, unique and unguessable
+    /// (128 random bits, see [`replies::fresh_id`]).
     pub fn fresh_id(&self, prefix: &str) -> String {
-        format!("{prefix}-{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
+        replies::fresh_id(prefix)
     }
 
     /// The directory's matches for `query`, with their profiles.
@@ -183,22 +148,22 @@ impl Bus {
         self.dead_letters.total()
     }
 
+    /// How many messages were dead-lettered for each reason since this process started.
+    pub fn dead_letter_counts(&self) -> Vec<(Reason, u64)> {
+        self.dead_letters.counts()
+    }
+
     /// Record a message that will not be handled.
     pub fn dead_letter(&self, reason: Reason, receiver: &str, detail: String, message: Message) {
         self.dead_letters.push(reason, receiver, detail, message);
     }
 
-    /// Register that `party` waits for the reply to its `reply_with`. Register
-    /// before sending the request, so the reply cannot arrive first.
-    pub fn expect_reply(self: &Arc<Self>, party: &str, reply_with: &str) -> Result<ReplyWaiter, BusError> {
-        let key = (party.to_string(), reply_with.to_string());
-        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        if waiters.contains_key(&key) {
-            return Err(BusError::AlreadyWaiting { party: key.0, reply_with: key.1 });
-        }
-        let (tx, rx) = oneshot::channel();
-        waiters.insert(key.clone(), tx);
-        Ok(ReplyWaiter { bus: self.clone(), key, rx })
+    /// Register that `party` waits for the reply to `request`, which it must
+    /// send next (so the reply cannot arrive first). The request's
+    /// `reply-with` is replaced by an unguessable token, and only a receiver
+    /// of the request can answer it (see [`replies`]).
+    pub fn expect_reply(self: &Arc<Self>, party: &str, request: &mut Message) -> ReplyWaiter {
+        self.replies.expect(self, party, request)
     }
 
     /// Send `msg` as `sender` (stamped over whatever the message claims) to all
@@ -231,12 +196,7 @@ impl Bus {
                 return Err(e);
             }
         };
-        if let Some(in_reply_to) = &msg.in_reply_to {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            for receiver in &msg.receivers {
-                pending.remove(&(receiver.clone(), in_reply_to.clone()));
-            }
-        }
+        self.replies.answered(&msg);
         self.watch_reply_by(&msg);
         // every receiver but the last gets a copy; the last gets the message itself
         let last = slots.len().saturating_sub(1);
@@ -247,38 +207,43 @@ impl Bus {
                 Slot::Agent(permit) => {
                     permit.send(Event::Message(Box::new(this)));
                 }
-                Slot::Waiter(tx) => {
-                    let _ = tx.send(this);
-                }
-                Slot::Unclaimed => {
-                    let detail = "a reply nobody is waiting for".to_string();
+                Slot::Waiter(token) => match self.replies.take(&token) {
+                    Some(tx) => {
+                        let _ = tx.send(this);
+                    }
+                    None => {
+                        let receiver = this.receivers.get(i).cloned().unwrap_or_default();
+                        let detail = format!("`{receiver}` stopped waiting for this reply");
+                        self.dead_letter(Reason::UnsolicitedReply, &receiver, detail, this);
+                    }
+                },
+                Slot::Unsolicited(detail) => {
                     let receiver = this.receivers.get(i).cloned().unwrap_or_default();
-                    self.dead_letter(Reason::NoSuchAgent, &receiver, detail, this);
+                    self.dead_letter(Reason::UnsolicitedReply, &receiver, detail, this);
                 }
             }
         }
         Ok(())
     }
 
-    /// Reserve a mailbox slot (or take the waiter) for every receiver.
+    /// Reserve a mailbox slot (or claim the waiter) for every receiver.
     fn reserve(&self, msg: &Message) -> Result<Vec<Slot>, BusError> {
         let agents = self.agents.read().unwrap_or_else(|p| p.into_inner());
-        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
         let mut slots = Vec::with_capacity(msg.receivers.len());
         for receiver in &msg.receivers {
-            let waiter_key = msg.in_reply_to.as_ref().map(|r| (receiver.clone(), r.clone()));
-            if let Some(tx) = waiter_key.and_then(|k| waiters.remove(&k)) {
-                slots.push(Slot::Waiter(tx));
-            } else if let Some(mailbox) = agents.get(receiver) {
-                match mailbox.clone().try_reserve_owned() {
-                    Ok(permit) => slots.push(Slot::Agent(permit)),
-                    Err(mpsc::error::TrySendError::Full(_)) => return Err(BusError::MailboxFull(receiver.clone())),
-                    Err(mpsc::error::TrySendError::Closed(_)) => return Err(BusError::NoSuchAgent(receiver.clone())),
-                }
-            } else if msg.in_reply_to.is_some() {
-                slots.push(Slot::Unclaimed);
-            } else {
-                return Err(BusError::NoSuchAgent(receiver.clone()));
+            let mailbox = agents.get(receiver);
+            match self.replies.claim(msg, receiver, mailbox.is_some()) {
+                Claim::Waiter(token) => slots.push(Slot::Waiter(token)),
+                Claim::Unsolicited(detail) => slots.push(Slot::Unsolicited(detail)),
+                Claim::NotClaimed => match mailbox.map(|m| m.clone().try_reserve_owned()) {
+                    Some(Ok(permit)) => slots.push(Slot::Agent(permit)),
+                    Some(Err(mpsc::error::TrySendError::Full(_))) => {
+                        return Err(BusError::MailboxFull(receiver.clone()))
+                    }
+                    Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {
+                        return Err(BusError::NoSuchAgent(receiver.clone()))
+                    }
+                },
             }
         }
         Ok(slots)
@@ -306,19 +271,18 @@ impl Bus {
     /// Start the reply-by clock for a request that asks for a reply by a deadline.
     fn watch_reply_by(self: &Arc<Self>, msg: &Message) {
         let (Some(reply_with), Some(reply_by)) = (&msg.reply_with, msg.reply_by) else { return };
-        let Some(receiver) = msg.receivers.first() else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!("reply-by of `{reply_with}` not watched: no async runtime");
             return;
         };
         let key = (msg.sender.clone(), reply_with.clone());
         {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self.replies.lock_pending();
             if pending.len() >= MAX_PENDING_REPLIES {
                 tracing::warn!("reply-by of `{reply_with}` not watched: {MAX_PENDING_REPLIES} deadlines pending");
                 return;
             }
-            pending.insert(key.clone(), PendingReply { receiver: receiver.clone(), request: msg.clone() });
+            pending.insert(key.clone(), PendingReply { receivers: msg.receivers.clone(), request: msg.clone() });
         }
         let now_ms =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
@@ -335,15 +299,16 @@ impl Bus {
     /// The reply-by deadline of `key` passed: if it is still unanswered, tell
     /// the initiator with a `failure` and dead-letter the request.
     fn expire(self: &Arc<Self>, key: &ReplyKey) {
-        let Some(pending) = self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(key) else {
+        let Some(pending) = self.replies.lock_pending().remove(key) else {
             return;
         };
         let request = pending.request;
-        let detail = format!("no reply from `{}` to `{}` by its reply-by deadline", pending.receiver, key.1);
+        let receiver = pending.receivers.first().cloned().unwrap_or_default();
+        let detail = format!("no reply from `{receiver}` to `{}` by its reply-by deadline", key.1);
         let content = serde_json::json!({ "error": detail, "reason": Reason::ReplyBy.as_str() });
         let failure = request.host_reply(Performative::Failure, content.to_string());
-        self.dead_letter(Reason::ReplyBy, &pending.receiver, detail, request);
-        if let Err(e) = self.send(&pending.receiver, failure) {
+        self.dead_letter(Reason::ReplyBy, &receiver, detail, request);
+        if let Err(e) = self.send(&receiver, failure) {
             tracing::debug!("reply-by failure for `{}` undeliverable: {e}", key.1);
         }
     }

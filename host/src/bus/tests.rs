@@ -53,20 +53,79 @@ fn unknown_receivers_are_refused_and_unclaimed_replies_dead_lettered() {
     reply.in_reply_to = Some("r1".into());
     assert_eq!(bus.send("a", reply), Ok(()));
     assert_eq!(bus.send("a", msg(&[])), Err(BusError::NoReceivers));
-    assert_eq!(reasons(&bus), ["no-such-agent", "no-such-agent"]);
+    assert_eq!(reasons(&bus), ["no-such-agent", "unsolicited-reply"]);
+}
+
+/// `client` asks `to` with `reply_with`; returns the waiter and the token the receiver sees.
+fn ask(bus: &Arc<Bus>, to: &str, reply_with: Option<&str>) -> (ReplyWaiter, String) {
+    let mut request = msg(&[to]);
+    request.reply_with = reply_with.map(str::to_string);
+    let waiter = bus.expect_reply("client", &mut request);
+    let token = request.reply_with.clone().unwrap();
+    bus.send("client", request).unwrap();
+    (waiter, token)
+}
+
+fn answer(bus: &Arc<Bus>, from: &str, in_reply_to: &str, content: &str) -> Result<(), BusError> {
+    let mut reply = Message::new(Performative::Inform, vec!["client".into()], content.into());
+    reply.in_reply_to = Some(in_reply_to.into());
+    bus.send(from, reply)
 }
 
 #[tokio::test]
-async fn routes_replies_to_the_waiting_client() {
+async fn routes_a_reply_from_the_receiver_to_the_waiting_client_under_its_own_reply_with() {
     let bus = Bus::new();
-    let waiter = bus.expect_reply("client", "r1").unwrap();
-    assert!(matches!(bus.expect_reply("client", "r1"), Err(BusError::AlreadyWaiting { .. })));
-    let mut reply = msg(&["client"]);
-    reply.in_reply_to = Some("r1".into());
-    bus.send("agent", reply).unwrap();
+    let mut b = agent(&bus, "b", 4);
+    let (waiter, token) = ask(&bus, "b", Some("r1"));
+    assert_eq!(next(&mut b).reply_with.as_deref(), Some(token.as_str()));
+    assert_ne!(token, "r1", "the receiver sees the host's token, not the client's reply-with");
+    answer(&bus, "b", &token, "genuine").unwrap();
     let got = waiter.recv().await.unwrap();
-    assert_eq!(got.sender, "agent");
-    assert!(bus.expect_reply("client", "r1").is_ok(), "the key is free again once answered");
+    assert_eq!((got.sender.as_str(), got.content.as_str()), ("b", "genuine"));
+    assert_eq!(got.in_reply_to.as_deref(), Some("r1"));
+}
+
+#[tokio::test]
+async fn only_a_receiver_of_the_request_can_answer_it() {
+    let bus = Bus::new();
+    let mut b = agent(&bus, "b", 4);
+    let (waiter, token) = ask(&bus, "b", Some("r1"));
+    let _ = next(&mut b);
+    // a forger that learnt the token, and one that guesses the client's reply-with
+    answer(&bus, "forger", &token, "forged").unwrap();
+    answer(&bus, "forger", "r1", "forged").unwrap();
+    answer(&bus, "b", &token, "genuine").unwrap();
+    let got = waiter.recv().await.unwrap();
+    assert_eq!((got.sender.as_str(), got.content.as_str()), ("b", "genuine"));
+    assert_eq!(reasons(&bus), ["unsolicited-reply", "unsolicited-reply"]);
+    let counts = bus.dead_letter_counts();
+    assert!(counts.contains(&(Reason::UnsolicitedReply, 2)), "{counts:?}");
+}
+
+#[tokio::test]
+async fn two_clients_with_the_same_reply_with_each_get_their_own_reply() {
+    let bus = Bus::new();
+    let mut b = agent(&bus, "b", 4);
+    let mut c = agent(&bus, "c", 4);
+    let (from_b, token_b) = ask(&bus, "b", Some("same"));
+    let (from_c, token_c) = ask(&bus, "c", Some("same"));
+    let (_, _) = (next(&mut b), next(&mut c));
+    answer(&bus, "c", &token_c, "from c").unwrap();
+    answer(&bus, "b", &token_b, "from b").unwrap();
+    assert_eq!(from_b.recv().await.unwrap().content, "from b");
+    assert_eq!(from_c.recv().await.unwrap().content, "from c");
+}
+
+#[test]
+fn generated_ids_are_unique_and_unguessable() {
+    let bus = Bus::new();
+    let ids: std::collections::HashSet<String> = (0..10_000).map(|_| bus.fresh_id("conv")).collect();
+    assert_eq!(ids.len(), 10_000);
+    for id in &ids {
+        let random = id.strip_prefix("conv-").unwrap();
+        assert_eq!(random.len(), 32, "128 random bits: {id}");
+        assert!(random.chars().all(|c| c.is_ascii_hexdigit()));
+    }
 }
 
 #[test]
@@ -120,12 +179,13 @@ fn now_ms() -> u64 {
 async fn an_unanswered_request_fails_at_its_reply_by_deadline() {
     let bus = Bus::new();
     let _silent = agent(&bus, "silent", 4);
-    let waiter = bus.expect_reply("client", "q1").unwrap();
     let mut request = msg(&["silent"]);
     request.reply_with = Some("q1".into());
     request.reply_by = Some(now_ms() + 60_000);
+    let waiter = bus.expect_reply("client", &mut request);
     bus.send("client", request).unwrap();
     let failure = waiter.recv().await.unwrap();
+    assert_eq!(failure.in_reply_to.as_deref(), Some("q1"));
     assert_eq!(failure.performative, Performative::Failure);
     assert_eq!(failure.sender, "silent");
     assert!(failure.content.contains("reply-by"), "{}", failure.content);
@@ -148,4 +208,23 @@ async fn a_reply_in_time_cancels_the_reply_by_deadline() {
     assert_eq!(next(&mut inbox).performative, Performative::Inform);
     assert!(inbox.try_recv().is_err(), "no failure after a timely reply");
     assert!(bus.dead_letters().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_third_party_cannot_cancel_a_reply_by_deadline() {
+    let bus = Bus::new();
+    let _silent = agent(&bus, "responder", 4);
+    let mut inbox = agent(&bus, "initiator", 4);
+    let mut request = msg(&["responder"]);
+    request.reply_with = Some("q1".into());
+    request.reply_by = Some(now_ms() + 1_000);
+    bus.send("initiator", request).unwrap();
+    let mut forged = Message::new(Performative::Inform, vec!["initiator".into()], "{}".into());
+    forged.in_reply_to = Some("q1".into());
+    bus.send("meddler", forged).unwrap();
+    assert_eq!(next(&mut inbox).sender, "meddler", "an agent still receives what is sent to it");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let failure = next(&mut inbox);
+    assert_eq!((failure.performative, failure.sender.as_str()), (Performative::Failure, "responder"));
+    assert_eq!(reasons(&bus), ["reply-by"]);
 }

@@ -52,7 +52,7 @@ impl KvStoreCtx {
     /// grant's `buckets` patterns do not include it.
     pub fn bucket_namespace(&self, name: &str) -> Option<String> {
         let granted = self.grant.buckets.iter().any(|p| crate::policy::glob_match(p, name));
-        granted.then(|| format!("{}\u{1}{name}", self.namespace))
+        granted.then(|| crate::store::bucket_namespace(&self.namespace, name))
     }
 
     /// Read `key` of namespace `ns` (the agent's own, or one of its buckets).

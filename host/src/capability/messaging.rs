@@ -10,6 +10,7 @@ use crate::acl;
 use crate::bindings::caxton::agent::messaging::Host;
 use crate::bindings::caxton::agent::types::{DirectoryQuery, Message, SendError};
 use crate::bus::directory::Query;
+use crate::bus::topics::Staged;
 use crate::bus::{Bus, BusError};
 use crate::policy::{Limits, MessagingGrant};
 use std::sync::Arc;
@@ -53,12 +54,20 @@ pub struct MessagingCtx {
     rate: u32,
     bucket: TokenBucket,
     hops: u32,
+    subscriptions: Staged,
 }
 
 impl MessagingCtx {
     /// State for `agent`, sending through `bus` within `grant` and `limits`
-    /// (message size; `messages-per-second` with a burst of twice that).
-    pub fn new(agent: &str, bus: Arc<Bus>, grant: Option<MessagingGrant>, limits: &Limits) -> Self {
+    /// (message size; `messages-per-second` with a burst of twice that);
+    /// subscriptions are staged in `subscriptions` until the agent is registered.
+    pub fn new(
+        agent: &str,
+        bus: Arc<Bus>,
+        grant: Option<MessagingGrant>,
+        limits: &Limits,
+        subscriptions: Staged,
+    ) -> Self {
         let rate = limits.messages_per_second;
         MessagingCtx {
             agent: agent.to_string(),
@@ -68,6 +77,7 @@ impl MessagingCtx {
             rate,
             bucket: TokenBucket::new(rate, rate.saturating_mul(2)),
             hops: 0,
+            subscriptions,
         }
     }
 
@@ -110,7 +120,6 @@ impl MessagingCtx {
             BusError::NoReceivers => SendError::NoReceivers,
             BusError::MailboxFull(a) => SendError::MailboxFull(a),
             BusError::NoSuchAgent(a) | BusError::AlreadyRegistered(a) => SendError::NoSuchAgent(a),
-            BusError::AlreadyWaiting { party, .. } => SendError::NoSuchAgent(party),
         })
     }
 }
@@ -152,7 +161,7 @@ impl Host for MessagingCtx {
         if !self.grant.may_subscribe(&pattern) {
             return Ok(Err(SendError::AccessDenied(pattern)));
         }
-        if !self.bus.topics().subscribe(&self.agent, &pattern) {
+        if !self.bus.topics().subscribe_as(&self.subscriptions, &self.agent, &pattern) {
             return Ok(Err(SendError::AccessDenied(format!(
                 "{pattern} (at most {} subscriptions per agent)",
                 crate::bus::topics::MAX_SUBSCRIPTIONS
@@ -162,7 +171,7 @@ impl Host for MessagingCtx {
     }
 
     fn unsubscribe(&mut self, pattern: String) -> wasmtime::Result<bool> {
-        Ok(self.bus.topics().unsubscribe(&self.agent, &pattern))
+        Ok(self.bus.topics().unsubscribe_as(&self.subscriptions, &self.agent, &pattern))
     }
 
     fn publish(&mut self, topic: String, msg: Message) -> wasmtime::Result<Result<u32, SendError>> {
@@ -198,7 +207,7 @@ mod tests {
         bus.register("billing", tx2, Profile::default()).unwrap();
         let grant =
             MessagingGrant { send_to: send_to.iter().map(|s| s.to_string()).collect(), ..MessagingGrant::default() };
-        (MessagingCtx::new("me", bus, Some(grant), &small()), rx1, rx2)
+        (MessagingCtx::new("me", bus, Some(grant), &small(), Staged::live()), rx1, rx2)
     }
 
     fn small() -> Limits {
@@ -275,7 +284,7 @@ mod tests {
             publish: vec!["prices.eu".into()],
             broadcast: true,
         };
-        let mut m = MessagingCtx::new("me", bus, Some(grant), &small());
+        let mut m = MessagingCtx::new("me", bus, Some(grant), &small(), Staged::live());
         assert_eq!(m.subscribe("prices.*".into()).unwrap(), Ok(()));
         assert_eq!(m.subscribe("prices.eu.*".into()).unwrap(), Ok(()));
         assert!(matches!(m.subscribe("*".into()).unwrap(), Err(SendError::AccessDenied(_))));
@@ -302,7 +311,7 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1000);
         bus.register("sink", tx, Profile::default()).unwrap();
         let limits = Limits { messages_per_second: 5, ..Limits::default() };
-        let mut m = MessagingCtx::new("me", bus, Some(MessagingGrant::send_to_all()), &limits);
+        let mut m = MessagingCtx::new("me", bus, Some(MessagingGrant::send_to_all()), &limits, Staged::live());
         let results: Vec<_> = (0..20).map(|_| m.send(to("sink")).unwrap()).collect();
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10, "burst of twice the rate");
         assert!(results.contains(&Err(SendError::RateLimited(5))));

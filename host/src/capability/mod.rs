@@ -108,6 +108,27 @@ pub fn classify_import(import: &str) -> ImportKind {
     ImportKind::Unsupported
 }
 
+/// For an import Caxton does not provide at the version imported, the
+/// version of that interface it does provide: `caxton:agent/messaging@0.1.0`
+/// for an import of `caxton:agent/messaging@0.1.1`, `wasi:io/streams@0.2.x`
+/// (any WASI 0.2 release, checked function by function when linking) for one
+/// of `wasi:io/streams@0.3.0`. `None` when Caxton provides the interface at
+/// no version, or provides it at the one imported.
+pub fn provided_instead(import: &str) -> Option<String> {
+    if classify_import(import) != ImportKind::Unsupported {
+        return None;
+    }
+    let (path, _) = import.split_once('@').unwrap_or((import, ""));
+    if let Some(iface) = path.strip_prefix("caxton:agent/") {
+        let known = iface == "types" || Capability::ALL.iter().any(|c| c.name() == iface);
+        return known.then(|| format!("{path}@{VERSION}"));
+    }
+    if let Some((name, _)) = STANDARD.iter().find(|(name, _)| name.split('@').next() == Some(path)) {
+        return Some((*name).to_string());
+    }
+    baseline::INTERFACES.contains(&path).then(|| format!("{path}@0.2.x"))
+}
+
 /// The per-agent state every capability needs to reach from the store.
 pub trait AgentHost: wasmtime_wasi::WasiView + 'static {
     /// State of the `messaging` capability.
@@ -184,6 +205,18 @@ mod tests {
         assert_eq!(classify_import("wasi:sockets/tcp@0.2.6"), ImportKind::Unsupported);
         assert_eq!(classify_import("wasi:http/outgoing-handler@0.2.6"), ImportKind::Unsupported);
         assert_eq!(classify_import("wasi:logging/logging@0.1.0-draft"), ImportKind::Capability(Capability::Logging));
+    }
+
+    #[test]
+    fn an_interface_at_another_version_names_the_version_caxton_provides() {
+        let instead = |i: &str| provided_instead(i);
+        assert_eq!(instead("caxton:agent/messaging@0.1.1").as_deref(), Some("caxton:agent/messaging@0.1.0"));
+        assert_eq!(instead("caxton:agent/types@0.2.0").as_deref(), Some("caxton:agent/types@0.1.0"));
+        assert_eq!(instead("wasi:io/streams@0.3.0").as_deref(), Some("wasi:io/streams@0.2.x"));
+        assert_eq!(instead("wasi:keyvalue/store@0.2.0-draft").as_deref(), Some("wasi:keyvalue/store@0.2.0-draft2"));
+        assert_eq!(instead("caxton:agent/messaging@0.1.0"), None, "provided as imported");
+        assert_eq!(instead("caxton:agent/sockets@0.1.0"), None, "never provided");
+        assert_eq!(instead("wasi:sockets/tcp@0.2.6"), None);
     }
 
     #[test]

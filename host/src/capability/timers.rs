@@ -160,6 +160,26 @@ impl AgentTimers {
     }
 }
 
+impl AgentTimers {
+    /// Disarm every pending timer, in the log too (the agent is removed with its state).
+    pub fn disarm_all(&self) {
+        let disarmed: Vec<u64> = self
+            .lock()
+            .active
+            .drain()
+            .map(|(id, (task, _))| {
+                task.abort();
+                id
+            })
+            .collect();
+        if let Some(log) = &self.log {
+            for id in disarmed {
+                log.disarmed(&self.agent, id);
+            }
+        }
+    }
+}
+
 impl Drop for AgentTimers {
     /// The in-process wait ends; a logged timer stays pending for the next start.
     fn drop(&mut self) {
@@ -282,5 +302,20 @@ mod tests {
         assert_eq!(log.pending("a").len(), 1);
         let next = TimersCtx::new(back.clone()).set_timer(10).unwrap().unwrap();
         assert!(next > later, "ids keep increasing across restarts");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn disarming_all_forgets_every_pending_timer_in_the_log_too() {
+        let log = Arc::new(MemoryLog::default());
+        let (tx, mut rx) = mpsc::channel(4);
+        let timers = AgentTimers::new("a", tx, Handle::current(), 8, Some(log.clone()));
+        let mut t = TimersCtx::new(timers.clone());
+        t.set_timer(10).unwrap().unwrap();
+        t.set_timer(60_000).unwrap().unwrap();
+        timers.disarm_all();
+        assert!(log.pending("a").is_empty());
+        assert_eq!(timers.active(), 0);
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert!(rx.try_recv().is_err(), "nothing fires");
     }
 }

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use std::process::ExitCode;
 
 /// Where the server is, how to authenticate, and how to print.
@@ -31,23 +32,26 @@ impl Remote {
         path: &str,
         body: Option<(Bytes, &'static str)>,
     ) -> anyhow::Result<(StatusCode, Value)> {
+        let (status, bytes) = self.call_raw(method, path, body)?;
+        Ok((status, parse(&bytes)))
+    }
+
+    /// One request; the status and the body as the server sent it.
+    pub fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Bytes, &'static str)>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let (status, bytes) = runtime.block_on(self.request(method, path, body))?;
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Ok((status, value))
+        runtime.block_on(self.request(method, path, body))
     }
 
     /// Like [`Remote::call`], but a non-2xx answer is an error carrying the server's message.
     pub fn expect(&self, method: Method, path: &str, body: Option<(Bytes, &'static str)>) -> anyhow::Result<Value> {
         let (status, value) = self.call(method, path, body)?;
         if !status.is_success() {
-            let code = value.pointer("/error/code").and_then(Value::as_str).unwrap_or("error");
-            let message = value
-                .pointer("/error/message")
-                .and_then(Value::as_str)
-                .map_or_else(|| value.to_string(), str::to_string);
-            bail!("the server answered {status} ({code}): {message}");
+            return Err(refusal(status, &value));
         }
         Ok(value)
     }
@@ -80,11 +84,26 @@ impl Remote {
         }
         let (bytes, content_type) = body.unwrap_or((Bytes::new(), "application/json"));
         let request = request.header(hyper::header::CONTENT_TYPE, content_type).body(Full::new(bytes))?;
-        let response = sender.send_request(request).await?;
+        let response = sender.send_request(request).await.with_context(|| {
+            format!("{authority} closed the connection before answering (a request body over its limits, such as a component over its --max-component-bytes, is cut off)")
+        })?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         Ok((status, body))
     }
+}
+
+/// A body as JSON, or as a JSON string when it is not JSON.
+fn parse(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// A non-2xx answer as an error carrying the server's code and message.
+fn refusal(status: StatusCode, value: &Value) -> anyhow::Error {
+    let code = value.pointer("/error/code").and_then(Value::as_str).unwrap_or("error");
+    let message =
+        value.pointer("/error/message").and_then(Value::as_str).map_or_else(|| value.to_string(), str::to_string);
+    anyhow::anyhow!("the server answered {status} ({code}): {message}")
 }
 
 /// Print `value` as pretty JSON.
@@ -121,21 +140,43 @@ pub struct SendArgs {
     pub remote: Remote,
 }
 
+/// The message `caxton send` posts. Content travels as written and the reply
+/// is printed as the server sent it, so no number in either is re-read.
+#[derive(serde::Serialize)]
+struct Outgoing<'a> {
+    performative: &'a str,
+    receiver: &'a str,
+    content: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_with: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<&'a str>,
+}
+
 pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let content: Value = serde_json::from_str(&args.content).unwrap_or_else(|_| Value::String(args.content.clone()));
-    let mut message = json!({ "performative": args.performative, "receiver": args.receiver, "content": content });
-    for (key, value) in
-        [("sender", &args.sender), ("reply_with", &args.reply_with), ("conversation_id", &args.conversation_id)]
-    {
-        if let (Some(v), Some(obj)) = (value, message.as_object_mut()) {
-            obj.insert(key.to_string(), Value::String(v.clone()));
-        }
-    }
+    let content = match serde_json::from_str::<Box<RawValue>>(&args.content) {
+        Ok(json) => json,
+        Err(_) => serde_json::value::to_raw_value(&args.content)?,
+    };
+    let message = Outgoing {
+        performative: &args.performative,
+        receiver: &args.receiver,
+        content: &content,
+        sender: args.sender.as_deref(),
+        reply_with: args.reply_with.as_deref(),
+        conversation_id: args.conversation_id.as_deref(),
+    };
     let path = match args.wait {
         Some(ms) => format!("/v1/messages?wait_ms={ms}"),
         None => "/v1/messages".to_string(),
     };
-    let reply = args.remote.expect(Method::POST, &path, Remote::json_body(&message))?;
-    print_json(&reply)?;
+    let body = Some((Bytes::from(serde_json::to_string(&message)?), "application/json"));
+    let (status, reply) = args.remote.call_raw(Method::POST, &path, body)?;
+    if !status.is_success() {
+        return Err(refusal(status, &parse(&reply)));
+    }
+    println!("{}", String::from_utf8_lossy(&reply));
     Ok(ExitCode::SUCCESS)
 }

@@ -25,8 +25,9 @@ fn grants_and_limits(path: &Path, name: &str) -> anyhow::Result<(Option<Value>, 
 
 pub fn deploy(file: &Path, name: &str, policy: &Path, remote: &Remote) -> anyhow::Result<ExitCode> {
     let (grants, limits) = grants_and_limits(policy, name)?;
-    let bytes = crate::component::read(file)?;
-    crate::component::check(&bytes).with_context(|| format!("`{}` cannot be deployed", file.display()))?;
+    // the server decides how large a component may be (`serve --max-component-bytes`)
+    let bytes = crate::component::read(file, usize::MAX)?;
+    crate::component::check(&bytes, usize::MAX).with_context(|| format!("`{}` cannot be deployed", file.display()))?;
     let uploaded = remote.expect(Method::POST, "/v1/components", Some((Bytes::from(bytes), "application/wasm")))?;
     let sha =
         uploaded.get("component").and_then(Value::as_str).context("the server did not say where the component went")?;
@@ -44,12 +45,15 @@ pub fn deploy(file: &Path, name: &str, policy: &Path, remote: &Remote) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn remove(name: &str, remote: &Remote) -> anyhow::Result<ExitCode> {
-    let removed = remote.expect(Method::DELETE, &format!("/v1/agents/{}", encode(name)), None)?;
+pub fn remove(name: &str, keep_state: bool, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let query = if keep_state { "?keep_state=true" } else { "" };
+    let removed = remote.expect(Method::DELETE, &format!("/v1/agents/{}{query}", encode(name)), None)?;
     if remote.json {
         print_json(&removed)?;
+    } else if keep_state {
+        println!("removed `{name}`; its kv-store and timers are kept for the next agent named `{name}`");
     } else {
-        println!("removed `{name}`");
+        println!("removed `{name}` with its kv-store and timers");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@ fn describe(kind: ImportKind) -> String {
 }
 
 pub fn inspect(file: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
-    let bytes = component::read(file)?;
+    let bytes = component::read(file, component::MAX_COMPONENT_BYTES)?;
     let info = component::inspect(&bytes).with_context(|| format!("cannot inspect `{}`", file.display()))?;
     if as_json {
         let imports: Vec<_> = info
@@ -82,7 +82,8 @@ pub fn policy_check(file: &Path) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     println!("deployment `{}` ({})", deployment.name, file.display());
     for spec in &deployment.agents {
-        let info = component::read(&spec.component).and_then(|bytes| component::inspect(&bytes));
+        let info = component::read(&spec.component, component::MAX_COMPONENT_BYTES)
+            .and_then(|bytes| component::inspect(&bytes));
         let info = match info {
             Ok(info) => info,
             Err(e) => {

@@ -47,6 +47,9 @@ pub enum Command {
         /// How long a client may take to send a request body, in milliseconds.
         #[arg(long, default_value_t = 30_000, value_name = "MS")]
         body_timeout_ms: u64,
+        /// Largest component accepted (uploaded or read from a deployment file), in bytes.
+        #[arg(long, default_value_t = crate::component::MAX_COMPONENT_BYTES, value_name = "BYTES")]
+        max_component_bytes: usize,
     },
     /// Send a message to an agent on a running server.
     Send(client::SendArgs),
@@ -74,10 +77,13 @@ pub enum Command {
         #[command(flatten)]
         output: client::Remote,
     },
-    /// Remove an agent from a running server.
+    /// Remove an agent from a running server, deleting its kv-store and timers.
     Remove {
         /// The agent's name.
         name: String,
+        /// Keep its kv-store and pending timers for the next agent deployed under this name.
+        #[arg(long)]
+        keep_state: bool,
         /// Where the server is and how to print.
         #[command(flatten)]
         output: client::Remote,
@@ -153,12 +159,20 @@ pub enum PolicyCommand {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { deployment, listen, data, token_file, header_timeout_ms, body_timeout_ms } => {
+        Command::Serve {
+            deployment,
+            listen,
+            data,
+            token_file,
+            header_timeout_ms,
+            body_timeout_ms,
+            max_component_bytes,
+        } => {
             let timeouts = crate::http::Timeouts {
                 header: std::time::Duration::from_millis(header_timeout_ms.max(1)),
                 body: std::time::Duration::from_millis(body_timeout_ms.max(1)),
             };
-            serve::run(serve::Options { deployment, listen, data, token_file, timeouts })
+            serve::run(serve::Options { deployment, listen, data, token_file, timeouts, max_component_bytes })
         }
         Command::Send(args) => client::send(args),
         Command::Directory { service, ontology, protocol, output } => {
@@ -168,7 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agents { command: None, output } => listing::agents(&output),
         Command::Agents { command: Some(AgentsCommand::Get { name }), output } => deploy::get(&name, &output),
         Command::Deploy { file, name, policy, output } => deploy::deploy(&file, &name, &policy, &output),
-        Command::Remove { name, output } => deploy::remove(&name, &output),
+        Command::Remove { name, keep_state, output } => deploy::remove(&name, keep_state, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::New { lang, name, dir } => new::new(lang, &name, &dir),
         Command::Policy { command: PolicyCommand::Check { file } } => inspect::policy_check(&file),

@@ -39,6 +39,7 @@ pub struct Options {
     pub data: PathBuf,
     pub token_file: Option<PathBuf>,
     pub timeouts: crate::http::Timeouts,
+    pub max_component_bytes: usize,
 }
 
 pub fn run(options: Options) -> anyhow::Result<ExitCode> {
@@ -55,6 +56,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let token = read_token(options.token_file.as_deref())?;
     let (deployment, listen, data) = (options.deployment.clone(), options.listen.as_str(), options.data.as_path());
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory `{}`", data.display()))?;
+    let _owner = crate::datadir::DataDirLock::acquire(data)?;
     let kv_path = data.join("kv.sqlite");
     let kv =
         SqliteStore::open(&kv_path).with_context(|| format!("cannot open the kv-store `{}`", kv_path.display()))?;
@@ -64,6 +66,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         cache_dir: Some(data.join("cache")),
         timer_log: Some(registry.clone()),
         dead_letter_log: Some(journal.clone()),
+        max_component_bytes: options.max_component_bytes,
         ..RuntimeConfig::new(Arc::new(kv))
     })?);
     let platform = Arc::new(Platform { runtime: runtime.clone(), registry });

@@ -1,54 +1,22 @@
 //! Deploying and removing agents over HTTP.
 //!
 //! A deploy is two requests: `POST /v1/components` with the component's bytes
-//! (`Content-Type: application/wasm`, at most [`MAX_COMPONENT_BODY`]) answers
-//! its SHA-256; `POST /v1/agents` with `{"name", "component": <sha256>,
+//! (`Content-Type: application/wasm`, see [`super::upload`]) answers its
+//! SHA-256; `POST /v1/agents` with `{"name", "component": <sha256>,
 //! "grants": {…}, "limits": {…}}` deploys it. `grants` and `limits` take the
 //! same keys as a deployment file's `[agent.grants]` and `[agent.limits]` and
 //! are validated by the same code. Deploying an existing name redeploys it.
 
-use super::reply::{error, json_reply, parse_json, read_body, ApiError, Reply};
+use super::reply::{error, json_reply, parse_json, query_param, read_body, ApiError, Reply};
 use super::{ApiState, MAX_BODY_BYTES};
-use crate::capability::{classify_import, ImportKind};
-use crate::component;
 use crate::platform::PlatformError;
 use crate::policy::{Deployment, PolicyError};
-use crate::runtime::RuntimeError;
+use crate::runtime::{RuntimeError, StateOnRemove};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-
-/// Largest component upload, in bytes.
-pub const MAX_COMPONENT_BODY: usize = 16 * 1024 * 1024;
-
-/// `POST /v1/components`: check and store a component; answer its digest.
-pub async fn upload(state: &ApiState, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    let bytes = read_body(req, MAX_COMPONENT_BODY, state.timeouts.body).await?;
-    let info =
-        component::inspect(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, "bad-component", &e.to_string()))?;
-    let sha = state
-        .platform
-        .registry
-        .store_component(&bytes)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "storage", &e.to_string()))?;
-    let imports: Vec<Value> = info
-        .imports
-        .iter()
-        .map(|i| {
-            let capability = match classify_import(i) {
-                ImportKind::Capability(c) => Some(c.name()),
-                _ => None,
-            };
-            json!({ "name": i, "capability": capability })
-        })
-        .collect();
-    Ok(json_reply(
-        StatusCode::CREATED,
-        &json!({ "component": sha, "bytes": bytes.len(), "imports": imports, "exports": info.exports }),
-    ))
-}
 
 /// The body of `POST /v1/agents`.
 #[derive(Debug, Deserialize)]
@@ -121,10 +89,14 @@ pub async fn deploy(state: &ApiState, req: Request<Incoming>) -> Result<Reply, A
 fn platform_error(e: PlatformError) -> ApiError {
     let message = e.to_string();
     let (status, code) = match &e {
-        PlatformError::Policy(PolicyError::NotGranted { .. } | PolicyError::Unsupported { .. })
+        PlatformError::Policy(PolicyError::NotGranted { .. })
+        | PlatformError::Runtime(RuntimeError::Policy(PolicyError::NotGranted { .. })) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "not-granted")
+        }
+        PlatformError::Policy(PolicyError::Unsupported { .. } | PolicyError::UnsupportedVersion { .. })
         | PlatformError::Runtime(RuntimeError::Policy(
-            PolicyError::NotGranted { .. } | PolicyError::Unsupported { .. },
-        )) => (StatusCode::UNPROCESSABLE_ENTITY, "not-granted"),
+            PolicyError::Unsupported { .. } | PolicyError::UnsupportedVersion { .. },
+        )) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported-import"),
         PlatformError::Policy(_) | PlatformError::Runtime(RuntimeError::Policy(_)) => {
             (StatusCode::BAD_REQUEST, "bad-policy")
         }
@@ -140,9 +112,8 @@ fn platform_error(e: PlatformError) -> ApiError {
             | RuntimeError::Init { .. }
             | RuntimeError::CompileTimeout { .. },
         ) => (StatusCode::UNPROCESSABLE_ENTITY, "agent-refused"),
-        PlatformError::Runtime(RuntimeError::Internal(_)) | PlatformError::Registry(_) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        }
+        PlatformError::Runtime(RuntimeError::Internal(_) | RuntimeError::Storage { .. })
+        | PlatformError::Registry(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     error(status, code, &message)
 }
@@ -161,8 +132,20 @@ pub fn get(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
     Ok(json_reply(StatusCode::OK, &json!(agent)))
 }
 
-/// `DELETE /v1/agents/{name}`.
-pub async fn remove(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
-    state.platform.remove(name).await.map_err(platform_error)?;
-    Ok(json_reply(StatusCode::OK, &json!({ "removed": name })))
+/// `DELETE /v1/agents/{name}[?keep_state=true]`: the agent's kv-store and
+/// pending timers are deleted with it unless `keep_state=true`.
+pub async fn remove(state: &ApiState, name: &str, query: Option<&str>) -> Result<Reply, ApiError> {
+    let keep = match query_param(query, "keep_state").as_deref() {
+        None | Some("false") => StateOnRemove::Delete,
+        Some("true") => StateOnRemove::Keep,
+        Some(other) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad-query",
+                &format!("keep_state must be `true` or `false`, not `{other}`"),
+            ))
+        }
+    };
+    state.platform.remove(name, keep).await.map_err(platform_error)?;
+    Ok(json_reply(StatusCode::OK, &json!({ "removed": name, "state_kept": keep == StateOnRemove::Keep })))
 }

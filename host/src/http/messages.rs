@@ -1,6 +1,6 @@
 //! `POST /v1/messages`: send a message, and with `?wait_ms=N` wait for its reply.
 
-use super::reply::{error, json_reply, parse_json, query_param, read_body, ApiError, Reply};
+use super::reply::{error, json_reply, parse_json, query_param, read_body, typed_reply, ApiError, Reply};
 use super::{ApiState, DEFAULT_CLIENT, MAX_BODY_BYTES, MAX_WAIT_MS};
 use crate::acl::json::{ReplyMessage, WireMessage};
 use crate::bus::dead_letters::Reason;
@@ -47,8 +47,8 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
             &json!({ "status": "accepted", "conversation_id": conversation_id }),
         ));
     };
-    let reply_with = msg.reply_with.get_or_insert_with(|| bus.fresh_id("http")).clone();
-    let waiter = bus.expect_reply(&sender, &reply_with).map_err(bus_error)?;
+    let waiter = bus.expect_reply(&sender, &mut msg);
+    let reply_with = waiter.reply_with().to_string();
     bus.send(&sender, msg).map_err(bus_error)?;
     match tokio::time::timeout(Duration::from_millis(wait), waiter.recv()).await {
         Ok(Some(reply)) if is_reply_by_failure(&reply) => Err(error(
@@ -56,8 +56,8 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
             "reply-by-passed",
             &format!("no reply to `{reply_with}` by its reply-by deadline"),
         )),
-        Ok(Some(reply)) => serde_json::to_value(ReplyMessage::from(reply))
-            .map(|body| json_reply(StatusCode::OK, &body))
+        Ok(Some(reply)) => serde_json::to_string(&ReplyMessage::from(reply))
+            .map(|body| typed_reply(StatusCode::OK, "application/json", body))
             .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string())),
         Ok(None) | Err(_) => Err(error(
             StatusCode::GATEWAY_TIMEOUT,
@@ -79,7 +79,7 @@ fn bus_error(e: BusError) -> ApiError {
         BusError::NoReceivers => (StatusCode::BAD_REQUEST, "bad-message"),
         BusError::NoSuchAgent(_) => (StatusCode::NOT_FOUND, "no-such-agent"),
         BusError::MailboxFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "mailbox-full"),
-        BusError::AlreadyWaiting { .. } | BusError::AlreadyRegistered(_) => (StatusCode::CONFLICT, "conflict"),
+        BusError::AlreadyRegistered(_) => (StatusCode::CONFLICT, "conflict"),
     };
     error(status, code, &e.to_string())
 }

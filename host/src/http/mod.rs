@@ -14,6 +14,7 @@ mod observe;
 pub mod openapi;
 mod reply;
 pub mod routes;
+mod upload;
 
 use crate::platform::Platform;
 use hyper::server::conn::http1;

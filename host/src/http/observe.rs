@@ -42,22 +42,42 @@ pub fn directory(state: &ApiState, query: Option<&str>) -> Reply {
     json_reply(StatusCode::OK, &json!({ "agents": agents }))
 }
 
-/// `GET /v1/dead-letters`.
+/// One entry of `GET /v1/dead-letters`.
+#[derive(serde::Serialize)]
+struct LetterView {
+    id: u64,
+    at_ms: u64,
+    reason: &'static str,
+    receiver: String,
+    detail: String,
+    message: ReplyMessage,
+}
+
+/// `GET /v1/dead-letters` (written straight to text: messages keep their content's digits).
 pub fn dead_letters(state: &ApiState) -> Reply {
-    let letters: Vec<Value> = state
+    let letters: Vec<LetterView> = state
         .platform
         .runtime
         .bus()
         .dead_letters()
         .into_iter()
-        .map(|d| {
-            json!({
-                "id": d.id, "at_ms": d.at_ms, "reason": d.reason.as_str(), "receiver": d.receiver,
-                "detail": d.detail, "message": ReplyMessage::from(d.message),
-            })
+        .map(|d| LetterView {
+            id: d.id,
+            at_ms: d.at_ms,
+            reason: d.reason.as_str(),
+            receiver: d.receiver,
+            detail: d.detail,
+            message: ReplyMessage::from(d.message),
         })
         .collect();
-    json_reply(StatusCode::OK, &json!({ "dead_letters": letters }))
+    #[derive(serde::Serialize)]
+    struct Letters {
+        dead_letters: Vec<LetterView>,
+    }
+    match serde_json::to_string(&Letters { dead_letters: letters }) {
+        Ok(body) => typed_reply(StatusCode::OK, "application/json", body),
+        Err(e) => super::reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()).into_reply(),
+    }
 }
 
 /// A label value with `\\`, `"` and newlines escaped (Prometheus text format).
@@ -128,8 +148,19 @@ pub fn metrics(state: &ApiState) -> Reply {
     family(
         "caxton_dead_letters_total",
         "counter",
-        "Messages dead-lettered.",
+        "Messages dead-lettered (the count continues across restarts).",
         vec![format!("caxton_dead_letters_total {dead}")],
+    );
+    let by_reason = runtime
+        .bus()
+        .dead_letter_counts()
+        .into_iter()
+        .map(|(reason, n)| format!("caxton_dead_letters_by_reason_total{{reason=\"{}\"}} {n}", reason.as_str()));
+    family(
+        "caxton_dead_letters_by_reason_total",
+        "counter",
+        "Messages dead-lettered since the server started, by reason.",
+        by_reason.collect(),
     );
     typed_reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", out)
 }

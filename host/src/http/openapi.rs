@@ -12,8 +12,13 @@ fn operation(path: &str, method: &str) -> Value {
         ("/v1/agents", "GET") => ("The deployed agents with state and statistics", "200"),
         ("/v1/agents", _) => ("Deploy or redeploy an agent: {name, component: sha256, grants, limits}", "201"),
         ("/v1/agents/{name}", "GET") => ("One agent", "200"),
-        ("/v1/agents/{name}", _) => ("Remove an agent", "200"),
-        ("/v1/components", _) => ("Upload a component (application/wasm, ≤ 16 MiB); answers its SHA-256", "201"),
+        ("/v1/agents/{name}", _) => {
+            ("Remove an agent with its kv-store and timers (?keep_state=true keeps them)", "200")
+        }
+        ("/v1/components", _) => (
+            "Upload a component (application/wasm, at most the server's --max-component-bytes); answers its SHA-256",
+            "201",
+        ),
         ("/v1/messages", _) => ("Send an ACL message; with ?wait_ms=N wait for the reply (504 on timeout)", "202"),
         ("/v1/directory", _) => ("Agents by service, ontology or protocol", "200"),
         _ => ("Dead letters with their reasons", "200"),
@@ -26,8 +31,11 @@ fn operation(path: &str, method: &str) -> Value {
             "401": { "$ref": "#/components/responses/Error" },
         },
     });
-    let parameters = if path.contains("{name}") {
-        json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }])
+    let name = json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
+    let parameters = if path.contains("{name}") && method == "DELETE" {
+        json!([name, { "name": "keep_state", "in": "query", "required": false, "schema": { "type": "boolean" } }])
+    } else if path.contains("{name}") {
+        json!([name])
     } else if path == "/v1/messages" {
         json!([{ "name": "wait_ms", "in": "query", "required": false,
                  "schema": { "type": "integer", "minimum": 1, "maximum": 300000 } }])

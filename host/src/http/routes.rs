@@ -2,7 +2,7 @@
 //! for its token when the route is an admin route, then handled.
 
 use super::reply::{error, ApiError, Reply};
-use super::{agents, auth, messages, observe, ApiState};
+use super::{agents, auth, messages, observe, upload, ApiState};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, StatusCode};
@@ -106,8 +106,8 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
         (&Method::GET, Route::Agents) => Ok(agents::list(state)),
         (&Method::POST, Route::Agents) => agents::deploy(state, req).await,
         (&Method::GET, Route::Agent(name)) => agents::get(state, &name),
-        (&Method::DELETE, Route::Agent(name)) => agents::remove(state, &name).await,
-        (&Method::POST, Route::Components) => agents::upload(state, req).await,
+        (&Method::DELETE, Route::Agent(name)) => agents::remove(state, &name, query.as_deref()).await,
+        (&Method::POST, Route::Components) => upload::upload(state, req).await,
         (&Method::POST, Route::Messages) => messages::post(state, req).await,
         (&Method::GET, Route::Directory) => Ok(observe::directory(state, query.as_deref())),
         (&Method::GET, Route::DeadLetters) => Ok(observe::dead_letters(state)),

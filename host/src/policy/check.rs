@@ -4,7 +4,7 @@
 //! error names the agent, the import, the capability and the deployment file.
 
 use super::{AgentSpec, PolicyError};
-use crate::capability::{classify_import, Capability, ImportKind};
+use crate::capability::{classify_import, provided_instead, Capability, ImportKind};
 use crate::component::ComponentInfo;
 
 /// What a component needs compared with what its agent is granted.
@@ -52,7 +52,11 @@ impl GrantReport {
     /// The first refusal as an error, or `Ok` when every import is provided.
     pub fn into_result(self, spec: &AgentSpec) -> Result<(), PolicyError> {
         if let Some(interface) = self.unsupported.into_iter().next() {
-            return Err(PolicyError::Unsupported { agent: spec.name.clone(), interface, policy: spec.policy.clone() });
+            let (agent, policy) = (spec.name.clone(), spec.policy.clone());
+            return Err(match provided_instead(&interface) {
+                Some(provided) => PolicyError::UnsupportedVersion { agent, interface, provided, policy },
+                None => PolicyError::Unsupported { agent, interface, policy },
+            });
         }
         if let Some((interface, capability, part)) = self.not_granted.into_iter().next() {
             return Err(PolicyError::NotGranted {
@@ -106,6 +110,19 @@ mod tests {
     fn refuses_sockets_whatever_is_granted() {
         let err = preflight(&spec(Grants::default()), &imports(&["wasi:sockets/tcp@0.2.6"])).unwrap_err();
         assert!(matches!(err, PolicyError::Unsupported { ref interface, .. } if interface == "wasi:sockets/tcp@0.2.6"));
+    }
+
+    #[test]
+    fn an_import_at_another_version_is_refused_naming_the_version_provided() {
+        let s = spec(Grants { messaging: Some(MessagingGrant::send_to_all()), ..Grants::default() });
+        let err = preflight(&s, &imports(&["caxton:agent/messaging@0.1.1"])).unwrap_err();
+        assert!(
+            matches!(err, PolicyError::UnsupportedVersion { ref provided, .. } if provided == "caxton:agent/messaging@0.1.0")
+        );
+        assert_eq!(
+            err.to_string(),
+            "agent `pricer` imports `caxton:agent/messaging@0.1.1`, but Caxton provides `caxton:agent/messaging@0.1.0` (deployment file `policies/prod.toml`); build the component against the WIT this host serves (`caxton:agent@0.1.0`, WASI 0.2)"
+        );
     }
 
     #[test]

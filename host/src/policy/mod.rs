@@ -52,6 +52,21 @@ pub enum PolicyError {
         /// The deployment file.
         policy: PathBuf,
     },
+    /// A component imports an interface Caxton provides, but at another version.
+    #[error(
+        "agent `{agent}` imports `{interface}`, but Caxton provides `{provided}` (deployment file `{policy}`); build the component against the WIT this host serves (`caxton:agent@{}`, WASI 0.2)",
+        crate::capability::VERSION
+    )]
+    UnsupportedVersion {
+        /// The agent's name.
+        agent: String,
+        /// The full import name, e.g. `caxton:agent/messaging@0.1.1`.
+        interface: String,
+        /// The interface at the version Caxton provides, e.g. `caxton:agent/messaging@0.1.0`.
+        provided: String,
+        /// The deployment file.
+        policy: PathBuf,
+    },
     /// A component imports an interface Caxton never provides.
     #[error(
         "agent `{agent}` imports `{interface}`, which Caxton does not provide to agents: compose the component with one that exports it, or remove the import (deployment file `{policy}`)"

@@ -45,6 +45,8 @@ pub struct AgentEnv {
     pub dropped_lines: Arc<std::sync::atomic::AtomicU64>,
     /// Its timers, kept across restarts.
     pub timers: Arc<crate::capability::timers::AgentTimers>,
+    /// Its topic subscriptions, staged while its `init` runs before registration.
+    pub subscriptions: crate::bus::topics::Staged,
 }
 
 impl AgentEnv {
@@ -79,7 +81,13 @@ impl AgentState {
         Ok(AgentState {
             wasi,
             table,
-            messaging: MessagingCtx::new(&spec.name, env.bus.clone(), grants.messaging.clone(), &spec.limits),
+            messaging: MessagingCtx::new(
+                &spec.name,
+                env.bus.clone(),
+                grants.messaging.clone(),
+                &spec.limits,
+                env.subscriptions.clone(),
+            ),
             timers: TimersCtx::new(env.timers.clone()),
             kv_store: KvStoreCtx::new(&spec.name, env.kv.clone(), grants.kv_store.clone()),
             logging: LoggingCtx::new(&spec.name, grants.logging.map_or(LogLevel::Critical, |l| l.max_level)),

@@ -68,6 +68,7 @@ impl EnvParts {
             stats: Arc::new(Mutex::new(AgentStats::default())),
             dropped_lines: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             timers,
+            subscriptions: crate::bus::topics::Staged::new(),
         };
         (env, rx)
     }
@@ -210,16 +211,17 @@ pub fn prepare(engine: &Engine, component: &Component, grants: &Grants) -> wasmt
 /// parts of the environment the agent will get.
 pub(super) type NotCompiled = (Vec<u8>, [u8; 32], EnvParts);
 
-/// On a blocking thread: admit the component, and when it is already compiled,
+/// On a blocking thread: admit the component (at most `limit` bytes), and when it is already compiled,
 /// link (or take the link), instantiate and initialise it.
 pub(super) fn start_if_compiled(
     linked: &Linked,
     compiler: &Compiler,
     parts: EnvParts,
     bytes: Vec<u8>,
+    limit: usize,
 ) -> Result<Result<Started, NotCompiled>, RuntimeError> {
     let agent = || parts.spec.name.clone();
-    component::check(&bytes).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
+    component::check(&bytes, limit).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
     let digest = linked.digest(&bytes);
     let info = linked.info(&digest, &bytes).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
     admit(&parts.spec, &info)?;

@@ -90,6 +90,15 @@ pub enum RuntimeError {
     /// No agent with that name is running.
     #[error("no agent named `{0}` is deployed")]
     NotDeployed(String),
+    /// The removed agent's kv-store could not be deleted.
+    #[error("agent `{agent}` was removed, but its kv-store could not be deleted")]
+    Storage {
+        /// The agent.
+        agent: String,
+        /// What the store said.
+        #[source]
+        source: crate::store::StoreError,
+    },
     /// The host itself failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -115,10 +124,13 @@ pub struct RuntimeConfig {
     pub dead_letter_log: Option<Arc<dyn crate::bus::dead_letters::DeadLetterLog>>,
     /// Where agents' calls run.
     pub executor: pool::Executor,
+    /// Largest component deployed, in bytes.
+    pub max_component_bytes: usize,
 }
 
 impl RuntimeConfig {
-    /// Defaults: no compile cache, a pool of 1,000 agents, a one-minute compile timeout.
+    /// Defaults: no compile cache, a pool of 1,000 agents, a one-minute compile
+    /// timeout, components of at most [`component::MAX_COMPONENT_BYTES`].
     pub fn new(kv: Arc<dyn KvBackend>) -> RuntimeConfig {
         RuntimeConfig {
             cache_dir: None,
@@ -128,8 +140,19 @@ impl RuntimeConfig {
             timer_log: None,
             dead_letter_log: None,
             executor: pool::Executor::default(),
+            max_component_bytes: component::MAX_COMPONENT_BYTES,
         }
     }
+}
+
+/// What removing an agent does with what it stored: its kv-store (its own
+/// namespace and its buckets) and its pending timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateOnRemove {
+    /// Delete them, so whatever is deployed under the name next starts empty.
+    Delete,
+    /// Keep them for the next agent deployed under the same name.
+    Keep,
 }
 
 /// How long a redeployed agent's old version may take to finish its queue.
@@ -181,6 +204,7 @@ pub struct Runtime {
     compile_timeout_micros: std::sync::atomic::AtomicU64,
     linked: Linked,
     calls: pool::Calls,
+    max_component_bytes: usize,
     _ticker: engine::EpochTicker,
 }
 
@@ -200,6 +224,7 @@ impl Runtime {
             compile_timeout_micros: std::sync::atomic::AtomicU64::new(config.compile_timeout.as_micros() as u64),
             linked: Linked::default(),
             calls: pool::Calls::new(config.executor).map_err(|e| RuntimeError::Internal(e.to_string()))?,
+            max_component_bytes: config.max_component_bytes,
             _ticker: ticker,
         })
     }
@@ -207,6 +232,11 @@ impl Runtime {
     /// The bus agents and clients send through.
     pub fn bus(&self) -> &Arc<Bus> {
         &self.bus
+    }
+
+    /// The largest component this runtime deploys, in bytes.
+    pub fn max_component_bytes(&self) -> usize {
+        self.max_component_bytes
     }
 
     /// The engine agents run on.
@@ -265,7 +295,8 @@ impl Runtime {
     pub async fn deploy(&self, spec: AgentSpec) -> Result<(), RuntimeError> {
         let path = spec.component.clone();
         let agent = spec.name.clone();
-        let bytes = tokio::task::spawn_blocking(move || component::read(&path))
+        let limit = self.max_component_bytes;
+        let bytes = tokio::task::spawn_blocking(move || component::read(&path, limit))
             .await
             .map_err(|e| RuntimeError::Internal(e.to_string()))?
             .map_err(|source| RuntimeError::Component { agent, source })?;
@@ -307,7 +338,9 @@ impl Runtime {
         // An already-compiled component is linked, instantiated and initialised
         // in one trip to a blocking thread; a new one is compiled first.
         let (linked, compiler) = (self.linked.clone(), self.compiler.clone());
-        let first = tokio::task::spawn_blocking(move || install::start_if_compiled(&linked, &compiler, parts, bytes));
+        let limit = self.max_component_bytes;
+        let first =
+            tokio::task::spawn_blocking(move || install::start_if_compiled(&linked, &compiler, parts, bytes, limit));
         let Started { live, capabilities, pre, env, rx, digest } = match joined(first).await?? {
             Ok(started) => started,
             Err((bytes, digest, parts)) => {
@@ -333,7 +366,7 @@ impl Runtime {
                 }
                 return Err(RuntimeError::AlreadyDeployed(name));
             }
-            self.bus.replace(&name, tx, profile);
+            self.bus.replace(&name, tx, profile, &env.subscriptions);
             timers.retarget(env.mailbox.clone());
             let old_digest = previous.as_ref().map(|p| p.digest);
             let old = previous.map(|p| {
@@ -388,8 +421,9 @@ impl Runtime {
     }
 
     /// Remove an agent: it stops receiving at once, finishes the event in hand,
-    /// answers what is still queued with `failure`, and runs `shutdown`.
-    pub async fn remove(&self, name: &str) -> Result<(), RuntimeError> {
+    /// answers what is still queued with `failure`, and runs `shutdown`; then
+    /// its kv-store and pending timers are deleted or kept, as `state` says.
+    pub async fn remove(&self, name: &str, state: StateOnRemove) -> Result<(), RuntimeError> {
         let running = self.agents.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
         let Some(running) = running else {
             return Err(RuntimeError::NotDeployed(name.to_string()));
@@ -399,7 +433,16 @@ impl Runtime {
         running.inbox.halt();
         let _ = running.stop.send(actor::Stop::Now);
         let _ = running.done.await;
-        tracing::info!(agent = %name, "removed");
+        if state == StateOnRemove::Delete {
+            running.timers.disarm_all();
+            let (kv, owner) = (self.kv.clone(), name.to_string());
+            let cleared = tokio::task::spawn_blocking(move || kv.clear(&owner)).await;
+            let cleared = cleared.map_err(|e| RuntimeError::Internal(e.to_string()))?;
+            let keys = cleared.map_err(|source| RuntimeError::Storage { agent: name.to_string(), source })?;
+            tracing::info!(agent = %name, keys, "removed with its state");
+        } else {
+            tracing::info!(agent = %name, "removed; its kv-store and timers are kept");
+        }
         Ok(())
     }
 

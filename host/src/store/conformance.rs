@@ -1,6 +1,6 @@
 //! The contract every [`KvBackend`] meets, run against each implementation.
 
-use super::{KvBackend, Op, Outcome, Quota, StoreError, Usage};
+use super::{bucket_namespace, KvBackend, Op, Outcome, Quota, StoreError, Usage};
 
 const ROOMY: Quota = Quota { bytes: 1 << 20, keys: 1000 };
 
@@ -14,6 +14,27 @@ pub fn run(s: &dyn KvBackend) {
     quota_counts_keys_and_bytes(s);
     lists_by_prefix_in_pages(s);
     read_modify_writes(s);
+    clearing_an_owner_empties_its_namespaces_and_nothing_else(s);
+}
+
+fn clearing_an_owner_empties_its_namespaces_and_nothing_else(s: &dyn KvBackend) {
+    let q = Quota { bytes: 100, keys: 2 };
+    let bucket = bucket_namespace("gone", "cache");
+    for ns in ["gone", bucket.as_str(), "gone-2", "gon"] {
+        put(s, ns, "k1", b"v", q).unwrap();
+        put(s, ns, "k2", b"v", q).unwrap();
+    }
+    assert_eq!(s.clear("gone").unwrap(), 4);
+    for ns in ["gone", bucket.as_str()] {
+        assert!(s.list(ns, "", None, 10).unwrap().is_empty(), "{ns:?} is empty");
+        assert_eq!(s.usage(ns).unwrap(), Usage::default(), "{ns:?} uses nothing");
+        put(s, ns, "k3", b"v", q).unwrap();
+        put(s, ns, "k4", b"v", q).unwrap();
+    }
+    for ns in ["gone-2", "gon"] {
+        assert_eq!(s.list(ns, "", None, 10).unwrap(), ["k1", "k2"], "{ns} is untouched");
+    }
+    assert_eq!(s.clear("nobody").unwrap(), 0);
 }
 
 fn namespaces_never_meet(s: &dyn KvBackend) {

@@ -78,6 +78,14 @@ impl KvBackend for MemoryStore {
     fn usage(&self, namespace: &str) -> Result<Usage, StoreError> {
         Ok(self.lock().usage.get(namespace).copied().unwrap_or_default())
     }
+
+    fn clear(&self, owner: &str) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.data.len();
+        inner.data.retain(|(ns, _), _| !super::owned_by(ns, owner));
+        inner.usage.retain(|ns, _| !super::owned_by(ns, owner));
+        Ok((before - inner.data.len()) as u64)
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,28 @@
 //! [`KvBackend`] is the seam: the runtime and the capability see only this
 //! trait, so a networked backend can replace [`sqlite::SqliteStore`] (durable,
 //! the default) or [`memory::MemoryStore`] (tests, scratch). Every namespace is
-//! one agent's; keys of different namespaces never meet. Writes are expressed
-//! as [`Op`]s so a backend can apply many in one transaction.
+//! one agent's: its own (the agent's name) or one of its `wasi:keyvalue`
+//! buckets ([`bucket_namespace`]); keys of different namespaces never meet.
+//! Writes are expressed as [`Op`]s so a backend can apply many in one transaction.
 
 #[cfg(test)]
 mod conformance;
 pub mod memory;
 pub mod sqlite;
+
+/// Separates an agent's name from a bucket's in a bucket's namespace; no
+/// agent name can contain it (names are `a-z 0-9 - _ .`).
+pub const BUCKET_SEPARATOR: char = '\u{1}';
+
+/// The namespace of `owner`'s `wasi:keyvalue` bucket `bucket`.
+pub fn bucket_namespace(owner: &str, bucket: &str) -> String {
+    format!("{owner}{BUCKET_SEPARATOR}{bucket}")
+}
+
+/// Whether `namespace` is `owner`'s own or one of its buckets.
+pub fn owned_by(namespace: &str, owner: &str) -> bool {
+    namespace.strip_prefix(owner).is_some_and(|rest| rest.is_empty() || rest.starts_with(BUCKET_SEPARATOR))
+}
 
 /// A write to one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +175,10 @@ pub trait KvBackend: Send + Sync {
 
     /// What `namespace` uses of its quota.
     fn usage(&self, namespace: &str) -> Result<Usage, StoreError>;
+
+    /// Delete every key of `owner`'s namespaces (its own and its buckets, see
+    /// [`owned_by`]) atomically; returns how many keys went. Durable when it returns.
+    fn clear(&self, owner: &str) -> Result<u64, StoreError>;
 }
 
 #[cfg(test)]
@@ -176,6 +195,15 @@ mod tests {
         assert_eq!(swap(Some(b"a"), Some(b"a")), Ok(Outcome::Swapped(true)));
         assert_eq!(swap(Some(b"a"), Some(b"b")), Ok(Outcome::Swapped(false)));
         assert_eq!(swap(None, None), Ok(Outcome::Swapped(true)));
+    }
+
+    #[test]
+    fn an_owner_holds_its_own_namespace_and_its_buckets_only() {
+        assert!(owned_by("pricer", "pricer"));
+        assert!(owned_by(&bucket_namespace("pricer", "cache"), "pricer"));
+        assert!(!owned_by("pricer-2", "pricer"));
+        assert!(!owned_by(&bucket_namespace("pricer-2", "cache"), "pricer"));
+        assert!(!owned_by("price", "pricer"));
     }
 
     #[test]

@@ -25,6 +25,14 @@ struct WriteRequest {
     reply: mpsc::SyncSender<Result<Outcome, StoreError>>,
 }
 
+/// What the writer thread is asked to do.
+enum Job {
+    /// One write, committed with the others waiting beside it.
+    Write(WriteRequest),
+    /// Delete an owner's namespaces, in a transaction of its own.
+    Clear { owner: String, reply: mpsc::SyncSender<Result<u64, StoreError>> },
+}
+
 /// Quota usage by namespace. Kept in memory (computed from the data when the
 /// store opens, so it is always consistent with it) and changed only by the
 /// writer, after a commit: a write touches one page of the database, not two.
@@ -33,7 +41,7 @@ type UsageMap = Arc<Mutex<HashMap<Vec<u8>, Usage>>>;
 /// The kv-store in a SQLite database file.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<mpsc::Sender<WriteRequest>>,
+    writer: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
     usage: UsageMap,
 }
@@ -109,12 +117,24 @@ impl SqliteStore {
     }
 }
 
-fn write_loop(mut conn: Connection, requests: mpsc::Receiver<WriteRequest>, usage: &UsageMap) {
-    while let Ok(first) = requests.recv() {
+fn write_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, usage: &UsageMap) {
+    let mut held = None;
+    while let Some(job) = held.take().or_else(|| jobs.recv().ok()) {
+        let first = match job {
+            Job::Write(request) => request,
+            Job::Clear { owner, reply } => {
+                let _ = reply.send(clear(&mut conn, &owner, usage));
+                continue;
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
-            match requests.try_recv() {
-                Ok(next) => batch.push(next),
+            match jobs.try_recv() {
+                Ok(Job::Write(next)) => batch.push(next),
+                Ok(clear) => {
+                    held = Some(clear); // after this batch, in order
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -123,6 +143,23 @@ fn write_loop(mut conn: Connection, requests: mpsc::Receiver<WriteRequest>, usag
             let _ = request.reply.send(result);
         }
     }
+}
+
+/// Delete `owner`'s namespaces in one transaction and forget their usage.
+fn clear(conn: &mut Connection, owner: &str, usage: &UsageMap) -> Result<u64, StoreError> {
+    // the owner's buckets are the namespaces from `owner` + U+0001 up to (not including) `owner` + U+0002
+    let (from, to) = (format!("{owner}\u{1}"), format!("{owner}\u{2}"));
+    let deleted = conn
+        .execute(
+            "DELETE FROM kv WHERE ns = ?1 OR (ns >= ?2 AND ns < ?3)",
+            params![owner.as_bytes(), from.as_bytes(), to.as_bytes()],
+        )
+        .map_err(io)?;
+    usage
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|ns, _| !std::str::from_utf8(ns).is_ok_and(|ns| super::owned_by(ns, owner)));
+    Ok(deleted as u64)
 }
 
 /// Apply a batch in one transaction. Refusals (quota, not a number) affect only
@@ -208,7 +245,7 @@ impl KvBackend for SqliteStore {
         self.writer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(request)
+            .send(Job::Write(request))
             .map_err(|_| StoreError::Io("the kv-store writer has stopped".into()))?;
         crate::blocking::wait(|| outcome.recv())
             .map_err(|_| StoreError::Io("the kv-store writer has stopped".into()))?
@@ -241,6 +278,14 @@ impl KvBackend for SqliteStore {
 
     fn usage(&self, namespace: &str) -> Result<Usage, StoreError> {
         Ok(self.usage.lock().unwrap_or_else(|p| p.into_inner()).get(namespace.as_bytes()).copied().unwrap_or_default())
+    }
+
+    fn clear(&self, owner: &str) -> Result<u64, StoreError> {
+        let stopped = || StoreError::Io("the kv-store writer has stopped".into());
+        let (reply, outcome) = mpsc::sync_channel(1);
+        let job = Job::Clear { owner: owner.to_string(), reply };
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).send(job).map_err(|_| stopped())?;
+        crate::blocking::wait(|| outcome.recv()).map_err(|_| stopped())?
     }
 }
 

@@ -10,36 +10,50 @@ use std::net::TcpStream;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "t0ken-for-tests";
+pub(crate) const TOKEN: &str = "t0ken-for-tests";
 const BIN: &str = env!("CARGO_BIN_EXE_caxton");
 
 /// A server with an admin token and no agents.
-struct Api {
+pub(crate) struct Api {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     _data: tempfile::TempDir,
 }
 
 impl Api {
-    fn start() -> Api {
+    pub(crate) fn start() -> Api {
+        Api::start_with(&[])
+    }
+
+    /// A server with an admin token, no agents, and `extra` arguments.
+    pub(crate) fn start_with(extra: &[&str]) -> Api {
         let data = tempfile::tempdir().unwrap();
         let token_file = data.path().join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-        let (child, addr) = spawn_server(&[
+        let data_dir = data.path().join("data");
+        let mut args = vec![
             "--data",
-            data.path().join("data").to_str().unwrap(),
+            data_dir.to_str().unwrap(),
             "--token-file",
             token_file.to_str().unwrap(),
             "--header-timeout-ms",
             "2000",
             "--body-timeout-ms",
             "2000",
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let (child, addr) = spawn_server(&args);
         Api { child, addr, _data: data }
     }
 
     /// A raw HTTP/1.1 request; `None` when the server closed the connection without answering.
-    fn raw(&self, request: &[u8]) -> Option<(u16, Value)> {
+    pub(crate) fn raw(&self, request: &[u8]) -> Option<(u16, Value)> {
+        let (status, body) = self.raw_text(request)?;
+        Some((status, serde_json::from_str(&body).unwrap_or(Value::String(body))))
+    }
+
+    /// A raw HTTP/1.1 request; the status and the body as text.
+    pub(crate) fn raw_text(&self, request: &[u8]) -> Option<(u16, String)> {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let _ = stream.write_all(request);
@@ -48,10 +62,27 @@ impl Api {
         let text = String::from_utf8_lossy(&raw);
         let (head, body) = text.split_once("\r\n\r\n")?;
         let status = head.split(' ').nth(1)?.parse().ok()?;
-        Some((status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string()))))
+        Some((status, body.to_string()))
     }
 
-    fn call(&self, method: &str, path: &str, token: Option<&str>, content_type: &str, body: &[u8]) -> (u16, Value) {
+    /// An admin request with a body written as text; the status and the body as text.
+    pub(crate) fn admin_text(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        self.raw_text(request.as_bytes()).unwrap_or_else(|| panic!("{method} {path}: no answer"))
+    }
+
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, Value) {
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -63,12 +94,12 @@ impl Api {
         self.raw(&request).unwrap_or_else(|| panic!("{method} {path}: no answer"))
     }
 
-    fn admin(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) fn admin(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
         let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
         self.call(method, path, Some(TOKEN), "application/json", &body)
     }
 
-    fn deploy(&self, name: &str, file: &str, grants: Value, limits: Value) -> (u16, Value) {
+    pub(crate) fn deploy(&self, name: &str, file: &str, grants: Value, limits: Value) -> (u16, Value) {
         let bytes = std::fs::read(component(file)).unwrap();
         let (status, uploaded) = self.call("POST", "/v1/components", Some(TOKEN), "application/wasm", &bytes);
         assert_eq!(status, 201, "{uploaded}");
@@ -76,7 +107,7 @@ impl Api {
         self.admin("POST", "/v1/agents", &request)
     }
 
-    fn caxton(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn caxton(&self, args: &[&str]) -> std::process::Output {
         Command::new(BIN)
             .args(args)
             .args(["--server", &format!("http://{}", self.addr), "--token", TOKEN])
@@ -304,9 +335,9 @@ fn oversize_bodies_are_refused_before_they_are_read() {
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
     assert_eq!(api.raw(&chunked).map(|r| r.0), Some(413));
-    let big = vec![0u8; 17 * 1024 * 1024];
+    let big = vec![0u8; caxton::component::MAX_COMPONENT_BYTES + 1];
     let (status, _) = api.call("POST", "/v1/components", Some(TOKEN), "application/wasm", &big);
-    assert_eq!(status, 413, "components are capped at 16 MiB");
+    assert_eq!(status, 413, "components are capped at 64 MiB by default");
 }
 
 #[test]

@@ -98,12 +98,12 @@ async fn an_agent_cannot_forge_its_sender() {
 async fn a_request_unanswered_by_its_reply_by_gets_a_failure() {
     let rt = runtime_with(vec![probe("silent")]).await;
     let bus = rt.bus();
-    let waiter = bus.expect_reply("tester", "q1").unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     let mut request =
         Message::new(Performative::Request, vec!["silent".into()], json!({ "action": "ignore" }).to_string());
     request.reply_with = Some("q1".into());
     request.reply_by = Some(now + 60_000);
+    let waiter = bus.expect_reply("tester", &mut request);
     bus.send("tester", request).unwrap();
     // The paused clock jumps to the deadline as soon as nothing else is running.
     let failure = waiter.recv().await.unwrap();
@@ -144,7 +144,7 @@ async fn the_directory_finds_agents_by_service_and_broadcast_counts_receivers() 
     assert_eq!(refused.performative, Performative::Failure);
     assert!(content(&refused)["error"].as_str().unwrap().contains("not granted"));
     // entries leave with their agent
-    rt.remove("quoter-2").await.unwrap();
+    rt.remove("quoter-2", caxton::runtime::StateOnRemove::Delete).await.unwrap();
     let found = ask(&rt, "caster", json!({ "action": "search", "service": "quote" })).await;
     assert_eq!(content(&found)["result"], json!(["quoter-1"]));
 }
@@ -221,7 +221,7 @@ async fn a_ping_pong_loop_stops_at_the_hop_limit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sending_to_a_removed_agent_is_refused_and_dead_lettered() {
     let rt = runtime_with(vec![probe("gone"), probe("sender")]).await;
-    rt.remove("gone").await.unwrap();
+    rt.remove("gone", caxton::runtime::StateOnRemove::Delete).await.unwrap();
     assert_eq!(rt.bus().send("tester", inform("gone", json!({}))), Err(BusError::NoSuchAgent("gone".into())));
     let reply = ask(&rt, "sender", json!({ "action": "flood", "to": "gone", "count": 1 })).await;
     assert!(content(&reply)["result"]["refused"][0].as_str().unwrap().contains("no agent named `gone`"));
@@ -275,6 +275,9 @@ impl KvBackend for SharedKv {
     }
     fn usage(&self, _: &str) -> Result<Usage, StoreError> {
         self.0.usage("shared")
+    }
+    fn clear(&self, _: &str) -> Result<u64, StoreError> {
+        self.0.clear("shared")
     }
 }
 

@@ -65,9 +65,9 @@ async fn a_compiled_component_leaves_memory_with_the_last_agent_that_runs_it() {
     let rt = runtime();
     deploy_all(&rt, vec![probe("first"), probe("second")]).await;
     assert_eq!(rt.components_in_memory(), 1, "two agents of one component share it");
-    rt.remove("first").await.unwrap();
+    rt.remove("first", caxton::runtime::StateOnRemove::Delete).await.unwrap();
     assert_eq!(rt.components_in_memory(), 1, "`second` still runs it");
-    rt.remove("second").await.unwrap();
+    rt.remove("second", caxton::runtime::StateOnRemove::Delete).await.unwrap();
     assert_eq!(rt.components_in_memory(), 0);
 
     // a redeploy with another component lets the old one go too

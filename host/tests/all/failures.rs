@@ -63,8 +63,8 @@ async fn a_handler_error_is_reported_to_the_sender() {
 #[tokio::test(flavor = "multi_thread")]
 async fn removing_an_agent_stops_delivery() {
     let rt = misbehaver(Limits::default()).await;
-    rt.remove("misbehaver").await.unwrap();
+    rt.remove("misbehaver", caxton::runtime::StateOnRemove::Delete).await.unwrap();
     let msg = caxton::acl::Message::new(Performative::Request, vec!["misbehaver".into()], "{}".into());
     assert_eq!(rt.bus().send("tester", msg), Err(caxton::bus::BusError::NoSuchAgent("misbehaver".into())));
-    assert!(rt.remove("misbehaver").await.is_err());
+    assert!(rt.remove("misbehaver", caxton::runtime::StateOnRemove::Delete).await.is_err());
 }

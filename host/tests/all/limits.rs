@@ -288,7 +288,6 @@ async fn j2_removing_a_busy_agent_answers_its_queue_and_runs_nothing_after() {
     let waiters: Vec<_> = (0..3)
         .map(|i| {
             let reply_with = format!("queued-{i}");
-            let waiter = bus.expect_reply("tester", &reply_with).unwrap();
             let action = if i == 0 { "spin" } else { "ping" };
             let mut msg = caxton::acl::Message::new(
                 Performative::Request,
@@ -296,6 +295,7 @@ async fn j2_removing_a_busy_agent_answers_its_queue_and_runs_nothing_after() {
                 json!({ "action": action }).to_string(),
             );
             msg.reply_with = Some(reply_with);
+            let waiter = bus.expect_reply("tester", &mut msg);
             bus.send("tester", msg).unwrap();
             waiter
         })
@@ -303,7 +303,7 @@ async fn j2_removing_a_busy_agent_answers_its_queue_and_runs_nothing_after() {
     while started(&rt) == 0 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    rt.remove("misbehaver").await.unwrap();
+    rt.remove("misbehaver", caxton::runtime::StateOnRemove::Delete).await.unwrap();
     let mut reasons = Vec::new();
     for w in waiters {
         let reply = w.recv().await.unwrap();

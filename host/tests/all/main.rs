@@ -22,5 +22,6 @@ mod scaffold;
 mod standard;
 mod supervision;
 mod support;
+mod trust;
 mod wasi_baseline;
 mod wit_coverage;

@@ -57,6 +57,16 @@ pub fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result
     Ok((status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string()))))
 }
 
+/// A server process that is killed (SIGKILL) when dropped, also when a test fails.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Start `caxton serve` with `args` and return the child and its address.
 pub fn spawn_server(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)

@@ -29,6 +29,9 @@ impl KvBackend for PanickingKv {
     fn usage(&self, ns: &str) -> Result<Usage, StoreError> {
         self.0.usage(ns)
     }
+    fn clear(&self, owner: &str) -> Result<u64, StoreError> {
+        self.0.clear(owner)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -50,10 +53,8 @@ async fn j4_a_panicking_host_function_fails_only_its_agent() {
 /// Send and wait with no timer of our own: under a paused clock a timeout
 /// would fire as soon as the runtime is idle.
 async fn ask_paused(rt: &Runtime, to: &str, content: Value) -> Message {
-    let reply_with = rt.bus().fresh_id("paused");
-    let waiter = rt.bus().expect_reply("tester", &reply_with).unwrap();
     let mut msg = Message::new(Performative::Request, vec![to.into()], content.to_string());
-    msg.reply_with = Some(reply_with);
+    let waiter = rt.bus().expect_reply("tester", &mut msg);
     rt.bus().send("tester", msg).unwrap();
     waiter.recv().await.unwrap()
 }
@@ -76,7 +77,7 @@ async fn j5_a_crash_loop_backs_off_then_ends_in_quarantine_until_redeployed() {
     let quarantined = rt.bus().dead_letters().into_iter().filter(|d| d.detail.contains("quarantined")).count();
     assert_eq!(quarantined, 1);
 
-    rt.remove("crasher").await.unwrap();
+    rt.remove("crasher", caxton::runtime::StateOnRemove::Delete).await.unwrap();
     rt.deploy(spec("crasher", "misbehaver", all_grants())).await.unwrap();
     let pong = ask_paused(&rt, "crasher", json!({ "action": "ping" })).await;
     assert_eq!(content(&pong)["result"], "pong", "a redeploy clears the quarantine");

@@ -82,9 +82,9 @@ pub async fn ask(rt: &Runtime, to: &str, content: Value) -> Message {
 pub async fn ask_as(rt: &Runtime, from: &str, to: &str, performative: Performative, content: Value) -> Message {
     let bus = rt.bus();
     let reply_with = bus.fresh_id("test");
-    let waiter = bus.expect_reply(from, &reply_with).unwrap();
     let mut msg = Message::new(performative, vec![to.into()], content.to_string());
     msg.reply_with = Some(reply_with.clone());
+    let waiter = bus.expect_reply(from, &mut msg);
     bus.send(from, msg).unwrap();
     let reply = tokio::time::timeout(Duration::from_secs(30), waiter.recv()).await;
     let reply = reply.unwrap_or_else(|_| panic!("{to} did not answer {reply_with}")).expect("reply channel closed");

@@ -5,6 +5,7 @@
 //! `{"from", "content"}`; every fired timer as `{"timer": id}`. `dump` returns
 //! the record. A `relay` passes a message back and forth between two probes a
 //! given number of times and then reports to whoever asked (benchmarks time it).
+//! A probe whose name starts with `listener` subscribes to `prices.*` in `init`.
 use caxton_sdk::{
     json, kv, timers, Agent, AgentProfile, DirectoryQuery, Message, Performative, ServiceDescription, Value,
 };
@@ -45,6 +46,14 @@ fn relayed(msg: &Message, relay: &str) -> Message {
 struct BusProbe;
 
 impl Agent for BusProbe {
+    /// A probe named `listener…` subscribes to `prices.*` where agents naturally do: in `init`.
+    fn init() -> Result<(), String> {
+        if caxton_sdk::self_id().starts_with("listener") {
+            caxton_sdk::subscribe("prices.*")?;
+        }
+        Ok(())
+    }
+
     fn handle_message(msg: Message) -> Result<(), String> {
         if let Some(relay) = msg.content.strip_prefix("relay ") {
             return caxton_sdk::send(relayed(&msg, relay));
@@ -61,6 +70,12 @@ impl Agent for BusProbe {
         }
         let reply = match c["action"].as_str() {
             Some("ping") => msg.inform(json!("pong")),
+            Some("echo") => {
+                // the content exactly as it arrived, not re-read as JSON
+                let mut echo = msg.reply(Performative::Inform, &json!(null));
+                echo.content = msg.content.clone();
+                echo
+            }
             Some("ignore") => return Ok(()),
             Some("dump") => msg.inform(Value::Array(EVENTS.with(|e| e.borrow().clone()))),
             Some("bounce") => {
@@ -77,6 +92,12 @@ impl Agent for BusProbe {
                 let mut forged = to(&text("to"), json!({ "seq": 0 }));
                 forged.sender = text("as");
                 result(&msg, caxton_sdk::send(forged).map(|()| "sent"))
+            }
+            Some("answer") => {
+                // an inform to `to` claiming to answer `in_reply_to` (a reply nobody asked us for)
+                let mut answer = to(&text("to"), json!({ "answered": text("in_reply_to") }));
+                answer.in_reply_to = Some(text("in_reply_to"));
+                result(&msg, caxton_sdk::send(answer).map(|()| "sent"))
             }
             Some("flood") => {
                 let (mut sent, mut refused) = (0, Vec::new());
