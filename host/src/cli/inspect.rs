@@ -1,8 +1,8 @@
 //! `caxton inspect` and `caxton policy check`: offline looks at components and
-//! deployment files.
+//! deployment files; `policy check` runs the same checks as a deploy.
 
-use crate::capability::{classify_import, ImportKind};
-use crate::component;
+use crate::capability::{classify_import, provided_instead, ImportKind};
+use crate::component::{self, Compiler};
 use crate::policy::check::GrantReport;
 use crate::policy::Deployment;
 use anyhow::Context;
@@ -77,15 +77,35 @@ pub fn inspect(file: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn policy_check(file: &Path) -> anyhow::Result<ExitCode> {
+/// The refusals of the grant comparison, as sentences without the agent's name.
+fn grant_errors(report: &GrantReport) -> Vec<String> {
+    let not_granted = report.not_granted.iter().map(|(import, capability, part)| {
+        let part = part.as_ref().map(|p| format!(" (for {p})")).unwrap_or_default();
+        format!("imports `{import}`{part}, but `{capability}` is not granted; add `{capability}` under [agent.grants]")
+    });
+    let unsupported = report.unsupported.iter().map(|import| match provided_instead(import) {
+        Some(provided) => {
+            format!("imports `{import}`, but Caxton provides `{provided}`; build against this host's WIT")
+        }
+        None => format!("imports `{import}`, which Caxton does not provide"),
+    });
+    not_granted.chain(unsupported).collect()
+}
+
+/// `caxton policy check FILE`: every check a deploy makes, for every agent of
+/// the file, offline; compiled components are kept in `DATA/cache` for `serve`.
+pub fn policy_check(file: &Path, data: &Path) -> anyhow::Result<ExitCode> {
     let deployment = Deployment::load(file)?;
+    let engine = crate::runtime::engine::new_engine(crate::runtime::engine::PoolSize { instances: 1 })
+        .map_err(|e| anyhow::anyhow!("cannot start the compiler: {e:#}"))?;
+    let compiler = Compiler::new(engine, Some(data.join("cache")));
     let mut failed = false;
     println!("deployment `{}` ({})", deployment.name, file.display());
     for spec in &deployment.agents {
-        let info = component::read(&spec.component, component::MAX_COMPONENT_BYTES)
-            .and_then(|bytes| component::inspect(&bytes));
-        let info = match info {
-            Ok(info) => info,
+        let bytes = component::read(&spec.component, component::MAX_COMPONENT_BYTES);
+        let loaded = bytes.and_then(|bytes| component::inspect(&bytes).map(|info| (bytes, info)));
+        let (bytes, info) = match loaded {
+            Ok(loaded) => loaded,
             Err(e) => {
                 failed = true;
                 println!("  {}: error: {e} ({})", spec.name, spec.component.display());
@@ -93,18 +113,20 @@ pub fn policy_check(file: &Path) -> anyhow::Result<ExitCode> {
             }
         };
         let report = GrantReport::new(spec, &info);
-        let names =
-            |caps: &[crate::capability::Capability]| caps.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
-        let verdict = if report.not_granted.is_empty() && report.unsupported.is_empty() { "ok" } else { "REFUSED" };
-        println!("  {}: {verdict}; uses [{}]", spec.name, names(&report.used));
-        for (import, capability, part) in &report.not_granted {
-            failed = true;
-            let part = part.as_ref().map(|p| format!(" (for {p})")).unwrap_or_default();
-            println!("    error: imports `{import}`{part}, but `{capability}` is not granted; add `{capability}` under [agent.grants]");
+        let mut errors = grant_errors(&report);
+        if errors.is_empty() {
+            if compiler.cache_path(&Compiler::digest(&bytes)).is_some_and(|p| !p.exists()) {
+                eprintln!("  {}: compiling {} ({} bytes)…", spec.name, spec.component.display(), bytes.len());
+            }
+            if let Err(e) = crate::runtime::verify(&compiler, spec, &bytes, component::MAX_COMPONENT_BYTES) {
+                errors.push(e.to_string());
+            }
         }
-        for import in &report.unsupported {
+        let names = report.used.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
+        println!("  {}: {}; uses [{names}]", spec.name, if errors.is_empty() { "ok" } else { "REFUSED" });
+        for error in &errors {
             failed = true;
-            println!("    error: imports `{import}`, which Caxton does not provide");
+            println!("    error: {error}");
         }
         for capability in &report.unused {
             println!("    warning: `{capability}` is granted but not imported; the grant can be removed");

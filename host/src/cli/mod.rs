@@ -149,10 +149,14 @@ pub enum AgentsCommand {
 /// `caxton policy …`.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Compare each agent's imports with its grants; fail if an import is not granted.
+    /// Check every agent of a deployment file as a deploy would, without running
+    /// it: imports against grants, exports, and types against the linker.
     Check {
         /// The deployment file.
         file: PathBuf,
+        /// The data directory whose compile cache to use (and fill), as `serve --data`.
+        #[arg(long, default_value = "./data")]
+        data: PathBuf,
     },
 }
 
@@ -185,6 +189,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Remove { name, keep_state, output } => deploy::remove(&name, keep_state, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::New { lang, name, dir } => new::new(lang, &name, &dir),
-        Command::Policy { command: PolicyCommand::Check { file } } => inspect::policy_check(&file),
+        Command::Policy { command: PolicyCommand::Check { file, data } } => inspect::policy_check(&file, &data),
     }
 }

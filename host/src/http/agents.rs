@@ -107,6 +107,7 @@ fn platform_error(e: PlatformError) -> ApiError {
         PlatformError::Runtime(RuntimeError::AlreadyDeployed(_)) => (StatusCode::CONFLICT, "conflict"),
         PlatformError::Runtime(
             RuntimeError::MissingExports { .. }
+            | RuntimeError::GuestFunction { .. }
             | RuntimeError::Link { .. }
             | RuntimeError::Instantiate { .. }
             | RuntimeError::Init { .. }

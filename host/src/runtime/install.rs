@@ -190,6 +190,7 @@ impl Linked {
         digest: &[u8; 32],
         spec: &AgentSpec,
     ) -> Result<AgentPre<AgentState>, RuntimeError> {
+        super::exports::check_guest(component.engine(), component, &spec.name)?;
         let pre = prepare(component.engine(), component, &spec.grants)
             .map_err(|e| RuntimeError::Link { agent: spec.name.clone(), message: format!("{e:#}") })?;
         self.pres.lock().unwrap_or_else(|p| p.into_inner()).insert(Self::key(digest, spec), pre.clone());
@@ -205,6 +206,22 @@ pub fn prepare(engine: &Engine, component: &Component, grants: &Grants) -> wasmt
     let mut linker = Linker::new(engine);
     link_granted(&mut linker, grants)?;
     AgentPre::new(linker.instantiate_pre(component)?)
+}
+
+/// Every check a deploy of `spec` with the component `bytes` makes before it
+/// instantiates anything, offline: size and header (at most `limit` bytes),
+/// imports against the grants, the exports of the `agent` world function by
+/// function, and wasmtime's type-check of every import against the linker the
+/// grants build. `compiler` compiles (or finds the compiled form in its cache).
+pub fn verify(compiler: &Compiler, spec: &AgentSpec, bytes: &[u8], limit: usize) -> Result<(), RuntimeError> {
+    let component_error = |source| RuntimeError::Component { agent: spec.name.clone(), source };
+    component::check(bytes, limit).map_err(component_error)?;
+    admit(spec, &component::inspect(bytes).map_err(component_error)?)?;
+    let compiled = compiler.compile_digested(bytes, &Compiler::digest(bytes)).map_err(component_error)?;
+    super::exports::check_guest(compiled.engine(), &compiled, &spec.name)?;
+    prepare(compiled.engine(), &compiled, &spec.grants)
+        .map(drop)
+        .map_err(|e| RuntimeError::Link { agent: spec.name.clone(), message: format!("{e:#}") })
 }
 
 /// A component not compiled in this process yet: its bytes, digest and the

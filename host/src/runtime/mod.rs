@@ -8,13 +8,14 @@
 pub mod actor;
 pub mod agent;
 pub mod engine;
+pub mod exports;
 pub mod inbox;
 mod install;
 pub mod pool;
 pub mod stats;
 
-pub use install::prepare;
 use install::{joined, start, EnvParts, Linked, Started};
+pub use install::{prepare, verify};
 
 use crate::bus::Bus;
 use crate::component::{self, Compiler, ComponentError};
@@ -76,6 +77,18 @@ pub enum RuntimeError {
         /// The exports it lacks.
         missing: Vec<String>,
     },
+    /// A function of the exported `guest` interface is missing or has the wrong type.
+    #[error("agent `{agent}` exports `{export}`, but its function `{function}` {problem}")]
+    GuestFunction {
+        /// The agent.
+        agent: String,
+        /// The exported interface.
+        export: String,
+        /// The function.
+        function: String,
+        /// What is wrong with it, as the end of a sentence.
+        problem: String,
+    },
     /// Compiling the component took too long.
     #[error("agent `{agent}`: compiling the component took longer than {timeout:?}; it is too complex to deploy")]
     CompileTimeout {
@@ -106,7 +119,7 @@ pub enum RuntimeError {
 
 /// The exports of the `agent` world every agent component must have: the
 /// `guest` interface (init, handle-message, handle-timer, shutdown, capabilities).
-pub const AGENT_EXPORTS: [&str; 1] = ["caxton:agent/guest@0.1.0"];
+pub const AGENT_EXPORTS: [&str; 1] = [exports::GUEST];
 
 /// Where the runtime keeps its state.
 pub struct RuntimeConfig {

@@ -75,7 +75,13 @@ fn inspect_and_policy_check_say_which_part_needs_what() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(bin).args(["policy", "check"]).arg(&policy).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["policy", "check"])
+        .arg(&policy)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("kv-store") && text.contains("for the inner component that exports"), "{text}");

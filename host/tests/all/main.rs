@@ -4,6 +4,7 @@
 //! fixtures are WAT compiled in the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
+mod admission;
 mod agents;
 mod api;
 mod bus;

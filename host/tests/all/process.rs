@@ -227,9 +227,11 @@ fn caxton_inspect_lists_imports_with_their_capability_and_exports() {
 #[test]
 fn caxton_policy_check_passes_the_demo_and_points_at_a_missing_grant() {
     component("counter");
-    let out = caxton(&["policy", "check", "policies/demo.toml"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let out = caxton(&["policy", "check", "policies/demo.toml", "--data", data]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let file = dir.path().join("missing-grant.toml");
     std::fs::write(
         &file,
@@ -239,7 +241,7 @@ fn caxton_policy_check_passes_the_demo_and_points_at_a_missing_grant() {
         ),
     )
     .unwrap();
-    let out = caxton(&["policy", "check", file.to_str().unwrap()]);
+    let out = caxton(&["policy", "check", file.to_str().unwrap(), "--data", data]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("caxton:agent/kv-store@0.1.0") && text.contains("`kv-store` is not granted"), "{text}");
