@@ -91,6 +91,10 @@ bench: build-guests
     cargo bench --bench runtime
     cargo bench --bench http
 
+# Run every fuzz target (tests/fuzz) for SECONDS each; `just test` runs them for 5 s.
+fuzz SECONDS="60": build-guests
+    CAXTON_FUZZ_SECONDS={{SECONDS}} cargo test --test fuzz -- --nocapture --test-threads 1
+
 # Formatting and lints, both workspaces (warnings are errors).
 lint:
     cargo fmt --all -- --check

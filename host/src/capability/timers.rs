@@ -44,7 +44,8 @@ struct State {
 /// survive a restart after a trap, and with a [`TimerLog`] a restart of the host.
 pub struct AgentTimers {
     agent: String,
-    mailbox: Mutex<Mailbox>,
+    /// Where fired timers go, read when each fires (a redeploy changes it).
+    mailbox: Arc<Mutex<Mailbox>>,
     runtime: Handle,
     max_active: u32,
     log: Option<Arc<dyn TimerLog>>,
@@ -63,7 +64,7 @@ impl AgentTimers {
     ) -> Arc<AgentTimers> {
         let timers = Arc::new(AgentTimers {
             agent: agent.to_string(),
-            mailbox: Mutex::new(mailbox),
+            mailbox: Arc::new(Mutex::new(mailbox)),
             runtime,
             max_active,
             log,
@@ -86,11 +87,12 @@ impl AgentTimers {
     }
 
     fn arm(&self, id: u64, delay_ms: u64) -> AbortHandle {
-        let mailbox = self.mailbox.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mailbox = self.mailbox.clone();
         self.runtime
             .spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                let _ = mailbox.send(Event::Timer(id)).await;
+                let target = mailbox.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let _ = target.send(Event::Timer(id)).await;
             })
             .abort_handle()
     }
@@ -144,19 +146,12 @@ impl AgentTimers {
 }
 
 impl AgentTimers {
-    /// Deliver from now on into `mailbox` (a redeployed agent's new one): every
-    /// pending timer keeps its due time.
+    /// Deliver every timer that fires from now on into `mailbox` (that of a
+    /// version being deployed in place of the running one, before its `init`
+    /// runs, so the timers it sets there reach it); pending timers keep their
+    /// due times.
     pub fn retarget(&self, mailbox: Mailbox) {
         *self.mailbox.lock().unwrap_or_else(|p| p.into_inner()) = mailbox;
-        let now = now_ms();
-        let mut state = self.lock();
-        let pending: Vec<(u64, u64)> = state.active.iter().map(|(id, (_, due))| (*id, *due)).collect();
-        for (id, due_ms) in pending {
-            let task = self.arm(id, due_ms.saturating_sub(now));
-            if let Some((old, _)) = state.active.insert(id, (task, due_ms)) {
-                old.abort();
-            }
-        }
     }
 }
 

@@ -43,13 +43,18 @@ pub(super) struct EnvParts {
     pub(super) kv: Arc<dyn KvBackend>,
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
-    /// The timers of the version being replaced, which carry over.
+    /// The timers of the version being replaced, which carry over (if this
+    /// version fails to start, the runtime points them back at the old one).
     pub(super) inherited: Option<Arc<crate::capability::timers::AgentTimers>>,
 }
 
 impl EnvParts {
     fn build(self) -> (AgentEnv, mpsc::Receiver<crate::bus::Event>) {
         let (tx, rx) = mpsc::channel(self.spec.limits.mailbox as usize);
+        if let Some(inherited) = &self.inherited {
+            // from here on timers fire into the new version's mailbox (taken up once it is registered)
+            inherited.retarget(tx.clone());
+        }
         let timers = self.inherited.unwrap_or_else(|| {
             crate::capability::timers::AgentTimers::new(
                 &self.spec.name,

@@ -348,18 +348,14 @@ impl Runtime {
             timer_log: self.timer_log.clone(),
             inherited: inherited.filter(|_| replace),
         };
-        // An already-compiled component is linked, instantiated and initialised
-        // in one trip to a blocking thread; a new one is compiled first.
-        let (linked, compiler) = (self.linked.clone(), self.compiler.clone());
-        let limit = self.max_component_bytes;
-        let first =
-            tokio::task::spawn_blocking(move || install::start_if_compiled(&linked, &compiler, parts, bytes, limit));
-        let Started { live, capabilities, pre, env, rx, digest } = match joined(first).await?? {
+        let Started { live, capabilities, pre, env, rx, digest } = match self.start_version(&spec, parts, bytes).await {
             Ok(started) => started,
-            Err((bytes, digest, parts)) => {
-                let compiled = self.compile(&name, bytes, digest).await?;
-                let pre = self.linked.insert(&compiled, &digest, &spec)?;
-                joined(tokio::task::spawn_blocking(move || start(parts, pre, digest))).await??
+            Err(e) => {
+                // the running version (if any) keeps its timers
+                if let Some(running) = self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name) {
+                    running.timers.retarget(running.mailbox.clone());
+                }
+                return Err(e);
             }
         };
         let timers = env.timers.clone();
@@ -380,7 +376,6 @@ impl Runtime {
                 return Err(RuntimeError::AlreadyDeployed(name));
             }
             self.bus.replace(&name, tx, profile, &env.subscriptions);
-            timers.retarget(env.mailbox.clone());
             let old_digest = previous.as_ref().map(|p| p.digest);
             let old = previous.map(|p| {
                 let _ = p.stop.send(actor::Stop::DrainUntil(tokio::time::Instant::now() + REDEPLOY_GRACE));
@@ -405,6 +400,23 @@ impl Runtime {
         debug_assert!(previous.is_none());
         tracing::info!(agent = %name, replaced = replace, "deployed");
         Ok(())
+    }
+
+    /// Admit, link, instantiate and initialise a new version. An already-compiled
+    /// component takes one trip to a blocking thread; a new one is compiled first.
+    async fn start_version(&self, spec: &AgentSpec, parts: EnvParts, bytes: Vec<u8>) -> Result<Started, RuntimeError> {
+        let (linked, compiler) = (self.linked.clone(), self.compiler.clone());
+        let limit = self.max_component_bytes;
+        let first =
+            tokio::task::spawn_blocking(move || install::start_if_compiled(&linked, &compiler, parts, bytes, limit));
+        match joined(first).await?? {
+            Ok(started) => Ok(started),
+            Err((bytes, digest, parts)) => {
+                let compiled = self.compile(&spec.name, bytes, digest).await?;
+                let pre = self.linked.insert(&compiled, &digest, spec)?;
+                joined(tokio::task::spawn_blocking(move || start(parts, pre, digest))).await?
+            }
+        }
     }
 
     /// Compile in a bounded worker with a timeout. A compile that times out

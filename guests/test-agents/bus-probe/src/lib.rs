@@ -5,7 +5,8 @@
 //! `{"from", "content"}`; every fired timer as `{"timer": id}`. `dump` returns
 //! the record. A `relay` passes a message back and forth between two probes a
 //! given number of times and then reports to whoever asked (benchmarks time it).
-//! A probe whose name starts with `listener` subscribes to `prices.*` in `init`.
+//! A probe whose name starts with `listener` subscribes to `prices.*` and sets
+//! a timer in `init`.
 use caxton_sdk::{
     json, kv, timers, Agent, AgentProfile, DirectoryQuery, Message, Performative, ServiceDescription, Value,
 };
@@ -46,10 +47,12 @@ fn relayed(msg: &Message, relay: &str) -> Message {
 struct BusProbe;
 
 impl Agent for BusProbe {
-    /// A probe named `listener…` subscribes to `prices.*` where agents naturally do: in `init`.
+    /// A probe named `listener…` subscribes to `prices.*` and sets a 1 ms timer
+    /// where agents naturally do: in `init`.
     fn init() -> Result<(), String> {
         if caxton_sdk::self_id().starts_with("listener") {
             caxton_sdk::subscribe("prices.*")?;
+            timers::set(1).map_err(|e| e.sentence())?;
         }
         Ok(())
     }
