@@ -91,6 +91,12 @@ bench: build-guests
     cargo bench --bench runtime
     cargo bench --bench http
 
+# Soak: 10,000 messages a second (HTTP and agent to agent, with kv writes)
+# through the release binary for MINUTES; RSS, p99 per minute, messages lost. Not in CI.
+soak MINUTES="10": build-guests
+    cargo build --release --bin caxton
+    cargo bench --bench soak -- {{MINUTES}}
+
 # Run every fuzz target (tests/fuzz) for SECONDS each; `just test` runs them for 5 s.
 fuzz SECONDS="60": build-guests
     CAXTON_FUZZ_SECONDS={{SECONDS}} cargo test --test fuzz -- --nocapture --test-threads 1

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod component;
 pub mod datadir;
 pub mod http;
+pub mod ids;
 pub mod journal;
 pub mod platform;
 pub mod policy;

@@ -125,7 +125,7 @@ impl Registry {
     /// Start receiving a component in pieces: they go to a temporary file
     /// beside the stored components, never whole into memory.
     pub fn begin_upload(&self) -> Result<Upload, RegistryError> {
-        let path = self.components.join(format!("upload-{}.tmp", crate::bus::replies::fresh_id("part")));
+        let path = self.components.join(format!("upload-{}.tmp", crate::ids::fresh("part")));
         let file = std::fs::File::create(&path).map_err(|e| self.err(e))?;
         Ok(Upload { file: Some(file), path, hasher: Sha256::new(), len: 0 })
     }

@@ -117,10 +117,9 @@ impl Bus {
         self.agents.read().unwrap_or_else(|p| p.into_inner()).contains_key(name)
     }
 
-    /// A fresh identifier with the given prefix, unique and unguessable
-    /// (128 random bits, see [`replies::fresh_id`]).
+    /// A fresh identifier with the given prefix, unique and unguessable (see [`crate::ids`]).
     pub fn fresh_id(&self, prefix: &str) -> String {
-        replies::fresh_id(prefix)
+        crate::ids::fresh(prefix)
     }
 
     /// The directory's matches for `query`, with their profiles.

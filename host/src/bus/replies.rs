@@ -17,12 +17,6 @@ use tokio::sync::oneshot;
 /// Most reply-by deadlines tracked at once; requests beyond it are not tracked.
 pub const MAX_PENDING_REPLIES: usize = 100_000;
 
-/// A fresh identifier with `prefix`: 128 random bits from a CSPRNG, so it
-/// cannot be guessed from the ones before it.
-pub fn fresh_id(prefix: &str) -> String {
-    format!("{prefix}-{:032x}", rand::random::<u128>())
-}
-
 /// One party waiting for the reply to one request.
 struct Waiter {
     /// Who waits (the request's sender).
@@ -102,9 +96,9 @@ impl Replies {
     /// for the reply) and only its receivers may answer.
     pub(super) fn expect(&self, bus: &Arc<super::Bus>, party: &str, request: &mut Message) -> ReplyWaiter {
         let mut waiters = self.lock_waiters();
-        let mut token = fresh_id("reply");
+        let mut token = crate::ids::fresh("reply");
         while waiters.contains_key(&token) {
-            token = fresh_id("reply");
+            token = crate::ids::fresh("reply");
         }
         let asked_as = request.reply_with.replace(token.clone()).unwrap_or_else(|| token.clone());
         let (tx, rx) = oneshot::channel();

@@ -192,15 +192,22 @@ async fn an_unanswered_request_fails_at_its_reply_by_deadline() {
     assert_eq!(reasons(&bus), ["reply-by"]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_reply_in_time_cancels_the_reply_by_deadline() {
-    let bus = Bus::new();
-    let _silent = agent(&bus, "responder", 4);
-    let mut inbox = agent(&bus, "initiator", 4);
+/// `initiator` asks `responder` (reply-with `q1`) to answer within a second;
+/// the mailboxes of both.
+fn request_with_reply_by(bus: &Arc<Bus>) -> (mpsc::Receiver<Event>, mpsc::Receiver<Event>) {
+    let responder = agent(bus, "responder", 4);
+    let initiator = agent(bus, "initiator", 4);
     let mut request = msg(&["responder"]);
     request.reply_with = Some("q1".into());
     request.reply_by = Some(now_ms() + 1_000);
     bus.send("initiator", request).unwrap();
+    (initiator, responder)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_in_time_cancels_the_reply_by_deadline() {
+    let bus = Bus::new();
+    let (mut inbox, _responder) = request_with_reply_by(&bus);
     let mut reply = Message::new(Performative::Inform, vec!["initiator".into()], "{}".into());
     reply.in_reply_to = Some("q1".into());
     bus.send("responder", reply).unwrap();
@@ -213,12 +220,7 @@ async fn a_reply_in_time_cancels_the_reply_by_deadline() {
 #[tokio::test(start_paused = true)]
 async fn a_third_party_cannot_cancel_a_reply_by_deadline() {
     let bus = Bus::new();
-    let _silent = agent(&bus, "responder", 4);
-    let mut inbox = agent(&bus, "initiator", 4);
-    let mut request = msg(&["responder"]);
-    request.reply_with = Some("q1".into());
-    request.reply_by = Some(now_ms() + 1_000);
-    bus.send("initiator", request).unwrap();
+    let (mut inbox, _responder) = request_with_reply_by(&bus);
     let mut forged = Message::new(Performative::Inform, vec!["initiator".into()], "{}".into());
     forged.in_reply_to = Some("q1".into());
     bus.send("meddler", forged).unwrap();

@@ -7,32 +7,8 @@ use arbtest::arbitrary::{Result, Unstructured};
 use caxton::policy::{valid_agent_name, Deployment};
 use std::path::Path;
 
-const KEYS: &[&str] = &[
-    "name",
-    "component",
-    "send-to",
-    "broadcast",
-    "publish",
-    "subscribe",
-    "quota-bytes",
-    "max-keys",
-    "max-key-bytes",
-    "max-value-bytes",
-    "buckets",
-    "max-active",
-    "max-level",
-    "dir",
-    "mode",
-    "guest-path",
-    "memory-bytes",
-    "cpu-micros-per-message",
-    "deadline-micros",
-    "host-calls-per-message",
-    "messages-per-second",
-    "mailbox",
-    "message-bytes",
-    "colour",
-];
+/// Keys that are not a grant's or a limit's: the agent's own, and one nobody knows.
+const OTHER_KEYS: &[&str] = &["name", "component", "colour"];
 const TABLES: &[&str] = &[
     "[deployment]",
     "[[agent]]",
@@ -76,7 +52,7 @@ fn value(u: &mut Unstructured<'_>) -> Result<String> {
         3 => format!("{:?}", u.arbitrary::<String>()?),
         4 => u.choose(&["true", "false", "1.5", "nan", "inf", "1e999"])?.to_string(),
         5 => format!("[{:?}, {:?}]", u.choose(STRINGS)?, u.choose(STRINGS)?),
-        6 => format!("{{ {} = {} }}", u.choose(KEYS)?, u.choose(&["1", "true", "\"*\"", "[]"])?),
+        6 => format!("{{ {} = {} }}", any_key(u)?, u.choose(&["1", "true", "\"*\"", "[]"])?),
         _ => "[]".to_string(),
     })
 }
@@ -88,6 +64,18 @@ const GRANTS: &[(&str, &[&str])] = &[
     ("logging", &["max-level"]),
     ("filesystem", &["dir", "mode", "guest-path"]),
 ];
+/// Every key the generator writes, in any place.
+fn any_key(u: &mut Unstructured<'_>) -> Result<&'static str> {
+    Ok(match u.int_in_range(0..=2)? {
+        0 => *u.choose(OTHER_KEYS)?,
+        1 => *u.choose(LIMITS)?,
+        _ => {
+            let keys = u.choose(GRANTS)?.1;
+            *u.choose(keys)?
+        }
+    })
+}
+
 const LIMITS: &[&str] = &[
     "memory-bytes",
     "cpu-micros-per-message",
@@ -145,11 +133,8 @@ fn text(u: &mut Unstructured<'_>) -> Result<String> {
     for _ in 0..u.int_in_range(0..=4)? {
         agent(u, &mut out)?;
         if u.ratio(1, 6)? {
-            let stray = if u.arbitrary()? {
-                u.choose(TABLES)?.to_string()
-            } else {
-                format!("{} = {}", u.choose(KEYS)?, value(u)?)
-            };
+            let stray =
+                if u.arbitrary()? { u.choose(TABLES)?.to_string() } else { format!("{} = {}", any_key(u)?, value(u)?) };
             out.push_str(&stray);
             out.push('\n');
         }
