@@ -90,14 +90,24 @@ impl ComponentInfo {
     }
 }
 
-/// Read a component file of at most `limit` bytes, refusing a larger one before reading it.
+/// Read a component file of at most `limit` bytes, refusing a larger one
+/// before reading it, and never reading more than `limit + 1` bytes of
+/// anything (a device or a pipe has no size to check first).
 pub fn read(path: &Path, limit: usize) -> Result<Vec<u8>, ComponentError> {
+    use std::io::Read;
     let err = |source| ComponentError::Read { path: path.to_path_buf(), source };
-    let size = std::fs::metadata(path).map_err(err)?.len();
+    let too_large = |size: u64| ComponentError::TooLarge { size: usize::try_from(size).unwrap_or(usize::MAX), limit };
+    let file = std::fs::File::open(path).map_err(err)?;
+    let size = file.metadata().map_err(err)?.len();
     if size > limit as u64 {
-        return Err(ComponentError::TooLarge { size: usize::try_from(size).unwrap_or(usize::MAX), limit });
+        return Err(too_large(size));
     }
-    std::fs::read(path).map_err(err)
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take((limit as u64).saturating_add(1)).read_to_end(&mut bytes).map_err(err)?;
+    if bytes.len() > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Check size (at most `limit` bytes) and header: the bytes must be a
@@ -295,6 +305,12 @@ mod tests {
         assert!(matches!(check(&truncated, MAX_COMPONENT_BYTES), Err(ComponentError::Invalid(_))));
         let big = vec![0u8; MAX_COMPONENT_BYTES + 1];
         assert!(matches!(check(&big, MAX_COMPONENT_BYTES), Err(ComponentError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_file_without_a_size_is_read_no_further_than_the_limit() {
+        let err = read(Path::new("/dev/zero"), 4096).unwrap_err();
+        assert!(matches!(err, ComponentError::TooLarge { limit: 4096, .. }), "{err}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod datadir;
 pub mod http;
 pub mod ids;
 pub mod journal;
+pub mod name_locks;
 pub mod platform;
 pub mod policy;
 pub mod registry;

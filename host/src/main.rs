@@ -7,7 +7,14 @@ fn main() -> ExitCode {
     match caxton::cli::run(args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // each cause once: a message that already quotes its cause is not followed by it again
+            let mut text = err.to_string();
+            for cause in err.chain().skip(1).map(ToString::to_string) {
+                if !text.contains(&cause) {
+                    text = format!("{text}: {cause}");
+                }
+            }
+            eprintln!("error: {text}");
             ExitCode::FAILURE
         }
     }

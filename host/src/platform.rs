@@ -37,9 +37,16 @@ pub struct Platform {
     pub runtime: Arc<Runtime>,
     /// What is deployed, durably.
     pub registry: Arc<Registry>,
+    /// Deploys and removals of one name, with their registry records, one at a time.
+    lifecycle: crate::name_locks::NameLocks,
 }
 
 impl Platform {
+    /// The platform of `runtime`, remembering deployments in `registry`.
+    pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>) -> Platform {
+        Platform { runtime, registry, lifecycle: crate::name_locks::NameLocks::default() }
+    }
+
     /// Bring back every remembered agent except those named in `skip`. An agent
     /// that cannot come back is reported and left out; the others still start.
     pub async fn restore(&self, skip: &[String]) -> Vec<(String, PlatformError)> {
@@ -102,6 +109,7 @@ impl Platform {
         policy_text: &str,
     ) -> Result<(), PlatformError> {
         let name = spec.name.clone();
+        let _turn = self.lifecycle.lock(&name).await;
         self.runtime.redeploy_bytes(spec, bytes.clone()).await?;
         self.registry.record(&name, policy_path, policy_text, &bytes)?;
         Ok(())
@@ -109,6 +117,7 @@ impl Platform {
 
     /// Remove an agent and forget it; its kv-store and timers go or stay as `state` says.
     pub async fn remove(&self, name: &str, state: crate::runtime::StateOnRemove) -> Result<(), PlatformError> {
+        let _turn = self.lifecycle.lock(name).await;
         self.runtime.remove(name, state).await?;
         self.registry.forget(name)?;
         Ok(())

@@ -122,6 +122,25 @@ impl Registry {
         Ok(sha)
     }
 
+    /// Remove what no deployed agent needs from `DATA/components/`: uploads a
+    /// crash cut short, and components uploaded but never deployed (or whose
+    /// agents were removed). Run at start, before anything is uploaded; returns
+    /// how many files went.
+    pub fn collect_garbage(&self) -> Result<usize, RegistryError> {
+        let kept: std::collections::HashSet<String> =
+            self.list()?.into_iter().map(|r| format!("{}.wasm", r.component_sha)).collect();
+        let entries = std::fs::read_dir(&self.components).map_err(|e| self.err(e))?;
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name.ends_with(".wasm") || (name.starts_with("upload-") && name.ends_with(".tmp"));
+            if ours && !kept.contains(&name) && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Start receiving a component in pieces: they go to a temporary file
     /// beside the stored components, never whole into memory.
     pub fn begin_upload(&self) -> Result<Upload, RegistryError> {
@@ -263,5 +282,21 @@ mod tests {
         assert_eq!(r.component(&list[0].component_sha).unwrap(), b"\0asm-a");
         assert!(r.contains("a").unwrap() && !r.contains("b").unwrap());
         assert!(r.component("../../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn garbage_is_what_no_remembered_agent_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Registry::open(dir.path()).unwrap();
+        r.record("a", Path::new("p.toml"), "text-a", b"\0asm-a").unwrap();
+        let orphan = r.store_component(b"\0asm-never-deployed").unwrap();
+        let mut cut_short = r.begin_upload().unwrap();
+        cut_short.write(b"\0as").unwrap();
+        std::mem::forget(cut_short); // as a crash would leave it
+        assert_eq!(r.collect_garbage().unwrap(), 2);
+        assert!(r.component(&orphan).is_err());
+        let kept = r.list().unwrap();
+        assert_eq!(r.component(&kept[0].component_sha).unwrap(), b"\0asm-a");
+        assert_eq!(std::fs::read_dir(dir.path().join("components")).unwrap().count(), 1);
     }
 }

@@ -58,6 +58,33 @@ pub enum WireError {
     /// `content` is not a string although `language` says it is not JSON.
     #[error("`content` must be a string when `language` is `{0}`")]
     ContentNotText(String),
+    /// `content` nests arrays and objects deeper than [`MAX_NESTING`].
+    #[error("`content` nests arrays and objects {0} deep; at most {MAX_NESTING} is accepted")]
+    TooDeep(usize),
+}
+
+/// Deepest nesting of arrays and objects accepted in JSON content (the same
+/// bound serde_json puts on every other JSON the API reads).
+pub const MAX_NESTING: usize = 128;
+
+/// How deeply arrays and objects nest in the JSON text `raw` (which must be
+/// valid JSON: brackets inside strings are skipped, escapes honoured).
+pub fn nesting(raw: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in raw.bytes() {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Whether `language` means JSON content.
@@ -83,6 +110,10 @@ impl WireMessage {
         }
         let raw = self.content.as_deref().map_or("null", RawValue::get);
         let content = if is_json(self.language.as_deref()) {
+            let depth = nesting(raw);
+            if depth > MAX_NESTING {
+                return Err(WireError::TooDeep(depth));
+            }
             raw.to_string()
         } else {
             match serde_json::from_str::<String>(raw) {
@@ -140,7 +171,10 @@ pub struct ReplyMessage {
 
 impl From<Message> for ReplyMessage {
     fn from(m: Message) -> Self {
-        let json = is_json(m.language.as_deref()) && serde_json::from_str::<&RawValue>(&m.content).is_ok();
+        // JSON content goes out as JSON unless it nests deeper than clients are asked to read
+        let json = is_json(m.language.as_deref())
+            && serde_json::from_str::<&RawValue>(&m.content).is_ok()
+            && nesting(&m.content) <= MAX_NESTING;
         let content =
             if json { RawValue::from_string(m.content).ok() } else { serde_json::value::to_raw_value(&m.content).ok() };
         ReplyMessage {
@@ -210,6 +244,21 @@ mod tests {
         let back = ReplyMessage::from(m);
         assert_eq!(back.content.as_deref().map(RawValue::get), Some(r#"{"x":[1,2]}"#));
         assert_eq!(back.receiver, "a");
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings_and_bounded() {
+        assert_eq!(nesting(r#"{"a":[1,{"b":"[[[{{"}]}"#), 3);
+        assert_eq!(nesting(r#""\"[""#), 0);
+        assert_eq!(nesting("7"), 0);
+        let deep = format!("{}{}", "[".repeat(MAX_NESTING + 1), "]".repeat(MAX_NESTING + 1));
+        let body = format!(r#"{{"performative":"inform","receiver":"a","content":{deep}}}"#);
+        let wire: WireMessage = serde_json::from_str(&body).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(matches!(wire.into_message("c".into()), Err(WireError::TooDeep(129))));
+        let mut from_agent = Message::new(Performative::Inform, vec!["c".into()], deep.clone());
+        from_agent.sender = "a".into();
+        let out = serde_json::to_string(&ReplyMessage::from(from_agent)).unwrap_or_default();
+        assert!(out.contains(&format!("\"content\":{}", serde_json::to_string(&deep).unwrap_or_default())), "{out}");
     }
 
     #[test]

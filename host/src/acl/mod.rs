@@ -112,6 +112,16 @@ impl FromStr for Performative {
     }
 }
 
+/// The sender name given to HTTP clients that do not name themselves; no
+/// agent may be deployed under it.
+pub const DEFAULT_CLIENT: &str = "http-client";
+
+/// Whether `name` may be a client's sender name: 1–128 visible ASCII
+/// characters, none of them `*` (which send-to patterns read as a wildcard).
+pub fn valid_client_name(name: &str) -> bool {
+    (1..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_graphic() && b != b'*')
+}
+
 /// A FIPA ACL message. `content` is a string: JSON unless `language` says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)]

@@ -24,14 +24,18 @@ pub enum Reason {
     ReceiverFailed,
     /// The receiver was removed before handling it.
     Removed,
-    /// A reply that may not reach the party it is addressed to: nobody there
-    /// waits for it, or its sender was not a receiver of the request it answers.
+    /// A reply to a waiting party from someone who was not a receiver of the
+    /// request it answers (forged, or passed on): a sign of trouble.
     UnsolicitedReply,
+    /// A reply to a party that is not an agent and is not waiting for it: the
+    /// client did not wait, stopped waiting, or already has its answer (or
+    /// someone guessed at a reply-with).
+    UnclaimedReply,
 }
 
 impl Reason {
     /// Every reason, in the order metrics list them.
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 8] = [
         Reason::NoSuchAgent,
         Reason::MailboxFull,
         Reason::HopLimit,
@@ -39,6 +43,7 @@ impl Reason {
         Reason::ReceiverFailed,
         Reason::Removed,
         Reason::UnsolicitedReply,
+        Reason::UnclaimedReply,
     ];
 
     /// The kebab-case name used in the API.
@@ -51,6 +56,7 @@ impl Reason {
             Reason::ReceiverFailed => "receiver-failed",
             Reason::Removed => "removed",
             Reason::UnsolicitedReply => "unsolicited-reply",
+            Reason::UnclaimedReply => "unclaimed-reply",
         }
     }
 }

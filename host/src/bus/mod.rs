@@ -13,8 +13,8 @@ pub mod topics;
 use crate::acl::{Message, Performative};
 use dead_letters::{DeadLetter, DeadLetters, Reason};
 use directory::{Directory, Profile, Query};
-use replies::{Claim, PendingReply, Replies};
-pub use replies::{ReplyWaiter, MAX_PENDING_REPLIES};
+use replies::{Claim, Replies};
+pub use replies::{ReplyWaiter, MAX_PENDING_PER_INITIATOR, MAX_PENDING_REPLIES};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -70,6 +70,7 @@ enum Slot {
     Agent(mpsc::OwnedPermit<Event>),
     Waiter(String),
     Unsolicited(String),
+    Unclaimed(String),
 }
 
 impl Bus {
@@ -212,13 +213,17 @@ impl Bus {
                     }
                     None => {
                         let receiver = this.receivers.get(i).cloned().unwrap_or_default();
-                        let detail = format!("`{receiver}` stopped waiting for this reply");
-                        self.dead_letter(Reason::UnsolicitedReply, &receiver, detail, this);
+                        let detail = format!("`{receiver}` is not an agent and stopped waiting for this reply");
+                        self.dead_letter(Reason::UnclaimedReply, &receiver, detail, this);
                     }
                 },
                 Slot::Unsolicited(detail) => {
                     let receiver = this.receivers.get(i).cloned().unwrap_or_default();
                     self.dead_letter(Reason::UnsolicitedReply, &receiver, detail, this);
+                }
+                Slot::Unclaimed(detail) => {
+                    let receiver = this.receivers.get(i).cloned().unwrap_or_default();
+                    self.dead_letter(Reason::UnclaimedReply, &receiver, detail, this);
                 }
             }
         }
@@ -234,6 +239,7 @@ impl Bus {
             match self.replies.claim(msg, receiver, mailbox.is_some()) {
                 Claim::Waiter(token) => slots.push(Slot::Waiter(token)),
                 Claim::Unsolicited(detail) => slots.push(Slot::Unsolicited(detail)),
+                Claim::Unclaimed(detail) => slots.push(Slot::Unclaimed(detail)),
                 Claim::NotClaimed => match mailbox.map(|m| m.clone().try_reserve_owned()) {
                     Some(Ok(permit)) => slots.push(Slot::Agent(permit)),
                     Some(Err(mpsc::error::TrySendError::Full(_))) => {
@@ -275,13 +281,9 @@ impl Bus {
             return;
         };
         let key = (msg.sender.clone(), reply_with.clone());
-        {
-            let mut pending = self.replies.lock_pending();
-            if pending.len() >= MAX_PENDING_REPLIES {
-                tracing::warn!("reply-by of `{reply_with}` not watched: {MAX_PENDING_REPLIES} deadlines pending");
-                return;
-            }
-            pending.insert(key.clone(), PendingReply { receivers: msg.receivers.clone(), request: msg.clone() });
+        if let Err(why) = self.replies.watch(key.clone(), msg.header()) {
+            tracing::warn!("reply-by of `{reply_with}` not watched: {why}");
+            return;
         }
         let now_ms =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
@@ -295,20 +297,29 @@ impl Bus {
         });
     }
 
-    /// The reply-by deadline of `key` passed: if it is still unanswered, tell
-    /// the initiator with a `failure` and dead-letter the request.
+    /// The reply-by deadline of `key` passed: if it is still unanswered,
+    /// dead-letter the request and tell the initiator with a `failure` (when
+    /// it is an agent or waits; a client that did not wait has the dead letter).
     fn expire(self: &Arc<Self>, key: &ReplyKey) {
-        let Some(pending) = self.replies.lock_pending().remove(key) else {
+        let Some(pending) = self.replies.expired(key) else {
             return;
         };
-        let request = pending.request;
+        let (initiator, token) = key;
+        let mut request = pending.request;
+        let failure_to = self.is_agent(initiator) || self.replies.asked_as(token).is_some();
+        let failure = request.host_reply(Performative::Failure, String::new());
+        // a waiting party knows its request by its own reply-with, not by the host's token
+        let asked_as = self.replies.asked_as(token).unwrap_or_else(|| token.clone());
+        request.reply_with = Some(asked_as.clone());
         let receiver = pending.receivers.first().cloned().unwrap_or_default();
-        let detail = format!("no reply from `{receiver}` to `{}` by its reply-by deadline", key.1);
+        let detail = format!("no reply from `{receiver}` to `{asked_as}` by its reply-by deadline");
         let content = serde_json::json!({ "error": detail, "reason": Reason::ReplyBy.as_str() });
-        let failure = request.host_reply(Performative::Failure, content.to_string());
         self.dead_letter(Reason::ReplyBy, &receiver, detail, request);
-        if let Err(e) = self.send(&receiver, failure) {
-            tracing::debug!("reply-by failure for `{}` undeliverable: {e}", key.1);
+        if failure_to {
+            let failure = Message { content: content.to_string(), ..failure };
+            if let Err(e) = self.send(&receiver, failure) {
+                tracing::debug!("reply-by failure for `{token}` undeliverable: {e}");
+            }
         }
     }
 }

@@ -16,6 +16,9 @@ use tokio::sync::oneshot;
 
 /// Most reply-by deadlines tracked at once; requests beyond it are not tracked.
 pub const MAX_PENDING_REPLIES: usize = 100_000;
+/// Most reply-by deadlines tracked at once for one initiator, so that one
+/// party cannot use up the watch for everyone.
+pub const MAX_PENDING_PER_INITIATOR: usize = 10_000;
 
 /// One party waiting for the reply to one request.
 struct Waiter {
@@ -23,6 +26,8 @@ struct Waiter {
     party: String,
     /// The request's receivers: the only senders whose reply is accepted.
     responders: Vec<String>,
+    /// The `reply-with` the party chose, in place of which the request carries the token.
+    asked_as: String,
     tx: oneshot::Sender<Message>,
 }
 
@@ -30,16 +35,40 @@ struct Waiter {
 pub(super) struct PendingReply {
     /// The request's receivers.
     pub(super) receivers: Vec<String>,
-    /// The request, to answer and dead-letter when the deadline passes.
+    /// The request without its content (see [`Message::header`]), to answer and
+    /// dead-letter when the deadline passes: a watch costs no more than its header.
     pub(super) request: Message,
+}
+
+/// The watched deadlines, and how many each initiator has.
+#[derive(Default)]
+struct Pending {
+    by_key: HashMap<(String, String), PendingReply>,
+    per_initiator: HashMap<String, usize>,
+}
+
+impl Pending {
+    fn remove(&mut self, key: &(String, String)) -> Option<PendingReply> {
+        let removed = self.by_key.remove(key)?;
+        if let Some(n) = self.per_initiator.get_mut(&key.0) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_initiator.remove(&key.0);
+            }
+        }
+        Some(removed)
+    }
 }
 
 /// What a message with `in-reply-to` is to one of its receivers.
 pub(super) enum Claim {
     /// It answers a waiting party's request: hand it over under this token.
     Waiter(String),
-    /// It is addressed to a waiting party but may not reach it; the sentence says why.
+    /// It is addressed to a waiting party by someone who was not asked; the sentence says who.
     Unsolicited(String),
+    /// It is addressed to a party that is not an agent and waits for no such reply
+    /// (it did not wait, stopped waiting, or already has its answer).
+    Unclaimed(String),
     /// No waiting party is concerned: route it as any other message.
     NotClaimed,
 }
@@ -48,7 +77,7 @@ pub(super) enum Claim {
 #[derive(Default)]
 pub(super) struct Replies {
     waiters: Mutex<HashMap<String, Waiter>>,
-    pending: Mutex<HashMap<(String, String), PendingReply>>,
+    pending: Mutex<Pending>,
 }
 
 /// A reply a party is waiting for; dropping it stops the wait.
@@ -61,6 +90,7 @@ pub struct ReplyWaiter {
 
 impl ReplyWaiter {
     /// The `reply-with` the party chose (or the one the host chose for it).
+    /// (The request itself carries the host's token.)
     pub fn reply_with(&self) -> &str {
         &self.asked_as
     }
@@ -87,8 +117,37 @@ impl Replies {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), PendingReply>> {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Watch the deadline of `request` (a header), asked as `key` = (initiator,
+    /// reply-with); the reason when it cannot be watched.
+    pub(super) fn watch(&self, key: (String, String), request: Message) -> Result<(), String> {
+        let mut pending = self.lock_pending();
+        if pending.by_key.len() >= MAX_PENDING_REPLIES {
+            return Err(format!("{MAX_PENDING_REPLIES} deadlines are pending"));
+        }
+        let mine = pending.per_initiator.get(&key.0).copied().unwrap_or(0);
+        if mine >= MAX_PENDING_PER_INITIATOR {
+            return Err(format!("`{}` has {MAX_PENDING_PER_INITIATOR} deadlines pending", key.0));
+        }
+        let receivers = request.receivers.clone();
+        if pending.by_key.insert(key.clone(), PendingReply { receivers, request }).is_none() {
+            *pending.per_initiator.entry(key.0).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    /// The watched request of `key`, whose deadline passed unanswered.
+    pub(super) fn expired(&self, key: &(String, String)) -> Option<PendingReply> {
+        self.lock_pending().remove(key)
+    }
+
+    /// The `reply-with` a waiting party chose for the request that carries
+    /// `token`, when someone waits on it.
+    pub(super) fn asked_as(&self, token: &str) -> Option<String> {
+        self.lock_waiters().get(token).map(|w| w.asked_as.clone())
     }
 
     /// Make `party` wait for the reply to `request`, which it sends next: the
@@ -102,7 +161,8 @@ impl Replies {
         }
         let asked_as = request.reply_with.replace(token.clone()).unwrap_or_else(|| token.clone());
         let (tx, rx) = oneshot::channel();
-        waiters.insert(token.clone(), Waiter { party: party.to_string(), responders: request.receivers.clone(), tx });
+        let responders = request.receivers.clone();
+        waiters.insert(token.clone(), Waiter { party: party.to_string(), responders, asked_as: asked_as.clone(), tx });
         ReplyWaiter { replies: Arc::downgrade(bus), token, asked_as, rx }
     }
 
@@ -119,7 +179,9 @@ impl Replies {
                 receiver_list(&waiters, in_reply_to)
             )),
             None if to_agent => Claim::NotClaimed,
-            None => Claim::Unsolicited(format!("nobody is waiting as `{receiver}` for a reply to `{in_reply_to}`")),
+            None => Claim::Unclaimed(format!(
+                "`{receiver}` is not an agent and is not waiting for a reply to `{in_reply_to}`"
+            )),
         }
     }
 
@@ -135,7 +197,7 @@ impl Replies {
         let mut pending = self.lock_pending();
         for receiver in &msg.receivers {
             let key = (receiver.clone(), in_reply_to.clone());
-            if pending.get(&key).is_some_and(|p| p.receivers.contains(&msg.sender)) {
+            if pending.by_key.get(&key).is_some_and(|p| p.receivers.contains(&msg.sender)) {
                 pending.remove(&key);
             }
         }

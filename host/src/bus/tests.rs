@@ -53,7 +53,7 @@ fn unknown_receivers_are_refused_and_unclaimed_replies_dead_lettered() {
     reply.in_reply_to = Some("r1".into());
     assert_eq!(bus.send("a", reply), Ok(()));
     assert_eq!(bus.send("a", msg(&[])), Err(BusError::NoReceivers));
-    assert_eq!(reasons(&bus), ["no-such-agent", "unsolicited-reply"]);
+    assert_eq!(reasons(&bus), ["no-such-agent", "unclaimed-reply"]);
 }
 
 /// `client` asks `to` with `reply_with`; returns the waiter and the token the receiver sees.
@@ -97,9 +97,10 @@ async fn only_a_receiver_of_the_request_can_answer_it() {
     answer(&bus, "b", &token, "genuine").unwrap();
     let got = waiter.recv().await.unwrap();
     assert_eq!((got.sender.as_str(), got.content.as_str()), ("b", "genuine"));
-    assert_eq!(reasons(&bus), ["unsolicited-reply", "unsolicited-reply"]);
+    assert_eq!(reasons(&bus), ["unsolicited-reply", "unclaimed-reply"]);
     let counts = bus.dead_letter_counts();
-    assert!(counts.contains(&(Reason::UnsolicitedReply, 2)), "{counts:?}");
+    assert!(counts.contains(&(Reason::UnsolicitedReply, 1)), "{counts:?}");
+    assert!(counts.contains(&(Reason::UnclaimedReply, 1)), "{counts:?}");
 }
 
 #[tokio::test]
@@ -229,4 +230,24 @@ async fn a_third_party_cannot_cancel_a_reply_by_deadline() {
     let failure = next(&mut inbox);
     assert_eq!((failure.performative, failure.sender.as_str()), (Performative::Failure, "responder"));
     assert_eq!(reasons(&bus), ["reply-by"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watched_deadline_keeps_no_content_and_one_initiator_cannot_fill_the_watch() {
+    let bus = Bus::new();
+    let _responder = agent(&bus, "responder", 4);
+    let mut big = msg(&["responder"]);
+    big.content = "x".repeat(100_000);
+    big.reply_with = Some("big".into());
+    big.reply_by = Some(now_ms() + 1_000);
+    bus.send("hoarder", big).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let letter = bus.dead_letters().pop().unwrap();
+    assert_eq!((letter.reason, letter.message.content.as_str()), (Reason::ReplyBy, ""), "only the header was kept");
+    // past its share an initiator's deadlines are not watched; another's still are
+    for i in 0..MAX_PENDING_PER_INITIATOR {
+        assert!(bus.replies.watch(("hoarder".into(), format!("r{i}")), msg(&["responder"])).is_ok());
+    }
+    assert!(bus.replies.watch(("hoarder".into(), "one-more".into()), msg(&["responder"])).is_err());
+    assert!(bus.replies.watch(("someone-else".into(), "r0".into()), msg(&["responder"])).is_ok());
 }

@@ -108,6 +108,16 @@ pub fn classify_import(import: &str) -> ImportKind {
     ImportKind::Unsupported
 }
 
+/// The capability an import's interface belongs to, whatever version it names
+/// (`caxton:agent/timers@0.1.1` is `timers`, though not at a version Caxton serves).
+pub fn capability_of(import: &str) -> Option<Capability> {
+    let (path, _) = import.split_once('@').unwrap_or((import, ""));
+    if let Some(iface) = path.strip_prefix("caxton:agent/") {
+        return Capability::ALL.into_iter().find(|c| c.name() == iface);
+    }
+    STANDARD.iter().find(|(name, _)| name.split('@').next() == Some(path)).map(|(_, c)| *c)
+}
+
 /// For an import Caxton does not provide at the version imported, the
 /// version of that interface it does provide: `caxton:agent/messaging@0.1.0`
 /// for an import of `caxton:agent/messaging@0.1.1`, `wasi:io/streams@0.2.x`

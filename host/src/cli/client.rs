@@ -47,13 +47,22 @@ impl Remote {
         runtime.block_on(self.request(method, path, body))
     }
 
-    /// Like [`Remote::call`], but a non-2xx answer is an error carrying the server's message.
+    /// Like [`Remote::call`], but a non-2xx answer is an error carrying the
+    /// server's message, and so is a body this client cannot read as JSON.
     pub fn expect(&self, method: Method, path: &str, body: Option<(Bytes, &'static str)>) -> anyhow::Result<Value> {
-        let (status, value) = self.call(method, path, body)?;
+        let bytes = self.expect_raw(method, path, body)?;
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!("the server's answer to {path} is not JSON this client can read (use --json to see it as sent)")
+        })
+    }
+
+    /// The body of a 2xx answer as the server sent it; a non-2xx answer is an error.
+    pub fn expect_raw(&self, method: Method, path: &str, body: Option<(Bytes, &'static str)>) -> anyhow::Result<Bytes> {
+        let (status, bytes) = self.call_raw(method, path, body)?;
         if !status.is_success() {
-            return Err(refusal(status, &value));
+            return Err(refusal(status, &parse(&bytes)));
         }
-        Ok(value)
+        Ok(bytes)
     }
 
     /// A JSON body.
@@ -104,6 +113,11 @@ fn refusal(status: StatusCode, value: &Value) -> anyhow::Error {
     let message =
         value.pointer("/error/message").and_then(Value::as_str).map_or_else(|| value.to_string(), str::to_string);
     anyhow::anyhow!("the server answered {status} ({code}): {message}")
+}
+
+/// Print a body as the server sent it (nothing in it re-read).
+pub fn print_raw(body: &[u8]) {
+    println!("{}", String::from_utf8_lossy(body));
 }
 
 /// Print `value` as pretty JSON.
@@ -173,10 +187,6 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         None => "/v1/messages".to_string(),
     };
     let body = Some((Bytes::from(serde_json::to_string(&message)?), "application/json"));
-    let (status, reply) = args.remote.call_raw(Method::POST, &path, body)?;
-    if !status.is_success() {
-        return Err(refusal(status, &parse(&reply)));
-    }
-    println!("{}", String::from_utf8_lossy(&reply));
+    print_raw(&args.remote.expect_raw(Method::POST, &path, body)?);
     Ok(ExitCode::SUCCESS)
 }

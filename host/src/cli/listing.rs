@@ -1,7 +1,7 @@
 //! `caxton directory` and `caxton dead-letters`: read-only views of a running
 //! server, as aligned tables or JSON.
 
-use super::client::{print_json, Remote};
+use super::client::{print_raw, Remote};
 use super::deploy::encode;
 use hyper::Method;
 use serde_json::Value;
@@ -51,10 +51,10 @@ fn show(
     headers: &[&str],
     row: impl Fn(&Value) -> Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let answer = remote.expect(Method::GET, path, None)?;
     if remote.json {
-        print_json(&answer)?;
+        print_raw(&remote.expect_raw(Method::GET, path, None)?);
     } else {
+        let answer = remote.expect(Method::GET, path, None)?;
         let rows: Vec<Vec<String>> = answer.get(key).and_then(Value::as_array).into_iter().flatten().map(row).collect();
         table(headers, &rows);
     }

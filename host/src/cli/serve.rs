@@ -69,7 +69,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         max_component_bytes: options.max_component_bytes,
         ..RuntimeConfig::new(Arc::new(kv))
     })?);
-    let platform = Arc::new(Platform { runtime: runtime.clone(), registry });
+    let platform = Arc::new(Platform::new(runtime.clone(), registry));
     let file_agents = match &deployment {
         Some(path) => Deployment::load(path)?.agents.into_iter().map(|a| a.name).collect(),
         None => Vec::new(),
@@ -87,6 +87,11 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             "deployed {}",
             path.display()
         );
+    }
+    match platform.registry.collect_garbage() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("removed {n} components no deployed agent uses"),
+        Err(e) => tracing::warn!("cannot clean the stored components: {e}"),
     }
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on `{listen}`"))?;

@@ -96,7 +96,9 @@ fn platform_error(e: PlatformError) -> ApiError {
         PlatformError::Policy(PolicyError::Unsupported { .. } | PolicyError::UnsupportedVersion { .. })
         | PlatformError::Runtime(RuntimeError::Policy(
             PolicyError::Unsupported { .. } | PolicyError::UnsupportedVersion { .. },
-        )) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported-import"),
+        ))
+        // an import the linker cannot satisfy: a function the host's version of the interface lacks
+        | PlatformError::Runtime(RuntimeError::Link { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported-import"),
         PlatformError::Policy(_) | PlatformError::Runtime(RuntimeError::Policy(_)) => {
             (StatusCode::BAD_REQUEST, "bad-policy")
         }
@@ -108,7 +110,6 @@ fn platform_error(e: PlatformError) -> ApiError {
         PlatformError::Runtime(
             RuntimeError::MissingExports { .. }
             | RuntimeError::GuestFunction { .. }
-            | RuntimeError::Link { .. }
             | RuntimeError::Instantiate { .. }
             | RuntimeError::Init { .. }
             | RuntimeError::CompileTimeout { .. },

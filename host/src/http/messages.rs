@@ -30,6 +30,13 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
     let wire: WireMessage = parse_json(&body, "ACL message")?;
     let bus = state.platform.runtime.bus();
     let sender = wire.sender.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_CLIENT.to_string());
+    if !crate::acl::valid_client_name(&sender) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad-sender",
+            "`sender` must be 1 to 128 visible ASCII characters without spaces or `*`",
+        ));
+    }
     if bus.is_agent(&sender) {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -41,6 +48,8 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
         wire.into_message(sender.clone()).map_err(|e| error(StatusCode::BAD_REQUEST, "bad-message", &e.to_string()))?;
     let conversation_id = msg.conversation_id.get_or_insert_with(|| bus.fresh_id("conv")).clone();
     let Some(wait) = wait else {
+        // a reply to a client that does not wait is recorded as unclaimed, not refused to its agent
+        msg.reply_with.get_or_insert_with(|| bus.fresh_id("reply"));
         bus.send(&sender, msg).map_err(bus_error)?;
         return Ok(json_reply(
             StatusCode::ACCEPTED,

@@ -45,8 +45,7 @@ impl Default for Timeouts {
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Longest send-and-wait a client may ask for, in milliseconds.
 pub const MAX_WAIT_MS: u64 = 300_000;
-/// The sender name given to clients that do not name themselves.
-pub const DEFAULT_CLIENT: &str = "http-client";
+pub use crate::acl::DEFAULT_CLIENT;
 
 /// What request handlers share.
 pub struct ApiState {

@@ -28,7 +28,11 @@ impl GrantReport {
         for import in &info.imports {
             match classify_import(import) {
                 ImportKind::Types | ImportKind::Baseline => {}
-                ImportKind::Unsupported => report.unsupported.push(import.clone()),
+                ImportKind::Unsupported => {
+                    // at another version it is still that capability's import, so its grant is used
+                    imported.extend(crate::capability::capability_of(import));
+                    report.unsupported.push(import.clone());
+                }
                 ImportKind::Capability(c) => {
                     imported.push(c);
                     if !spec.grants.allows(c) {
@@ -123,6 +127,14 @@ mod tests {
             err.to_string(),
             "agent `pricer` imports `caxton:agent/messaging@0.1.1`, but Caxton provides `caxton:agent/messaging@0.1.0` (deployment file `policies/prod.toml`); build the component against the WIT this host serves (`caxton:agent@0.1.0`, WASI 0.2)"
         );
+    }
+
+    #[test]
+    fn a_capability_imported_at_another_version_is_refused_but_its_grant_is_not_called_unused() {
+        let s = spec(Grants { timers: Some(crate::policy::TimersGrant { max_active: 1 }), ..Grants::default() });
+        let report = GrantReport::new(&s, &imports(&["caxton:agent/timers@0.1.1"]));
+        assert!(report.unused.is_empty(), "{report:?}");
+        assert_eq!(report.unsupported, ["caxton:agent/timers@0.1.1"]);
     }
 
     #[test]

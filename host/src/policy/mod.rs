@@ -353,6 +353,12 @@ fn validate(file: file::DeploymentFile, path: &Path) -> Result<Deployment, Polic
                 entry.name
             )));
         }
+        if entry.name == crate::acl::DEFAULT_CLIENT {
+            return Err(invalid(format!(
+                "agent name `{}` is reserved for HTTP clients that do not name themselves; choose another",
+                entry.name
+            )));
+        }
         if agents.iter().any(|a| a.name == entry.name) {
             return Err(invalid(format!("agent `{}` is declared twice", entry.name)));
         }

@@ -46,7 +46,8 @@ fn typecheck(component: &Component, function: &str, func: &ComponentFunc) -> was
 pub fn check_guest(engine: &Engine, component: &Component, agent: &str) -> Result<(), RuntimeError> {
     let ty = component.component_type();
     let Some(ComponentItem::ComponentInstance(guest)) = ty.get_export(engine, GUEST).map(|e| e.ty) else {
-        return Err(RuntimeError::MissingExports { agent: agent.to_string(), missing: vec![GUEST.to_string()] });
+        let found = Vec::new();
+        return Err(RuntimeError::MissingExports { agent: agent.to_string(), missing: vec![GUEST.to_string()], found });
     };
     for function in GUEST_FUNCTIONS {
         let fault = |problem: String| RuntimeError::GuestFunction {

@@ -30,7 +30,11 @@ fn admit(spec: &AgentSpec, info: &ComponentInfo) -> Result<(), RuntimeError> {
     let missing: Vec<String> =
         AGENT_EXPORTS.iter().filter(|e| !info.exports.iter().any(|x| x == *e)).map(|e| e.to_string()).collect();
     if !missing.is_empty() {
-        return Err(RuntimeError::MissingExports { agent: agent(), missing });
+        // the same interfaces at other versions, to name what the component exports instead
+        let path = |name: &str| name.split('@').next().unwrap_or_default().to_string();
+        let found =
+            info.exports.iter().filter(|x| missing.iter().any(|m| path(m) == path(x))).cloned().collect::<Vec<_>>();
+        return Err(RuntimeError::MissingExports { agent: agent(), missing, found });
     }
     Ok(())
 }

@@ -70,12 +70,14 @@ pub enum RuntimeError {
         message: String,
     },
     /// The component does not implement the `agent` world.
-    #[error("agent `{agent}` does not export {}: the component must implement the `caxton:agent/agent` world", .missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "))]
+    #[error("agent `{agent}` does not export {}{}: the component must implement the `caxton:agent/agent` world", .missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "), .found.iter().map(|f| format!(" (it exports `{f}`)")).collect::<String>())]
     MissingExports {
         /// The agent.
         agent: String,
         /// The exports it lacks.
         missing: Vec<String>,
+        /// Exports of the same interfaces at other versions.
+        found: Vec<String>,
     },
     /// A function of the exported `guest` interface is missing or has the wrong type.
     #[error("agent `{agent}` exports `{export}`, but its function `{function}` {problem}")]
@@ -218,6 +220,7 @@ pub struct Runtime {
     linked: Linked,
     calls: pool::Calls,
     max_component_bytes: usize,
+    lifecycle: crate::name_locks::NameLocks,
     _ticker: engine::EpochTicker,
 }
 
@@ -238,6 +241,7 @@ impl Runtime {
             linked: Linked::default(),
             calls: pool::Calls::new(config.executor).map_err(|e| RuntimeError::Internal(e.to_string()))?,
             max_component_bytes: config.max_component_bytes,
+            lifecycle: crate::name_locks::NameLocks::default(),
             _ticker: ticker,
         })
     }
@@ -339,6 +343,7 @@ impl Runtime {
 
     async fn install(&self, spec: AgentSpec, bytes: Vec<u8>, replace: bool) -> Result<(), RuntimeError> {
         let name = spec.name.clone();
+        let _turn = self.lifecycle.lock(&name).await;
         let inherited = self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name).map(|r| r.timers.clone());
         let parts = EnvParts {
             spec: spec.clone(),
@@ -449,6 +454,7 @@ impl Runtime {
     /// answers what is still queued with `failure`, and runs `shutdown`; then
     /// its kv-store and pending timers are deleted or kept, as `state` says.
     pub async fn remove(&self, name: &str, state: StateOnRemove) -> Result<(), RuntimeError> {
+        let _turn = self.lifecycle.lock(name).await;
         let running = self.agents.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
         let Some(running) = running else {
             return Err(RuntimeError::NotDeployed(name.to_string()));

@@ -61,11 +61,12 @@ fn only_the_receiver_of_a_request_can_answer_the_waiting_client() {
         assert_eq!(reply["in_reply_to"], "t1");
         assert_eq!(reply["content"]["result"], "spun", "{reply}");
     });
+    // nobody waits under those ids (the request carried a token only `slow` saw): unclaimed replies
     let reasons = dead_letter_reasons(&api);
-    assert_eq!(reasons.iter().filter(|r| *r == "unsolicited-reply").count(), 5, "{reasons:?}");
+    assert_eq!(reasons.iter().filter(|r| *r == "unclaimed-reply").count(), 5, "{reasons:?}");
     let (_, metrics) = api.call("GET", "/metrics", Some(crate::api::TOKEN), "text/plain", b"");
     let metrics = metrics.as_str().unwrap().to_string();
-    assert!(metrics.contains("caxton_dead_letters_by_reason_total{reason=\"unsolicited-reply\"} 5"), "{metrics}");
+    assert!(metrics.contains("caxton_dead_letters_by_reason_total{reason=\"unclaimed-reply\"} 5"), "{metrics}");
 }
 
 #[test]
@@ -228,6 +229,37 @@ fn numbers_in_content_reach_the_agent_and_come_back_with_every_digit() {
     assert_eq!(api.admin_text("POST", "/v1/messages", &forgotten).0, 202);
     let (_, letters) = api.admin_text("GET", "/v1/dead-letters", "");
     assert!(letters.contains(&format!(r#""content":{content}"#)), "{letters}");
+    let out = api.caxton(&["dead-letters", "--json"]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains(&format!(r#""content":{content}"#)), "{printed}");
+}
+
+#[test]
+fn a_client_that_does_not_wait_costs_the_agent_nothing_and_names_are_checked() {
+    let api = Api::start();
+    let (status, body) = api.deploy("probe", "bus_probe", probe_grants(), json!({}));
+    assert_eq!(status, 201, "{body}");
+    for _ in 0..3 {
+        let (status, _) = api.admin("POST", "/v1/messages", &request("probe", json!({ "action": "ping" })));
+        assert_eq!(status, 202);
+    }
+    let (_, ok) = api.admin("POST", "/v1/messages?wait_ms=10000", &request("probe", json!({ "action": "ping" })));
+    assert_eq!(ok["content"]["result"], "pong", "answered in order, after the three pings");
+    let (_, probe) = api.admin("GET", "/v1/agents/probe", &Value::Null);
+    assert_eq!(probe["stats"]["failures"], json!({}), "its replies to a client that left are not its failures");
+    assert_eq!(dead_letter_reasons(&api), ["unclaimed-reply"; 3]);
+    for sender in ["pro\u{0}be", "a b", "*", "probe", &"x".repeat(129)] {
+        let mut m = request("probe", json!({ "action": "ping" }));
+        m["sender"] = json!(sender);
+        let (status, refused) = api.admin("POST", "/v1/messages", &m);
+        assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("bad-sender")), "{sender:?}");
+    }
+    let (status, refused) = api.deploy("http-client", "bus_probe", probe_grants(), json!({}));
+    assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("bad-policy")), "{refused}");
+    let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+    let body = format!(r#"{{"performative":"inform","receiver":"probe","content":{deep}}}"#);
+    let (status, refused) = api.admin_text("POST", "/v1/messages", &body);
+    assert!(status == 400 && refused.contains("bad-message"), "{status} {refused}");
 }
 
 /// Ask `agent` (a `misbehaver`) whether its kv-store holds `secret`.
