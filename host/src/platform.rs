@@ -118,7 +118,21 @@ impl Platform {
     /// Remove an agent and forget it; its kv-store and timers go or stay as `state` says.
     pub async fn remove(&self, name: &str, state: crate::runtime::StateOnRemove) -> Result<(), PlatformError> {
         let _turn = self.lifecycle.lock(name).await;
-        self.runtime.remove(name, state).await?;
+        match self.runtime.remove(name, state).await {
+            Ok(()) => {}
+            // remembered but not running (it could not be restored): forget it all the same
+            Err(RuntimeError::NotDeployed(_)) if self.registry.contains(name)? => {
+                if state == crate::runtime::StateOnRemove::Delete {
+                    self.runtime.delete_state(name).await?;
+                }
+            }
+            // it is gone from the runtime: it must not come back at the next start either
+            Err(e @ RuntimeError::Storage { .. }) => {
+                self.registry.forget(name)?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.registry.forget(name)?;
         Ok(())
     }

@@ -92,8 +92,18 @@ impl Reason {
         Reason::ALL.into_iter().find(|r| r.as_str() == name)
     }
 
+    /// Where the reason is counted, as its place in [`Reason::ALL`].
     fn index(self) -> usize {
-        Reason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+        match self {
+            Reason::NoSuchAgent => 0,
+            Reason::MailboxFull => 1,
+            Reason::HopLimit => 2,
+            Reason::ReplyBy => 3,
+            Reason::ReceiverFailed => 4,
+            Reason::Removed => 5,
+            Reason::UnsolicitedReply => 6,
+            Reason::UnclaimedReply => 7,
+        }
     }
 }
 
@@ -143,6 +153,14 @@ impl DeadLetters {
         inner.letters.push_back(letter);
     }
 
+    /// Count a letter of `reason` by its reason only: it is not kept, logged or numbered.
+    pub fn count_only(&self, reason: Reason) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = inner.by_reason.get_mut(reason.index()) {
+            *count += 1;
+        }
+    }
+
     /// The kept dead letters, oldest first.
     pub fn list(&self) -> Vec<DeadLetter> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).letters.iter().cloned().collect()
@@ -164,6 +182,14 @@ impl DeadLetters {
 mod tests {
     use super::*;
     use crate::acl::Performative;
+
+    #[test]
+    fn every_reason_is_counted_in_its_own_place() {
+        for (i, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), i);
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+        }
+    }
 
     #[test]
     fn keeps_the_newest_up_to_capacity_and_counts_all() {

@@ -6,15 +6,17 @@
 //! first, and the message is queued only when all reservations succeed.
 
 pub mod dead_letters;
+pub mod deadlines;
 pub mod directory;
 pub mod replies;
 pub mod topics;
 
 use crate::acl::{Message, Performative};
+use crate::ids;
 use dead_letters::{DeadLetter, DeadLetters, Reason};
 use directory::{Directory, Profile, Query};
 use replies::{Claim, Replies};
-pub use replies::{ReplyWaiter, MAX_PENDING_PER_INITIATOR, MAX_PENDING_REPLIES};
+pub use replies::{ReplyWaiter, NOBODY_WAITS};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -60,6 +62,7 @@ type ReplyKey = (String, String);
 pub struct Bus {
     agents: RwLock<HashMap<String, Mailbox>>,
     replies: Replies,
+    deadlines: deadlines::Deadlines,
     directory: Directory,
     topics: Topics,
     dead_letters: DeadLetters,
@@ -196,7 +199,7 @@ impl Bus {
                 return Err(e);
             }
         };
-        self.replies.answered(&msg);
+        self.deadlines.answered(&msg);
         self.watch_reply_by(&msg);
         // every receiver but the last gets a copy; the last gets the message itself
         let last = slots.len().saturating_sub(1);
@@ -220,6 +223,10 @@ impl Bus {
                 Slot::Unsolicited(detail) => {
                     let receiver = this.receivers.get(i).cloned().unwrap_or_default();
                     self.dead_letter(Reason::UnsolicitedReply, &receiver, detail, this);
+                }
+                Slot::Unclaimed(_) if this.in_reply_to.as_deref().is_some_and(|r| ids::has_shape(r, NOBODY_WAITS)) => {
+                    // the answer to a request whose client chose not to wait: expected, counted, not kept
+                    self.dead_letters.count_only(Reason::UnclaimedReply);
                 }
                 Slot::Unclaimed(detail) => {
                     let receiver = this.receivers.get(i).cloned().unwrap_or_default();
@@ -281,27 +288,32 @@ impl Bus {
             return;
         };
         let key = (msg.sender.clone(), reply_with.clone());
-        if let Err(why) = self.replies.watch(key.clone(), msg.header()) {
-            tracing::warn!("reply-by of `{reply_with}` not watched: {why}");
-            return;
-        }
+        let generation = match self.deadlines.watch(key.clone(), msg.header()) {
+            Ok(generation) => generation,
+            Err(why) => {
+                tracing::warn!("reply-by of `{reply_with}` not watched: {why}");
+                return;
+            }
+        };
         let now_ms =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let delay = Duration::from_millis(reply_by.saturating_sub(now_ms));
         let bus = Arc::downgrade(self);
-        runtime.spawn(async move {
+        let watched = key.clone();
+        let task = runtime.spawn(async move {
             tokio::time::sleep(delay).await;
             if let Some(bus) = bus.upgrade() {
-                bus.expire(&key);
+                bus.expire(&watched, generation);
             }
         });
+        self.deadlines.armed(&key, generation, task.abort_handle());
     }
 
     /// The reply-by deadline of `key` passed: if it is still unanswered,
     /// dead-letter the request and tell the initiator with a `failure` (when
     /// it is an agent or waits; a client that did not wait has the dead letter).
-    fn expire(self: &Arc<Self>, key: &ReplyKey) {
-        let Some(pending) = self.replies.expired(key) else {
+    fn expire(self: &Arc<Self>, key: &ReplyKey, generation: u64) {
+        let Some(pending) = self.deadlines.expired(key, generation) else {
             return;
         };
         let (initiator, token) = key;

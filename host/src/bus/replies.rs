@@ -1,7 +1,7 @@
 //! Replies the bus routes to a waiting party instead of a mailbox (a client of
-//! `POST /v1/messages?wait_ms=`, a test), and the reply-by deadlines it watches.
+//! `POST /v1/messages?wait_ms=`, a test).
 //!
-//! Both accept a reply only from a receiver of the request it answers: FIPA
+//! A waiting party, like a reply-by watch (see [`super::deadlines`]), accepts a reply only from a receiver of the request it answers: FIPA
 //! ACL (SC00061, `in-reply-to`) makes a reply an answer *by the addressee* of
 //! the earlier message. A waiter is found by an unguessable token that the
 //! host puts in the request's `reply-with` in place of the party's own, so
@@ -14,11 +14,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::oneshot;
 
-/// Most reply-by deadlines tracked at once; requests beyond it are not tracked.
-pub const MAX_PENDING_REPLIES: usize = 100_000;
-/// Most reply-by deadlines tracked at once for one initiator, so that one
-/// party cannot use up the watch for everyone.
-pub const MAX_PENDING_PER_INITIATOR: usize = 10_000;
+/// The prefix of the `reply-with` the host gives a client's request that no
+/// one waits for: replies to it are counted as `unclaimed-reply`, not kept.
+pub const NOBODY_WAITS: &str = "unawaited";
 
 /// One party waiting for the reply to one request.
 struct Waiter {
@@ -29,35 +27,6 @@ struct Waiter {
     /// The `reply-with` the party chose, in place of which the request carries the token.
     asked_as: String,
     tx: oneshot::Sender<Message>,
-}
-
-/// A request whose reply-by deadline is being watched, by (initiator, reply-with).
-pub(super) struct PendingReply {
-    /// The request's receivers.
-    pub(super) receivers: Vec<String>,
-    /// The request without its content (see [`Message::header`]), to answer and
-    /// dead-letter when the deadline passes: a watch costs no more than its header.
-    pub(super) request: Message,
-}
-
-/// The watched deadlines, and how many each initiator has.
-#[derive(Default)]
-struct Pending {
-    by_key: HashMap<(String, String), PendingReply>,
-    per_initiator: HashMap<String, usize>,
-}
-
-impl Pending {
-    fn remove(&mut self, key: &(String, String)) -> Option<PendingReply> {
-        let removed = self.by_key.remove(key)?;
-        if let Some(n) = self.per_initiator.get_mut(&key.0) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_initiator.remove(&key.0);
-            }
-        }
-        Some(removed)
-    }
 }
 
 /// What a message with `in-reply-to` is to one of its receivers.
@@ -73,11 +42,10 @@ pub(super) enum Claim {
     NotClaimed,
 }
 
-/// The waiters and the watched reply-by deadlines.
+/// The parties waiting for replies, by the token of their request.
 #[derive(Default)]
 pub(super) struct Replies {
     waiters: Mutex<HashMap<String, Waiter>>,
-    pending: Mutex<Pending>,
 }
 
 /// A reply a party is waiting for; dropping it stops the wait.
@@ -115,33 +83,6 @@ impl Drop for ReplyWaiter {
 impl Replies {
     fn lock_waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiter>> {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Watch the deadline of `request` (a header), asked as `key` = (initiator,
-    /// reply-with); the reason when it cannot be watched.
-    pub(super) fn watch(&self, key: (String, String), request: Message) -> Result<(), String> {
-        let mut pending = self.lock_pending();
-        if pending.by_key.len() >= MAX_PENDING_REPLIES {
-            return Err(format!("{MAX_PENDING_REPLIES} deadlines are pending"));
-        }
-        let mine = pending.per_initiator.get(&key.0).copied().unwrap_or(0);
-        if mine >= MAX_PENDING_PER_INITIATOR {
-            return Err(format!("`{}` has {MAX_PENDING_PER_INITIATOR} deadlines pending", key.0));
-        }
-        let receivers = request.receivers.clone();
-        if pending.by_key.insert(key.clone(), PendingReply { receivers, request }).is_none() {
-            *pending.per_initiator.entry(key.0).or_default() += 1;
-        }
-        Ok(())
-    }
-
-    /// The watched request of `key`, whose deadline passed unanswered.
-    pub(super) fn expired(&self, key: &(String, String)) -> Option<PendingReply> {
-        self.lock_pending().remove(key)
     }
 
     /// The `reply-with` a waiting party chose for the request that carries
@@ -188,19 +129,6 @@ impl Replies {
     /// Take the waiter of `token` (claimed by [`Replies::claim`]).
     pub(super) fn take(&self, token: &str) -> Option<oneshot::Sender<Message>> {
         self.lock_waiters().remove(token).map(|w| w.tx)
-    }
-
-    /// A reply from `msg.sender` ends the reply-by watch of the request it
-    /// answers, if `msg.sender` was a receiver of that request.
-    pub(super) fn answered(&self, msg: &Message) {
-        let Some(in_reply_to) = &msg.in_reply_to else { return };
-        let mut pending = self.lock_pending();
-        for receiver in &msg.receivers {
-            let key = (receiver.clone(), in_reply_to.clone());
-            if pending.by_key.get(&key).is_some_and(|p| p.receivers.contains(&msg.sender)) {
-                pending.remove(&key);
-            }
-        }
     }
 }
 

@@ -245,9 +245,32 @@ async fn a_watched_deadline_keeps_no_content_and_one_initiator_cannot_fill_the_w
     let letter = bus.dead_letters().pop().unwrap();
     assert_eq!((letter.reason, letter.message.content.as_str()), (Reason::ReplyBy, ""), "only the header was kept");
     // past its share an initiator's deadlines are not watched; another's still are
-    for i in 0..MAX_PENDING_PER_INITIATOR {
-        assert!(bus.replies.watch(("hoarder".into(), format!("r{i}")), msg(&["responder"])).is_ok());
+    for i in 0..deadlines::MAX_PER_INITIATOR {
+        assert!(bus.deadlines.watch(("hoarder".into(), format!("r{i}")), msg(&["responder"])).is_ok());
     }
-    assert!(bus.replies.watch(("hoarder".into(), "one-more".into()), msg(&["responder"])).is_err());
-    assert!(bus.replies.watch(("someone-else".into(), "r0".into()), msg(&["responder"])).is_ok());
+    let refused = bus.deadlines.watch(("hoarder".into(), "one-more".into()), msg(&["responder"]));
+    assert_eq!(refused, Err(deadlines::WatchRefused::InitiatorFull("hoarder".into())));
+    assert!(bus.deadlines.watch(("someone-else".into(), "r0".into()), msg(&["responder"])).is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answered_watch_stops_its_timer_and_a_reused_reply_with_keeps_its_own_deadline() {
+    let bus = Bus::new();
+    let (mut inbox, mut responder) = request_with_reply_by(&bus);
+    let _ = next(&mut responder);
+    let mut reply = Message::new(Performative::Inform, vec!["initiator".into()], "{}".into());
+    reply.in_reply_to = Some("q1".into());
+    bus.send("responder", reply).unwrap();
+    assert!(bus.deadlines.is_empty(), "the answer ended the watch");
+    // the same reply-with again, with a later deadline: the first one's timer must not end it
+    let mut again = msg(&["responder"]);
+    again.reply_with = Some("q1".into());
+    again.reply_by = Some(now_ms() + 10_000);
+    bus.send("initiator", again).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(next(&mut inbox).performative, Performative::Inform);
+    assert!(inbox.try_recv().is_err(), "no failure at the first request's deadline");
+    assert_eq!(bus.deadlines.len(), 1);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(next(&mut inbox).performative, Performative::Failure, "at its own deadline");
 }

@@ -156,6 +156,22 @@ impl AgentTimers {
 }
 
 impl AgentTimers {
+    /// Point timers back at `mailbox` after a version that [`AgentTimers::retarget`]
+    /// was called for failed to start: a timer that fired into the failed
+    /// version's mailbox meanwhile is armed again, to fire at once.
+    pub fn retarget_back(&self, mailbox: Mailbox) {
+        self.retarget(mailbox);
+        let mut state = self.lock();
+        let fired: Vec<u64> =
+            state.active.iter().filter(|(_, (task, _))| task.is_finished()).map(|(id, _)| *id).collect();
+        for id in fired {
+            let task = self.arm(id, 0);
+            if let Some(entry) = state.active.get_mut(&id) {
+                entry.0 = task;
+            }
+        }
+    }
+
     /// Disarm every pending timer, in the log too (the agent is removed with its state).
     pub fn disarm_all(&self) {
         let disarmed: Vec<u64> = self
@@ -312,5 +328,19 @@ mod tests {
         assert_eq!(timers.active(), 0);
         tokio::time::sleep(Duration::from_secs(120)).await;
         assert!(rx.try_recv().is_err(), "nothing fires");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_that_fired_for_a_version_that_failed_to_start_fires_again_for_the_running_one() {
+        let (running_tx, mut running) = mpsc::channel(4);
+        let timers = AgentTimers::new("a", running_tx.clone(), Handle::current(), 4, None);
+        let id = TimersCtx::new(timers.clone()).set_timer(10).unwrap().unwrap();
+        let (failed_tx, failed) = mpsc::channel(4);
+        timers.retarget(failed_tx);
+        tokio::time::sleep(Duration::from_millis(50)).await; // it fires into the new version's mailbox ...
+        drop(failed); // ... which goes away with the version
+        timers.retarget_back(running_tx);
+        assert!(matches!(running.recv().await, Some(Event::Timer(fired)) if fired == id));
+        assert!(timers.take_fired(id));
     }
 }

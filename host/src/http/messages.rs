@@ -49,7 +49,7 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
     let conversation_id = msg.conversation_id.get_or_insert_with(|| bus.fresh_id("conv")).clone();
     let Some(wait) = wait else {
         // a reply to a client that does not wait is recorded as unclaimed, not refused to its agent
-        msg.reply_with.get_or_insert_with(|| bus.fresh_id("reply"));
+        msg.reply_with.get_or_insert_with(|| bus.fresh_id(crate::bus::NOBODY_WAITS));
         bus.send(&sender, msg).map_err(bus_error)?;
         return Ok(json_reply(
             StatusCode::ACCEPTED,

@@ -37,7 +37,8 @@ fn typecheck(component: &Component, function: &str, func: &ComponentFunc) -> was
         "handle-message" => check::<(Message,), Outcome>(component, func),
         "handle-timer" => check::<(u64,), Outcome>(component, func),
         "shutdown" => check::<(), ()>(component, func),
-        _ => check::<(), (AgentProfile,)>(component, func),
+        "capabilities" => check::<(), (AgentProfile,)>(component, func),
+        other => Err(wasmtime::format_err!("`{other}` is not a function of `{GUEST}`")),
     }
 }
 

@@ -344,6 +344,9 @@ impl Runtime {
     async fn install(&self, spec: AgentSpec, bytes: Vec<u8>, replace: bool) -> Result<(), RuntimeError> {
         let name = spec.name.clone();
         let _turn = self.lifecycle.lock(&name).await;
+        if !replace && self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
+            return Err(RuntimeError::AlreadyDeployed(name));
+        }
         let inherited = self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name).map(|r| r.timers.clone());
         let parts = EnvParts {
             spec: spec.clone(),
@@ -358,7 +361,7 @@ impl Runtime {
             Err(e) => {
                 // the running version (if any) keeps its timers
                 if let Some(running) = self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name) {
-                    running.timers.retarget(running.mailbox.clone());
+                    running.timers.retarget_back(running.mailbox.clone());
                 }
                 return Err(e);
             }
@@ -466,15 +469,27 @@ impl Runtime {
         let _ = running.done.await;
         if state == StateOnRemove::Delete {
             running.timers.disarm_all();
-            let (kv, owner) = (self.kv.clone(), name.to_string());
-            let cleared = tokio::task::spawn_blocking(move || kv.clear(&owner)).await;
-            let cleared = cleared.map_err(|e| RuntimeError::Internal(e.to_string()))?;
-            let keys = cleared.map_err(|source| RuntimeError::Storage { agent: name.to_string(), source })?;
+            let keys = self.delete_state(name).await?;
             tracing::info!(agent = %name, keys, "removed with its state");
         } else {
             tracing::info!(agent = %name, "removed; its kv-store and timers are kept");
         }
         Ok(())
+    }
+
+    /// Delete what agent `name` left behind: its kv-store (buckets included)
+    /// and the pending timers the timer log holds for it; how many keys went.
+    /// For an agent that is not running (see [`crate::platform::Platform::remove`]).
+    pub async fn delete_state(&self, name: &str) -> Result<u64, RuntimeError> {
+        if let Some(log) = &self.timer_log {
+            for (id, _) in log.pending(name) {
+                log.disarmed(name, id);
+            }
+        }
+        let (kv, owner) = (self.kv.clone(), name.to_string());
+        let cleared = tokio::task::spawn_blocking(move || kv.clear(&owner)).await;
+        let cleared = cleared.map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        cleared.map_err(|source| RuntimeError::Storage { agent: name.to_string(), source })
     }
 
     /// Stop every agent: no new messages are accepted, what is already queued
