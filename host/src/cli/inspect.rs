@@ -94,7 +94,7 @@ fn grant_errors(report: &GrantReport) -> Vec<String> {
 
 /// `caxton policy check FILE`: every check a deploy makes, for every agent of
 /// the file, offline; compiled components are kept in `DATA/cache` for `serve`.
-pub fn policy_check(file: &Path, data: &Path) -> anyhow::Result<ExitCode> {
+pub fn policy_check(file: &Path, data: &Path, limit: usize) -> anyhow::Result<ExitCode> {
     let deployment = Deployment::load(file)?;
     let engine = crate::runtime::engine::new_engine(crate::runtime::engine::PoolSize { instances: 1 })
         .map_err(|e| anyhow::anyhow!("cannot start the compiler: {e:#}"))?;
@@ -102,7 +102,7 @@ pub fn policy_check(file: &Path, data: &Path) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     println!("deployment `{}` ({})", deployment.name, file.display());
     for spec in &deployment.agents {
-        let bytes = component::read(&spec.component, component::MAX_COMPONENT_BYTES);
+        let bytes = component::read(&spec.component, limit);
         let loaded = bytes.and_then(|bytes| component::inspect(&bytes).map(|info| (bytes, info)));
         let (bytes, info) = match loaded {
             Ok(loaded) => loaded,
@@ -118,7 +118,7 @@ pub fn policy_check(file: &Path, data: &Path) -> anyhow::Result<ExitCode> {
             if compiler.cache_path(&Compiler::digest(&bytes)).is_some_and(|p| !p.exists()) {
                 eprintln!("  {}: compiling {} ({} bytes)…", spec.name, spec.component.display(), bytes.len());
             }
-            if let Err(e) = crate::runtime::verify(&compiler, spec, &bytes, component::MAX_COMPONENT_BYTES) {
+            if let Err(e) = crate::runtime::verify(&compiler, spec, &bytes, limit) {
                 errors.push(e.to_string());
             }
         }

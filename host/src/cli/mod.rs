@@ -157,6 +157,9 @@ pub enum PolicyCommand {
         /// The data directory whose compile cache to use (and fill), as `serve --data`.
         #[arg(long, default_value = "./data")]
         data: PathBuf,
+        /// Largest component accepted, in bytes, as `serve --max-component-bytes`.
+        #[arg(long, default_value_t = crate::component::MAX_COMPONENT_BYTES, value_name = "BYTES")]
+        max_component_bytes: usize,
     },
 }
 
@@ -189,6 +192,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Remove { name, keep_state, output } => deploy::remove(&name, keep_state, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::New { lang, name, dir } => new::new(lang, &name, &dir),
-        Command::Policy { command: PolicyCommand::Check { file, data } } => inspect::policy_check(&file, &data),
+        Command::Policy { command: PolicyCommand::Check { file, data, max_component_bytes } } => {
+            inspect::policy_check(&file, &data, max_component_bytes)
+        }
     }
 }
