@@ -12,11 +12,11 @@ use caxton::acl::{Message, Performative};
 use caxton::bindings::caxton::agent::types::{DirectoryQuery, Message as WitMessage, SendError};
 use caxton::bindings::Agent;
 use caxton::bus::directory::Profile;
+use caxton::bus::mailbox::{self, Receiver};
 use caxton::bus::Event;
 use caxton::runtime::Runtime;
 use std::time::Instant;
-use tokio::sync::mpsc;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -44,13 +44,13 @@ pub fn relayed_content_bytes() -> usize {
 }
 
 /// A bus participant the bench listens as: reports of finished relays arrive here.
-pub fn client(rt: &Runtime, capacity: usize) -> mpsc::Receiver<Event> {
-    let (tx, rx) = mpsc::channel(capacity);
+pub fn client(rt: &Runtime, capacity: usize) -> Receiver {
+    let (tx, rx) = mailbox::channel(capacity);
     rt.bus().register(BENCH_CLIENT, tx, Profile::default()).unwrap();
     rx
 }
 
-async fn relayed(rx: &mut mpsc::Receiver<Event>) -> Message {
+async fn relayed(rx: &mut Receiver) -> Message {
     match rx.recv().await {
         Some(Event::Message(m)) => *m,
         other => panic!("expected a relay report, got {other:?}"),
@@ -58,7 +58,7 @@ async fn relayed(rx: &mut mpsc::Receiver<Event>) -> Message {
 }
 
 /// Microseconds per hop of `chains` relays between two deployed probes, one at a time.
-pub async fn platform_hops(rt: &Runtime, rx: &mut mpsc::Receiver<Event>, chains: usize) -> Vec<f64> {
+pub async fn platform_hops(rt: &Runtime, rx: &mut Receiver, chains: usize) -> Vec<f64> {
     let mut per_hop = Vec::with_capacity(chains);
     for _ in 0..chains {
         let started = Instant::now();
@@ -72,7 +72,7 @@ pub async fn platform_hops(rt: &Runtime, rx: &mut mpsc::Receiver<Event>, chains:
 
 /// Messages per second delivered by `pairs` relaying pairs (deployed as
 /// `tp-a-N`/`tp-b-N`), each pair running `rounds` relays one after another.
-pub async fn platform_throughput(rt: &Runtime, rx: &mut mpsc::Receiver<Event>, pairs: usize, rounds: usize) -> f64 {
+pub async fn platform_throughput(rt: &Runtime, rx: &mut Receiver, pairs: usize, rounds: usize) -> f64 {
     let started = Instant::now();
     for i in 0..pairs {
         rt.bus().send(BENCH_CLIENT, relay_request(&format!("tp-a-{i}"), &format!("tp-b-{i}"))).unwrap();
@@ -95,7 +95,7 @@ pub async fn platform_throughput(rt: &Runtime, rx: &mut mpsc::Receiver<Event>, p
 
 /// One probe instance on plain wasmtime: WASI plus a `messaging.send` that
 /// only keeps the message; nothing else is linked.
-struct Bare {
+pub struct Bare {
     name: String,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -135,6 +135,32 @@ impl caxton::bindings::caxton::agent::messaging::Host for Bare {
     }
 }
 
+/// `component` linked on plain wasmtime with WASI and a `messaging` that keeps what is sent.
+pub fn bare_pre(engine: &Engine, component: &Component) -> InstancePre<Bare> {
+    let mut linker = Linker::<Bare>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    caxton::bindings::caxton::agent::messaging::add_to_linker::<Bare, HasSelf<Bare>>(&mut linker, |s| s).unwrap();
+    linker.define_unknown_imports_as_traps(component).unwrap();
+    linker.instantiate_pre(component).unwrap()
+}
+
+/// Instance `bare-{i}` of `pre`, its `init` called.
+pub fn bare_instance(engine: &Engine, pre: &InstancePre<Bare>, i: usize) -> (Store<Bare>, Agent) {
+    let bare = Bare {
+        name: format!("bare-{i}"),
+        wasi: WasiCtx::builder().build(),
+        table: ResourceTable::new(),
+        outbox: Vec::new(),
+    };
+    let mut store = Store::new(engine, bare);
+    store.set_fuel(u64::MAX / 2).unwrap();
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = pre.instantiate(&mut store).unwrap();
+    let agent = Agent::new(&mut store, &instance).unwrap();
+    agent.caxton_agent_guest().call_init(&mut store).unwrap().unwrap();
+    (store, agent)
+}
+
 /// Probes instantiated on plain wasmtime, calling each other directly.
 pub struct BareProbes {
     instances: Vec<(Store<Bare>, Agent)>,
@@ -143,29 +169,8 @@ pub struct BareProbes {
 impl BareProbes {
     /// `count` instances of `component` named `bare-0`, `bare-1`, … on `engine`.
     pub fn new(engine: &Engine, component: &Component, count: usize) -> BareProbes {
-        let mut linker = Linker::<Bare>::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-        caxton::bindings::caxton::agent::messaging::add_to_linker::<Bare, HasSelf<Bare>>(&mut linker, |s| s).unwrap();
-        linker.define_unknown_imports_as_traps(component).unwrap();
-        let pre = linker.instantiate_pre(component).unwrap();
-        let instances = (0..count)
-            .map(|i| {
-                let bare = Bare {
-                    name: format!("bare-{i}"),
-                    wasi: WasiCtx::builder().build(),
-                    table: ResourceTable::new(),
-                    outbox: Vec::new(),
-                };
-                let mut store = Store::new(engine, bare);
-                store.set_fuel(u64::MAX / 2).unwrap();
-                store.set_epoch_deadline(u64::MAX / 2);
-                let instance = pre.instantiate(&mut store).unwrap();
-                let agent = Agent::new(&mut store, &instance).unwrap();
-                agent.caxton_agent_guest().call_init(&mut store).unwrap().unwrap();
-                (store, agent)
-            })
-            .collect();
-        BareProbes { instances }
+        let pre = bare_pre(engine, component);
+        BareProbes { instances: (0..count).map(|i| bare_instance(engine, &pre, i)).collect() }
     }
 
     /// Instances held.

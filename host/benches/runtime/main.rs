@@ -6,7 +6,6 @@
 
 use caxton::policy::{AgentSpec, Grants, Limits, MessagingGrant};
 use caxton::runtime::engine::{base_config, new_engine, EpochTicker, PoolSize};
-use caxton::runtime::pool::Executor;
 use caxton::runtime::{Runtime, RuntimeConfig};
 use caxton::store::memory::MemoryStore;
 use std::path::PathBuf;
@@ -122,38 +121,30 @@ fn main() {
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let _guard = tokio.enter();
-    let runtime = |executor| {
-        let config = RuntimeConfig { pool: POOL, executor, ..RuntimeConfig::new(Arc::new(MemoryStore::new())) };
-        Runtime::new(config).unwrap()
-    };
-    // the worker pool (the default) first; the blocking pool beside it for the hop and throughput rows
-    let (rt, rt_blocking) = (runtime(Executor::WorkerPool), runtime(Executor::BlockingPool));
+    let rt = Runtime::new(RuntimeConfig { pool: POOL, ..RuntimeConfig::new(Arc::new(MemoryStore::new())) }).unwrap();
     let bytes = hop::probe_bytes();
     let component = Component::new(rt.engine(), &bytes).unwrap();
     let bare_engine = new_engine(POOL).unwrap();
     let bare_component = Component::new(&bare_engine, &bytes).unwrap();
     let mut bare_pair = hop::BareProbes::new(&bare_engine, &bare_component, 2);
     let mut client = hop::client(&rt, 2 * PAIRS);
-    let mut client_blocking = hop::client(&rt_blocking, 2 * PAIRS);
-    println!("deploying 2 × {} agents…", 2 * PAIRS + 2);
+    println!("deploying {} agents…", 2 * PAIRS + 2);
     tokio.block_on(async {
         rt.deploy_bytes(probe_spec("warm-up"), bytes.clone()).await.unwrap();
         rt.remove("warm-up", caxton::runtime::StateOnRemove::Delete).await.unwrap();
-        for rt in [&rt, &rt_blocking] {
-            for name in ["hop-a", "hop-b"] {
-                rt.deploy_bytes(probe_spec(name), bytes.clone()).await.unwrap();
-            }
-            for i in 0..PAIRS {
-                for side in ["a", "b"] {
-                    rt.deploy_bytes(probe_spec(&format!("tp-{side}-{i}")), bytes.clone()).await.unwrap();
-                }
+        for name in ["hop-a", "hop-b"] {
+            rt.deploy_bytes(probe_spec(name), bytes.clone()).await.unwrap();
+        }
+        for i in 0..PAIRS {
+            for side in ["a", "b"] {
+                rt.deploy_bytes(probe_spec(&format!("tp-{side}-{i}")), bytes.clone()).await.unwrap();
             }
         }
     });
 
-    let (mut on, mut off, mut ours, mut bare) = (vec![], vec![], vec![], vec![]);
-    let (mut hops, mut hops_blocking, mut bare_hops) = (vec![], vec![], vec![]);
-    let (mut tp, mut tp_blocking, mut bare_tp) = (vec![], vec![], vec![]);
+    let (mut on, mut off, mut ours, mut bare, mut bare_init) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut hops, mut bare_hops) = (vec![], vec![]);
+    let (mut tp, mut bare_tp) = (vec![], vec![]);
     for round in 0..ROUNDS {
         println!("round {} of {ROUNDS}…", round + 1);
         // which arm goes first alternates, so neither always follows the busy rows of the last round
@@ -166,16 +157,10 @@ fn main() {
         }
         ours.push(tokio.block_on(spawn::platform_spawn_micros(&rt, &bytes, round)));
         bare.push(spawn::bare_spawn_micros(rt.engine(), &component));
+        bare_init.push(spawn::bare_spawn_init_micros(rt.engine(), &component));
         hops.extend(tokio.block_on(hop::platform_hops(&rt, &mut client, CHAINS)));
-        hops_blocking.extend(tokio.block_on(hop::platform_hops(&rt_blocking, &mut client_blocking, CHAINS)));
         bare_hops.extend(hop::bare_hops(&mut bare_pair, CHAINS));
         tp.push(tokio.block_on(hop::platform_throughput(&rt, &mut client, PAIRS, PAIR_ROUNDS)));
-        tp_blocking.push(tokio.block_on(hop::platform_throughput(
-            &rt_blocking,
-            &mut client_blocking,
-            PAIRS,
-            PAIR_ROUNDS,
-        )));
         bare_tp.push(hop::bare_throughput(&bare_engine, &bare_component, PAIRS, PAIR_ROUNDS, 2));
     }
     let rows = [
@@ -190,26 +175,12 @@ fn main() {
             what: "message hop A → host → B, p99",
             ours: percentile(hops, 99.0),
             peer_name: "same guests on plain wasmtime, p99",
-            peer: percentile(bare_hops.clone(), 99.0),
-            unit: "µs",
-        },
-        Row {
-            what: "message hop, p50, calls on tokio's blocking pool",
-            ours: percentile(hops_blocking, 50.0),
-            peer_name: "same guests on plain wasmtime, p50",
-            peer: percentile(bare_hops, 50.0),
+            peer: percentile(bare_hops, 99.0),
             unit: "µs",
         },
         Row {
             what: "bus throughput, 1,000 agents in relaying pairs",
             ours: median(tp),
-            peer_name: "same pairs on plain wasmtime, 2 threads",
-            peer: median(bare_tp.clone()),
-            unit: "msg/s",
-        },
-        Row {
-            what: "bus throughput, calls on tokio's blocking pool",
-            ours: median(tp_blocking),
             peer_name: "same pairs on plain wasmtime, 2 threads",
             peer: median(bare_tp),
             unit: "msg/s",
@@ -227,6 +198,13 @@ fn main() {
             peer_name: "deserialize + instantiate + call, plain wasmtime",
             peer: median(cold_bare),
             unit: "ms",
+        },
+        Row {
+            what: "spawn an already-compiled agent",
+            ours: median(ours.clone()),
+            peer_name: "InstancePre::instantiate + init + capabilities, plain wasmtime",
+            peer: median(bare_init),
+            unit: "µs",
         },
         Row {
             what: "spawn an already-compiled agent",
@@ -249,20 +227,18 @@ fn main() {
         "\nMethod. **Hop**: `bus-probe` agents relay a message back and forth {hops} times (a `request` that starts it, then `inform`s of {content} bytes of text content that the guest rewrites each hop); a hop is the relay's time from the \
          request to the report, divided by {hops}, over {chains} relays per round; the peer runs the same \
          component as two instances on plain wasmtime whose `messaging.send` hands the message straight to \
-         the other's `handle-message` on one thread. Goal: ≤ 1.5× and p50 ≤ 5 µs. **Throughput**: {pairs} \
+         the other's `handle-message` on one thread. Goal: p50 ≤ 1.3×, p99 ≤ 3×. **Throughput**: {pairs} \
          pairs (1,000 agents) each run {pair_rounds} relays per round, all pairs at once; messages counted \
          are the request, the {hops} relayed messages and the report; the peer runs as many bare pairs \
-         split over 2 threads. Goal: ≥ 250,000 msg/s. **Executors**: the hop and throughput rows run on \
-         Caxton's worker pool (the default: one worker per core taking batches back to back, replaced \
-         while a call runs long) and, in a second runtime of the same run, with every batch on tokio's \
-         blocking pool (a thread per call in flight). **Spawn** deploys `bus-probe` {spawns} times per round \
+         split over 2 threads. Goal: ≥ 250,000 msg/s and ≥ 0.55×. **Spawn** deploys `bus-probe` {spawns} times per round \
          from the in-memory compile cache through `Runtime::deploy_bytes` (preflight, link of the granted \
          capabilities, instantiate, `init`, registration, actor start) next to `InstancePre::instantiate` \
-         of the same component on the runtime's own pooling engine; goal: ≤ 1.3×. **Idle memory**: a fresh \
+         of the same component on the runtime's own pooling engine, and next to that instantiate plus the \
+         guest's `init` and `capabilities` calls with WASI and messaging linked (goal: ≤ 1.5× the latter). **Idle memory**: a fresh \
          process deploys {idle} agents (after one warm-up agent), sends each a `ping` and takes the \
          replies; the figure is the growth of the process's PSS (`/proc/self/smaps_rollup`) per agent; the \
          peer process instantiates {idle} bare instances on the same pooling engine and pings each. \
-         Goal: ≤ 32 KiB per agent. **Cold start**: {types} variants of `bus-probe` (distinct digests) are \
+         Goal: the platform's share ≤ 4 KiB per agent above the bare instance. **Cold start**: {types} variants of `bus-probe` (distinct digests) are \
          compiled into a cache directory first; then a fresh process creates the runtime, deploys all \
          of them from disk and waits for the answer to one request to each; components compiled during \
          these cold starts: {compiled} (goal: 0; ready in ≤ 100 ms). The peer process deserializes the \

@@ -65,3 +65,16 @@ pub fn bare_spawn_micros(engine: &Engine, component: &Component) -> f64 {
     }
     started.elapsed().as_secs_f64() * 1e6 / SPAWNS as f64
 }
+
+/// Microseconds per instantiate of the same component on plain wasmtime with
+/// WASI and messaging linked, plus the guest's `init` and `capabilities`
+/// calls: what a deploy cannot do without.
+pub fn bare_spawn_init_micros(engine: &Engine, component: &Component) -> f64 {
+    let pre = super::hop::bare_pre(engine, component);
+    let started = Instant::now();
+    for i in 0..SPAWNS {
+        let (mut store, agent) = super::hop::bare_instance(engine, &pre, i);
+        std::hint::black_box(agent.caxton_agent_guest().call_capabilities(&mut store).unwrap());
+    }
+    started.elapsed().as_secs_f64() * 1e6 / SPAWNS as f64
+}

@@ -8,6 +8,7 @@
 pub mod dead_letters;
 pub mod deadlines;
 pub mod directory;
+pub mod mailbox;
 pub mod replies;
 pub mod topics;
 
@@ -20,7 +21,6 @@ pub use replies::{ReplyWaiter, NOBODY_WAITS};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use topics::Topics;
 
 /// Longest chain of messages caused by one another; beyond it messages are dead-lettered.
@@ -35,8 +35,7 @@ pub enum Event {
     Timer(u64),
 }
 
-/// The sending side of an agent's mailbox.
-pub type Mailbox = mpsc::Sender<Event>;
+pub use mailbox::Mailbox;
 
 /// Why the bus refused a message. Nothing was queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,7 +69,7 @@ pub struct Bus {
 
 /// Where one receiver's copy of a message goes.
 enum Slot {
-    Agent(mpsc::OwnedPermit<Event>),
+    Agent(mailbox::Permit),
     Waiter(String),
     Unsolicited(String),
     Unclaimed(String),
@@ -247,14 +246,10 @@ impl Bus {
                 Claim::Waiter(token) => slots.push(Slot::Waiter(token)),
                 Claim::Unsolicited(detail) => slots.push(Slot::Unsolicited(detail)),
                 Claim::Unclaimed(detail) => slots.push(Slot::Unclaimed(detail)),
-                Claim::NotClaimed => match mailbox.map(|m| m.clone().try_reserve_owned()) {
+                Claim::NotClaimed => match mailbox.map(Mailbox::try_reserve) {
                     Some(Ok(permit)) => slots.push(Slot::Agent(permit)),
-                    Some(Err(mpsc::error::TrySendError::Full(_))) => {
-                        return Err(BusError::MailboxFull(receiver.clone()))
-                    }
-                    Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {
-                        return Err(BusError::NoSuchAgent(receiver.clone()))
-                    }
+                    Some(Err(mailbox::Refused::Full)) => return Err(BusError::MailboxFull(receiver.clone())),
+                    Some(Err(mailbox::Refused::Closed)) | None => return Err(BusError::NoSuchAgent(receiver.clone())),
                 },
             }
         }

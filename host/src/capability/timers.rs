@@ -7,7 +7,7 @@
 
 use crate::bindings::caxton::agent::timers::Host;
 use crate::bindings::caxton::agent::types::TimerError;
-use crate::bus::{Event, Mailbox};
+use crate::bus::mailbox::Mailbox;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -92,7 +92,7 @@ impl AgentTimers {
             .spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                 let target = mailbox.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let _ = target.send(Event::Timer(id)).await;
+                target.push_timer(id);
             })
             .abort_handle()
     }
@@ -234,16 +234,17 @@ impl Host for TimersCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
+    use crate::bus::mailbox::channel;
+    use crate::bus::Event;
 
     #[tokio::test(start_paused = true)]
     async fn a_timer_fires_into_the_mailbox_after_its_delay() {
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = channel(4);
         let timers = AgentTimers::new("a", tx, Handle::current(), 4, None);
         let mut t = TimersCtx::new(timers.clone());
         let id = t.set_timer(50).unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(49)).await;
-        assert!(rx.try_recv().is_err(), "not yet due");
+        assert!(rx.try_recv().is_none(), "not yet due");
         tokio::time::sleep(Duration::from_millis(2)).await;
         assert!(matches!(rx.recv().await, Some(Event::Timer(got)) if got == id));
         assert!(t.take_fired(id));
@@ -252,20 +253,20 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_timer_never_fires() {
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = channel(4);
         let timers = AgentTimers::new("a", tx, Handle::current(), 4, None);
         let mut t = TimersCtx::new(timers.clone());
         let id = t.set_timer(10).unwrap().unwrap();
         assert!(t.cancel_timer(id).unwrap());
         assert!(!t.cancel_timer(id).unwrap(), "second cancel finds nothing");
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(rx.try_recv().is_err());
+        assert!(rx.try_recv().is_none());
         assert!(!t.take_fired(id));
     }
 
     #[tokio::test(start_paused = true)]
     async fn refuses_bad_delays_and_too_many_timers() {
-        let (tx, _rx) = mpsc::channel(4);
+        let (tx, _rx) = channel(4);
         let mut t = TimersCtx::new(AgentTimers::new("a", tx, Handle::current(), 2, None));
         assert!(matches!(t.set_timer(0).unwrap(), Err(TimerError::InvalidDelay(_))));
         assert!(matches!(t.set_timer(MAX_DELAY_MS + 1).unwrap(), Err(TimerError::InvalidDelay(_))));
@@ -292,7 +293,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn logged_timers_come_back_overdue_ones_at_once_and_ids_continue() {
         let log = Arc::new(MemoryLog::default());
-        let (tx, _rx) = mpsc::channel(4);
+        let (tx, _rx) = channel(4);
         let first = AgentTimers::new("a", tx, Handle::current(), 8, Some(log.clone()));
         let mut t = TimersCtx::new(first.clone());
         let soon = t.set_timer(10).unwrap().unwrap();
@@ -306,7 +307,7 @@ mod tests {
         assert_eq!(pending.iter().map(|p| p.0).collect::<Vec<_>>(), [soon, later]);
         // the host was down past the first deadline
         log.0.lock().unwrap().insert(soon, 0);
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = channel(4);
         let back = AgentTimers::new("a", tx, Handle::current(), 8, Some(log.clone()));
         assert!(matches!(rx.recv().await, Some(Event::Timer(id)) if id == soon), "overdue fires at once");
         assert!(back.take_fired(soon));
@@ -318,7 +319,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn disarming_all_forgets_every_pending_timer_in_the_log_too() {
         let log = Arc::new(MemoryLog::default());
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = channel(4);
         let timers = AgentTimers::new("a", tx, Handle::current(), 8, Some(log.clone()));
         let mut t = TimersCtx::new(timers.clone());
         t.set_timer(10).unwrap().unwrap();
@@ -327,15 +328,15 @@ mod tests {
         assert!(log.pending("a").is_empty());
         assert_eq!(timers.active(), 0);
         tokio::time::sleep(Duration::from_secs(120)).await;
-        assert!(rx.try_recv().is_err(), "nothing fires");
+        assert!(rx.try_recv().is_none(), "nothing fires");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_timer_that_fired_for_a_version_that_failed_to_start_fires_again_for_the_running_one() {
-        let (running_tx, mut running) = mpsc::channel(4);
+        let (running_tx, mut running) = channel(4);
         let timers = AgentTimers::new("a", running_tx.clone(), Handle::current(), 4, None);
         let id = TimersCtx::new(timers.clone()).set_timer(10).unwrap().unwrap();
-        let (failed_tx, failed) = mpsc::channel(4);
+        let (failed_tx, failed) = channel(4);
         timers.retarget(failed_tx);
         tokio::time::sleep(Duration::from_millis(50)).await; // it fires into the new version's mailbox ...
         drop(failed); // ... which goes away with the version

@@ -119,7 +119,11 @@ pub fn metrics(state: &ApiState) -> Reply {
         .iter()
         .flat_map(|a| {
             a.stats.failures.iter().map(move |(reason, n)| {
-                format!("caxton_agent_failures_total{{agent=\"{}\",reason=\"{}\"}} {n}", label(&a.name), label(reason))
+                format!(
+                    "caxton_agent_failures_total{{agent=\"{}\",reason=\"{}\"}} {n}",
+                    label(&a.name),
+                    reason.as_str()
+                )
             })
         })
         .collect();

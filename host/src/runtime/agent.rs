@@ -2,16 +2,18 @@
 //! the agent's limits (memory, fuel, epoch deadline, host calls, hostcall fuel).
 //!
 //! A failed call is described by a [`CallFailure`]; deciding what happens next
-//! (reply, restart, back off, quarantine) is the actor's job.
+//! (reply, restart, back off, quarantine) is the cell's and supervision's job.
 
 use super::engine::{deadline_ticks, MemoryLimiter, FUEL_PER_MICRO};
+use super::failure::{classify, CallFailure, FailureReason, HostCallLimit, Observed};
 use super::stats::AgentStats;
 use super::RuntimeError;
 use crate::acl::{Message, Performative};
 use crate::bindings::caxton::agent::types::AgentProfile;
 use crate::bindings::{Agent, AgentPre};
-use crate::bus::{Bus, Event, Mailbox};
-use crate::capability::baseline::{BlockedPastDeadline, DeadlinePoll};
+use crate::bus::mailbox::Mailbox;
+use crate::bus::{Bus, Event};
+use crate::capability::baseline::DeadlinePoll;
 use crate::capability::{
     kv_store::KvStoreCtx, logging::LoggingCtx, messaging::MessagingCtx, timers::TimersCtx, AgentHost,
 };
@@ -20,7 +22,7 @@ use crate::store::KvBackend;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{CallHook, Store, StoreContextMut, Trap};
+use wasmtime::{CallHook, Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Most resource handles (streams, pollables, …) an agent may hold at once.
@@ -35,7 +37,7 @@ pub struct AgentEnv {
     pub bus: Arc<Bus>,
     /// Where its kv-store lives.
     pub kv: Arc<dyn KvBackend>,
-    /// Its own mailbox, for timers.
+    /// Its own mailbox.
     pub mailbox: Mailbox,
     /// The tokio runtime timers run on.
     pub runtime: tokio::runtime::Handle,
@@ -126,11 +128,6 @@ impl AgentHost for AgentState {
     }
 }
 
-/// The error a call hook raises when an agent makes too many host calls.
-#[derive(Debug, thiserror::Error)]
-#[error("host-call limit of {0} per message exceeded")]
-pub struct HostCallLimit(pub u64);
-
 /// Count calls from the guest into the host; past the limit, trap.
 fn count_host_calls(mut ctx: StoreContextMut<'_, AgentState>, hook: CallHook) -> wasmtime::Result<()> {
     if matches!(hook, CallHook::CallingHost) {
@@ -141,26 +138,6 @@ fn count_host_calls(mut ctx: StoreContextMut<'_, AgentState>, hook: CallHook) ->
         }
     }
     Ok(())
-}
-
-/// Why a call into the agent did not complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallFailure {
-    /// Machine-readable reason: `handler-error`, `deadline`, `cpu-limit`,
-    /// `memory-limit`, `host-call-limit`, `message-too-large`, `resource-limit`,
-    /// `trap`, `host-panic`, `quarantined` or `removed`.
-    pub reason: &'static str,
-    /// A sentence naming the cause.
-    pub message: String,
-    /// Whether the instance is poisoned and must be replaced.
-    pub poisoned: bool,
-}
-
-impl CallFailure {
-    /// A failure that poisons the instance.
-    pub fn poisoned(reason: &'static str, message: String) -> CallFailure {
-        CallFailure { reason, message, poisoned: true }
-    }
 }
 
 /// A running instance of an agent.
@@ -182,22 +159,28 @@ impl LiveAgent {
         store.call_hook(count_host_calls);
         let limits = env.spec.limits;
         store.set_hostcall_fuel(limits.message_bytes.max(2 * 1024 * 1024) as usize);
-        store.set_max_component_handles(MAX_RESOURCES);
-        arm(&mut store, &env.spec);
-        let agent = pre.instantiate(&mut store).map_err(|e| RuntimeError::Instantiate {
-            agent: name.clone(),
-            message: describe(&e, &mut store, &env.spec).message,
-        })?;
+        // above the resource table's own cap, so that cap (a typed error) is what an agent meets
+        store.set_max_component_handles(2 * MAX_RESOURCES);
+        arm(&mut store, &env.spec, deadline_from_now(&limits));
+        let agent = match pre.instantiate(&mut store) {
+            Ok(agent) => agent,
+            Err(e) => {
+                let failure = failure_of(e, &mut store, &env.spec);
+                return Err(RuntimeError::Instantiate { agent: name, message: failure.message });
+            }
+        };
         let mut live = LiveAgent { env, store, agent };
-        live.call("init", |a, s| a.caxton_agent_guest().call_init(s))
-            .and_then(|r| r.map_err(|m| CallFailure { reason: "handler-error", message: m, poisoned: false }))
+        let deadline = deadline_from_now(&limits);
+        live.call("init", deadline, |a, s| a.caxton_agent_guest().call_init(s))
+            .and_then(|r| r.map_err(|m| CallFailure::new(FailureReason::HandlerError, m)))
             .map_err(|f| RuntimeError::Init { agent: name, message: f.message })?;
         Ok(live)
     }
 
     /// The agent's self-description, from its `capabilities` export.
     pub fn capabilities(&mut self) -> Result<AgentProfile, CallFailure> {
-        self.call("capabilities", |a, s| a.caxton_agent_guest().call_capabilities(s))
+        let deadline = deadline_from_now(&self.env.spec.limits);
+        self.call("capabilities", deadline, |a, s| a.caxton_agent_guest().call_capabilities(s))
     }
 
     /// The agent's name.
@@ -205,17 +188,18 @@ impl LiveAgent {
         &self.env.spec.name
     }
 
-    /// Handle one mailbox event; returns the failure, if any. A failed message
-    /// is answered with a `failure` and dead-lettered (at most once: it is not retried).
-    pub fn handle(&mut self, event: Event) -> Option<CallFailure> {
+    /// Handle one mailbox event by `deadline`; returns the failure, if any. A
+    /// failed message is answered with a `failure` and dead-lettered (at most
+    /// once: it is not retried).
+    pub fn handle(&mut self, event: Event, deadline: Instant) -> Option<CallFailure> {
         let (outcome, request) = match event {
             Event::Message(msg) => {
                 self.env.stats(|s| s.messages += 1);
                 let hops = msg.hops;
                 self.store.data_mut().messaging.set_hops(hops);
                 let wit_msg: crate::bindings::caxton::agent::types::Message = (*msg).into();
-                let outcome =
-                    self.call("handle-message", |a, s| a.caxton_agent_guest().call_handle_message(s, &wit_msg));
+                let outcome = self
+                    .call("handle-message", deadline, |a, s| a.caxton_agent_guest().call_handle_message(s, &wit_msg));
                 // the message goes back to host form only when a failure must answer it
                 let request = match outcome {
                     Ok(Ok(())) => None,
@@ -229,14 +213,14 @@ impl LiveAgent {
                 }
                 self.env.stats(|s| s.timers += 1);
                 self.store.data_mut().messaging.set_hops(0);
-                (self.call("handle-timer", |a, s| a.caxton_agent_guest().call_handle_timer(s, id)), None)
+                (self.call("handle-timer", deadline, |a, s| a.caxton_agent_guest().call_handle_timer(s, id)), None)
             }
         };
         let failure = match outcome {
             Ok(Ok(())) => return None,
             Ok(Err(message)) => {
-                self.env.stats(|s| s.failed("handler-error"));
-                CallFailure { reason: "handler-error", message, poisoned: false }
+                self.env.stats(|s| s.failed(FailureReason::HandlerError));
+                CallFailure::new(FailureReason::HandlerError, message)
             }
             Err(failure) => failure, // counted by `call`
         };
@@ -248,22 +232,24 @@ impl LiveAgent {
 
     /// Call `shutdown`, ignoring its outcome (the agent is going away).
     pub fn shutdown(mut self) {
-        let _ = self.call("shutdown", |a, s| a.caxton_agent_guest().call_shutdown(s));
+        let deadline = deadline_from_now(&self.env.spec.limits);
+        let _ = self.call("shutdown", deadline, |a, s| a.caxton_agent_guest().call_shutdown(s));
     }
 
     fn call<R>(
         &mut self,
         export: &str,
+        deadline: Instant,
         f: impl FnOnce(&Agent, &mut Store<AgentState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallFailure> {
-        let budget = arm(&mut self.store, &self.env.spec);
+        let budget = arm(&mut self.store, &self.env.spec, deadline);
         let started = Instant::now();
         let result = f(&self.agent, &mut self.store);
         let fuel = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let memory = self.store.data().limiter.used() as u64;
         let took = started.elapsed();
         let result = result.map_err(|e| {
-            let mut failure = describe(&e, &mut self.store, &self.env.spec);
+            let mut failure = failure_of(e, &mut self.store, &self.env.spec);
             failure.message = format!("`{export}` failed: {}", failure.message);
             failure
         });
@@ -278,18 +264,25 @@ impl LiveAgent {
     }
 }
 
+/// When an event (or any export call) that starts now must end: the one
+/// place a deadline is decided. The epoch deadline, blocking host calls and
+/// the monitor's check of calls stuck in the host all end there.
+pub fn deadline_from_now(limits: &crate::policy::Limits) -> Instant {
+    Instant::now() + Duration::from_micros(limits.deadline_micros)
+}
+
 /// Answer `request` with a `failure` naming the cause (unless it was itself a
 /// failure or not-understood: answering those could loop) and dead-letter it.
 /// (Counting the failure is the caller's job.)
 pub fn fail_message(env: &AgentEnv, request: &Message, failure: &CallFailure) {
     use crate::bus::dead_letters::Reason;
     let name = &env.spec.name;
-    tracing::warn!(agent = %name, reason = failure.reason, "{}", failure.message);
-    let reason = if failure.reason == "removed" { Reason::Removed } else { Reason::ReceiverFailed };
+    tracing::warn!(agent = %name, reason = failure.reason.as_str(), "{}", failure.message);
+    let reason = if failure.reason == FailureReason::Removed { Reason::Removed } else { Reason::ReceiverFailed };
     let detail = format!("{} ({})", failure.message, failure.reason);
     env.bus.dead_letter(reason, name, detail, request.clone());
     if !matches!(request.performative, Performative::Failure | Performative::NotUnderstood) {
-        let content = serde_json::json!({ "error": failure.message, "reason": failure.reason });
+        let content = serde_json::json!({ "error": failure.message, "reason": failure.reason.as_str() });
         let reply = request.host_reply(Performative::Failure, content.to_string());
         if let Err(e) = env.bus.send(name, reply) {
             tracing::debug!(agent = %name, "cannot deliver failure reply: {e}");
@@ -297,63 +290,27 @@ pub fn fail_message(env: &AgentEnv, request: &Message, failure: &CallFailure) {
     }
 }
 
-/// Arm the per-message limits; returns the fuel budget.
-fn arm(store: &mut Store<AgentState>, spec: &AgentSpec) -> u64 {
+/// Arm the per-message limits for a call that must end by `deadline` (the
+/// epoch deadline and blocking host calls both end there); returns the fuel budget.
+fn arm(store: &mut Store<AgentState>, spec: &AgentSpec, deadline: Instant) -> u64 {
     let limits = spec.limits;
-    store.set_epoch_deadline(deadline_ticks(Duration::from_micros(limits.deadline_micros)));
+    store.set_epoch_deadline(deadline_ticks(deadline.saturating_duration_since(Instant::now())));
     let budget = limits.cpu_micros_per_message.saturating_mul(FUEL_PER_MICRO);
     let _ = store.set_fuel(budget);
     let state = store.data_mut();
-    state.deadline = Instant::now() + Duration::from_micros(limits.deadline_micros);
+    state.deadline = deadline;
     state.host_calls = 0;
     state.limiter.take_refused();
     budget
 }
 
-/// Turn a wasmtime error into a failure reason and a sentence.
-fn describe(e: &wasmtime::Error, store: &mut Store<AgentState>, spec: &AgentSpec) -> CallFailure {
+/// The failure a wasmtime error from a call into the agent stands for.
+fn failure_of(e: wasmtime::Error, store: &mut Store<AgentState>, spec: &AgentSpec) -> CallFailure {
     let limiter = &mut store.data_mut().limiter;
-    if limiter.take_refused() {
-        return CallFailure::poisoned("memory-limit", format!("memory limit of {} bytes exceeded", limiter.limit()));
-    }
-    if let Some(limit) = e.downcast_ref::<HostCallLimit>() {
-        return CallFailure::poisoned("host-call-limit", limit.to_string());
-    }
-    let limits = spec.limits;
-    let text = format!("{e:#}");
-    if e.downcast_ref::<wasmtime::component::ResourceTableError>().is_some()
-        || text.contains("resource table has no free keys")
-    {
-        return CallFailure::poisoned(
-            "resource-limit",
-            format!("the agent holds more than {MAX_RESOURCES} resource handles"),
-        );
-    }
-    if text.contains("fuel allocated for hostcalls has been exhausted") {
-        return CallFailure::poisoned(
-            "message-too-large",
-            format!(
-                "the agent passed the host more data in one call than allowed (message limit {} bytes)",
-                limits.message_bytes
-            ),
-        );
-    }
-    if e.downcast_ref::<BlockedPastDeadline>().is_some() {
-        return CallFailure::poisoned(
-            "deadline",
-            format!("deadline of {} µs per message exceeded while blocked in a host call", limits.deadline_micros),
-        );
-    }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => {
-            CallFailure::poisoned("deadline", format!("deadline of {} µs per message exceeded", limits.deadline_micros))
-        }
-        Some(Trap::OutOfFuel) => CallFailure::poisoned(
-            "cpu-limit",
-            format!("CPU limit of {} µs per message exceeded", limits.cpu_micros_per_message),
-        ),
-        Some(Trap::StackOverflow) => CallFailure::poisoned("trap", "the agent overflowed its stack".into()),
-        Some(trap) => CallFailure::poisoned("trap", format!("the agent trapped: {trap}")),
-        None => CallFailure::poisoned("trap", format!("{e:#}")),
-    }
+    let observed = Observed {
+        memory_refused: limiter.take_refused(),
+        memory_limit: limiter.limit(),
+        max_resources: MAX_RESOURCES,
+    };
+    classify(e, &observed, &spec.limits)
 }

@@ -2,6 +2,8 @@
 //! linked components, the agent's environment, and its first instantiation.
 
 use super::agent::{AgentEnv, AgentState, LiveAgent};
+use super::cell::{AgentCell, Instance};
+use super::scheduler::Handle;
 use super::stats::AgentStats;
 use super::{RuntimeError, AGENT_EXPORTS};
 use crate::bindings::AgentPre;
@@ -12,7 +14,6 @@ use crate::policy::{check, AgentSpec, Grants};
 use crate::store::KvBackend;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
@@ -46,6 +47,7 @@ pub(super) struct EnvParts {
     pub(super) bus: Arc<Bus>,
     pub(super) kv: Arc<dyn KvBackend>,
     pub(super) runtime: tokio::runtime::Handle,
+    pub(super) scheduler: Handle,
     pub(super) timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
     /// The timers of the version being replaced, which carry over (if this
     /// version fails to start, the runtime points them back at the old one).
@@ -53,55 +55,61 @@ pub(super) struct EnvParts {
 }
 
 impl EnvParts {
-    fn build(self) -> (AgentEnv, mpsc::Receiver<crate::bus::Event>) {
-        let (tx, rx) = mpsc::channel(self.spec.limits.mailbox as usize);
-        if let Some(inherited) = &self.inherited {
-            // from here on timers fire into the new version's mailbox (taken up once it is registered)
-            inherited.retarget(tx.clone());
-        }
-        let timers = self.inherited.unwrap_or_else(|| {
-            crate::capability::timers::AgentTimers::new(
-                &self.spec.name,
-                tx.clone(),
-                self.runtime.clone(),
-                self.spec.grants.timers.map_or(0, |t| t.max_active),
-                self.timer_log,
-            )
-        });
-        let env = AgentEnv {
-            spec: self.spec,
-            bus: self.bus,
-            kv: self.kv,
-            mailbox: tx,
-            runtime: self.runtime,
-            stats: Arc::new(Mutex::new(AgentStats::default())),
-            dropped_lines: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            timers,
-            subscriptions: crate::bus::topics::Staged::new(),
-        };
-        (env, rx)
+    /// The agent's cell (held: it runs once released) with its environment.
+    fn build(self, pre: AgentPre<AgentState>) -> Arc<AgentCell> {
+        let capacity = self.spec.limits.mailbox as usize;
+        let scheduler = self.scheduler.clone();
+        AgentCell::new(
+            move |mailbox| {
+                if let Some(inherited) = &self.inherited {
+                    // from here on timers fire into the new version's mailbox (taken up once it is released)
+                    inherited.retarget(mailbox.clone());
+                }
+                let timers = self.inherited.unwrap_or_else(|| {
+                    crate::capability::timers::AgentTimers::new(
+                        &self.spec.name,
+                        mailbox.clone(),
+                        self.runtime.clone(),
+                        self.spec.grants.timers.map_or(0, |t| t.max_active),
+                        self.timer_log,
+                    )
+                });
+                AgentEnv {
+                    spec: self.spec,
+                    bus: self.bus,
+                    kv: self.kv,
+                    mailbox,
+                    runtime: self.runtime,
+                    stats: Arc::new(Mutex::new(AgentStats::default())),
+                    dropped_lines: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+                    timers,
+                    subscriptions: crate::bus::topics::Staged::new(),
+                }
+            },
+            capacity,
+            pre,
+            scheduler,
+        )
     }
 }
 
-/// A new agent, initialised, with what its actor needs.
+/// A new agent, initialised and held, with its self-description.
 pub(super) struct Started {
-    pub(super) live: LiveAgent,
+    pub(super) cell: Arc<AgentCell>,
     pub(super) capabilities: crate::bindings::caxton::agent::types::AgentProfile,
-    pub(super) pre: AgentPre<AgentState>,
-    pub(super) env: AgentEnv,
-    pub(super) rx: mpsc::Receiver<crate::bus::Event>,
     /// The component's content digest.
     pub(super) digest: [u8; 32],
 }
 
-/// Build the agent's environment, instantiate it, run its `init` and read its
+/// Build the agent's cell, instantiate it, run its `init` and read its
 /// `capabilities` (on a blocking thread).
 pub(super) fn start(parts: EnvParts, pre: AgentPre<AgentState>, digest: [u8; 32]) -> Result<Started, RuntimeError> {
-    let (env, rx) = parts.build();
-    let mut live = LiveAgent::start(env.clone(), &pre)?;
+    let cell = parts.build(pre);
+    let mut live = LiveAgent::start(cell.env.clone(), &cell.pre)?;
     let capabilities =
         live.capabilities().map_err(|f| RuntimeError::Init { agent: live.name().to_string(), message: f.message })?;
-    Ok(Started { live, capabilities, pre, env, rx, digest })
+    cell.install(Instance::Live(Box::new(live)));
+    Ok(Started { cell, capabilities, digest })
 }
 
 /// The outcome of a blocking job, with a panic turned into an internal error.

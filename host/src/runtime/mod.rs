@@ -1,18 +1,37 @@
-//! The runtime: compiles and links agents, and runs each one as an actor that
-//! takes one event at a time from its bounded mailbox.
+//! The runtime: compiles and links agents, and runs each one on the
+//! [`scheduler`]'s workers, one event at a time from its bounded mailbox.
 //!
-//! The actor owns the agent's wasmtime store and hands it to a worker of the
-//! [`pool`] for each batch of events, so agents run in parallel while each
-//! one sees its events strictly in order.
+//! The path of one message, and who owns what on it:
+//!
+//! 1. A sender (an agent's `messaging.send` on a worker thread, or an HTTP
+//!    handler on a tokio thread) calls [`crate::bus::Bus::send`], which
+//!    reserves a slot in every receiver's [`crate::bus::mailbox::Mailbox`] and
+//!    queues the message.
+//! 2. Queuing into an idle agent's mailbox wakes its [`cell::AgentCell`]: the
+//!    cell's [`cell::Turn`] goes from `Idle` to `Scheduled` and the cell is
+//!    pushed onto the run queue of the worker that sent (its LIFO slot), or
+//!    onto the shared queue when the sender is not a worker.
+//! 3. A worker runs the cell's batch: it takes the agent's instance
+//!    ([`agent::LiveAgent`], which owns the wasmtime store), and calls
+//!    `handle-message` for each queued event under the event's deadline
+//!    ([`agent::deadline_from_now`]), up to a batch's limit; then the turn
+//!    goes back to `Idle`, or the cell yields to the back of the run queue.
+//! 4. A call that fails names a [`failure::FailureReason`]; one that poisons
+//!    the instance hands the turn to [`supervisor::restart`] (an async task,
+//!    only then), which backs off, starts a fresh instance and hands it back.
+//!
+//! Deploy ([`Runtime::deploy_bytes`]) and removal ([`Runtime::remove`]) run on
+//! tokio: they build or retire cells; the scheduler never waits on them.
 
-pub mod actor;
 pub mod agent;
+pub mod cell;
 pub mod engine;
 pub mod exports;
-pub mod inbox;
+pub mod failure;
 mod install;
-pub mod pool;
+pub mod scheduler;
 pub mod stats;
+pub mod supervisor;
 
 use install::{joined, start, EnvParts, Linked, Started};
 pub use install::{prepare, verify};
@@ -26,7 +45,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::oneshot;
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
@@ -137,8 +155,6 @@ pub struct RuntimeConfig {
     pub timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
     /// Where dead letters are written down; `None` keeps them in memory only.
     pub dead_letter_log: Option<Arc<dyn crate::bus::dead_letters::DeadLetterLog>>,
-    /// Where agents' calls run.
-    pub executor: pool::Executor,
     /// Largest component deployed, in bytes.
     pub max_component_bytes: usize,
 }
@@ -154,7 +170,6 @@ impl RuntimeConfig {
             compile_timeout: Duration::from_secs(60),
             timer_log: None,
             dead_letter_log: None,
-            executor: pool::Executor::default(),
             max_component_bytes: component::MAX_COMPONENT_BYTES,
         }
     }
@@ -178,15 +193,10 @@ pub const REDEPLOY_GRACE: Duration = Duration::from_secs(10);
 pub const PARALLEL_COMPILES: usize = 2;
 
 struct Running {
-    stop: oneshot::Sender<actor::Stop>,
-    inbox: Arc<inbox::Inbox>,
-    done: tokio::task::JoinHandle<()>,
+    cell: Arc<cell::AgentCell>,
+    /// Retires the version this one replaced, then releases this one.
+    handover: Option<tokio::task::JoinHandle<()>>,
     services: Vec<String>,
-    spec: AgentSpec,
-    stats: Arc<Mutex<AgentStats>>,
-    dropped_lines: Arc<std::sync::atomic::AtomicU64>,
-    timers: Arc<crate::capability::timers::AgentTimers>,
-    mailbox: crate::bus::Mailbox,
     digest: [u8; 32],
 }
 
@@ -218,7 +228,7 @@ pub struct Runtime {
     timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
     compile_timeout_micros: std::sync::atomic::AtomicU64,
     linked: Linked,
-    calls: pool::Calls,
+    scheduler: scheduler::Scheduler,
     max_component_bytes: usize,
     lifecycle: crate::name_locks::NameLocks,
     _ticker: engine::EpochTicker,
@@ -239,7 +249,7 @@ impl Runtime {
             timer_log: config.timer_log,
             compile_timeout_micros: std::sync::atomic::AtomicU64::new(config.compile_timeout.as_micros() as u64),
             linked: Linked::default(),
-            calls: pool::Calls::new(config.executor).map_err(|e| RuntimeError::Internal(e.to_string()))?,
+            scheduler: scheduler::Scheduler::new().map_err(|e| RuntimeError::Internal(e.to_string()))?,
             max_component_bytes: config.max_component_bytes,
             lifecycle: crate::name_locks::NameLocks::default(),
             _ticker: ticker,
@@ -292,16 +302,19 @@ impl Runtime {
         let agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
         let mut list: Vec<AgentSummary> = agents
             .iter()
-            .map(|(name, r)| AgentSummary {
-                name: name.clone(),
-                services: r.services.clone(),
-                grants: r.spec.grants.granted().into_iter().map(|c| c.name()).collect(),
-                limits: r.spec.limits,
-                stats: AgentStats {
-                    log_lines_dropped: r.dropped_lines.load(std::sync::atomic::Ordering::Relaxed),
-                    ..r.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
-                },
-                mailbox_depth: r.mailbox.max_capacity().saturating_sub(r.mailbox.capacity()),
+            .map(|(name, r)| {
+                let env = &r.cell.env;
+                AgentSummary {
+                    name: name.clone(),
+                    services: r.services.clone(),
+                    grants: env.spec.grants.granted().into_iter().map(|c| c.name()).collect(),
+                    limits: env.spec.limits,
+                    stats: AgentStats {
+                        log_lines_dropped: env.dropped_lines.load(std::sync::atomic::Ordering::Relaxed),
+                        ..env.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+                    },
+                    mailbox_depth: env.mailbox.depth(),
+                }
             })
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -347,65 +360,63 @@ impl Runtime {
         if !replace && self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
             return Err(RuntimeError::AlreadyDeployed(name));
         }
-        let inherited = self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name).map(|r| r.timers.clone());
+        let inherited =
+            self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name).map(|r| r.cell.env.timers.clone());
         let parts = EnvParts {
             spec: spec.clone(),
             bus: self.bus.clone(),
             kv: self.kv.clone(),
             runtime: tokio::runtime::Handle::current(),
+            scheduler: self.scheduler.handle(),
             timer_log: self.timer_log.clone(),
             inherited: inherited.filter(|_| replace),
         };
-        let Started { live, capabilities, pre, env, rx, digest } = match self.start_version(&spec, parts, bytes).await {
+        let Started { cell, capabilities, digest } = match self.start_version(&spec, parts, bytes).await {
             Ok(started) => started,
             Err(e) => {
                 // the running version (if any) keeps its timers
                 if let Some(running) = self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name) {
-                    running.timers.retarget_back(running.mailbox.clone());
+                    running.cell.env.timers.retarget_back(running.cell.mailbox().clone());
                 }
                 return Err(e);
             }
         };
-        let timers = env.timers.clone();
-        let tx = env.mailbox.clone();
-
         let profile: crate::bus::directory::Profile = capabilities.into();
         let services = profile.services.iter().map(|s| s.name.clone()).collect();
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let inbox = inbox::Inbox::new(rx);
-        let previous = {
-            let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
-            let previous = agents.remove(&name);
-            if previous.is_some() && !replace {
-                // a concurrent deploy of the same name won the race
-                if let Some(p) = previous {
-                    agents.insert(name.clone(), p);
-                }
-                return Err(RuntimeError::AlreadyDeployed(name));
+        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        let previous = agents.remove(&name);
+        if previous.is_some() && !replace {
+            // a concurrent deploy of the same name won the race
+            if let Some(p) = previous {
+                agents.insert(name.clone(), p);
             }
-            self.bus.replace(&name, tx, profile, &env.subscriptions);
-            let old_digest = previous.as_ref().map(|p| p.digest);
-            let old = previous.map(|p| {
-                let _ = p.stop.send(actor::Stop::DrainUntil(tokio::time::Instant::now() + REDEPLOY_GRACE));
-                p.done
-            });
-            let (stats, dropped_lines, mailbox) = (env.stats.clone(), env.dropped_lines.clone(), env.mailbox.clone());
-            let (actor_inbox, calls) = (inbox.clone(), self.calls.clone());
-            let done = tokio::spawn(async move {
-                if let Some(old) = old {
-                    let _ = old.await;
-                }
-                actor::run(live, env, pre, actor_inbox, calls, stop_rx).await;
-            });
-            let running =
-                Running { stop: stop_tx, inbox, done, services, spec, stats, dropped_lines, timers, mailbox, digest };
-            let previous = agents.insert(name.clone(), running);
-            if let Some(old_digest) = old_digest {
-                self.forget_unused(&agents, &old_digest);
+            return Err(RuntimeError::AlreadyDeployed(name));
+        }
+        self.bus.replace(&name, cell.mailbox().clone(), profile, &cell.env.subscriptions);
+        let old_digest = previous.as_ref().map(|p| p.digest);
+        let handover = match previous {
+            None => {
+                cell.release();
+                None
             }
-            previous
+            Some(old) => {
+                // the old version finishes its queue first; the new one's events wait in its mailbox
+                let until = tokio::time::Instant::now() + REDEPLOY_GRACE;
+                let new = cell.clone();
+                Some(tokio::spawn(async move {
+                    if let Some(earlier) = old.handover {
+                        let _ = earlier.await;
+                    }
+                    retire(old.cell, Some(until)).await;
+                    new.release();
+                }))
+            }
         };
-        debug_assert!(previous.is_none());
+        agents.insert(name.clone(), Running { cell, handover, services, digest });
+        if let Some(old_digest) = old_digest {
+            self.forget_unused(&agents, &old_digest);
+        }
+        drop(agents);
         tracing::info!(agent = %name, replaced = replace, "deployed");
         Ok(())
     }
@@ -464,11 +475,14 @@ impl Runtime {
         };
         self.bus.unregister(name);
         self.forget_unused(&self.agents.lock().unwrap_or_else(|p| p.into_inner()), &running.digest);
-        running.inbox.halt();
-        let _ = running.stop.send(actor::Stop::Now);
-        let _ = running.done.await;
+        running.cell.halt();
+        if let Some(handover) = running.handover {
+            let _ = handover.await;
+        }
+        let timers = running.cell.env.timers.clone();
+        retire(running.cell, None).await;
         if state == StateOnRemove::Delete {
-            running.timers.disarm_all();
+            timers.disarm_all();
             let keys = self.delete_state(name).await?;
             tracing::info!(agent = %name, keys, "removed with its state");
         } else {
@@ -501,11 +515,35 @@ impl Runtime {
         let mut done = Vec::new();
         for (name, r) in running {
             self.bus.unregister(&name);
-            let _ = r.stop.send(actor::Stop::DrainUntil(until));
-            done.push(r.done);
+            done.push(tokio::spawn(async move {
+                if let Some(handover) = r.handover {
+                    let _ = handover.await;
+                }
+                retire(r.cell, Some(until)).await;
+            }));
         }
         for d in done {
             let _ = d.await;
         }
+    }
+}
+
+/// Stop an agent's cell: let it finish what is queued until `drain_until`
+/// (if given; otherwise it stops after the event in hand), answer what is
+/// left with a `failure` (reason `removed`), and call its `shutdown`.
+async fn retire(cell: Arc<cell::AgentCell>, drain_until: Option<tokio::time::Instant>) {
+    if let Some(until) = drain_until {
+        cell.drained(until).await;
+    }
+    cell.mailbox().close();
+    cell.halt();
+    cell.settled().await;
+    let instance = cell.stop();
+    let removed = format!("agent `{}` was removed before handling the message", cell.env.spec.name);
+    while let Some(event) = cell.mailbox().pop() {
+        cell.refuse(event, failure::FailureReason::Removed, &removed);
+    }
+    if let cell::Instance::Live(agent) = instance {
+        let _ = tokio::task::spawn_blocking(move || agent.shutdown()).await;
     }
 }

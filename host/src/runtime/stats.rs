@@ -1,6 +1,7 @@
 //! Per-agent statistics: what an operator reads in `caxton agents --json` and
 //! what `/metrics` exports.
 
+use super::failure::FailureReason;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,7 +58,7 @@ pub struct AgentStats {
     /// Timer callbacks handled.
     pub timers: u64,
     /// Failures by reason (`handler-error`, `deadline`, `memory-limit`, …).
-    pub failures: BTreeMap<String, u64>,
+    pub failures: BTreeMap<FailureReason, u64>,
     /// Fresh instances started after a failure.
     pub restarts: u64,
     /// Fuel consumed by all calls.
@@ -79,8 +80,8 @@ impl AgentStats {
     }
 
     /// Record a failure.
-    pub fn failed(&mut self, reason: &str) {
-        *self.failures.entry(reason.to_string()).or_default() += 1;
+    pub fn failed(&mut self, reason: FailureReason) {
+        *self.failures.entry(reason).or_default() += 1;
     }
 }
 
@@ -97,8 +98,9 @@ mod tests {
         assert_eq!(s.handle_time.counts, vec![1, 0, 1, 0, 0, 0, 1]);
         assert_eq!(s.fuel_used, 30);
         assert_eq!(s.memory_high_water, 100);
-        s.failed("deadline");
-        s.failed("deadline");
-        assert_eq!(s.failures.get("deadline"), Some(&2));
+        s.failed(FailureReason::Deadline);
+        s.failed(FailureReason::Deadline);
+        assert_eq!(s.failures.get(&FailureReason::Deadline), Some(&2));
+        assert_eq!(serde_json::to_value(&s).unwrap()["failures"], serde_json::json!({ "deadline": 2 }));
     }
 }

@@ -361,6 +361,11 @@ async fn b5_resource_handle_exhaustion_stops_at_the_table_cap() {
     s.limits = Limits { host_calls_per_message: 1_000_000, ..Limits::default() };
     rt.deploy_bytes(s, wat.bytes()).await.unwrap();
     let stats = deliver_and_settle(&rt, "hoarder", json!({})).await;
-    assert_eq!(stats.failures.get("resource-limit"), Some(&1), "{:?}", stats.failures);
+    assert_eq!(
+        stats.failures.get(&caxton::runtime::failure::FailureReason::ResourceLimit),
+        Some(&1),
+        "{:?}",
+        stats.failures
+    );
     canary_is_fine(&rt).await;
 }

@@ -1,0 +1,351 @@
+//! One agent as the scheduler sees it: its mailbox, its instance, and whose
+//! turn it is to run it ([`Turn`]).
+//!
+//! An event pushed into an idle agent's mailbox schedules the cell (see
+//! [`Wake`]); a worker then runs a *batch*: the queued events one at a time,
+//! up to [`BATCH_EVENTS`] or [`BATCH_TIME`], after which a cell with more
+//! events yields to the back of the run queue. Only the holder of the turn
+//! touches the instance, so an agent handles one event at a time, in mailbox
+//! order. A call that poisons the instance hands the turn to supervision
+//! ([`super::supervisor`]), which restarts the agent (or quarantines it) and
+//! hands the turn back. A call stuck inside a host call past its deadline
+//! plus [`HOST_TIMEOUT_GRACE`] is abandoned: its message is answered, a fresh
+//! instance takes over, and whatever the stuck call returns is dropped.
+
+use super::agent::{fail_message, AgentEnv, AgentState, LiveAgent};
+use super::failure::{CallFailure, FailureReason};
+use super::scheduler::{Handle, Task};
+use crate::acl::Message;
+use crate::bindings::AgentPre;
+use crate::bus::mailbox::{Mailbox, Wake};
+use crate::bus::Event;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// Most events one batch handles before the cell yields its worker.
+pub const BATCH_EVENTS: usize = 64;
+/// A batch takes no further events once it has run this long.
+pub const BATCH_TIME: Duration = Duration::from_millis(2);
+/// How long past its deadline a call may run before the host gives up on it
+/// (a guest blocked inside a host call cannot be interrupted by the epoch).
+pub const HOST_TIMEOUT_GRACE: Duration = Duration::from_millis(500);
+
+/// Who may run the agent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// A new version not yet released (the version it replaces still drains).
+    Held,
+    /// Nothing to do: the next event schedules it.
+    Idle,
+    /// In a run queue or running: the worker holds the turn.
+    Scheduled,
+    /// Supervision holds the turn: backing off and starting a fresh instance.
+    Restarting,
+    /// Removed: nothing runs it any more.
+    Stopped,
+}
+
+/// The agent's instance between batches.
+pub enum Instance {
+    /// Ready to handle events.
+    Live(Box<LiveAgent>),
+    /// Failed too often: every message is refused with this cause.
+    Quarantined(String),
+    /// None (being restarted, or gone).
+    Empty,
+}
+
+/// The event a batch is handling, for the monitor.
+struct InHand {
+    /// When its deadline passes.
+    deadline: Instant,
+    /// Its header, to answer it if the call is abandoned (none for a timer).
+    request: Option<Message>,
+}
+
+/// One agent: mailbox, instance and turn.
+pub struct AgentCell {
+    /// The agent's environment (its mailbox among it).
+    pub env: AgentEnv,
+    /// Its linked component, to start fresh instances.
+    pub pre: AgentPre<AgentState>,
+    scheduler: Handle,
+    turn: Mutex<Turn>,
+    instance: Mutex<Instance>,
+    in_hand: Mutex<Option<InHand>>,
+    /// Bumped when a stuck call is abandoned; a batch of an older generation stops.
+    generation: AtomicU64,
+    halted: AtomicBool,
+    /// Notified when the turn returns to `Idle` while someone waits for it.
+    settled: tokio::sync::Notify,
+    watched: AtomicBool,
+    /// Notified on halt (a backoff in progress ends early).
+    pub(super) halt_signal: tokio::sync::Notify,
+    pub(super) supervisor: Mutex<super::supervisor::Supervisor>,
+    me: Weak<AgentCell>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AgentCell {
+    /// A held cell for `env` (whose mailbox is created here, waking this cell).
+    pub fn new(
+        make_env: impl FnOnce(Mailbox) -> AgentEnv,
+        capacity: usize,
+        pre: AgentPre<AgentState>,
+        scheduler: Handle,
+    ) -> Arc<AgentCell> {
+        Arc::new_cyclic(|me: &Weak<AgentCell>| {
+            let wake: Weak<dyn Wake> = me.clone();
+            AgentCell {
+                env: make_env(Mailbox::new(capacity, wake)),
+                pre,
+                scheduler,
+                turn: Mutex::new(Turn::Held),
+                instance: Mutex::new(Instance::Empty),
+                in_hand: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                halted: AtomicBool::new(false),
+                settled: tokio::sync::Notify::new(),
+                watched: AtomicBool::new(false),
+                halt_signal: tokio::sync::Notify::new(),
+                supervisor: Mutex::new(super::supervisor::Supervisor::default()),
+                me: me.clone(),
+            }
+        })
+    }
+
+    /// The agent's mailbox.
+    pub fn mailbox(&self) -> &Mailbox {
+        &self.env.mailbox
+    }
+
+    /// The turn now.
+    pub fn turn(&self) -> Turn {
+        *lock(&self.turn)
+    }
+
+    /// Put `instance` in place (a started or restarted agent, or a quarantine).
+    pub fn install(&self, instance: Instance) {
+        *lock(&self.instance) = instance;
+    }
+
+    /// Let a held cell (or one supervision has restarted) run: scheduled at
+    /// once when events wait.
+    pub fn release(self: &Arc<Self>) {
+        let mut turn = lock(&self.turn);
+        if !matches!(*turn, Turn::Held | Turn::Restarting) {
+            return;
+        }
+        *turn = self.after_run();
+        let scheduled = *turn == Turn::Scheduled;
+        drop(turn);
+        if scheduled {
+            self.scheduler.schedule(self.clone());
+        }
+        self.notify_settled();
+    }
+
+    /// The turn a run (or a restart) ends in: `Scheduled` when events wait
+    /// and the cell is not halted, `Idle` otherwise.
+    fn after_run(&self) -> Turn {
+        if !self.halted.load(Ordering::SeqCst) && !self.env.mailbox.is_empty() {
+            Turn::Scheduled
+        } else {
+            Turn::Idle
+        }
+    }
+
+    /// Stop after the event in hand: no batch takes another event.
+    pub fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
+        self.halt_signal.notify_waiters();
+    }
+
+    /// Whether [`AgentCell::halt`] was called.
+    pub fn halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
+
+    /// Wait until no batch runs and no restart is under way.
+    pub async fn settled(&self) {
+        self.watched.store(true, Ordering::SeqCst);
+        loop {
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if matches!(self.turn(), Turn::Idle | Turn::Held | Turn::Stopped) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Wait until the mailbox is empty and nothing runs, or until `until`;
+    /// whether it drained.
+    pub async fn drained(&self, until: tokio::time::Instant) -> bool {
+        self.watched.store(true, Ordering::SeqCst);
+        loop {
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.turn() != Turn::Scheduled && self.turn() != Turn::Restarting && self.env.mailbox.is_empty() {
+                return true;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// After [`AgentCell::settled`]: stop for good and take the instance.
+    pub fn stop(&self) -> Instance {
+        *lock(&self.turn) = Turn::Stopped;
+        std::mem::replace(&mut *lock(&self.instance), Instance::Empty)
+    }
+
+    fn notify_settled(&self) {
+        if self.watched.load(Ordering::SeqCst) {
+            self.settled.notify_waiters();
+        }
+    }
+
+    /// Hand the turn to supervision after `failure` poisoned the instance.
+    fn supervise(self: &Arc<Self>, failure: CallFailure) {
+        *lock(&self.turn) = Turn::Restarting;
+        let cell = self.clone();
+        self.env.runtime.spawn(async move { super::supervisor::restart(cell, failure).await });
+    }
+
+    /// Handle one event with `agent`; a poisoning failure if there was one.
+    fn handle(&self, agent: &mut LiveAgent, event: Event) -> Option<CallFailure> {
+        let deadline = super::agent::deadline_from_now(&self.env.spec.limits);
+        let request = match &event {
+            Event::Message(msg) => Some(msg.header()),
+            Event::Timer(_) => None,
+        };
+        *lock(&self.in_hand) = Some(InHand { deadline, request });
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.handle(event, deadline)));
+        let in_hand = lock(&self.in_hand).take();
+        match outcome {
+            Ok(failure) => failure.filter(CallFailure::poisoned),
+            Err(_) => {
+                let failure = CallFailure::new(
+                    FailureReason::HostPanic,
+                    format!("a host function panicked while `{}` ran", self.env.spec.name),
+                );
+                self.env.stats(|s| s.failed(failure.reason));
+                if let Some(request) = in_hand.and_then(|h| h.request) {
+                    fail_message(&self.env, &request, &failure);
+                }
+                Some(failure)
+            }
+        }
+    }
+
+    /// Refuse a message because the agent is quarantined or gone.
+    pub fn refuse(&self, event: Event, reason: FailureReason, message: &str) {
+        if let Event::Message(msg) = event {
+            let failure = CallFailure::new(reason, message.to_string());
+            self.env.stats(|s| s.failed(reason));
+            fail_message(&self.env, &msg, &failure);
+        }
+    }
+}
+
+impl Wake for AgentCell {
+    fn wake(self: Arc<Self>) {
+        let mut turn = lock(&self.turn);
+        if *turn != Turn::Idle {
+            return;
+        }
+        *turn = Turn::Scheduled;
+        drop(turn);
+        let scheduler = self.scheduler.clone();
+        scheduler.schedule(self);
+    }
+}
+
+impl Task for AgentCell {
+    fn run(self: Arc<Self>) {
+        let _tokio = self.env.runtime.enter();
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut instance = std::mem::replace(&mut *lock(&self.instance), Instance::Empty);
+        let started = Instant::now();
+        for _ in 0..BATCH_EVENTS {
+            if self.halted() {
+                break;
+            }
+            let Some(event) = self.env.mailbox.pop() else { break };
+            match &mut instance {
+                Instance::Live(agent) => {
+                    let failure = self.handle(agent, event);
+                    if self.generation.load(Ordering::SeqCst) != generation {
+                        // abandoned while stuck: supervision owns the turn; this instance is dropped
+                        return;
+                    }
+                    if let Some(failure) = failure {
+                        drop(instance);
+                        self.supervise(failure);
+                        return;
+                    }
+                }
+                Instance::Quarantined(cause) => self.refuse(
+                    event,
+                    FailureReason::Quarantined,
+                    &format!(
+                        "agent `{}` is quarantined after repeated failures; redeploy it ({cause})",
+                        self.env.spec.name
+                    ),
+                ),
+                Instance::Empty => self.refuse(
+                    event,
+                    FailureReason::Removed,
+                    &format!("agent `{}` was removed before handling the message", self.env.spec.name),
+                ),
+            }
+            if started.elapsed() >= BATCH_TIME {
+                break;
+            }
+        }
+        *lock(&self.instance) = instance;
+        let mut turn = lock(&self.turn);
+        *turn = self.after_run();
+        let again = *turn == Turn::Scheduled;
+        drop(turn);
+        if again {
+            self.scheduler.schedule_yield(self.clone());
+        } else {
+            self.notify_settled();
+        }
+    }
+
+    fn held(&self, now: Instant) {
+        let abandoned = {
+            let mut in_hand = lock(&self.in_hand);
+            match &*in_hand {
+                Some(hand) if now >= hand.deadline + HOST_TIMEOUT_GRACE => {
+                    // under the lock: the batch sees the new generation when its call returns
+                    self.generation.fetch_add(1, Ordering::SeqCst);
+                    in_hand.take()
+                }
+                _ => None,
+            }
+        };
+        let Some(hand) = abandoned else { return };
+        let failure = CallFailure::new(
+            FailureReason::Deadline,
+            format!("deadline of {} µs per message exceeded inside a host call", self.env.spec.limits.deadline_micros),
+        );
+        self.env.stats(|s| s.failed(failure.reason));
+        if let Some(request) = hand.request {
+            fail_message(&self.env, &request, &failure);
+        }
+        if let Some(me) = self.me.upgrade() {
+            me.supervise(failure);
+        }
+    }
+}
