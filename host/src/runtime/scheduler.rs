@@ -39,6 +39,7 @@ pub const LIFO_STREAK: u32 = 3;
 /// A worker looks at the shared queue before its own every this many runs.
 pub const SHARED_EVERY: u32 = 61;
 
+
 /// Something a worker runs: an agent with events to handle.
 pub trait Task: Send + Sync + 'static {
     /// Run on a worker thread until done or until it yields (by scheduling itself again).
@@ -258,7 +259,8 @@ impl Local {
         }
         let lifo = lock(&self.slot.lifo).take();
         if let Some(job) = lifo {
-            if self.streak.get() < LIFO_STREAK {
+            // past its streak the LIFO task queues behind the others, if there are any
+            if self.streak.get() < LIFO_STREAK || self.queue.is_empty() {
                 self.streak.set(self.streak.get() + 1);
                 return Some(job);
             }
