@@ -20,6 +20,7 @@ pub mod capability;
 pub mod cli;
 pub mod component;
 pub mod datadir;
+pub mod glob;
 pub mod http;
 pub mod ids;
 pub mod journal;

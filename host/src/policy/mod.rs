@@ -8,6 +8,7 @@ pub mod check;
 pub mod file;
 
 use crate::capability::Capability;
+use crate::glob;
 use std::path::{Path, PathBuf};
 
 /// Why a deployment file or a grant check was refused.
@@ -172,19 +173,19 @@ impl MessagingGrant {
 
     /// Whether `receiver` matches one of the patterns.
     pub fn may_send_to(&self, receiver: &str) -> bool {
-        self.send_to.iter().any(|p| glob_match(p, receiver))
+        self.send_to.iter().any(|p| glob::matches(p, receiver))
     }
 
     /// Whether publishing to `topic` is granted.
     pub fn may_publish(&self, topic: &str) -> bool {
-        self.publish.iter().any(|p| glob_match(p, topic))
+        self.publish.iter().any(|p| glob::matches(p, topic))
     }
 
     /// Whether subscribing with `pattern` stays within the granted patterns:
     /// the pattern, read as text, must match a granted pattern, so every topic
     /// it matches is granted too (`prices.eu.*` within `prices.*`, but not `*`).
     pub fn may_subscribe(&self, pattern: &str) -> bool {
-        self.subscribe.iter().any(|p| glob_match(p, pattern))
+        self.subscribe.iter().any(|p| glob::matches(p, pattern))
     }
 }
 
@@ -288,26 +289,6 @@ impl Default for Limits {
             message_bytes: 256 * 1024,
         }
     }
-}
-
-/// `*` matches any run of characters (including none); everything else matches itself.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let tail: Vec<&str> = parts.collect();
-    let Some((last, middle)) = tail.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = rest.get(at + part.len()..).unwrap_or_default(),
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
 }
 
 /// Whether `name` is a usable agent name: 1–64 of `a-z 0-9 - _ .`, starting with a letter or digit.
