@@ -27,6 +27,7 @@ pub mod journal;
 pub mod name_locks;
 pub mod platform;
 pub mod policy;
+pub mod rate;
 pub mod registry;
 pub mod runtime;
 pub mod store;

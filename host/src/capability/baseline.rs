@@ -65,7 +65,7 @@ pub fn inert_ctx(
     filesystem: Option<&crate::policy::FilesystemGrant>,
 ) -> Result<WasiCtx, String> {
     let agent: Arc<str> = Arc::from(agent);
-    let bucket = crate::capability::messaging::TokenBucket::new(LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND);
+    let bucket = crate::rate::TokenBucket::new(LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND);
     let budget = Arc::new(std::sync::Mutex::new(LineBudget { bucket, dropped: 0, total_dropped: dropped_lines }));
     let mut builder = WasiCtxBuilder::new();
     builder
@@ -180,7 +180,7 @@ pub const LOG_LINES_PER_SECOND: u32 = 100;
 
 /// The log-line allowance shared by an agent's stdout and stderr.
 struct LineBudget {
-    bucket: crate::capability::messaging::TokenBucket,
+    bucket: crate::rate::TokenBucket,
     /// Dropped since the last line written.
     dropped: u64,
     /// Dropped in all, for the agent's statistics.
