@@ -1,9 +1,9 @@
 //! Name patterns in grants and subscriptions: `pricing-*`, `*-eu`, `orders.*.paid`.
 //!
 //! A leaf module (it uses nothing else in the crate) because three rooms read
-//! patterns: [`crate::policy`] checks `send-to`, `publish` and `subscribe`
-//! grants, [`crate::bus`] routes a published topic to its subscribers, and
-//! [`crate::capability`] checks a `wasi:keyvalue` bucket against the grant.
+//! patterns: `policy` checks `send-to`, `publish` and `subscribe` grants, `bus`
+//! routes a published topic to its subscribers, and `capability` checks a
+//! `wasi:keyvalue` bucket against the grant.
 
 /// Whether `text` matches `pattern`: `*` matches any run of characters
 /// (including none); everything else matches itself.

@@ -23,6 +23,7 @@ pub mod datadir;
 pub mod glob;
 pub mod http;
 pub mod ids;
+pub mod interfaces;
 pub mod journal;
 pub mod name_locks;
 pub mod platform;

@@ -7,8 +7,8 @@
 pub mod check;
 pub mod file;
 
-use crate::capability::Capability;
 use crate::glob;
+use crate::interfaces::Capability;
 use std::path::{Path, PathBuf};
 
 /// Why a deployment file or a grant check was refused.
@@ -56,7 +56,7 @@ pub enum PolicyError {
     /// A component imports an interface Caxton provides, but at another version.
     #[error(
         "agent `{agent}` imports `{interface}`, but Caxton provides `{provided}` (deployment file `{policy}`); build the component against the WIT this host serves (`caxton:agent@{}`, WASI 0.2)",
-        crate::capability::VERSION
+        crate::interfaces::VERSION
     )]
     UnsupportedVersion {
         /// The agent's name.
