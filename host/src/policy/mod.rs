@@ -256,6 +256,10 @@ pub struct LoggingGrant {
     pub max_level: LogLevel,
 }
 
+/// Largest single linear memory; deployment files cannot grant more, and the
+/// runtime's instance pool reserves this much per memory.
+pub const MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Resource limits of one agent. Defaults are the product guide's.
 /// (Serialized for reports only; deployment files are read through [`file`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -453,7 +457,7 @@ fn validate_limits(l: file::LimitsEntry) -> Result<Limits, String> {
             Err(format!("limits.{name} = {v} is outside {lo} ..= {hi}"))
         }
     };
-    in_range("memory-bytes", limits.memory_bytes, 64 * 1024, crate::runtime::engine::MAX_MEMORY_BYTES)?;
+    in_range("memory-bytes", limits.memory_bytes, 64 * 1024, MAX_MEMORY_BYTES)?;
     in_range("cpu-micros-per-message", limits.cpu_micros_per_message, 1, 3_600_000_000)?;
     in_range("deadline-micros", limits.deadline_micros, 1_000, 3_600_000_000)?;
     in_range("host-calls-per-message", limits.host_calls_per_message, 1, 100_000_000)?;
