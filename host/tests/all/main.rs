@@ -16,6 +16,7 @@ mod durability;
 mod failures;
 mod filesystem;
 mod hostile_wat;
+mod layering;
 mod lifecycle;
 mod limits;
 mod policy_gate;
