@@ -11,17 +11,31 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-/// Host bindings for the standard WASI interfaces Caxton serves behind grants.
+/// Host bindings for the standard WASI interfaces Caxton serves behind grants,
+/// and what a guest's handle to one of their resources stands for on the host.
 pub mod standard {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "standard-interfaces",
         imports: { default: trappable },
         with: {
-            "wasi:keyvalue/store.bucket": crate::capability::keyvalue::Bucket,
-            "wasi:keyvalue/atomics.cas": crate::capability::keyvalue::Cas,
+            "wasi:keyvalue/store.bucket": crate::bindings::standard::Bucket,
+            "wasi:keyvalue/atomics.cas": crate::bindings::standard::Cas,
         },
     });
+
+    /// What a guest's `wasi:keyvalue` bucket handle stands for: the storage
+    /// namespace it opened (see `capability::keyvalue`, which serves it).
+    pub struct Bucket {
+        pub(crate) namespace: String,
+    }
+
+    /// What a guest's compare-and-swap handle stands for: the key and the value it saw.
+    pub struct Cas {
+        pub(crate) namespace: String,
+        pub(crate) key: String,
+        pub(crate) seen: Option<Vec<u8>>,
+    }
 }
 
 use crate::acl;

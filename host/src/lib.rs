@@ -10,6 +10,21 @@
 //! the [`bus`], which queues them in the receivers' mailboxes; the [`runtime`]
 //! runs each agent as an actor that takes one event at a time from its mailbox
 //! and calls the component's exports.
+//!
+//! Modules are layered: a module uses only modules listed before its own line
+//! here, so no two of them use each other (`tests/all/layering.rs` checks it).
+//!
+//! 1. Leaves, which use nothing else in the crate: [`acl`] (the message),
+//!    [`interfaces`] (what Caxton serves and what an import means), [`glob`],
+//!    [`rate`], [`ids`], [`component`], [`datadir`], [`name_locks`], [`blocking`].
+//! 2. [`policy`] (deployment files and grants), [`bus`] and [`store`].
+//! 3. [`bindings`] (the WIT world and its conversions) and [`journal`].
+//! 4. [`capability`], which serves the granted interfaces to an agent.
+//! 5. [`runtime`], and [`registry`] (what is deployed, on disk).
+//! 6. [`platform`], then [`http`], then [`cli`].
+//!
+//! A helper two modules share goes down into a leaf, never sideways: `policy`
+//! reads [`interfaces`] and may not use `capability` or `runtime`.
 #![deny(missing_docs)]
 
 pub mod acl;
@@ -20,12 +35,15 @@ pub mod capability;
 pub mod cli;
 pub mod component;
 pub mod datadir;
+pub mod glob;
 pub mod http;
 pub mod ids;
+pub mod interfaces;
 pub mod journal;
 pub mod name_locks;
 pub mod platform;
 pub mod policy;
+pub mod rate;
 pub mod registry;
 pub mod runtime;
 pub mod store;

@@ -1,5 +1,8 @@
-//! The JSON form of an ACL message used by the HTTP API and the CLI.
+//! The JSON form of an ACL message, used by the HTTP API, the CLI and the journal.
 //!
+//! [`WireMessage`] is the one place the fields are named for JSON: what a client
+//! sends, what the API returns (a `From<Message>`), and, with the host's hop
+//! count beside it, what the journal stores ([`to_record`], [`from_record`]).
 //! Field names follow the product guide (`performative`, `sender`, `receiver` or
 //! `receivers`, `content`, `conversation_id`, `reply_with`, `in_reply_to`,
 //! `reply_by`, …). `content` is any JSON value: when `language` is absent or
@@ -13,37 +16,103 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-/// A message as a client writes it.
-#[derive(Debug, Clone, Deserialize)]
+/// An ACL message as JSON. `C` is the content: the JSON as written
+/// (`Box<RawValue>`) in the API, the host's text (`String`) in the journal.
+///
+/// Absent optional fields are left out when writing. A client's message names
+/// no field besides these (`deny_unknown_fields`) and no hop count.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct WireMessage {
+pub struct WireMessage<C = Box<RawValue>> {
+    /// The act, e.g. `request`; a client may write it in any case, with `_` for `-`.
     pub performative: String,
+    /// Who sends it. A client may name itself; the API always fills it in.
     #[serde(default)]
     pub sender: Option<String>,
-    #[serde(default)]
+    /// One receiver, for clients that name a single one; the API returns the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiver: Option<String>,
+    /// The receivers, besides `receiver`.
     #[serde(default)]
     pub receivers: Option<Vec<String>>,
-    /// The content as the client wrote it (absent: `null`).
+    /// The content (absent: `null`); in the API, JSON content as written and
+    /// other content as a JSON string.
     #[serde(default)]
-    pub content: Option<Box<RawValue>>,
-    #[serde(default)]
+    pub content: Option<C>,
+    /// The content language; absent or `json` means JSON content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
-    #[serde(default)]
+    /// The content encoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,
-    #[serde(default)]
+    /// The ontology the content's terms come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ontology: Option<String>,
-    #[serde(default)]
+    /// The interaction protocol, e.g. `fipa-contract-net`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
-    #[serde(default)]
+    /// The conversation the message belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
-    #[serde(default)]
+    /// The token a reply should carry in `in_reply_to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_with: Option<String>,
-    #[serde(default)]
+    /// The `reply_with` of the message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<String>,
-    #[serde(default)]
+    /// Milliseconds since the Unix epoch by which a reply is wanted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_by: Option<u64>,
+}
+
+impl<C> WireMessage<C> {
+    /// The JSON form of `m` with `content` as its content and no `receiver`:
+    /// the one place host fields become JSON fields. `m.hops` is left out.
+    fn from_host(m: Message, content: Option<C>) -> Self {
+        WireMessage {
+            performative: m.performative.as_str().to_string(),
+            sender: Some(m.sender),
+            receiver: None,
+            receivers: Some(m.receivers),
+            content,
+            language: m.language,
+            encoding: m.encoding,
+            ontology: m.ontology,
+            protocol: m.protocol,
+            conversation_id: m.conversation_id,
+            reply_with: m.reply_with,
+            in_reply_to: m.in_reply_to,
+            reply_by: m.reply_by,
+        }
+    }
+
+    /// The host message with the given act, parties, content and hops (which
+    /// the caller took from this form and checked) and the optional fields as
+    /// they are: the one place JSON fields become host fields.
+    fn into_host(
+        self,
+        performative: Performative,
+        sender: String,
+        receivers: Vec<String>,
+        content: String,
+        hops: u32,
+    ) -> Message {
+        Message {
+            performative,
+            sender,
+            receivers,
+            content,
+            language: self.language,
+            encoding: self.encoding,
+            ontology: self.ontology,
+            protocol: self.protocol,
+            conversation_id: self.conversation_id,
+            reply_with: self.reply_with,
+            in_reply_to: self.in_reply_to,
+            reply_by: self.reply_by,
+            hops,
+        }
+    }
 }
 
 /// Why a client's message cannot be accepted.
@@ -102,10 +171,10 @@ fn is_json(language: Option<&str>) -> bool {
 
 impl WireMessage {
     /// The host message, with `sender` as the given sender (clients do not choose it freely).
-    pub fn into_message(self, sender: String) -> Result<Message, WireError> {
+    pub fn into_message(mut self, sender: String) -> Result<Message, WireError> {
         let performative: Performative = self.performative.parse()?;
-        let mut receivers: Vec<String> = self.receiver.into_iter().collect();
-        receivers.extend(self.receivers.unwrap_or_default());
+        let mut receivers: Vec<String> = self.receiver.take().into_iter().collect();
+        receivers.extend(self.receivers.take().unwrap_or_default());
         receivers.retain(|r| !r.is_empty());
         if receivers.is_empty() {
             return Err(WireError::NoReceiver);
@@ -123,108 +192,50 @@ impl WireMessage {
                 Err(_) => return Err(WireError::ContentNotText(self.language.unwrap_or_default())),
             }
         };
-        Ok(Message {
-            performative,
-            sender,
-            receivers,
-            content,
-            language: self.language,
-            encoding: self.encoding,
-            ontology: self.ontology,
-            protocol: self.protocol,
-            conversation_id: self.conversation_id,
-            reply_with: self.reply_with,
-            in_reply_to: self.in_reply_to,
-            reply_by: self.reply_by,
-            hops: 0,
-        })
+        Ok(self.into_host(performative, sender, receivers, content, 0))
     }
 }
 
-/// A message as the API returns it; serialize it straight to text (through
+/// The API's form of a message; serialize it straight to text (through
 /// `serde_json::Value` its content's numbers would be re-read).
-#[derive(Debug, Clone, Serialize)]
-#[allow(missing_docs)]
-pub struct ReplyMessage {
-    pub performative: String,
-    pub sender: String,
-    /// The first receiver, for clients that expect a single one.
-    pub receiver: String,
-    pub receivers: Vec<String>,
-    /// JSON content as the agent wrote it; other content as a JSON string.
-    pub content: Option<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub language: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub encoding: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub ontology: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub protocol: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub conversation_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reply_with: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub in_reply_to: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reply_by: Option<u64>,
-}
-
-impl From<Message> for ReplyMessage {
-    fn from(m: Message) -> Self {
+impl From<Message> for WireMessage {
+    fn from(mut m: Message) -> Self {
         // JSON content goes out as JSON unless it nests deeper than clients are asked to read
         let json = is_json(m.language.as_deref())
             && serde_json::from_str::<&RawValue>(&m.content).is_ok()
             && nesting(&m.content) <= MAX_NESTING;
-        let content =
-            if json { RawValue::from_string(m.content).ok() } else { serde_json::value::to_raw_value(&m.content).ok() };
-        ReplyMessage {
-            performative: m.performative.as_str().to_string(),
-            sender: m.sender,
-            receiver: m.receivers.first().cloned().unwrap_or_default(),
-            receivers: m.receivers,
-            content,
-            language: m.language,
-            encoding: m.encoding,
-            ontology: m.ontology,
-            protocol: m.protocol,
-            conversation_id: m.conversation_id,
-            reply_with: m.reply_with,
-            in_reply_to: m.in_reply_to,
-            reply_by: m.reply_by,
-        }
+        let text = std::mem::take(&mut m.content);
+        let content = if json { RawValue::from_string(text).ok() } else { serde_json::value::to_raw_value(&text).ok() };
+        let receiver = m.receivers.first().cloned().unwrap_or_default();
+        WireMessage { receiver: Some(receiver), ..WireMessage::from_host(m, content) }
     }
+}
+
+/// A message as the journal stores it: its JSON form with the content as
+/// text, and the hop count the API leaves out.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    #[serde(flatten)]
+    message: WireMessage<String>,
+    #[serde(default)]
+    hops: u64,
 }
 
 /// The whole message as JSON, host fields included, for storing it.
 pub fn to_record(m: &Message) -> Value {
-    serde_json::json!({
-        "performative": m.performative.as_str(), "sender": m.sender, "receivers": m.receivers,
-        "content": m.content, "language": m.language, "encoding": m.encoding, "ontology": m.ontology,
-        "protocol": m.protocol, "conversation_id": m.conversation_id, "reply_with": m.reply_with,
-        "in_reply_to": m.in_reply_to, "reply_by": m.reply_by, "hops": m.hops,
-    })
+    let mut m = m.clone();
+    let hops = u64::from(m.hops);
+    let content = std::mem::take(&mut m.content);
+    serde_json::to_value(Stored { message: WireMessage::from_host(m, Some(content)), hops }).unwrap_or_default()
 }
 
-/// A message stored with [`to_record`]; `None` if it is not one.
+/// A message stored with [`to_record`] (or with `null` for its absent fields,
+/// as journals written before did); `None` if it is not one.
 pub fn from_record(v: &Value) -> Option<Message> {
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    Some(Message {
-        performative: text("performative")?.parse().ok()?,
-        sender: text("sender")?,
-        receivers: v.get("receivers")?.as_array()?.iter().filter_map(|r| r.as_str().map(str::to_string)).collect(),
-        content: text("content")?,
-        language: text("language"),
-        encoding: text("encoding"),
-        ontology: text("ontology"),
-        protocol: text("protocol"),
-        conversation_id: text("conversation_id"),
-        reply_with: text("reply_with"),
-        in_reply_to: text("in_reply_to"),
-        reply_by: v.get("reply_by").and_then(Value::as_u64),
-        hops: v.get("hops").and_then(Value::as_u64).map_or(0, |h| u32::try_from(h).unwrap_or(u32::MAX)),
-    })
+    let Stored { mut message, hops } = Stored::deserialize(v).ok()?;
+    let performative = message.performative.parse().ok()?;
+    let (sender, receivers, content) = (message.sender.take()?, message.receivers.take()?, message.content.take()?);
+    Some(message.into_host(performative, sender, receivers, content, u32::try_from(hops).unwrap_or(u32::MAX)))
 }
 
 #[cfg(test)]
@@ -243,9 +254,9 @@ mod tests {
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(m.content, r#"{"x":[1,2]}"#);
         assert_eq!(m.sender, "client");
-        let back = ReplyMessage::from(m);
+        let back = WireMessage::from(m);
         assert_eq!(back.content.as_deref().map(RawValue::get), Some(r#"{"x":[1,2]}"#));
-        assert_eq!(back.receiver, "a");
+        assert_eq!(back.receiver.as_deref(), Some("a"));
     }
 
     #[test]
@@ -259,7 +270,7 @@ mod tests {
         assert!(matches!(wire.into_message("c".into()), Err(WireError::TooDeep(101))));
         let mut from_agent = Message::new(Performative::Inform, vec!["c".into()], deep.clone());
         from_agent.sender = "a".into();
-        let out = serde_json::to_string(&ReplyMessage::from(from_agent)).unwrap_or_default();
+        let out = serde_json::to_string(&WireMessage::from(from_agent)).unwrap_or_default();
         assert!(out.contains(&format!("\"content\":{}", serde_json::to_string(&deep).unwrap_or_default())), "{out}");
     }
 
@@ -273,7 +284,7 @@ mod tests {
             .unwrap_or_else(|e| unreachable!("{e}"));
         let digits = r#"{"id":123456789012345678901234567890,"pi":3.14159265358979323846264338327950288,"e":1E400}"#;
         assert_eq!(m.content, digits);
-        let out = serde_json::to_string(&ReplyMessage::from(m)).unwrap_or_default();
+        let out = serde_json::to_string(&WireMessage::from(m)).unwrap_or_default();
         assert!(out.contains(&format!(r#""content":{digits}"#)), "{out}");
     }
 
@@ -283,7 +294,7 @@ mod tests {
             .into_message("c".into())
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(m.content, "(p)");
-        assert_eq!(ReplyMessage::from(m).content.as_deref().map(RawValue::get), Some(r#""(p)""#));
+        assert_eq!(WireMessage::from(m).content.as_deref().map(RawValue::get), Some(r#""(p)""#));
         let bad = wire(json!({"performative": "inform", "receiver": "a", "content": 3, "language": "fipa-sl"}));
         assert!(matches!(bad.into_message("c".into()), Err(WireError::ContentNotText(_))));
     }
@@ -308,5 +319,59 @@ mod tests {
         let unknown_field: Result<WireMessage, _> =
             serde_json::from_str(r#"{"performative": "request", "receiver": "a", "colour": 1}"#);
         assert!(unknown_field.is_err());
+    }
+
+    #[test]
+    fn the_api_form_names_the_fields_in_order_and_leaves_out_absent_ones() {
+        let mut m = Message::new(Performative::Inform, vec!["a".into(), "b".into()], r#"{"x":1}"#.into());
+        m.sender = "s".into();
+        m.reply_by = Some(5);
+        m.conversation_id = Some("c".into());
+        m.hops = 3;
+        assert_eq!(
+            serde_json::to_string(&WireMessage::from(m)).unwrap_or_default(),
+            r#"{"performative":"inform","sender":"s","receiver":"a","receivers":["a","b"],"content":{"x":1},"conversation_id":"c","reply_by":5}"#
+        );
+        let mut m = Message::new(Performative::Inform, vec![], "(p)".into());
+        m.language = Some("fipa-sl".into());
+        m.encoding = Some("e".into());
+        m.ontology = Some("o".into());
+        m.protocol = Some("p".into());
+        m.reply_with = Some("rw".into());
+        m.in_reply_to = Some("irt".into());
+        assert_eq!(
+            serde_json::to_string(&WireMessage::from(m)).unwrap_or_default(),
+            r#"{"performative":"inform","sender":"","receiver":"","receivers":[],"content":"(p)","language":"fipa-sl","encoding":"e","ontology":"o","protocol":"p","reply_with":"rw","in_reply_to":"irt"}"#
+        );
+    }
+
+    #[test]
+    fn a_client_is_told_which_fields_a_message_has() {
+        let err = |body: &str| serde_json::from_str::<WireMessage>(body).err().map(|e| e.to_string());
+        let fields = "`performative`, `sender`, `receiver`, `receivers`, `content`, `language`, `encoding`, \
+                      `ontology`, `protocol`, `conversation_id`, `reply_with`, `in_reply_to`, `reply_by`";
+        assert_eq!(
+            err(r#"{"performative":"request","hops":1}"#),
+            Some(format!("unknown field `hops`, expected one of {fields} at line 1 column 32"))
+        );
+        assert_eq!(err(r#"{"receiver":"a"}"#).as_deref(), Some("missing field `performative` at line 1 column 16"));
+        assert_eq!(
+            err(r#""x""#).as_deref(),
+            Some(r#"invalid type: string "x", expected struct WireMessage at line 1 column 3"#)
+        );
+    }
+
+    #[test]
+    fn a_message_stored_by_an_earlier_host_with_nulls_still_loads() {
+        let stored = json!({"content":"(p)","conversation_id":null,"encoding":"e","hops":4,"in_reply_to":"irt",
+            "language":"fipa-sl","ontology":null,"performative":"inform","protocol":null,"receivers":["a"],
+            "reply_by":null,"reply_with":null,"sender":"s"});
+        let mut want = Message::new(Performative::Inform, vec!["a".into()], "(p)".into());
+        want.sender = "s".into();
+        want.encoding = Some("e".into());
+        want.in_reply_to = Some("irt".into());
+        want.language = Some("fipa-sl".into());
+        want.hops = 4;
+        assert_eq!(from_record(&stored), Some(want));
     }
 }

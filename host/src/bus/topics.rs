@@ -5,7 +5,7 @@
 //! subscribes to there is [`Staged`] and becomes the name's subscriptions when
 //! it is registered, in place of the previous version's.
 
-use crate::policy::glob_match;
+use crate::glob;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -113,7 +113,7 @@ impl Topics {
     pub fn subscribers(&self, topic: &str) -> Vec<String> {
         let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
         let mut found: Vec<String> =
-            subs.iter().filter(|(_, ps)| ps.iter().any(|p| glob_match(p, topic))).map(|(a, _)| a.clone()).collect();
+            subs.iter().filter(|(_, ps)| ps.iter().any(|p| glob::matches(p, topic))).map(|(a, _)| a.clone()).collect();
         found.sort();
         found
     }

@@ -6,7 +6,8 @@
 //! arguments, a closed stdin, clocks and randomness. stdout and stderr go to the
 //! host log under the agent's name, with control characters escaped and lines
 //! cut at [`MAX_LINE`] bytes. Sockets and HTTP are not part of it: a component
-//! importing them is refused at deploy.
+//! importing them is refused at deploy. The interfaces it serves are listed in
+//! [`crate::interfaces::BASELINE`].
 
 use super::AgentHost;
 use bytes::Bytes;
@@ -24,37 +25,8 @@ use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiView};
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 
-/// The WASI interfaces of the baseline (without versions; any `0.2.x` is accepted).
-pub const INTERFACES: &[&str] = &[
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:clocks/wall-clock",
-    "wasi:clocks/monotonic-clock",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-    "wasi:filesystem/types",
-    "wasi:filesystem/preopens",
-];
-
 /// Longest stdout/stderr line written to the log; the rest is cut.
 pub const MAX_LINE: usize = 4096;
-
-/// Whether the baseline serves a WASI interface of this version.
-pub fn supports_version(version: &str) -> bool {
-    version.strip_prefix("0.2.").is_some_and(|minor| minor.parse::<u32>().is_ok())
-}
 
 /// A WASI context with nothing in it: no environment, no arguments, no stdin,
 /// and no files unless a directory is granted. Output lines over the budget
@@ -65,7 +37,7 @@ pub fn inert_ctx(
     filesystem: Option<&crate::policy::FilesystemGrant>,
 ) -> Result<WasiCtx, String> {
     let agent: Arc<str> = Arc::from(agent);
-    let bucket = crate::capability::messaging::TokenBucket::new(LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND);
+    let bucket = crate::rate::TokenBucket::new(LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND);
     let budget = Arc::new(std::sync::Mutex::new(LineBudget { bucket, dropped: 0, total_dropped: dropped_lines }));
     let mut builder = WasiCtxBuilder::new();
     builder
@@ -180,7 +152,7 @@ pub const LOG_LINES_PER_SECOND: u32 = 100;
 
 /// The log-line allowance shared by an agent's stdout and stderr.
 struct LineBudget {
-    bucket: crate::capability::messaging::TokenBucket,
+    bucket: crate::rate::TokenBucket,
     /// Dropped since the last line written.
     dropped: u64,
     /// Dropped in all, for the agent's statistics.
@@ -289,11 +261,5 @@ mod tests {
     fn escapes_terminal_control_sequences() {
         assert_eq!(neutralise("\u{1b}[2Jhi\r"), "\\u{1b}[2Jhi\\r");
         assert_eq!(neutralise("plain"), "plain");
-    }
-
-    #[test]
-    fn accepts_only_wasi_0_2_versions() {
-        assert!(supports_version("0.2.0") && supports_version("0.2.6"));
-        assert!(!supports_version("0.3.0") && !supports_version("") && !supports_version("0.2.x"));
     }
 }

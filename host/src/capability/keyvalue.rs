@@ -10,20 +10,9 @@
 use super::kv_store::KvStoreCtx;
 use crate::bindings::caxton::agent::types::KvError;
 use crate::bindings::standard::wasi::keyvalue::{atomics, batch, store};
+use crate::bindings::standard::{Bucket, Cas};
 use crate::store::{Op, Outcome};
 use wasmtime::component::{Resource, ResourceTable};
-
-/// A bucket handle held by a guest.
-pub struct Bucket {
-    namespace: String,
-}
-
-/// A compare-and-swap handle: the key and the value it saw.
-pub struct Cas {
-    namespace: String,
-    key: String,
-    seen: Option<Vec<u8>>,
-}
 
 /// What the `wasi:keyvalue` host functions reach: the agent's kv-store and its resources.
 pub struct KeyValue<'a> {

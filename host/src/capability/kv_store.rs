@@ -51,7 +51,7 @@ impl KvStoreCtx {
     /// The namespace of bucket `name` (for `wasi:keyvalue`), or `None` when the
     /// grant's `buckets` patterns do not include it.
     pub fn bucket_namespace(&self, name: &str) -> Option<String> {
-        let granted = self.grant.buckets.iter().any(|p| crate::policy::glob_match(p, name));
+        let granted = self.grant.buckets.iter().any(|p| crate::glob::matches(p, name));
         granted.then(|| crate::store::bucket_namespace(&self.namespace, name))
     }
 

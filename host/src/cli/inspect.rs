@@ -1,8 +1,8 @@
 //! `caxton inspect` and `caxton policy check`: offline looks at components and
 //! deployment files; `policy check` runs the same checks as a deploy.
 
-use crate::capability::{classify_import, provided_instead, ImportKind};
 use crate::component::{self, Compiler};
+use crate::interfaces::{classify_import, provided_instead, ImportKind};
 use crate::policy::check::GrantReport;
 use crate::policy::Deployment;
 use anyhow::Context;

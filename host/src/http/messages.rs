@@ -2,7 +2,7 @@
 
 use super::reply::{error, json_reply, parse_json, query_param, read_body, typed_reply, ApiError, Reply};
 use super::{ApiState, DEFAULT_CLIENT, MAX_BODY_BYTES, MAX_WAIT_MS};
-use crate::acl::json::{ReplyMessage, WireMessage};
+use crate::acl::json::WireMessage;
 use crate::bus::dead_letters::Reason;
 use crate::bus::BusError;
 use hyper::body::Incoming;
@@ -65,7 +65,7 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
             "reply-by-passed",
             &format!("no reply to `{reply_with}` by its reply-by deadline"),
         )),
-        Ok(Some(reply)) => serde_json::to_string(&ReplyMessage::from(reply))
+        Ok(Some(reply)) => serde_json::to_string(&WireMessage::from(reply))
             .map(|body| typed_reply(StatusCode::OK, "application/json", body))
             .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string())),
         Ok(None) | Err(_) => Err(error(

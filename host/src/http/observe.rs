@@ -2,7 +2,7 @@
 
 use super::reply::{json_reply, query_param, typed_reply, Reply};
 use super::ApiState;
-use crate::acl::json::ReplyMessage;
+use crate::acl::json::WireMessage;
 use crate::bus::directory::Query;
 use crate::runtime::stats::HANDLE_BUCKETS_MICROS;
 use hyper::StatusCode;
@@ -50,7 +50,7 @@ struct LetterView {
     reason: &'static str,
     receiver: String,
     detail: String,
-    message: ReplyMessage,
+    message: WireMessage,
 }
 
 /// `GET /v1/dead-letters` (written straight to text: messages keep their content's digits).
@@ -67,7 +67,7 @@ pub fn dead_letters(state: &ApiState) -> Reply {
             reason: d.reason.as_str(),
             receiver: d.receiver,
             detail: d.detail,
-            message: ReplyMessage::from(d.message),
+            message: WireMessage::from(d.message),
         })
         .collect();
     #[derive(serde::Serialize)]

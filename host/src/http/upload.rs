@@ -5,8 +5,8 @@
 
 use super::reply::{error, json_reply, ApiError, Reply};
 use super::ApiState;
-use crate::capability::{classify_import, ImportKind};
 use crate::component;
+use crate::interfaces::{classify_import, ImportKind};
 use crate::registry::Upload;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;

@@ -4,8 +4,8 @@
 //! error names the agent, the import, the capability and the deployment file.
 
 use super::{AgentSpec, PolicyError};
-use crate::capability::{classify_import, provided_instead, Capability, ImportKind};
 use crate::component::ComponentInfo;
+use crate::interfaces::{capability_of, classify_import, provided_instead, Capability, ImportKind};
 
 /// What a component needs compared with what its agent is granted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl GrantReport {
                 ImportKind::Types | ImportKind::Baseline => {}
                 ImportKind::Unsupported => {
                     // at another version it is still that capability's import, so its grant is used
-                    imported.extend(crate::capability::capability_of(import));
+                    imported.extend(capability_of(import));
                     report.unsupported.push(import.clone());
                 }
                 ImportKind::Capability(c) => {

@@ -7,7 +7,8 @@
 pub mod check;
 pub mod file;
 
-use crate::capability::Capability;
+use crate::glob;
+use crate::interfaces::Capability;
 use std::path::{Path, PathBuf};
 
 /// Why a deployment file or a grant check was refused.
@@ -55,7 +56,7 @@ pub enum PolicyError {
     /// A component imports an interface Caxton provides, but at another version.
     #[error(
         "agent `{agent}` imports `{interface}`, but Caxton provides `{provided}` (deployment file `{policy}`); build the component against the WIT this host serves (`caxton:agent@{}`, WASI 0.2)",
-        crate::capability::VERSION
+        crate::interfaces::VERSION
     )]
     UnsupportedVersion {
         /// The agent's name.
@@ -172,19 +173,19 @@ impl MessagingGrant {
 
     /// Whether `receiver` matches one of the patterns.
     pub fn may_send_to(&self, receiver: &str) -> bool {
-        self.send_to.iter().any(|p| glob_match(p, receiver))
+        self.send_to.iter().any(|p| glob::matches(p, receiver))
     }
 
     /// Whether publishing to `topic` is granted.
     pub fn may_publish(&self, topic: &str) -> bool {
-        self.publish.iter().any(|p| glob_match(p, topic))
+        self.publish.iter().any(|p| glob::matches(p, topic))
     }
 
     /// Whether subscribing with `pattern` stays within the granted patterns:
     /// the pattern, read as text, must match a granted pattern, so every topic
     /// it matches is granted too (`prices.eu.*` within `prices.*`, but not `*`).
     pub fn may_subscribe(&self, pattern: &str) -> bool {
-        self.subscribe.iter().any(|p| glob_match(p, pattern))
+        self.subscribe.iter().any(|p| glob::matches(p, pattern))
     }
 }
 
@@ -255,6 +256,10 @@ pub struct LoggingGrant {
     pub max_level: LogLevel,
 }
 
+/// Largest single linear memory; deployment files cannot grant more, and the
+/// runtime's instance pool reserves this much per memory.
+pub const MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Resource limits of one agent. Defaults are the product guide's.
 /// (Serialized for reports only; deployment files are read through [`file`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -288,26 +293,6 @@ impl Default for Limits {
             message_bytes: 256 * 1024,
         }
     }
-}
-
-/// `*` matches any run of characters (including none); everything else matches itself.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let tail: Vec<&str> = parts.collect();
-    let Some((last, middle)) = tail.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = rest.get(at + part.len()..).unwrap_or_default(),
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
 }
 
 /// Whether `name` is a usable agent name: 1–64 of `a-z 0-9 - _ .`, starting with a letter or digit.
@@ -472,7 +457,7 @@ fn validate_limits(l: file::LimitsEntry) -> Result<Limits, String> {
             Err(format!("limits.{name} = {v} is outside {lo} ..= {hi}"))
         }
     };
-    in_range("memory-bytes", limits.memory_bytes, 64 * 1024, crate::runtime::engine::MAX_MEMORY_BYTES)?;
+    in_range("memory-bytes", limits.memory_bytes, 64 * 1024, MAX_MEMORY_BYTES)?;
     in_range("cpu-micros-per-message", limits.cpu_micros_per_message, 1, 3_600_000_000)?;
     in_range("deadline-micros", limits.deadline_micros, 1_000, 3_600_000_000)?;
     in_range("host-calls-per-message", limits.host_calls_per_message, 1, 100_000_000)?;

@@ -12,7 +12,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// wasm instructions (one unit of fuel each) per microsecond on this class of machine.
 pub const FUEL_PER_MICRO: u64 = 1_000;
 /// Largest single linear memory; deployment files cannot grant more.
-pub const MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+pub use crate::policy::MAX_MEMORY_BYTES;
 /// Native stack available to wasm code; deeper recursion traps with a stack overflow.
 pub const MAX_WASM_STACK: usize = 512 * 1024;
 

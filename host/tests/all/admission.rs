@@ -1,7 +1,7 @@
 //! `caxton policy check` refuses what a deploy refuses, offline, and every
 //! refusal names the import or export and the function.
 
-use crate::hostile_wat::WatAgent;
+use crate::support::hostile_wat::WatAgent;
 use crate::support::*;
 use caxton::policy::PolicyError;
 use caxton::runtime::RuntimeError;
@@ -106,11 +106,11 @@ async fn every_built_guest_passes_the_export_check() {
 
 #[test]
 fn over_http_an_import_caxton_cannot_serve_is_an_unsupported_import_not_a_missing_grant() {
-    let api = crate::api::Api::start();
+    let api = crate::support::api::Api::start();
     let imports = ["messaging-at-another-version", "baseline-with-unknown-function"];
     for case in cases().into_iter().filter(|c| imports.contains(&c.name)) {
         let bytes = wat::parse_str(&case.wat).unwrap();
-        let token = Some(crate::api::TOKEN);
+        let token = Some(crate::support::api::TOKEN);
         let (status, uploaded) = api.call("POST", "/v1/components", token, "application/wasm", &bytes);
         assert_eq!(status, 201, "{uploaded}");
         let request =

@@ -4,10 +4,6 @@ use crate::support::*;
 use caxton::acl::Performative;
 use serde_json::json;
 
-fn process(operation: &str, field: &str, text: &str) -> serde_json::Value {
-    json!({ "action": "process_data", "data": { "operation": operation, field: text } })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn text_processor_uppercases_lowercases_and_reverses() {
     let rt = runtime_with(vec![spec("text-processor", "text_processor", all_grants())]).await;
@@ -17,7 +13,7 @@ async fn text_processor_uppercases_lowercases_and_reverses() {
         ("lowercase", "data", "Hello World", "hello world"),
         ("reverse", "text", "abc", "cba"),
     ] {
-        let reply = ask(&rt, "text-processor", process(op, field, input)).await;
+        let reply = ask(&rt, "text-processor", process_data(op, field, input)).await;
         assert_eq!(reply.performative, Performative::Inform, "{op}");
         assert_eq!(reply.sender, "text-processor");
         let c = content(&reply);

@@ -13,10 +13,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-async fn dump(rt: &Runtime, agent: &str) -> Vec<Value> {
-    content(&ask(rt, agent, json!({ "action": "dump" })).await)["result"].as_array().unwrap().clone()
-}
-
 fn reasons(rt: &Runtime) -> Vec<&'static str> {
     rt.bus().dead_letters().iter().map(|d| d.reason.as_str()).collect()
 }

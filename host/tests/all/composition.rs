@@ -3,14 +3,10 @@
 
 use crate::support::*;
 use caxton::acl::Performative;
-use caxton::policy::{Grants, MessagingGrant, PolicyError};
+use caxton::policy::PolicyError;
 use caxton::runtime::RuntimeError;
 use caxton::store::KvBackend;
 use serde_json::json;
-
-fn messaging_only() -> Grants {
-    Grants { messaging: Some(MessagingGrant::send_to_all()), ..Grants::default() }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_composed_agent_answers_a_request_end_to_end() {

@@ -3,11 +3,7 @@
 
 use crate::support::*;
 use caxton::acl::Performative;
-use serde_json::{json, Value};
-
-fn process(operation: &str, field: &str, text: &str) -> Value {
-    json!({ "action": "process_data", "data": { "operation": operation, field: text } })
-}
+use serde_json::json;
 
 /// Run the suite against the text-processor built as `components/{component}.wasm`.
 async fn text_processor_conforms(component: &str) {
@@ -19,7 +15,7 @@ async fn text_processor_conforms(component: &str) {
         ("reverse", "text", "abc", "cba"),
     ];
     for (op, field, input, want) in cases {
-        let reply = ask(&rt, "text-processor", process(op, field, input)).await;
+        let reply = ask(&rt, "text-processor", process_data(op, field, input)).await;
         assert_eq!(reply.performative, Performative::Inform, "{component} {op}: {}", reply.content);
         let c = content(&reply);
         assert_eq!(c["result"]["result"], want, "{component} {op} via {field}");

@@ -1,8 +1,8 @@
 //! Durable state through the real binary: kill -9 loses no acknowledged write,
 //! and a restarted server brings its agents back with their state.
 
-use crate::process::{http, spawn_server};
 use crate::support::component;
+use crate::support::process::{http, spawn_server};
 use serde_json::{json, Value};
 use std::process::Child;
 use std::sync::{Arc, Mutex};

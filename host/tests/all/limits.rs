@@ -1,7 +1,7 @@
 //! Resource limits and fault isolation: every attack of the catalogue is
 //! contained, and a canary agent keeps answering throughout.
 
-use crate::hostile_wat::WatAgent;
+use crate::support::hostile_wat::WatAgent;
 use crate::support::*;
 use caxton::acl::Performative;
 use caxton::policy::Limits;
@@ -28,10 +28,6 @@ fn misbehaver(limits: Limits) -> caxton::policy::AgentSpec {
     let mut s = spec("misbehaver", "misbehaver", all_grants());
     s.limits = limits;
     s
-}
-
-async fn dump(rt: &Runtime, agent: &str) -> Vec<Value> {
-    content(&ask(rt, agent, json!({ "action": "dump" })).await)["result"].as_array().unwrap().clone()
 }
 
 async fn failure_of(rt: &Runtime, agent: &str, request: Value) -> Value {

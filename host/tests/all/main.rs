@@ -15,7 +15,7 @@ mod contract_net;
 mod durability;
 mod failures;
 mod filesystem;
-mod hostile_wat;
+mod layering;
 mod lifecycle;
 mod limits;
 mod policy_gate;

@@ -1,13 +1,9 @@
 //! A capability that is not granted is never linked.
 
 use crate::support::*;
-use caxton::policy::{Deployment, Grants, MessagingGrant, PolicyError};
+use caxton::policy::{Deployment, Grants, PolicyError};
 use caxton::runtime::{prepare, RuntimeError};
 use wasmtime::component::Component;
-
-fn messaging_only() -> Grants {
-    Grants { messaging: Some(MessagingGrant::send_to_all()), ..Grants::default() }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refuses_an_agent_importing_kv_store_without_the_grant() {

@@ -2,8 +2,8 @@
 //! `init` sets up, one server per data directory, content passed through
 //! byte for byte, what removing an agent leaves behind, and large uploads.
 
-use crate::api::Api;
-use crate::process::Killed;
+use crate::support::api::Api;
+use crate::support::process::Killed;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ fn only_the_receiver_of_a_request_can_answer_the_waiting_client() {
     // nobody waits under those ids (the request carried a token only `slow` saw): unclaimed replies
     let reasons = dead_letter_reasons(&api);
     assert_eq!(reasons.iter().filter(|r| *r == "unclaimed-reply").count(), 5, "{reasons:?}");
-    let (_, metrics) = api.call("GET", "/metrics", Some(crate::api::TOKEN), "text/plain", b"");
+    let (_, metrics) = api.call("GET", "/metrics", Some(crate::support::api::TOKEN), "text/plain", b"");
     let metrics = metrics.as_str().unwrap().to_string();
     assert!(metrics.contains("caxton_dead_letters_by_reason_total{reason=\"unclaimed-reply\"} 5"), "{metrics}");
 }
@@ -123,9 +123,13 @@ fn pubsub_deployment(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn ask(addr: &str, receiver: &str, content: Value) -> Value {
-    let (status, reply) =
-        crate::process::http(addr, "POST", "/v1/messages?wait_ms=10000", &request(receiver, content).to_string())
-            .unwrap();
+    let (status, reply) = crate::support::process::http(
+        addr,
+        "POST",
+        "/v1/messages?wait_ms=10000",
+        &request(receiver, content).to_string(),
+    )
+    .unwrap();
     assert_eq!(status, 200, "{reply}");
     reply["content"]["result"].clone()
 }
@@ -152,7 +156,7 @@ fn what_init_sets_up_holds_once_live_after_a_redeploy_and_after_a_restart() {
     let serve = ["--deployment", deployment.to_str().unwrap(), "--data", data.to_str().unwrap()];
     let publish = |addr: &str| ask(addr, "publisher", json!({ "action": "publish", "topic": "prices.eu" }));
     let published = |events: &[Value]| events.iter().filter(|e| e["from"] == "publisher").count();
-    let (server, addr) = crate::process::spawn_server(&serve);
+    let (server, addr) = crate::support::process::spawn_server(&serve);
     let server = Killed(server);
     heard_after_its_timer(&addr);
     assert_eq!(publish(&addr), 1, "the subscription made in init holds once the agent is live");
@@ -174,7 +178,7 @@ fn what_init_sets_up_holds_once_live_after_a_redeploy_and_after_a_restart() {
     assert_eq!(published(&heard_after_its_timer(&addr)), 1, "the new version heard it");
 
     drop(server);
-    let (server, addr) = crate::process::spawn_server(&["--data", data.to_str().unwrap()]);
+    let (server, addr) = crate::support::process::spawn_server(&["--data", data.to_str().unwrap()]);
     let _server = Killed(server);
     heard_after_its_timer(&addr);
     assert_eq!(publish(&addr), 1, "and again after the server restarts");
@@ -184,7 +188,7 @@ fn what_init_sets_up_holds_once_live_after_a_redeploy_and_after_a_restart() {
 fn a_second_server_on_the_same_data_directory_refuses_to_start_until_the_first_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (first, _) = crate::process::spawn_server(&["--data", data.to_str().unwrap()]);
+    let (first, _) = crate::support::process::spawn_server(&["--data", data.to_str().unwrap()]);
     let first = Killed(first);
     let second = std::process::Command::new(env!("CARGO_BIN_EXE_caxton"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()])
@@ -204,7 +208,7 @@ fn a_second_server_on_the_same_data_directory_refuses_to_start_until_the_first_i
     assert!(said.contains(&format!("`{}` is in use", data.display())), "{said}");
     assert!(said.contains(&format!("process {}", first.0.id())), "names the holder: {said}");
     drop(first); // SIGKILL: the OS releases the lock
-    let (third, _) = crate::process::spawn_server(&["--data", data.to_str().unwrap()]);
+    let (third, _) = crate::support::process::spawn_server(&["--data", data.to_str().unwrap()]);
     drop(Killed(third));
 }
 
@@ -248,7 +252,7 @@ fn a_client_that_does_not_wait_costs_the_agent_nothing_and_names_are_checked() {
     let (_, probe) = api.admin("GET", "/v1/agents/probe", &Value::Null);
     assert_eq!(probe["stats"]["failures"], json!({}), "its replies to a client that left are not its failures");
     assert!(dead_letter_reasons(&api).is_empty(), "answers nobody waited for are counted, not kept");
-    let (_, metrics) = api.call("GET", "/metrics", Some(crate::api::TOKEN), "text/plain", b"");
+    let (_, metrics) = api.call("GET", "/metrics", Some(crate::support::api::TOKEN), "text/plain", b"");
     let metrics = metrics.as_str().unwrap().to_string();
     assert!(metrics.contains("caxton_dead_letters_by_reason_total{reason=\"unclaimed-reply\"} 3"), "{metrics}");
     for sender in ["pro\u{0}be", "a b", "*", "probe", &"x".repeat(129)] {
@@ -345,7 +349,7 @@ fn a_python_agent_deploys_over_http_and_the_size_limit_is_the_servers_to_set() {
     // a body with no length is cut off at the limit as it streams
     let mut chunked = format!(
         "POST /v1/components HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/wasm\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        crate::api::TOKEN
+        crate::support::api::TOKEN
     )
     .into_bytes();
     for _ in 0..20 {
@@ -363,7 +367,7 @@ fn an_agent_that_could_not_be_restored_can_still_be_removed_with_its_state() {
     let data = dir.path().join("data");
     let deployment = pubsub_deployment(dir.path());
     let serve = ["--deployment", deployment.to_str().unwrap(), "--data", data.to_str().unwrap()];
-    let (server, addr) = crate::process::spawn_server(&serve);
+    let (server, addr) = crate::support::process::spawn_server(&serve);
     let stored = ask(&addr, "listener", json!({ "action": "put", "key": "k", "value": "v" }));
     assert_eq!(stored, "stored");
     drop(Killed(server));
@@ -371,15 +375,15 @@ fn an_agent_that_could_not_be_restored_can_still_be_removed_with_its_state() {
     for entry in std::fs::read_dir(data.join("components")).unwrap() {
         std::fs::write(entry.unwrap().path(), b"not a component").unwrap();
     }
-    let (server, addr) = crate::process::spawn_server(&["--data", data.to_str().unwrap()]);
+    let (server, addr) = crate::support::process::spawn_server(&["--data", data.to_str().unwrap()]);
     let server = Killed(server);
-    let (status, removed) = crate::process::http(&addr, "DELETE", "/v1/agents/listener", "").unwrap();
+    let (status, removed) = crate::support::process::http(&addr, "DELETE", "/v1/agents/listener", "").unwrap();
     assert_eq!(status, 200, "{removed}");
-    let (status, _) = crate::process::http(&addr, "DELETE", "/v1/agents/listener", "").unwrap();
+    let (status, _) = crate::support::process::http(&addr, "DELETE", "/v1/agents/listener", "").unwrap();
     assert_eq!(status, 404, "forgotten");
     drop(server);
     // deployed again from the file: it starts empty, and nothing else comes back
-    let (server, addr) = crate::process::spawn_server(&serve);
+    let (server, addr) = crate::support::process::spawn_server(&serve);
     let _server = Killed(server);
     assert_eq!(ask(&addr, "listener", json!({ "action": "get", "key": "k" })), Value::Null);
 }

@@ -1,7 +1,7 @@
 //! Every interface in `wit/` is either a capability or always provided.
 
 use crate::support::root;
-use caxton::capability::{classify_import, Capability, ImportKind, EXPORTED, PACKAGE, VERSION};
+use caxton::interfaces::{classify_import, Capability, ImportKind, EXPORTED, PACKAGE, VERSION};
 
 #[test]
 fn every_wit_interface_has_a_capability_or_baseline_entry() {

@@ -6,7 +6,7 @@
 
 use crate::fuzz;
 use arbtest::arbitrary::{Result, Unstructured};
-use caxton::acl::json::{ReplyMessage, WireMessage};
+use caxton::acl::json::WireMessage;
 
 const FIELDS: &[&str] = &[
     "performative",
@@ -100,7 +100,7 @@ fn client_messages_parse_or_refuse_and_json_content_passes_through_as_written() 
         let Ok(message) = wire.into_message("client".into()) else { return Ok(()) };
         assert_eq!(message.sender, "client", "the host names the sender");
         accepted += 1;
-        let out = serde_json::to_string(&ReplyMessage::from(message.clone())).unwrap();
+        let out = serde_json::to_string(&WireMessage::from(message.clone())).unwrap();
         // valid JSON whatever its numbers (a `Value` would refuse those past f64's range)
         let parsed = serde_json::from_str::<&serde_json::value::RawValue>(&out).expect("the API writes valid JSON");
         assert!(parsed.get().starts_with('{'), "{out}");

@@ -155,7 +155,7 @@ fn deployment_files_parse_or_refuse_and_what_parses_keeps_the_formats_promises()
             assert!(names.insert(agent.name.clone()), "agent {:?} accepted twice in:\n{text}", agent.name);
             assert!(agent.component.starts_with("/fuzz"), "component outside the file's directory:\n{text}");
             let limits = agent.limits;
-            assert!((64 * 1024..=caxton::runtime::engine::MAX_MEMORY_BYTES).contains(&limits.memory_bytes), "{text}");
+            assert!((64 * 1024..=caxton::policy::MAX_MEMORY_BYTES).contains(&limits.memory_bytes), "{text}");
             assert!(limits.mailbox >= 1 && limits.messages_per_second >= 1, "{text}");
         }
         let again = Deployment::parse(&text, Path::new("/fuzz/deployment.toml")).unwrap();

@@ -13,7 +13,7 @@
 mod acl;
 mod admission;
 mod deployment;
-#[path = "../all/hostile_wat.rs"]
+#[path = "../all/support/hostile_wat.rs"]
 mod hostile_wat;
 mod kv;
 

@@ -1,4 +1,12 @@
-//! Helpers shared by the tests.
+//! Helpers shared by the integration tests, and only those: the workspace's
+//! paths and built components, an in-process runtime with agents deployed and
+//! requests answered, the real binary as a process ([`process`]) and as an
+//! API with a token ([`api`]), and hand-written WAT agents ([`hostile_wat`]).
+//! Helpers one test file uses stay in that file.
+
+pub mod api;
+pub mod hostile_wat;
+pub mod process;
 
 use caxton::acl::{Message, Performative};
 use caxton::policy::{AgentSpec, Grants, KvStoreGrant, Limits, LoggingGrant, MessagingGrant, TimersGrant};
@@ -30,6 +38,11 @@ pub fn all_grants() -> Grants {
         logging: Some(LoggingGrant { max_level: caxton::policy::LogLevel::Info }),
         filesystem: None,
     }
+}
+
+/// Only `messaging` granted, to any receiver.
+pub fn messaging_only() -> Grants {
+    Grants { messaging: Some(MessagingGrant::send_to_all()), ..Grants::default() }
 }
 
 /// An agent spec for a built component.
@@ -95,4 +108,14 @@ pub async fn ask_as(rt: &Runtime, from: &str, to: &str, performative: Performati
 /// The reply's content as JSON.
 pub fn content(msg: &Message) -> Value {
     serde_json::from_str(&msg.content).unwrap()
+}
+
+/// The list an agent answers to `{"action": "dump"}` (what a `bus-probe` has heard).
+pub async fn dump(rt: &Runtime, agent: &str) -> Vec<Value> {
+    content(&ask(rt, agent, serde_json::json!({ "action": "dump" })).await)["result"].as_array().unwrap().clone()
+}
+
+/// A text-processor request: `operation` applied to `text`, given as `field`.
+pub fn process_data(operation: &str, field: &str, text: &str) -> Value {
+    serde_json::json!({ "action": "process_data", "data": { "operation": operation, field: text } })
 }
