@@ -1,7 +1,8 @@
 //! Waits inside host calls (a kv-store write waiting for its commit, a WASI
 //! poll) announced to the thread running the agent, so that the runtime's
-//! worker pool can let another worker run meanwhile. On threads that are not
-//! pool workers the announcement does nothing.
+//! scheduler can let another worker run meanwhile. A leaf: capabilities call
+//! [`wait`]; the scheduler installs the hook on its own workers
+//! (`runtime::scheduler`). On other threads the announcement does nothing.
 
 use std::cell::RefCell;
 

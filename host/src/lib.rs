@@ -8,7 +8,7 @@
 //!
 //! Data flows one way: [`http`] and [`capability::messaging`] hand messages to
 //! the [`bus`], which queues them in the receivers' mailboxes; the [`runtime`]
-//! runs each agent as an actor that takes one event at a time from its mailbox
+//! runs each agent on its scheduler, one event at a time from its mailbox
 //! and calls the component's exports.
 //!
 //! Modules are layered: a module uses only modules listed before its own line

@@ -26,7 +26,7 @@ use topics::Topics;
 /// Longest chain of messages caused by one another; beyond it messages are dead-lettered.
 pub const MAX_HOPS: u32 = 32;
 
-/// What an agent's actor takes from its mailbox.
+/// What an agent takes from its mailbox.
 #[derive(Debug)]
 pub enum Event {
     /// A message to handle.

@@ -1,7 +1,7 @@
 //! `caxton:agent/timers`: one-shot timers delivered through the agent's mailbox.
 //!
 //! A fired timer is queued as [`Event::Timer`] behind the messages already in
-//! the mailbox. Cancelling removes the timer from the active set, and the actor
+//! the mailbox. Cancelling removes the timer from the active set, and the agent
 //! skips any timer event that is no longer active, so a cancelled timer never
 //! reaches `handle-timer` even if it was already queued.
 
@@ -97,7 +97,7 @@ impl AgentTimers {
             .abort_handle()
     }
 
-    /// Called by the actor when a timer event comes out of the mailbox: true if
+    /// Called when a timer event comes out of the mailbox: true if
     /// the timer is still active (and is now spent), false if it was cancelled.
     pub fn take_fired(&self, id: u64) -> bool {
         let fired = self.lock().active.remove(&id).is_some();

@@ -335,7 +335,7 @@ impl Runtime {
 
     /// Deploy `spec` with the given component bytes: check grants, compile (or
     /// load from cache), link only what is granted, instantiate, `init`,
-    /// register its capabilities, and start its actor.
+    /// register its capabilities, and release it to the scheduler.
     pub async fn deploy_bytes(&self, spec: AgentSpec, bytes: Vec<u8>) -> Result<(), RuntimeError> {
         if self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&spec.name) {
             return Err(RuntimeError::AlreadyDeployed(spec.name));
@@ -493,7 +493,7 @@ impl Runtime {
 
     /// Delete what agent `name` left behind: its kv-store (buckets included)
     /// and the pending timers the timer log holds for it; how many keys went.
-    /// For an agent that is not running (see [`crate::platform::Platform::remove`]).
+    /// For an agent that is not running (the platform removes a remembered agent that could not be restored).
     pub async fn delete_state(&self, name: &str) -> Result<u64, RuntimeError> {
         if let Some(log) = &self.timer_log {
             for (id, _) in log.pending(name) {

@@ -39,7 +39,6 @@ pub const LIFO_STREAK: u32 = 3;
 /// A worker looks at the shared queue before its own every this many runs.
 pub const SHARED_EVERY: u32 = 61;
 
-
 /// Something a worker runs: an agent with events to handle.
 pub trait Task: Send + Sync + 'static {
     /// Run on a worker thread until done or until it yields (by scheduling itself again).

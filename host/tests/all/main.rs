@@ -21,6 +21,7 @@ mod limits;
 mod policy_gate;
 mod process;
 mod scaffold;
+mod scheduling;
 mod standard;
 mod supervision;
 mod support;
