@@ -232,7 +232,7 @@ fn main() {
          are the request, the {hops} relayed messages and the report; the peer runs as many bare pairs \
          split over 2 threads. Goal: ≥ 250,000 msg/s and ≥ 0.55×. **Spawn** deploys `bus-probe` {spawns} times per round \
          from the in-memory compile cache through `Runtime::deploy_bytes` (preflight, link of the granted \
-         capabilities, instantiate, `init`, registration, actor start) next to `InstancePre::instantiate` \
+         capabilities, instantiate, `init`, registration, release to the scheduler) next to `InstancePre::instantiate` \
          of the same component on the runtime's own pooling engine, and next to that instantiate plus the \
          guest's `init` and `capabilities` calls with WASI and messaging linked (goal: ≤ 1.5× the latter). **Idle memory**: a fresh \
          process deploys {idle} agents (after one warm-up agent), sends each a `ping` and takes the \
