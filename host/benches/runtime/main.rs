@@ -18,6 +18,7 @@ mod cold;
 mod common;
 mod hop;
 mod idle;
+mod quick;
 mod spawn;
 
 use common::{median, percentile, root, table, Row};
@@ -31,13 +32,13 @@ const SECTION: &str = "## Runtime";
 /// The name the bench listens as on the bus.
 pub const BENCH_CLIENT: &str = "bench-client";
 /// Relays timed one at a time per round.
-const CHAINS: usize = 200;
+pub const CHAINS: usize = 200;
 /// Agent pairs relaying at once in the throughput row.
 const PAIRS: usize = 500;
 /// Relays each pair runs per round.
 const PAIR_ROUNDS: usize = 4;
 /// Instance slots: the pairs, the hop probes and one round of spawns.
-const POOL: PoolSize = PoolSize { instances: 2 * PAIRS as u32 + 2 + spawn::SPAWNS as u32 + 10 };
+pub const POOL: PoolSize = PoolSize { instances: 2 * PAIRS as u32 + 2 + spawn::SPAWNS as u32 + 10 };
 
 /// `bus-probe` with messaging to everyone, kv-store and timers, and limits
 /// that let it relay as fast as it can.
@@ -89,6 +90,9 @@ fn main() {
         Ok("cold-bare") => return cold::bare_arm(),
         Ok(other) => panic!("unknown bench child `{other}`"),
         Err(_) => {}
+    }
+    if let Ok(row) = std::env::var("CAXTON_BENCH_ONLY") {
+        return quick::run(&row);
     }
     let cold_dir = tempfile::tempdir().unwrap();
     cold::prepare(cold_dir.path());

@@ -13,7 +13,13 @@ use std::sync::Arc;
 
 fn roomy(name: &str) -> caxton::policy::AgentSpec {
     let mut spec = probe(name);
-    spec.limits = Limits { mailbox: 4_096, messages_per_second: 1_000_000, ..Limits::default() };
+    // room for floods, and for `spin`, which reads the clock in a loop (a host call each time)
+    spec.limits = Limits {
+        mailbox: 4_096,
+        messages_per_second: 1_000_000,
+        host_calls_per_message: 100_000_000,
+        ..Limits::default()
+    };
     spec
 }
 
