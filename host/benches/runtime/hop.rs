@@ -189,6 +189,12 @@ impl BareProbes {
         assert!(pong.content.contains("pong"), "{pong:?}");
     }
 
+    /// Ask instance `i` for its `capabilities`.
+    pub fn describe(&mut self, i: usize) {
+        let (store, agent) = &mut self.instances[i];
+        std::hint::black_box(agent.caxton_agent_guest().call_capabilities(&mut *store).unwrap());
+    }
+
     /// Run one relay between instances `a` and `b` to its report.
     pub fn relay(&mut self, a: usize, b: usize) {
         let mut next: WitMessage = relay_request(&format!("bare-{a}"), &format!("bare-{b}")).into();

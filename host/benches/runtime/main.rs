@@ -64,7 +64,7 @@ pub fn child_result(figure: f64, count: u64) {
 }
 
 /// Run `arm` in a fresh process of this binary; its figure and count.
-fn in_child(arm: &str, env: &[(&str, &std::path::Path)]) -> (f64, u64) {
+pub fn in_child(arm: &str, env: &[(&str, &std::path::Path)]) -> (f64, u64) {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command.env(CHILD_VAR, arm);
     for (k, v) in env {
@@ -85,7 +85,8 @@ fn in_child(arm: &str, env: &[(&str, &std::path::Path)]) -> (f64, u64) {
 fn main() {
     match std::env::var(CHILD_VAR).as_deref() {
         Ok("idle-caxton") => return idle::caxton_arm(),
-        Ok("idle-bare") => return idle::bare_arm(),
+        Ok("idle-bare") => return idle::bare_arm(false),
+        Ok("idle-bare-described") => return idle::bare_arm(true),
         Ok("cold-caxton") => return cold::caxton_arm(),
         Ok("cold-bare") => return cold::bare_arm(),
         Ok(other) => panic!("unknown bench child `{other}`"),

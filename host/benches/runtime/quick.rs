@@ -1,4 +1,4 @@
-//! `CAXTON_BENCH_ONLY=hop|spawn cargo bench --bench runtime`: one row's two
+//! `CAXTON_BENCH_ONLY=hop|spawn|idle cargo bench --bench runtime`: one row's two
 //! arms for a few alternating rounds, printed and not written to
 //! BENCHMARKS.md (for trying a change; `just bench` is the record).
 
@@ -14,6 +14,17 @@ const ROUNDS: usize = 7;
 
 /// Run the arms of `row` and print their figures.
 pub fn run(row: &str) {
+    if row == "idle" {
+        let (ours, _) = super::in_child("idle-caxton", &[]);
+        let (bare, _) = super::in_child("idle-bare", &[]);
+        let (described, _) = super::in_child("idle-bare-described", &[]);
+        println!(
+            "idle PSS per agent {ours:.1} KiB vs {bare:.1} KiB bare ({:.1} KiB more), {described:.1} KiB bare after `capabilities` ({:.1} KiB more)",
+            ours - bare,
+            ours - described
+        );
+        return;
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let _guard = tokio.enter();
     let rt = Runtime::new(RuntimeConfig { pool: POOL, ..RuntimeConfig::new(Arc::new(MemoryStore::new())) }).unwrap();
@@ -51,6 +62,6 @@ pub fn run(row: &str) {
             let (ours, peer) = (median(ours), median(peer));
             println!("spawn {ours:.1} µs vs {peer:.1} µs instantiate + init + capabilities ({:.2}×)", ours / peer);
         }
-        other => panic!("CAXTON_BENCH_ONLY: no quick row `{other}` (hop or spawn)"),
+        other => panic!("CAXTON_BENCH_ONLY: no quick row `{other}` (hop, spawn or idle)"),
     }
 }

@@ -1,0 +1,94 @@
+//! `cargo bench --bench heap`: where an idle agent's heap goes. Deploys
+//! agents the way the idle-memory row does (each handles one `ping`), and as
+//! many bare instances of the same component; prints the live heap bytes per
+//! agent of each arm and the allocation sites that hold the most of the
+//! platform's share, from dhat's heap profile (a diagnostic, not a row of
+//! BENCHMARKS.md).
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+#[path = "common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+#[path = "runtime/hop.rs"]
+#[allow(dead_code)]
+mod hop;
+
+use caxton::acl::{Message, Performative};
+use caxton::bus::Event;
+use caxton::policy::{AgentSpec, Grants, Limits, MessagingGrant};
+use caxton::runtime::engine::PoolSize;
+use caxton::runtime::{Runtime, RuntimeConfig};
+use caxton::store::memory::MemoryStore;
+pub use common::root;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wasmtime::component::Component;
+
+pub const BENCH_CLIENT: &str = "bench-client";
+const AGENTS: usize = 1_000;
+
+fn spec(name: &str) -> AgentSpec {
+    AgentSpec {
+        name: name.into(),
+        component: root().join("components/bus_probe.wasm"),
+        grants: Grants {
+            messaging: Some(MessagingGrant::send_to_all()),
+            kv_store: Some(caxton::policy::KvStoreGrant::default()),
+            timers: Some(caxton::policy::TimersGrant { max_active: 1 }),
+            logging: None,
+            filesystem: None,
+        },
+        limits: Limits { messages_per_second: 1_000_000, ..Limits::default() },
+        policy: PathBuf::from("bench"),
+    }
+}
+
+fn live() -> usize {
+    dhat::HeapStats::get().curr_bytes
+}
+
+fn main() {
+    let profile = std::env::temp_dir().join("caxton-dhat-heap.json");
+    let profiler = dhat::Profiler::builder().file_name(&profile).trim_backtraces(Some(16)).build();
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let _guard = tokio.enter();
+    let pool = PoolSize { instances: 2 * AGENTS as u32 + 10 };
+    let rt = Runtime::new(RuntimeConfig { pool, ..RuntimeConfig::new(Arc::new(MemoryStore::new())) }).unwrap();
+    let bytes = hop::probe_bytes();
+    let mut client = hop::client(&rt, AGENTS + 1);
+    let ping = |rt: &Runtime, name: String| {
+        let msg = Message::new(Performative::Request, vec![name], r#"{"action":"ping"}"#.into());
+        rt.bus().send(BENCH_CLIENT, msg).unwrap();
+    };
+    let ours = tokio.block_on(async {
+        rt.deploy_bytes(spec("warm-up"), bytes.clone()).await.unwrap();
+        ping(&rt, "warm-up".into());
+        assert!(matches!(client.recv().await, Some(Event::Message(_))));
+        let before = live();
+        for i in 0..AGENTS {
+            rt.deploy_bytes(spec(&format!("idle-{i}")), bytes.clone()).await.unwrap();
+            ping(&rt, format!("idle-{i}"));
+            assert!(matches!(client.recv().await, Some(Event::Message(_))));
+        }
+        (live() - before) / AGENTS
+    });
+    let component = Component::new(rt.engine(), &bytes).unwrap();
+    let mut warm = hop::BareProbes::new(rt.engine(), &component, 1);
+    warm.ping(0);
+    let before = live();
+    let mut probes = hop::BareProbes::new(rt.engine(), &component, AGENTS);
+    for i in 0..AGENTS {
+        probes.ping(i);
+    }
+    let bare = (live() - before) / AGENTS;
+    println!(
+        "live heap per agent: {ours} bytes; per bare instance: {bare} bytes; the platform's share: {} bytes",
+        ours.saturating_sub(bare)
+    );
+    drop(profiler);
+    drop(probes);
+    println!("allocation sites: {} (dh_view.html, or the largest with jq)", profile.display());
+}
