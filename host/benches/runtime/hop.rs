@@ -183,6 +183,8 @@ impl BareProbes {
         let mut ping: WitMessage =
             Message::new(Performative::Request, vec![format!("bare-{i}")], r#"{"action":"ping"}"#.into()).into();
         ping.sender = BENCH_CLIENT.to_string();
+        // the conversation the host starts for a message that names none (same length as Caxton's ids)
+        ping.conversation_id = Some(caxton::ids::fresh("conv"));
         let (store, agent) = &mut self.instances[i];
         agent.caxton_agent_guest().call_handle_message(&mut *store, &ping).unwrap().unwrap();
         let pong = store.data_mut().outbox.pop().expect("no pong");

@@ -193,7 +193,7 @@ fn main() {
         Row {
             what: "idle memory per agent (PSS, each handled one message)",
             ours: median(idle_ours),
-            peer_name: "bare instance of the same component",
+            peer_name: "bare instance of the same component, same message",
             peer: median(idle_bare),
             unit: "KiB",
         },
@@ -242,7 +242,8 @@ fn main() {
          guest's `init` and `capabilities` calls with WASI and messaging linked (goal: ≤ 1.5× the latter). **Idle memory**: a fresh \
          process deploys {idle} agents (after one warm-up agent), sends each a `ping` and takes the \
          replies; the figure is the growth of the process's PSS (`/proc/self/smaps_rollup`) per agent; the \
-         peer process instantiates {idle} bare instances on the same pooling engine and pings each. \
+         peer process instantiates {idle} bare instances on the same pooling engine and pings each with \
+         the same message (with the conversation id the host stamps on it). \
          Goal: the platform's share ≤ 4 KiB per agent above the bare instance. **Cold start**: {types} variants of `bus-probe` (distinct digests) are \
          compiled into a cache directory first; then a fresh process creates the runtime, deploys all \
          of them from disk and waits for the answer to one request to each; components compiled during \
