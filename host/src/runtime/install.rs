@@ -17,8 +17,10 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
-/// Linked components are found by content digest and grants.
-type LinkKey = ([u8; 32], String);
+/// Linked components are found by content digest and the capabilities
+/// linked (the linker depends on which are granted, not on a grant's scope,
+/// which lives in each agent's store).
+type LinkKey = ([u8; 32], Vec<crate::interfaces::Capability>);
 
 /// Bytes of running components with their digests, by length and a hash of their ends.
 type KnownBytes = HashMap<(usize, u64), Vec<(Arc<[u8]>, [u8; 32])>>;
@@ -112,6 +114,22 @@ pub(super) fn start(parts: EnvParts, pre: AgentPre<AgentState>, digest: [u8; 32]
     Ok(Started { cell, capabilities, digest })
 }
 
+/// Run `f` (admission, instantiation and the guest's `init`, which its
+/// deadline bounds) where it may block: on a multi-thread tokio runtime on
+/// this very thread, with `block_in_place` handing the thread's other tasks to
+/// another one meanwhile, which saves the two thread switches of a trip to the
+/// blocking pool; on a current-thread runtime on the blocking pool. A panic
+/// becomes an internal error.
+pub(super) async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, RuntimeError> {
+    let flavor = tokio::runtime::Handle::current().runtime_flavor();
+    if flavor == tokio::runtime::RuntimeFlavor::MultiThread {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tokio::task::block_in_place(f)));
+        ran.map_err(|_| RuntimeError::Internal("a host function panicked while the agent started".into()))
+    } else {
+        joined(tokio::task::spawn_blocking(f)).await
+    }
+}
+
 /// The outcome of a blocking job, with a panic turned into an internal error.
 pub(super) async fn joined<T>(job: tokio::task::JoinHandle<T>) -> Result<T, RuntimeError> {
     job.await.map_err(|e| RuntimeError::Internal(e.to_string()))
@@ -130,8 +148,9 @@ pub(super) struct Linked {
     pres: Arc<Mutex<HashMap<LinkKey, AgentPre<AgentState>>>>,
 }
 
-/// Bytes from each end of a component that pick its bucket among the known ones.
-const ENDS: usize = 4096;
+/// Bytes from each end of a component that pick its bucket among the known
+/// ones (a match is then confirmed byte for byte, so a few suffice).
+const ENDS: usize = 64;
 
 fn ends_key(bytes: &[u8]) -> (usize, u64) {
     use std::hash::Hasher;
@@ -170,7 +189,7 @@ impl Linked {
     }
 
     fn key(digest: &[u8; 32], spec: &AgentSpec) -> LinkKey {
-        (*digest, format!("{:?}", spec.grants))
+        (*digest, spec.grants.granted())
     }
 
     /// The linked component, linking it now if it is compiled but was not linked

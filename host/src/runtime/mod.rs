@@ -33,8 +33,8 @@ pub mod scheduler;
 pub mod stats;
 pub mod supervisor;
 
-use install::{joined, start, EnvParts, Linked, Started};
 pub use install::{prepare, verify};
+use install::{start, EnvParts, Linked, Started};
 
 use crate::bus::Bus;
 use crate::component::{self, Compiler, ComponentError};
@@ -421,19 +421,18 @@ impl Runtime {
         Ok(())
     }
 
-    /// Admit, link, instantiate and initialise a new version. An already-compiled
-    /// component takes one trip to a blocking thread; a new one is compiled first.
+    /// Admit, link, instantiate and initialise a new version (see
+    /// [`install::blocking`] for where); a new component is compiled first.
     async fn start_version(&self, spec: &AgentSpec, parts: EnvParts, bytes: Vec<u8>) -> Result<Started, RuntimeError> {
         let (linked, compiler) = (self.linked.clone(), self.compiler.clone());
         let limit = self.max_component_bytes;
-        let first =
-            tokio::task::spawn_blocking(move || install::start_if_compiled(&linked, &compiler, parts, bytes, limit));
-        match joined(first).await?? {
+        let first = move || install::start_if_compiled(&linked, &compiler, parts, bytes, limit);
+        match install::blocking(first).await?? {
             Ok(started) => Ok(started),
             Err((bytes, digest, parts)) => {
                 let compiled = self.compile(&spec.name, bytes, digest).await?;
                 let pre = self.linked.insert(&compiled, &digest, spec)?;
-                joined(tokio::task::spawn_blocking(move || start(parts, pre, digest))).await?
+                install::blocking(move || start(parts, pre, digest)).await?
             }
         }
     }
