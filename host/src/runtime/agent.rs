@@ -140,6 +140,14 @@ fn count_host_calls(mut ctx: StoreContextMut<'_, AgentState>, hook: CallHook) ->
     Ok(())
 }
 
+/// Which counter of the agent's statistics a call adds to.
+#[derive(Clone, Copy)]
+enum Counted {
+    Message,
+    Timer,
+    Neither,
+}
+
 /// A running instance of an agent.
 pub struct LiveAgent {
     env: AgentEnv,
@@ -161,7 +169,7 @@ impl LiveAgent {
         store.set_hostcall_fuel(limits.message_bytes.max(2 * 1024 * 1024) as usize);
         // above the resource table's own cap, so that cap (a typed error) is what an agent meets
         store.set_max_component_handles(2 * MAX_RESOURCES);
-        arm(&mut store, &env.spec, deadline_from_now(&limits));
+        arm(&mut store, &env.spec, deadline_from_now(&limits), Instant::now());
         let agent = match pre.instantiate(&mut store) {
             Ok(agent) => agent,
             Err(e) => {
@@ -171,7 +179,7 @@ impl LiveAgent {
         };
         let mut live = LiveAgent { env, store, agent };
         let deadline = deadline_from_now(&limits);
-        live.call("init", deadline, |a, s| a.caxton_agent_guest().call_init(s))
+        live.call("init", Counted::Neither, deadline, |a, s| a.caxton_agent_guest().call_init(s))
             .and_then(|r| r.map_err(|m| CallFailure::new(FailureReason::HandlerError, m)))
             .map_err(|f| RuntimeError::Init { agent: name, message: f.message })?;
         Ok(live)
@@ -180,7 +188,7 @@ impl LiveAgent {
     /// The agent's self-description, from its `capabilities` export.
     pub fn capabilities(&mut self) -> Result<AgentProfile, CallFailure> {
         let deadline = deadline_from_now(&self.env.spec.limits);
-        self.call("capabilities", deadline, |a, s| a.caxton_agent_guest().call_capabilities(s))
+        self.call("capabilities", Counted::Neither, deadline, |a, s| a.caxton_agent_guest().call_capabilities(s))
     }
 
     /// The agent's name.
@@ -194,12 +202,12 @@ impl LiveAgent {
     pub fn handle(&mut self, event: Event, deadline: Instant) -> Option<CallFailure> {
         let (outcome, request) = match event {
             Event::Message(msg) => {
-                self.env.stats(|s| s.messages += 1);
                 let hops = msg.hops;
                 self.store.data_mut().messaging.set_hops(hops);
                 let wit_msg: crate::bindings::caxton::agent::types::Message = (*msg).into();
-                let outcome = self
-                    .call("handle-message", deadline, |a, s| a.caxton_agent_guest().call_handle_message(s, &wit_msg));
+                let outcome = self.call("handle-message", Counted::Message, deadline, |a, s| {
+                    a.caxton_agent_guest().call_handle_message(s, &wit_msg)
+                });
                 // the message goes back to host form only when a failure must answer it
                 let request = match outcome {
                     Ok(Ok(())) => None,
@@ -211,9 +219,13 @@ impl LiveAgent {
                 if !self.store.data_mut().timers.take_fired(id) {
                     return None;
                 }
-                self.env.stats(|s| s.timers += 1);
                 self.store.data_mut().messaging.set_hops(0);
-                (self.call("handle-timer", deadline, |a, s| a.caxton_agent_guest().call_handle_timer(s, id)), None)
+                (
+                    self.call("handle-timer", Counted::Timer, deadline, |a, s| {
+                        a.caxton_agent_guest().call_handle_timer(s, id)
+                    }),
+                    None,
+                )
             }
         };
         let failure = match outcome {
@@ -233,17 +245,18 @@ impl LiveAgent {
     /// Call `shutdown`, ignoring its outcome (the agent is going away).
     pub fn shutdown(mut self) {
         let deadline = deadline_from_now(&self.env.spec.limits);
-        let _ = self.call("shutdown", deadline, |a, s| a.caxton_agent_guest().call_shutdown(s));
+        let _ = self.call("shutdown", Counted::Neither, deadline, |a, s| a.caxton_agent_guest().call_shutdown(s));
     }
 
     fn call<R>(
         &mut self,
         export: &str,
+        counted: Counted,
         deadline: Instant,
         f: impl FnOnce(&Agent, &mut Store<AgentState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallFailure> {
-        let budget = arm(&mut self.store, &self.env.spec, deadline);
         let started = Instant::now();
+        let budget = arm(&mut self.store, &self.env.spec, deadline, started);
         let result = f(&self.agent, &mut self.store);
         let fuel = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let memory = self.store.data().limiter.used() as u64;
@@ -255,6 +268,11 @@ impl LiveAgent {
         });
         // one update, so a reader never sees the call finished but its failure not yet counted
         self.env.stats(|s| {
+            match counted {
+                Counted::Message => s.messages += 1,
+                Counted::Timer => s.timers += 1,
+                Counted::Neither => {}
+            }
             s.observe_call(took, fuel, memory);
             if let Err(failure) = &result {
                 s.failed(failure.reason);
@@ -292,9 +310,9 @@ pub fn fail_message(env: &AgentEnv, request: &Message, failure: &CallFailure) {
 
 /// Arm the per-message limits for a call that must end by `deadline` (the
 /// epoch deadline and blocking host calls both end there); returns the fuel budget.
-fn arm(store: &mut Store<AgentState>, spec: &AgentSpec, deadline: Instant) -> u64 {
+fn arm(store: &mut Store<AgentState>, spec: &AgentSpec, deadline: Instant, now: Instant) -> u64 {
     let limits = spec.limits;
-    store.set_epoch_deadline(deadline_ticks(deadline.saturating_duration_since(Instant::now())));
+    store.set_epoch_deadline(deadline_ticks(deadline.saturating_duration_since(now)));
     let budget = limits.cpu_micros_per_message.saturating_mul(FUEL_PER_MICRO);
     let _ = store.set_fuel(budget);
     let state = store.data_mut();
