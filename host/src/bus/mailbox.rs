@@ -76,13 +76,22 @@ impl Mailbox {
 
     /// Queue a fired timer (it takes no slot); dropped once the mailbox is closed.
     pub fn push_timer(&self, id: u64) {
-        if !self.shared.closed.load(Ordering::Acquire) {
-            self.push(Event::Timer(id));
+        let mut queue = lock(&self.shared.queue);
+        // checked under the queue's lock, which `close` takes: no timer lands after the last drain
+        if self.shared.closed.load(Ordering::Acquire) {
+            return;
         }
+        queue.push_back(Event::Timer(id));
+        drop(queue);
+        self.wake();
     }
 
     fn push(&self, event: Event) {
         lock(&self.shared.queue).push_back(event);
+        self.wake();
+    }
+
+    fn wake(&self) {
         if let Some(wake) = self.shared.wake.upgrade() {
             wake.wake();
         }
@@ -102,7 +111,9 @@ impl Mailbox {
         lock(&self.shared.queue).is_empty()
     }
 
-    /// Message slots taken (queued or reserved).
+    /// Message slots taken (queued or reserved). Once the mailbox is closed
+    /// no slot is reserved any more, so after popping until this is 0 every
+    /// message that was ever accepted has been taken out.
     pub fn depth(&self) -> usize {
         self.shared.used.load(Ordering::Acquire)
     }
@@ -112,8 +123,10 @@ impl Mailbox {
         self.shared.capacity
     }
 
-    /// Take nothing more: reservations and timers are refused from now on.
+    /// Take nothing more: reservations and timers are refused from now on
+    /// (slots reserved before still deliver; see [`Mailbox::depth`]).
     pub fn close(&self) {
+        let _queue = lock(&self.shared.queue);
         self.shared.closed.store(true, Ordering::Release);
     }
 

@@ -140,6 +140,14 @@ fn count_host_calls(mut ctx: StoreContextMut<'_, AgentState>, hook: CallHook) ->
     Ok(())
 }
 
+/// An event that failed: why, and the message to answer (none for a timer).
+pub struct Failed {
+    /// Why.
+    pub failure: CallFailure,
+    /// The message it failed, in host form.
+    pub request: Option<Message>,
+}
+
 /// Which counter of the agent's statistics a call adds to.
 #[derive(Clone, Copy)]
 enum Counted {
@@ -196,10 +204,10 @@ impl LiveAgent {
         &self.env.spec.name
     }
 
-    /// Handle one mailbox event by `deadline`; returns the failure, if any. A
-    /// failed message is answered with a `failure` and dead-lettered (at most
-    /// once: it is not retried).
-    pub fn handle(&mut self, event: Event, deadline: Instant) -> Option<CallFailure> {
+    /// Handle one mailbox event by `deadline`; returns the failure, if any,
+    /// with the message it failed (for the caller to answer with a `failure`
+    /// and dead-letter, unless the call was abandoned and answered already).
+    pub fn handle(&mut self, event: Event, deadline: Instant) -> Option<Failed> {
         let (outcome, request) = match event {
             Event::Message(msg) => {
                 let hops = msg.hops;
@@ -236,10 +244,7 @@ impl LiveAgent {
             }
             Err(failure) => failure, // counted by `call`
         };
-        if let Some(request) = request {
-            fail_message(&self.env, &request, &failure);
-        }
-        Some(failure)
+        Some(Failed { failure, request })
     }
 
     /// Call `shutdown`, ignoring its outcome (the agent is going away).
@@ -255,6 +260,12 @@ impl LiveAgent {
         deadline: Instant,
         f: impl FnOnce(&Agent, &mut Store<AgentState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallFailure> {
+        // counted before the call: whoever gets the guest's answer sees its message counted
+        match counted {
+            Counted::Message => self.env.stats(|s| s.messages += 1),
+            Counted::Timer => self.env.stats(|s| s.timers += 1),
+            Counted::Neither => {}
+        }
         let started = Instant::now();
         let budget = arm(&mut self.store, &self.env.spec, deadline, started);
         let result = f(&self.agent, &mut self.store);
@@ -268,11 +279,6 @@ impl LiveAgent {
         });
         // one update, so a reader never sees the call finished but its failure not yet counted
         self.env.stats(|s| {
-            match counted {
-                Counted::Message => s.messages += 1,
-                Counted::Timer => s.timers += 1,
-                Counted::Neither => {}
-            }
             s.observe_call(took, fuel, memory);
             if let Err(failure) = &result {
                 s.failed(failure.reason);

@@ -12,7 +12,7 @@
 //! plus [`HOST_TIMEOUT_GRACE`] is abandoned: its message is answered, a fresh
 //! instance takes over, and whatever the stuck call returns is dropped.
 
-use super::agent::{fail_message, AgentEnv, AgentState, LiveAgent};
+use super::agent::{fail_message, AgentEnv, AgentState, Failed, LiveAgent};
 use super::failure::{CallFailure, FailureReason};
 use super::scheduler::{Handle, Task};
 use crate::acl::Message;
@@ -58,11 +58,16 @@ pub enum Instance {
 
 /// The event a batch is handling, for the monitor.
 struct InHand {
+    /// The generation of the batch handling it.
+    generation: u64,
     /// When its deadline passes.
     deadline: Instant,
     /// Its header, to answer it if the call is abandoned (none for a timer).
     request: Option<Message>,
 }
+
+/// A call abandoned by the monitor while it was stuck in a host call.
+struct Abandoned;
 
 /// One agent: mailbox, instance and turn.
 pub struct AgentCell {
@@ -201,7 +206,8 @@ impl AgentCell {
         }
     }
 
-    /// After [`AgentCell::settled`]: stop for good and take the instance.
+    /// After [`AgentCell::halt`] and [`AgentCell::settled`]: stop for good
+    /// and take the instance (a halted cell is never scheduled again).
     pub fn stop(&self) -> Instance {
         *lock(&self.turn) = Turn::Stopped;
         std::mem::replace(&mut *lock(&self.instance), Instance::Empty)
@@ -220,30 +226,45 @@ impl AgentCell {
         self.env.runtime.spawn(async move { super::supervisor::restart(cell, failure).await });
     }
 
-    /// Handle one event with `agent`; a poisoning failure if there was one.
-    fn handle(&self, agent: &mut LiveAgent, event: Event) -> Option<CallFailure> {
+    /// Handle one event with `agent` in a batch of `generation`; `Err` when
+    /// the call was abandoned meanwhile (the monitor answered its message and
+    /// supervision owns the turn), otherwise a poisoning failure if there was
+    /// one. Whoever takes the event in hand answers its failure: this batch,
+    /// or the monitor.
+    fn handle(&self, agent: &mut LiveAgent, event: Event, generation: u64) -> Result<Option<CallFailure>, Abandoned> {
         let deadline = super::agent::deadline_from_now(&self.env.spec.limits);
         let request = match &event {
             Event::Message(msg) => Some(msg.header()),
             Event::Timer(_) => None,
         };
-        *lock(&self.in_hand) = Some(InHand { deadline, request });
+        *lock(&self.in_hand) = Some(InHand { generation, deadline, request });
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.handle(event, deadline)));
-        let in_hand = lock(&self.in_hand).take();
-        match outcome {
-            Ok(failure) => failure.filter(CallFailure::poisoned),
+        let in_hand = {
+            let mut in_hand = lock(&self.in_hand);
+            // a newer batch's event is not ours to take
+            if in_hand.as_ref().is_some_and(|h| h.generation == generation) {
+                in_hand.take()
+            } else {
+                None
+            }
+        };
+        let Some(in_hand) = in_hand else { return Err(Abandoned) };
+        let failed = match outcome {
+            Ok(None) => return Ok(None),
+            Ok(Some(failed)) => failed,
             Err(_) => {
                 let failure = CallFailure::new(
                     FailureReason::HostPanic,
                     format!("a host function panicked while `{}` ran", self.env.spec.name),
                 );
                 self.env.stats(|s| s.failed(failure.reason));
-                if let Some(request) = in_hand.and_then(|h| h.request) {
-                    fail_message(&self.env, &request, &failure);
-                }
-                Some(failure)
+                Failed { failure, request: in_hand.request }
             }
+        };
+        if let Some(request) = &failed.request {
+            fail_message(&self.env, request, &failed.failure);
         }
+        Ok(Some(failed.failure).filter(CallFailure::poisoned))
     }
 
     /// Refuse a message because the agent is quarantined or gone.
@@ -256,22 +277,19 @@ impl AgentCell {
     }
 }
 
-impl Wake for AgentCell {
-    fn wake(self: Arc<Self>) {
-        let mut turn = lock(&self.turn);
-        if *turn != Turn::Idle {
-            return;
-        }
-        *turn = Turn::Scheduled;
-        drop(turn);
-        let scheduler = self.scheduler.clone();
-        scheduler.schedule(self);
-    }
+/// How a batch ended.
+enum Batch {
+    /// It handled what it could; the instance is back in place.
+    Done,
+    /// Its call was abandoned: supervision owns the turn.
+    Abandoned,
+    /// A failure poisoned the instance (dropped): supervision takes the turn.
+    Failed(CallFailure),
 }
 
-impl Task for AgentCell {
-    fn run(self: Arc<Self>) {
-        let _tokio = self.env.runtime.enter();
+impl AgentCell {
+    /// Handle queued events, up to [`BATCH_EVENTS`] or [`BATCH_TIME`].
+    fn batch(&self) -> Batch {
         let generation = self.generation.load(Ordering::SeqCst);
         let mut instance = std::mem::replace(&mut *lock(&self.instance), Instance::Empty);
         let started = Instant::now();
@@ -281,18 +299,11 @@ impl Task for AgentCell {
             }
             let Some(event) = self.env.mailbox.pop() else { break };
             match &mut instance {
-                Instance::Live(agent) => {
-                    let failure = self.handle(agent, event);
-                    if self.generation.load(Ordering::SeqCst) != generation {
-                        // abandoned while stuck: supervision owns the turn; this instance is dropped
-                        return;
-                    }
-                    if let Some(failure) = failure {
-                        drop(instance);
-                        self.supervise(failure);
-                        return;
-                    }
-                }
+                Instance::Live(agent) => match self.handle(agent, event, generation) {
+                    Err(Abandoned) => return Batch::Abandoned,
+                    Ok(Some(failure)) => return Batch::Failed(failure),
+                    Ok(None) => {}
+                },
                 Instance::Quarantined(cause) => self.refuse(
                     event,
                     FailureReason::Quarantined,
@@ -312,7 +323,42 @@ impl Task for AgentCell {
             }
         }
         *lock(&self.instance) = instance;
+        Batch::Done
+    }
+}
+
+impl Wake for AgentCell {
+    fn wake(self: Arc<Self>) {
         let mut turn = lock(&self.turn);
+        // a halted cell takes no further batch; what it still receives is answered when it is retired
+        if *turn != Turn::Idle || self.halted() {
+            return;
+        }
+        *turn = Turn::Scheduled;
+        drop(turn);
+        let scheduler = self.scheduler.clone();
+        scheduler.schedule(self);
+    }
+}
+
+impl Task for AgentCell {
+    fn run(self: Arc<Self>) {
+        let _tokio = self.env.runtime.enter();
+        let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.batch()));
+        let batch = batch.unwrap_or_else(|_| {
+            // a panic outside a call (answering, dead-lettering): the instance is lost; start a fresh one
+            let message = format!("the host failed while running `{}`", self.env.spec.name);
+            Batch::Failed(CallFailure::new(FailureReason::HostPanic, message))
+        });
+        match batch {
+            Batch::Done => {}
+            Batch::Abandoned => return,
+            Batch::Failed(failure) => return self.supervise(failure),
+        }
+        let mut turn = lock(&self.turn);
+        if *turn == Turn::Stopped {
+            return;
+        }
         *turn = self.after_run();
         let again = *turn == Turn::Scheduled;
         drop(turn);
@@ -328,7 +374,7 @@ impl Task for AgentCell {
             let mut in_hand = lock(&self.in_hand);
             match &*in_hand {
                 Some(hand) if now >= hand.deadline + HOST_TIMEOUT_GRACE => {
-                    // under the lock: the batch sees the new generation when its call returns
+                    // under the lock: the batch finds its event taken when its call returns
                     self.generation.fetch_add(1, Ordering::SeqCst);
                     in_hand.take()
                 }

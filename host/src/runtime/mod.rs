@@ -475,11 +475,15 @@ impl Runtime {
         self.bus.unregister(name);
         self.forget_unused(&self.agents.lock().unwrap_or_else(|p| p.into_inner()), &running.digest);
         running.cell.halt();
-        if let Some(handover) = running.handover {
-            let _ = handover.await;
-        }
         let timers = running.cell.env.timers.clone();
-        retire(running.cell, None).await;
+        // in a task of its own, so the agent is retired even if this call is dropped half-way
+        let retiring = tokio::spawn(async move {
+            if let Some(handover) = running.handover {
+                let _ = handover.await;
+            }
+            retire(running.cell, None).await;
+        });
+        let _ = retiring.await;
         if state == StateOnRemove::Delete {
             timers.disarm_all();
             let keys = self.delete_state(name).await?;
@@ -539,8 +543,15 @@ async fn retire(cell: Arc<cell::AgentCell>, drain_until: Option<tokio::time::Ins
     cell.settled().await;
     let instance = cell.stop();
     let removed = format!("agent `{}` was removed before handling the message", cell.env.spec.name);
-    while let Some(event) = cell.mailbox().pop() {
-        cell.refuse(event, failure::FailureReason::Removed, &removed);
+    // until every slot is free: a sender that reserved one before the close may still be queuing into it
+    loop {
+        while let Some(event) = cell.mailbox().pop() {
+            cell.refuse(event, failure::FailureReason::Removed, &removed);
+        }
+        if cell.mailbox().depth() == 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
     }
     if let cell::Instance::Live(agent) = instance {
         let _ = tokio::task::spawn_blocking(move || agent.shutdown()).await;

@@ -10,7 +10,7 @@
 //! row, and looks at the shared queue first every [`SHARED_EVERY`] runs, so
 //! two agents talking to each other cannot starve the rest.
 //!
-//! A task that holds its worker longer than [`GROW_AFTER`] (a spinning agent,
+//! A task that holds its worker longer than [`HELD_AFTER`] (a spinning agent,
 //! or one blocked in a host call, see [`crate::blocking`]) no longer counts:
 //! the monitor thread starts another worker, so there are always as many
 //! workers free of long calls as cores, moves the held worker's LIFO slot to
@@ -28,8 +28,13 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-/// A worker whose task has run this long is replaced while work waits.
-pub const GROW_AFTER: Duration = Duration::from_millis(2);
+/// A worker whose task has run this long no longer counts as free, and is
+/// replaced while work waits. Well above a batch's own limit
+/// (`cell::BATCH_TIME`), so ordinary busy batches never look held: only one
+/// event that runs long (a spinning agent) does.
+pub const HELD_AFTER: Duration = Duration::from_millis(10);
+/// How often the monitor looks at the workers while any task runs.
+pub const TICK: Duration = Duration::from_millis(2);
 /// Most workers at once.
 pub const MAX_WORKERS: usize = 512;
 /// A worker beyond the core count that is idle this long leaves.
@@ -44,7 +49,7 @@ pub trait Task: Send + Sync + 'static {
     /// Run on a worker thread until done or until it yields (by scheduling itself again).
     fn run(self: Arc<Self>);
     /// Called by the monitor thread while this task has held its worker for
-    /// longer than [`GROW_AFTER`], about every [`GROW_AFTER`].
+    /// longer than [`HELD_AFTER`] (or waits in a host call), about every [`TICK`].
     fn held(&self, _now: Instant) {}
 }
 
@@ -78,6 +83,8 @@ struct Shared {
     sleeping: AtomicUsize,
     /// Workers running a task; the monitor sleeps while there are none.
     running: AtomicUsize,
+    /// Workers started and not leaving.
+    alive: AtomicUsize,
     monitor: (Mutex<()>, Condvar),
     core: usize,
     closed: AtomicBool,
@@ -121,6 +128,7 @@ impl Scheduler {
             sleepers: Mutex::new(Vec::new()),
             sleeping: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
+            alive: AtomicUsize::new(0),
             monitor: (Mutex::new(()), Condvar::new()),
             core,
             closed: AtomicBool::new(false),
@@ -196,16 +204,15 @@ impl Shared {
         let slot = {
             let mut sleepers = lock(&self.sleepers);
             let slot = sleepers.pop();
-            if slot.is_some() {
+            if let Some(slot) = &slot {
+                // under the sleepers' lock, so the worker sees it taken off and woken at once
+                slot.woken.store(true, Ordering::SeqCst);
                 self.sleeping.fetch_sub(1, Ordering::SeqCst);
             }
             slot
         };
-        if let Some(slot) = slot {
-            slot.woken.store(true, Ordering::SeqCst);
-            if let Some(thread) = slot.thread.get() {
-                thread.unpark();
-            }
+        if let Some(thread) = slot.as_ref().and_then(|s| s.thread.get()) {
+            thread.unpark();
         }
     }
 
@@ -215,8 +222,9 @@ impl Shared {
             || self.workers.read().unwrap_or_else(|p| p.into_inner()).iter().any(|s| !s.stealer.is_empty())
     }
 
-    fn worker_count(&self) -> usize {
-        self.workers.read().unwrap_or_else(|p| p.into_inner()).len()
+    /// Let one worker beyond the core count leave; false if that would leave fewer than cores.
+    fn reserve_exit(&self) -> bool {
+        self.alive.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > self.core).then(|| n - 1)).is_ok()
     }
 
     /// Take `slot` off the sleepers; false if a waker took it off first.
@@ -311,28 +319,35 @@ impl Local {
     /// closed, or it is an extra worker idle for [`IDLE_EXIT`]).
     fn park(&self) -> bool {
         let shared = &self.shared;
-        self.slot.woken.store(false, Ordering::SeqCst);
-        lock(&shared.sleepers).push(self.slot.clone());
-        shared.sleeping.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        if shared.has_work() || shared.closed.load(Ordering::SeqCst) {
-            shared.unsleep(&self.slot);
-            return !shared.closed.load(Ordering::SeqCst);
+        {
+            let mut sleepers = lock(&shared.sleepers);
+            self.slot.woken.store(false, Ordering::SeqCst);
+            if !sleepers.iter().any(|s| Arc::ptr_eq(s, &self.slot)) {
+                sleepers.push(self.slot.clone());
+                shared.sleeping.fetch_add(1, Ordering::SeqCst);
+            }
         }
+        fence(Ordering::SeqCst);
         let idle_since = Instant::now();
         loop {
-            std::thread::park_timeout(IDLE_EXIT);
             if shared.closed.load(Ordering::SeqCst) {
                 shared.unsleep(&self.slot);
                 return false;
             }
-            if self.slot.woken.load(Ordering::SeqCst) {
+            // after registering, and after every wake-up: work queued meanwhile is taken
+            if self.slot.woken.load(Ordering::SeqCst) || shared.has_work() {
+                shared.unsleep(&self.slot);
                 return true;
             }
-            if idle_since.elapsed() >= IDLE_EXIT && shared.worker_count() > shared.core {
-                // leave, unless a waker took this worker off the sleepers meanwhile
-                return !shared.unsleep(&self.slot);
+            if idle_since.elapsed() >= IDLE_EXIT && shared.reserve_exit() {
+                if shared.unsleep(&self.slot) {
+                    return false;
+                }
+                // a waker took this worker off the sleepers meanwhile: it stays
+                shared.alive.fetch_add(1, Ordering::SeqCst);
+                return true;
             }
+            std::thread::park_timeout(IDLE_EXIT);
         }
     }
 }
@@ -347,10 +362,12 @@ fn spawn_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
         woken: AtomicBool::new(false),
     });
     shared.workers.write().unwrap_or_else(|p| p.into_inner()).push(slot.clone());
+    shared.alive.fetch_add(1, Ordering::SeqCst);
     let local = Local { shared: shared.clone(), slot: slot.clone(), queue, streak: Cell::new(0), runs: Cell::new(0) };
     let spawned = std::thread::Builder::new().name("caxton-agent".into()).spawn(move || work(local));
     if spawned.is_err() {
         shared.workers.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !Arc::ptr_eq(s, &slot));
+        shared.alive.fetch_sub(1, Ordering::SeqCst);
     }
     spawned.map(drop)
 }
@@ -416,7 +433,7 @@ fn held_workers(shared: &Shared, now: Instant) -> Held {
     let held: Vec<(Arc<Slot>, Job)> = workers
         .iter()
         .filter_map(|slot| match &*lock(&slot.state) {
-            WorkerState::Running { since, job } if now.duration_since(*since) >= GROW_AFTER => {
+            WorkerState::Running { since, job } if now.duration_since(*since) >= HELD_AFTER => {
                 Some((slot.clone(), job.clone()))
             }
             WorkerState::Blocked { job } => Some((slot.clone(), job.clone())),
@@ -426,7 +443,7 @@ fn held_workers(shared: &Shared, now: Instant) -> Held {
     Held { workers: workers.len(), tasks: held }
 }
 
-/// The monitor: while any task runs, every [`GROW_AFTER`] tell held tasks
+/// The monitor: while any task runs, every [`TICK`] tell held tasks
 /// they are held, free their workers' LIFO slots, and start workers until as
 /// many as cores are free of long tasks (while work waits).
 fn watch(shared: &Arc<Shared>) {
@@ -440,7 +457,7 @@ fn watch(shared: &Arc<Shared>) {
         if shared.closed.load(Ordering::SeqCst) {
             return;
         }
-        std::thread::sleep(GROW_AFTER);
+        std::thread::sleep(TICK);
         let now = Instant::now();
         let Held { workers, tasks } = held_workers(shared, now);
         let held_count = tasks.len();
