@@ -34,9 +34,9 @@ pub const BENCH_CLIENT: &str = "bench-client";
 /// Relays timed one at a time per round.
 pub const CHAINS: usize = 200;
 /// Agent pairs relaying at once in the throughput row.
-const PAIRS: usize = 500;
+pub const PAIRS: usize = 500;
 /// Relays each pair runs per round.
-const PAIR_ROUNDS: usize = 4;
+pub const PAIR_ROUNDS: usize = 4;
 /// Instance slots: the pairs, the hop probes and one round of spawns.
 pub const POOL: PoolSize = PoolSize { instances: 2 * PAIRS as u32 + 2 + spawn::SPAWNS as u32 + 10 };
 

@@ -1,4 +1,4 @@
-//! `CAXTON_BENCH_ONLY=hop|spawn|idle cargo bench --bench runtime`: one row's two
+//! `CAXTON_BENCH_ONLY=hop|spawn|throughput|idle cargo bench --bench runtime`: one row's two
 //! arms for a few alternating rounds, printed and not written to
 //! BENCHMARKS.md (for trying a change; `just bench` is the record).
 
@@ -62,6 +62,24 @@ pub fn run(row: &str) {
             let (ours, peer) = (median(ours), median(peer));
             println!("spawn {ours:.1} µs vs {peer:.1} µs instantiate + init + capabilities ({:.2}×)", ours / peer);
         }
-        other => panic!("CAXTON_BENCH_ONLY: no quick row `{other}` (hop, spawn or idle)"),
+        "throughput" => {
+            tokio.block_on(async {
+                for i in 0..super::PAIRS {
+                    for side in ["a", "b"] {
+                        rt.deploy_bytes(probe_spec(&format!("tp-{side}-{i}")), bytes.clone()).await.unwrap();
+                    }
+                }
+            });
+            // the bare pairs on an engine (and instance pool) of their own, as in the full run
+            let engine = caxton::runtime::engine::new_engine(POOL).unwrap();
+            let bare = Component::new(&engine, &bytes).unwrap();
+            for _ in 0..ROUNDS {
+                ours.push(tokio.block_on(hop::platform_throughput(&rt, &mut client, super::PAIRS, super::PAIR_ROUNDS)));
+                peer.push(hop::bare_throughput(&engine, &bare, super::PAIRS, super::PAIR_ROUNDS, 2));
+            }
+            let (ours, peer) = (median(ours), median(peer));
+            println!("throughput {ours:.0} msg/s vs {peer:.0} msg/s bare pairs ({:.2}×)", ours / peer);
+        }
+        other => panic!("CAXTON_BENCH_ONLY: no quick row `{other}` (hop, spawn, throughput or idle)"),
     }
 }
