@@ -18,33 +18,15 @@ mod hop;
 
 use caxton::acl::{Message, Performative};
 use caxton::bus::Event;
-use caxton::policy::{AgentSpec, Grants, Limits, MessagingGrant};
 use caxton::runtime::engine::PoolSize;
 use caxton::runtime::{Runtime, RuntimeConfig};
 use caxton::store::memory::MemoryStore;
 pub use common::root;
-use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::component::Component;
 
 pub const BENCH_CLIENT: &str = "bench-client";
 const AGENTS: usize = 1_000;
-
-fn spec(name: &str) -> AgentSpec {
-    AgentSpec {
-        name: name.into(),
-        component: root().join("components/bus_probe.wasm"),
-        grants: Grants {
-            messaging: Some(MessagingGrant::send_to_all()),
-            kv_store: Some(caxton::policy::KvStoreGrant::default()),
-            timers: Some(caxton::policy::TimersGrant { max_active: 1 }),
-            logging: None,
-            filesystem: None,
-        },
-        limits: Limits { messages_per_second: 1_000_000, ..Limits::default() },
-        policy: PathBuf::from("bench"),
-    }
-}
 
 fn live() -> usize {
     dhat::HeapStats::get().curr_bytes
@@ -64,12 +46,12 @@ fn main() {
         rt.bus().send(BENCH_CLIENT, msg).unwrap();
     };
     let ours = tokio.block_on(async {
-        rt.deploy_bytes(spec("warm-up"), bytes.clone()).await.unwrap();
+        rt.deploy_bytes(hop::probe_spec("warm-up"), bytes.clone()).await.unwrap();
         ping(&rt, "warm-up".into());
         assert!(matches!(client.recv().await, Some(Event::Message(_))));
         let before = live();
         for i in 0..AGENTS {
-            rt.deploy_bytes(spec(&format!("idle-{i}")), bytes.clone()).await.unwrap();
+            rt.deploy_bytes(hop::probe_spec(&format!("idle-{i}")), bytes.clone()).await.unwrap();
             ping(&rt, format!("idle-{i}"));
             assert!(matches!(client.recv().await, Some(Event::Message(_))));
         }

@@ -14,11 +14,31 @@ use caxton::bindings::Agent;
 use caxton::bus::directory::Profile;
 use caxton::bus::mailbox::{self, Receiver};
 use caxton::bus::Event;
+use caxton::policy::{AgentSpec, Grants, Limits, MessagingGrant};
 use caxton::runtime::Runtime;
+use std::path::PathBuf;
 use std::time::Instant;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// `bus-probe` with messaging to everyone, kv-store and timers, and limits
+/// that let it relay as fast as it can.
+pub fn probe_spec(name: &str) -> AgentSpec {
+    AgentSpec {
+        name: name.into(),
+        component: root().join("components/bus_probe.wasm"),
+        grants: Grants {
+            messaging: Some(MessagingGrant::send_to_all()),
+            kv_store: Some(caxton::policy::KvStoreGrant::default()),
+            timers: Some(caxton::policy::TimersGrant { max_active: 1 }),
+            logging: None,
+            filesystem: None,
+        },
+        limits: Limits { messages_per_second: 1_000_000, ..Limits::default() },
+        policy: PathBuf::from("bench"),
+    }
+}
 
 /// Agent-to-agent messages in one relay (the bus allows 32 in a chain).
 pub const HOPS: u64 = 30;

@@ -4,11 +4,9 @@
 //! BENCHMARKS.md as its own section, after the storage bench has written the file.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
-use caxton::policy::{AgentSpec, Grants, Limits, MessagingGrant};
 use caxton::runtime::engine::{base_config, new_engine, EpochTicker, PoolSize};
 use caxton::runtime::{Runtime, RuntimeConfig};
 use caxton::store::memory::MemoryStore;
-use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
@@ -17,6 +15,7 @@ mod cold;
 #[path = "../common/mod.rs"]
 mod common;
 mod hop;
+pub use hop::probe_spec;
 mod idle;
 mod quick;
 mod spawn;
@@ -39,24 +38,6 @@ pub const PAIRS: usize = 500;
 pub const PAIR_ROUNDS: usize = 4;
 /// Instance slots: the pairs, the hop probes and one round of spawns.
 pub const POOL: PoolSize = PoolSize { instances: 2 * PAIRS as u32 + 2 + spawn::SPAWNS as u32 + 10 };
-
-/// `bus-probe` with messaging to everyone, kv-store and timers, and limits
-/// that let it relay as fast as it can.
-pub fn probe_spec(name: &str) -> AgentSpec {
-    AgentSpec {
-        name: name.into(),
-        component: root().join("components/bus_probe.wasm"),
-        grants: Grants {
-            messaging: Some(MessagingGrant::send_to_all()),
-            kv_store: Some(caxton::policy::KvStoreGrant::default()),
-            timers: Some(caxton::policy::TimersGrant { max_active: 1 }),
-            logging: None,
-            filesystem: None,
-        },
-        limits: Limits { messages_per_second: 1_000_000, ..Limits::default() },
-        policy: PathBuf::from("bench"),
-    }
-}
 
 /// In a child process: hand the parent a figure and a count.
 pub fn child_result(figure: f64, count: u64) {
