@@ -69,11 +69,6 @@ impl Mailbox {
         }
     }
 
-    /// Queue a message in a free slot, if there is one.
-    pub fn try_send(&self, event: Event) -> Result<(), Refused> {
-        self.try_reserve().map(|permit| permit.send(event))
-    }
-
     /// Queue a fired timer (it takes no slot); dropped once the mailbox is closed.
     pub fn push_timer(&self, id: u64) {
         let mut queue = lock(&self.shared.queue);
@@ -118,11 +113,6 @@ impl Mailbox {
         self.shared.used.load(Ordering::Acquire)
     }
 
-    /// Message slots in all.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity
-    }
-
     /// Take nothing more: reservations and timers are refused from now on
     /// (slots reserved before still deliver; see [`Mailbox::depth`]).
     pub fn close(&self) {
@@ -133,11 +123,6 @@ impl Mailbox {
     /// Whether [`Mailbox::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
-    }
-
-    /// Whether both are the same mailbox.
-    pub fn same(&self, other: &Mailbox) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
     }
 }
 

@@ -189,19 +189,19 @@ impl AgentCell {
         }
     }
 
-    /// Wait until the mailbox is empty and nothing runs, or until `until`;
-    /// whether it drained.
-    pub async fn drained(&self, until: tokio::time::Instant) -> bool {
+    /// Wait until the mailbox is empty and nothing runs, or until `until`.
+    pub async fn drained(&self, until: tokio::time::Instant) {
         self.watched.store(true, Ordering::SeqCst);
         loop {
             let notified = self.settled.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.turn() != Turn::Scheduled && self.turn() != Turn::Restarting && self.env.mailbox.is_empty() {
-                return true;
+            let running = matches!(self.turn(), Turn::Scheduled | Turn::Restarting);
+            if !running && self.env.mailbox.is_empty() {
+                return;
             }
             if tokio::time::timeout_at(until, notified).await.is_err() {
-                return false;
+                return;
             }
         }
     }
@@ -267,6 +267,12 @@ impl AgentCell {
         Ok(Some(failed.failure).filter(CallFailure::poisoned))
     }
 
+    /// Refuse a message because the agent was removed before handling it.
+    pub fn refuse_removed(&self, event: Event) {
+        let message = format!("agent `{}` was removed before handling the message", self.env.spec.name);
+        self.refuse(event, FailureReason::Removed, &message);
+    }
+
     /// Refuse a message because the agent is quarantined or gone.
     pub fn refuse(&self, event: Event, reason: FailureReason, message: &str) {
         if let Event::Message(msg) = event {
@@ -312,11 +318,7 @@ impl AgentCell {
                         self.env.spec.name
                     ),
                 ),
-                Instance::Empty => self.refuse(
-                    event,
-                    FailureReason::Removed,
-                    &format!("agent `{}` was removed before handling the message", self.env.spec.name),
-                ),
+                Instance::Empty => self.refuse_removed(event),
             }
             if started.elapsed() >= BATCH_TIME {
                 break;

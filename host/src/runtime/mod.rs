@@ -542,11 +542,10 @@ async fn retire(cell: Arc<cell::AgentCell>, drain_until: Option<tokio::time::Ins
     cell.halt();
     cell.settled().await;
     let instance = cell.stop();
-    let removed = format!("agent `{}` was removed before handling the message", cell.env.spec.name);
     // until every slot is free: a sender that reserved one before the close may still be queuing into it
     loop {
         while let Some(event) = cell.mailbox().pop() {
-            cell.refuse(event, failure::FailureReason::Removed, &removed);
+            cell.refuse_removed(event);
         }
         if cell.mailbox().depth() == 0 {
             break;
