@@ -83,6 +83,9 @@ struct Shared {
     sleeping: AtomicUsize,
     /// Workers running a task; the monitor sleeps while there are none.
     running: AtomicUsize,
+    /// The monitor waits for a task to run: the first to run wakes it (only
+    /// then, so a worker pays for no wake-up while the monitor ticks).
+    monitor_waits: AtomicBool,
     /// Workers started and not leaving.
     alive: AtomicUsize,
     monitor: (Mutex<()>, Condvar),
@@ -128,6 +131,7 @@ impl Scheduler {
             sleepers: Mutex::new(Vec::new()),
             sleeping: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
+            monitor_waits: AtomicBool::new(false),
             alive: AtomicUsize::new(0),
             monitor: (Mutex::new(()), Condvar::new()),
             core,
@@ -156,6 +160,7 @@ impl Drop for Scheduler {
     fn drop(&mut self) {
         let shared = &self.handle.shared;
         shared.closed.store(true, Ordering::SeqCst);
+        drop(lock(&shared.monitor.0));
         shared.monitor.1.notify_all();
         for slot in shared.workers.read().unwrap_or_else(|p| p.into_inner()).iter() {
             if let Some(thread) = slot.thread.get() {
@@ -303,7 +308,8 @@ impl Local {
 
     fn run(&self, job: Job) {
         *lock(&self.slot.state) = WorkerState::Running { since: Instant::now(), job: job.clone() };
-        if self.shared.running.fetch_add(1, Ordering::SeqCst) == 0 {
+        // pairs with the monitor's `monitor_waits` store then `running` load: one of them sees the other
+        if self.shared.running.fetch_add(1, Ordering::SeqCst) == 0 && self.shared.monitor_waits.load(Ordering::SeqCst) {
             let _guard = lock(&self.shared.monitor.0);
             self.shared.monitor.1.notify_one();
         }
@@ -450,9 +456,14 @@ fn watch(shared: &Arc<Shared>) {
     loop {
         {
             let mut guard = lock(&shared.monitor.0);
-            while shared.running.load(Ordering::SeqCst) == 0 && !shared.closed.load(Ordering::SeqCst) {
+            loop {
+                shared.monitor_waits.store(true, Ordering::SeqCst);
+                if shared.running.load(Ordering::SeqCst) != 0 || shared.closed.load(Ordering::SeqCst) {
+                    break;
+                }
                 guard = shared.monitor.1.wait(guard).unwrap_or_else(|p| p.into_inner());
             }
+            shared.monitor_waits.store(false, Ordering::SeqCst);
         }
         if shared.closed.load(Ordering::SeqCst) {
             return;
