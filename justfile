@@ -69,9 +69,22 @@ build:
 up: build-guests build
     ./target/debug/caxton serve --deployment policies/demo.toml --listen 127.0.0.1:8080 --data ./data
 
-# Build what the tests need and run every test.
-test: build-guests compose
-    cargo test --workspace --lib --bins --tests
+# Build what the tests need and run every test (the cluster tests start a real nats-server).
+test: build-guests compose nats-server
+    PATH="$PATH:/usr/sbin" cargo test --workspace --lib --bins --tests
+
+# Install nats-server (Debian's package) when it is missing.
+nats-server:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export PATH="$PATH:/usr/sbin"
+    if command -v nats-server >/dev/null 2>&1; then exit 0; fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+    else
+        echo "nats-server is missing: install it (Debian: sudo apt-get install nats-server)" >&2
+        exit 1
+    fi
 
 # Run the benchmarks (release build) and regenerate BENCHMARKS.md; installs wrk
 # (Debian) and wasmtime-cli (crates.io, a ~15 min build) for the HTTP peers when missing.
@@ -127,3 +140,34 @@ contract-net task="translate the manual" budget="80": build-guests build
     echo
     ./target/debug/caxton send initiator '{"action":"run","task":"{{task}}","budget":{{budget}}}' \
         --wait 10000 --server http://127.0.0.1:8181
+
+# Start nats-server and two hosts on loopback with the Contract-Net society split
+# across them (initiator and two bidders on host a, three bidders on host b), run a
+# round through host a, and print the winner's answer.
+cluster task="translate the manual" budget="80": build-guests build nats-server
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export PATH="$PATH:/usr/sbin"
+    work=$(mktemp -d)
+    pids=()
+    trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+    nats-server -a 127.0.0.1 -p 4333 -js -sd "$work/nats" >"$work/nats.log" 2>&1 &
+    pids+=($!)
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/cluster.key"
+    host() {
+        ./target/debug/caxton serve --cluster nats://127.0.0.1:4333 --cluster-key-file "$work/cluster.key" \
+            --host-id "$1" --listen "127.0.0.1:$2" --data "$work/$1" \
+            --deployment policies/contract-net.toml --agents "$3" 2>"$work/$1.log" &
+        pids+=($!)
+    }
+    for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/4333) 2>/dev/null && break; sleep 0.1; done
+    host a 8281 initiator,bidder-1,bidder-2
+    host b 8282 bidder-3,bidder-4,bidder-5
+    for _ in $(seq 1 300); do
+        ./target/debug/caxton cluster --server http://127.0.0.1:8281 2>/dev/null | grep -q bidder-5 && break
+        sleep 0.1
+    done
+    ./target/debug/caxton cluster --server http://127.0.0.1:8281
+    echo
+    ./target/debug/caxton send initiator '{"action":"run","task":"{{task}}","budget":{{budget}}}' \
+        --wait 10000 --server http://127.0.0.1:8281

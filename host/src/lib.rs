@@ -20,7 +20,8 @@
 //! 2. [`policy`] (deployment files and grants), [`bus`] and [`store`].
 //! 3. [`bindings`] (the WIT world and its conversions) and [`journal`].
 //! 4. [`capability`], which serves the granted interfaces to an agent.
-//! 5. [`runtime`], and [`registry`] (what is deployed, on disk).
+//! 5. [`runtime`], [`registry`] (what is deployed, on disk) and [`cluster`]
+//!    (the other hosts, reached over NATS).
 //! 6. [`platform`], then [`http`], then [`cli`].
 //!
 //! A helper two modules share goes down into a leaf, never sideways: `policy`
@@ -33,6 +34,7 @@ pub mod blocking;
 pub mod bus;
 pub mod capability;
 pub mod cli;
+pub mod cluster;
 pub mod component;
 pub mod datadir;
 pub mod glob;

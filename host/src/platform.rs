@@ -20,6 +20,14 @@ pub enum PlatformError {
     /// The registry could not record it.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// An agent asked for is not in the deployment file.
+    #[error("the deployment file `{file}` has no agent named `{agent}`")]
+    NotInFile {
+        /// The agent.
+        agent: String,
+        /// The file.
+        file: std::path::PathBuf,
+    },
     /// The component could not be read.
     #[error("agent `{agent}`: {source}")]
     Component {
@@ -74,13 +82,17 @@ impl Platform {
         failed
     }
 
-    /// Deploy every agent of the deployment file at `path` and remember them.
-    pub async fn deploy_file(&self, path: &Path) -> Result<Vec<String>, PlatformError> {
+    /// Deploy every agent of the deployment file at `path` (or only those
+    /// named in `only`, each of which the file must list) and remember them.
+    pub async fn deploy_file(&self, path: &Path, only: Option<&[String]>) -> Result<Vec<String>, PlatformError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| crate::policy::PolicyError::Read { path: path.to_path_buf(), source })?;
         let deployment = Deployment::parse(&text, path)?;
+        if let Some(missing) = only.into_iter().flatten().find(|n| !deployment.agents.iter().any(|a| &a.name == *n)) {
+            return Err(PlatformError::NotInFile { agent: missing.clone(), file: path.to_path_buf() });
+        }
         let mut names = Vec::new();
-        for spec in deployment.agents {
+        for spec in deployment.agents.into_iter().filter(|a| only.is_none_or(|o| o.contains(&a.name))) {
             names.push(spec.name.clone());
             self.deploy(spec, path, &text).await?;
         }

@@ -31,11 +31,13 @@ pub enum Reason {
     /// client did not wait, stopped waiting, or already has its answer (or
     /// someone guessed at a reply-with).
     UnclaimedReply,
+    /// The receiver's host did not answer (it stopped, or NATS is unreachable).
+    HostUnreachable,
 }
 
 impl Reason {
     /// Every reason, in the order metrics list them.
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::NoSuchAgent,
         Reason::MailboxFull,
         Reason::HopLimit,
@@ -44,6 +46,7 @@ impl Reason {
         Reason::Removed,
         Reason::UnsolicitedReply,
         Reason::UnclaimedReply,
+        Reason::HostUnreachable,
     ];
 
     /// The kebab-case name used in the API.
@@ -57,6 +60,7 @@ impl Reason {
             Reason::Removed => "removed",
             Reason::UnsolicitedReply => "unsolicited-reply",
             Reason::UnclaimedReply => "unclaimed-reply",
+            Reason::HostUnreachable => "host-unreachable",
         }
     }
 }
@@ -103,6 +107,7 @@ impl Reason {
             Reason::Removed => 5,
             Reason::UnsolicitedReply => 6,
             Reason::UnclaimedReply => 7,
+            Reason::HostUnreachable => 8,
         }
     }
 }

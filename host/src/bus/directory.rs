@@ -2,12 +2,12 @@
 //! and searches over it. Entries leave with their agent.
 
 use crate::acl::Performative;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::RwLock;
 
 /// A service an agent offers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     /// Its name.
     pub name: String,
@@ -16,7 +16,7 @@ pub struct Service {
 }
 
 /// What an agent registered about itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     /// The agent's own version string.
     pub version: String,
@@ -27,12 +27,17 @@ pub struct Profile {
     /// Protocols it takes part in.
     pub protocols: Vec<String>,
     /// Performatives it understands.
-    #[serde(serialize_with = "performative_names")]
+    #[serde(serialize_with = "performative_names", deserialize_with = "performatives_named")]
     pub performatives: Vec<Performative>,
 }
 
 fn performative_names<S: serde::Serializer>(p: &[Performative], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(p.iter().map(|p| p.as_str()))
+}
+
+fn performatives_named<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Performative>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    names.iter().map(|n| n.parse().map_err(serde::de::Error::custom)).collect()
 }
 
 /// A directory search; absent fields match everything.

@@ -9,6 +9,7 @@ pub mod dead_letters;
 pub mod deadlines;
 pub mod directory;
 pub mod mailbox;
+pub mod remote;
 pub mod replies;
 pub mod topics;
 
@@ -16,10 +17,11 @@ use crate::acl::{Message, Performative};
 use crate::ids;
 use dead_letters::{DeadLetter, DeadLetters, Reason};
 use directory::{Directory, Profile, Query};
+use remote::Remote;
 use replies::{Claim, Replies};
 pub use replies::{ReplyWaiter, NOBODY_WAITS};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 use topics::Topics;
 
@@ -52,6 +54,34 @@ pub enum BusError {
     /// An agent of this name is already registered.
     #[error("an agent named `{0}` is already deployed")]
     AlreadyRegistered(String),
+    /// Another host of the cluster runs an agent of this name.
+    #[error("an agent named `{agent}` already runs on host `{host}` of the cluster")]
+    RunsElsewhere {
+        /// The agent.
+        agent: String,
+        /// The host that runs it.
+        host: String,
+    },
+    /// The receiver's host did not answer in time (it stopped, or NATS is unreachable).
+    #[error("host `{host}`, which runs `{agent}`, cannot be reached")]
+    HostUnreachable {
+        /// The receiver.
+        agent: String,
+        /// Its host.
+        host: String,
+    },
+}
+
+impl BusError {
+    /// The dead-letter reason of a refusal that names a receiver, with that receiver.
+    fn dead_letter_reason(&self) -> Option<(Reason, &str)> {
+        match self {
+            BusError::MailboxFull(r) => Some((Reason::MailboxFull, r)),
+            BusError::NoSuchAgent(r) => Some((Reason::NoSuchAgent, r)),
+            BusError::HostUnreachable { agent, .. } => Some((Reason::HostUnreachable, agent)),
+            BusError::NoReceivers | BusError::AlreadyRegistered(_) | BusError::RunsElsewhere { .. } => None,
+        }
+    }
 }
 
 type ReplyKey = (String, String);
@@ -65,6 +95,10 @@ pub struct Bus {
     directory: Directory,
     topics: Topics,
     dead_letters: DeadLetters,
+    /// The other hosts, once this host joined a cluster.
+    remote: OnceLock<Arc<dyn Remote>>,
+    /// Bumped whenever an agent is registered, replaced or unregistered.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 /// Where one receiver's copy of a message goes.
@@ -73,6 +107,8 @@ enum Slot {
     Waiter(String),
     Unsolicited(String),
     Unclaimed(String),
+    /// An agent or waiting party of this other host.
+    Remote(String),
 }
 
 impl Bus {
@@ -88,12 +124,14 @@ impl Bus {
 
     /// Make `name` reachable through `mailbox` and list it in the directory.
     pub fn register(&self, name: &str, mailbox: Mailbox, profile: Profile) -> Result<(), BusError> {
+        self.name_is_free(name)?;
         let mut agents = self.agents.write().unwrap_or_else(|p| p.into_inner());
         if agents.contains_key(name) {
             return Err(BusError::AlreadyRegistered(name.to_string()));
         }
         agents.insert(name.to_string(), mailbox);
         self.directory.insert(name, profile);
+        self.changed();
         Ok(())
     }
 
@@ -105,6 +143,7 @@ impl Bus {
         self.topics.set(name, subscriptions.take());
         self.directory.insert(name, profile);
         agents.insert(name.to_string(), mailbox);
+        self.changed();
     }
 
     /// Stop routing to `name` and drop its directory entry and subscriptions;
@@ -112,12 +151,48 @@ impl Bus {
     pub fn unregister(&self, name: &str) -> bool {
         self.directory.remove(name);
         self.topics.remove_agent(name);
-        self.agents.write().unwrap_or_else(|p| p.into_inner()).remove(name).is_some()
+        let removed = self.agents.write().unwrap_or_else(|p| p.into_inner()).remove(name).is_some();
+        self.changed();
+        removed
     }
 
-    /// Whether an agent of this name is registered.
+    fn changed(&self) {
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A number that changes whenever the agents here, their directory
+    /// entries or their subscriptions change (for announcing them to a cluster).
+    pub fn generation(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Relaxed).wrapping_add(self.topics.generation())
+    }
+
+    /// Whether an agent of this name is registered on this host.
     pub fn is_agent(&self, name: &str) -> bool {
         self.agents.read().unwrap_or_else(|p| p.into_inner()).contains_key(name)
+    }
+
+    /// Whether an agent of this name runs here or on another host of the cluster.
+    pub fn is_agent_anywhere(&self, name: &str) -> bool {
+        self.is_agent(name) || self.remote.get().is_some_and(|r| r.host_of(name).is_some())
+    }
+
+    /// `Err(RunsElsewhere)` when another host of the cluster runs an agent named `name`.
+    pub fn name_is_free(&self, name: &str) -> Result<(), BusError> {
+        match self.remote.get().and_then(|r| r.host_of(name)) {
+            Some(host) => Err(BusError::RunsElsewhere { agent: name.to_string(), host }),
+            None => Ok(()),
+        }
+    }
+
+    /// Join a cluster: receivers this host does not hold are looked up on,
+    /// and delivered through, `remote`. Once only; later calls are ignored.
+    pub fn join(&self, remote: Arc<dyn Remote>) {
+        let _ = self.remote.set(remote);
+    }
+
+    /// This host's agents with their directory entries (all of them).
+    pub fn local_directory(&self) -> Vec<(String, Profile)> {
+        self.directory.search(&Query::default())
     }
 
     /// A fresh identifier with the given prefix, unique and unguessable (see [`crate::ids`]).
@@ -125,14 +200,29 @@ impl Bus {
         crate::ids::fresh(prefix)
     }
 
-    /// The directory's matches for `query`, with their profiles.
+    /// The directory's matches for `query` on every host, with their profiles, sorted by name.
     pub fn directory(&self, query: &Query) -> Vec<(String, Profile)> {
-        self.directory.search(query)
+        let mut found = self.directory.search(query);
+        if let Some(remote) = self.remote.get() {
+            found.extend(remote.search(query));
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        found
     }
 
-    /// The names of the agents `query` matches.
+    /// The names of the agents `query` matches on every host.
     pub fn search(&self, query: &Query) -> Vec<String> {
-        self.directory.search(query).into_iter().map(|(name, _)| name).collect()
+        self.directory(query).into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// The agents subscribed to `topic` on every host, sorted.
+    pub fn subscribers(&self, topic: &str) -> Vec<String> {
+        let mut found = self.topics.subscribers(topic);
+        if let Some(remote) = self.remote.get() {
+            found.extend(remote.subscribers(topic));
+            found.sort();
+        }
+        found
     }
 
     /// Topic subscriptions.
@@ -165,12 +255,19 @@ impl Bus {
     /// `reply-with` is replaced by an unguessable token, and only a receiver
     /// of the request can answer it (see [`replies`]).
     pub fn expect_reply(self: &Arc<Self>, party: &str, request: &mut Message) -> ReplyWaiter {
-        self.replies.expect(self, party, request)
+        let prefix = remote::reply_prefix(self.remote.get().map(|r| r.host_id()));
+        self.replies.expect(self, party, request, &prefix)
     }
 
     /// Send `msg` as `sender` (stamped over whatever the message claims) to all
     /// its receivers, or to none of them. Past [`MAX_HOPS`] the message is
     /// dead-lettered instead, and the send still succeeds.
+    ///
+    /// Receivers on other hosts of a cluster are handed to the [`Remote`]
+    /// first, host by host, and the local ones are queued only when every
+    /// host took its share; a refusal from a later host does not take back
+    /// what an earlier host already queued (all-or-nothing holds per host).
+    /// A send with remote receivers blocks for that host's answer.
     pub fn send(self: &Arc<Self>, sender: &str, mut msg: Message) -> Result<(), BusError> {
         if msg.receivers.is_empty() {
             return Err(BusError::NoReceivers);
@@ -186,25 +283,71 @@ impl Bus {
             }
             return Ok(());
         }
-        let slots = match self.reserve(&msg) {
+        let slots = self.reserve(&msg, &msg.receivers, true).and_then(|slots| self.forward(&msg, slots));
+        let slots = match slots {
             Ok(slots) => slots,
             Err(e) => {
-                let (reason, receiver) = match &e {
-                    BusError::MailboxFull(r) => (Reason::MailboxFull, r),
-                    BusError::NoSuchAgent(r) => (Reason::NoSuchAgent, r),
-                    _ => return Err(e),
-                };
-                self.dead_letter(reason, receiver, e.to_string(), msg);
+                if let Some((reason, receiver)) = e.dead_letter_reason() {
+                    self.dead_letter(reason, receiver, e.to_string(), msg);
+                }
                 return Err(e);
             }
         };
         self.deadlines.answered(&msg);
         self.watch_reply_by(&msg);
-        // every receiver but the last gets a copy; the last gets the message itself
-        let last = slots.len().saturating_sub(1);
+        self.commit(msg, slots);
+        Ok(())
+    }
+
+    /// Whether sending `msg` would hand any of its receivers to another host
+    /// (and so block for that host's answer).
+    pub fn crosses_hosts(&self, msg: &Message) -> bool {
+        self.remote.get().is_some()
+            && msg.receivers.iter().any(|r| !self.is_agent(r) && self.elsewhere(r, msg).is_some())
+    }
+
+    /// Deliver `msg`, which another host of the cluster sent (its sender
+    /// stamped and vouched for by that host), to `receivers` on this host, or
+    /// to none of them. Nothing is passed on to a third host.
+    pub fn deliver_from_host(self: &Arc<Self>, msg: Message, receivers: &[String]) -> Result<(), BusError> {
+        if receivers.is_empty() {
+            return Err(BusError::NoReceivers);
+        }
+        let slots = self.reserve(&msg, receivers, false)?;
+        self.deadlines.answered(&msg);
+        self.commit(msg, slots);
+        Ok(())
+    }
+
+    /// Hand each remote receiver's copy to its host, host by host in the
+    /// order they first appear; the local slots stay reserved meanwhile.
+    fn forward(&self, msg: &Message, slots: Vec<(String, Slot)>) -> Result<Vec<(String, Slot)>, BusError> {
+        let Some(remote) = self.remote.get() else { return Ok(slots) };
+        let mut hosts: Vec<(&str, Vec<String>)> = Vec::new();
+        for (receiver, slot) in &slots {
+            if let Slot::Remote(host) = slot {
+                match hosts.iter_mut().find(|(h, _)| h == host) {
+                    Some((_, receivers)) => receivers.push(receiver.clone()),
+                    None => hosts.push((host, vec![receiver.clone()])),
+                }
+            }
+        }
+        for (host, receivers) in &hosts {
+            remote.forward(host, msg, receivers)?;
+        }
+        Ok(slots)
+    }
+
+    /// Queue `msg` in the reserved slots: every receiver but the last gets a
+    /// copy, the last the message itself; remote receivers already have theirs.
+    fn commit(&self, msg: Message, slots: Vec<(String, Slot)>) {
+        let last = slots.iter().rposition(|(_, slot)| !matches!(slot, Slot::Remote(_)));
         let mut msg = Some(msg);
-        for (i, slot) in slots.into_iter().enumerate() {
-            let Some(this) = (if i == last { msg.take() } else { msg.clone() }) else { break };
+        for (i, (receiver, slot)) in slots.into_iter().enumerate() {
+            if matches!(slot, Slot::Remote(_)) {
+                continue;
+            }
+            let Some(this) = (if Some(i) == last { msg.take() } else { msg.clone() }) else { break };
             match slot {
                 Slot::Agent(permit) => {
                     permit.send(Event::Message(Box::new(this)));
@@ -214,46 +357,55 @@ impl Bus {
                         let _ = tx.send(this);
                     }
                     None => {
-                        let receiver = this.receivers.get(i).cloned().unwrap_or_default();
                         let detail = format!("`{receiver}` is not an agent and stopped waiting for this reply");
                         self.dead_letter(Reason::UnclaimedReply, &receiver, detail, this);
                     }
                 },
-                Slot::Unsolicited(detail) => {
-                    let receiver = this.receivers.get(i).cloned().unwrap_or_default();
-                    self.dead_letter(Reason::UnsolicitedReply, &receiver, detail, this);
-                }
+                Slot::Unsolicited(detail) => self.dead_letter(Reason::UnsolicitedReply, &receiver, detail, this),
                 Slot::Unclaimed(_) if this.in_reply_to.as_deref().is_some_and(|r| ids::has_shape(r, NOBODY_WAITS)) => {
                     // the answer to a request whose client chose not to wait: expected, counted, not kept
                     self.dead_letters.count_only(Reason::UnclaimedReply);
                 }
-                Slot::Unclaimed(detail) => {
-                    let receiver = this.receivers.get(i).cloned().unwrap_or_default();
-                    self.dead_letter(Reason::UnclaimedReply, &receiver, detail, this);
-                }
+                Slot::Unclaimed(detail) => self.dead_letter(Reason::UnclaimedReply, &receiver, detail, this),
+                Slot::Remote(_) => {}
             }
         }
-        Ok(())
     }
 
-    /// Reserve a mailbox slot (or claim the waiter) for every receiver.
-    fn reserve(&self, msg: &Message) -> Result<Vec<Slot>, BusError> {
+    /// Reserve a mailbox slot (or claim the waiter) for each of `receivers`;
+    /// with `remote`, a receiver another host holds gets a [`Slot::Remote`].
+    fn reserve(&self, msg: &Message, receivers: &[String], remote: bool) -> Result<Vec<(String, Slot)>, BusError> {
         let agents = self.agents.read().unwrap_or_else(|p| p.into_inner());
-        let mut slots = Vec::with_capacity(msg.receivers.len());
-        for receiver in &msg.receivers {
+        let mut slots = Vec::with_capacity(receivers.len());
+        for receiver in receivers {
             let mailbox = agents.get(receiver);
-            match self.replies.claim(msg, receiver, mailbox.is_some()) {
-                Claim::Waiter(token) => slots.push(Slot::Waiter(token)),
-                Claim::Unsolicited(detail) => slots.push(Slot::Unsolicited(detail)),
-                Claim::Unclaimed(detail) => slots.push(Slot::Unclaimed(detail)),
+            let elsewhere = || if remote { self.elsewhere(receiver, msg) } else { None };
+            let slot = match self.replies.claim(msg, receiver, mailbox.is_some()) {
+                Claim::Waiter(token) => Slot::Waiter(token),
+                Claim::Unsolicited(detail) => Slot::Unsolicited(detail),
+                Claim::Unclaimed(detail) => elsewhere().map_or(Slot::Unclaimed(detail), Slot::Remote),
                 Claim::NotClaimed => match mailbox.map(Mailbox::try_reserve) {
-                    Some(Ok(permit)) => slots.push(Slot::Agent(permit)),
+                    Some(Ok(permit)) => Slot::Agent(permit),
                     Some(Err(mailbox::Refused::Full)) => return Err(BusError::MailboxFull(receiver.clone())),
-                    Some(Err(mailbox::Refused::Closed)) | None => return Err(BusError::NoSuchAgent(receiver.clone())),
+                    Some(Err(mailbox::Refused::Closed)) => return Err(BusError::NoSuchAgent(receiver.clone())),
+                    None => elsewhere().map(Slot::Remote).ok_or_else(|| BusError::NoSuchAgent(receiver.clone()))?,
                 },
-            }
+            };
+            slots.push((receiver.clone(), slot));
         }
         Ok(slots)
+    }
+
+    /// The other host that holds `receiver`: the one that runs an agent of
+    /// that name, or for a party that is no agent, the host that issued the
+    /// reply token `msg` answers.
+    fn elsewhere(&self, receiver: &str, msg: &Message) -> Option<String> {
+        let remote = self.remote.get()?;
+        if let Some(host) = remote.host_of(receiver) {
+            return Some(host);
+        }
+        let host = msg.in_reply_to.as_deref().and_then(remote::token_host)?;
+        (host != remote.host_id()).then(|| host.to_string())
     }
 
     /// Send a copy of `msg` to each of `receivers` separately; returns how many
@@ -272,7 +424,7 @@ impl Bus {
 
     /// Send a copy of `msg` to every subscriber of `topic` except `sender`.
     pub fn publish(self: &Arc<Self>, sender: &str, topic: &str, msg: &Message) -> u32 {
-        self.deliver_each(sender, msg, self.topics.subscribers(topic))
+        self.deliver_each(sender, msg, self.subscribers(topic))
     }
 
     /// Start the reply-by clock for a request that asks for a reply by a deadline.

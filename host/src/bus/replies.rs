@@ -94,11 +94,17 @@ impl Replies {
     /// Make `party` wait for the reply to `request`, which it sends next: the
     /// request's `reply-with` becomes a fresh token (the party's own is kept
     /// for the reply) and only its receivers may answer.
-    pub(super) fn expect(&self, bus: &Arc<super::Bus>, party: &str, request: &mut Message) -> ReplyWaiter {
+    pub(super) fn expect(
+        &self,
+        bus: &Arc<super::Bus>,
+        party: &str,
+        request: &mut Message,
+        prefix: &str,
+    ) -> ReplyWaiter {
         let mut waiters = self.lock_waiters();
-        let mut token = crate::ids::fresh("reply");
+        let mut token = crate::ids::fresh(prefix);
         while waiters.contains_key(&token) {
-            token = crate::ids::fresh("reply");
+            token = crate::ids::fresh(prefix);
         }
         let asked_as = request.reply_with.replace(token.clone()).unwrap_or_else(|| token.clone());
         let (tx, rx) = oneshot::channel();

@@ -7,6 +7,7 @@
 
 use crate::glob;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Most subscriptions one agent may hold.
@@ -69,18 +70,31 @@ impl Default for Staged {
 #[derive(Default)]
 pub struct Topics {
     subscriptions: RwLock<HashMap<String, Vec<String>>>,
+    /// Bumped by every change.
+    changes: AtomicU64,
 }
 
 impl Topics {
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A number that changes whenever a subscription does.
+    pub fn generation(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
+    }
+
     /// Add `pattern` for `agent`; false when the agent already holds the maximum.
     pub fn subscribe(&self, agent: &str, pattern: &str) -> bool {
         let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        self.changed();
         add(subs.entry(agent.to_string()).or_default(), pattern)
     }
 
     /// Remove `pattern` for `agent`; whether it was there.
     pub fn unsubscribe(&self, agent: &str, pattern: &str) -> bool {
         let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        self.changed();
         subs.get_mut(agent).is_some_and(|list| remove(list, pattern))
     }
 
@@ -97,6 +111,7 @@ impl Topics {
     /// Make `patterns` the whole of `agent`'s subscriptions.
     pub fn set(&self, agent: &str, patterns: Vec<String>) {
         let mut subs = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        self.changed();
         if patterns.is_empty() {
             subs.remove(agent);
         } else {
@@ -107,6 +122,13 @@ impl Topics {
     /// Forget every subscription of `agent`.
     pub fn remove_agent(&self, agent: &str) {
         self.subscriptions.write().unwrap_or_else(|p| p.into_inner()).remove(agent);
+        self.changed();
+    }
+
+    /// Every agent's patterns (for other hosts of a cluster).
+    pub fn all(&self) -> Vec<(String, Vec<String>)> {
+        let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+        subs.iter().map(|(a, ps)| (a.clone(), ps.clone())).collect()
     }
 
     /// Agents with a pattern matching `topic`, sorted.

@@ -92,6 +92,10 @@ impl MessagingCtx {
             BusError::NoReceivers => SendError::NoReceivers,
             BusError::MailboxFull(a) => SendError::MailboxFull(a),
             BusError::NoSuchAgent(a) | BusError::AlreadyRegistered(a) => SendError::NoSuchAgent(a),
+            // the WIT contract has no case for it: to the agent, an unreachable host's agent is not there
+            BusError::HostUnreachable { agent, .. } | BusError::RunsElsewhere { agent, .. } => {
+                SendError::NoSuchAgent(agent)
+            }
         })
     }
 }
@@ -154,8 +158,7 @@ impl Host for MessagingCtx {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
-        let subscribers: Vec<String> =
-            self.bus.topics().subscribers(&topic).into_iter().filter(|r| *r != self.agent).collect();
+        let subscribers: Vec<String> = self.bus.subscribers(&topic).into_iter().filter(|r| *r != self.agent).collect();
         if let Err(e) = self.spend(subscribers.len()) {
             return Ok(Err(e));
         }

@@ -1,5 +1,5 @@
-//! `caxton directory` and `caxton dead-letters`: read-only views of a running
-//! server, as aligned tables or JSON.
+//! `caxton directory`, `caxton agents`, `caxton dead-letters` and `caxton
+//! cluster`: read-only views of a running server, as aligned tables or JSON.
 
 use super::client::{print_raw, Remote};
 use super::deploy::encode;
@@ -108,5 +108,12 @@ pub fn dead_letters(remote: &Remote) -> anyhow::Result<ExitCode> {
             text(&m["performative"]),
             text(&d["detail"]),
         ]
+    })
+}
+
+pub fn cluster(remote: &Remote) -> anyhow::Result<ExitCode> {
+    show(remote, "/v1/cluster", "hosts", &["HOST", "STATE", "AGENTS", "LAST HEARTBEAT"], |h| {
+        let host = if h["host"].is_null() { "(alone)".to_string() } else { text(&h["host"]) };
+        vec![host, text(&h["state"]), joined(&h["agents"], ""), format!("{} ms ago", text(&h["last_heartbeat_ms_ago"]))]
     })
 }

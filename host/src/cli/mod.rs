@@ -31,6 +31,10 @@ pub enum Command {
         /// The deployment file whose agents to start.
         #[arg(long, value_name = "FILE")]
         deployment: Option<PathBuf>,
+        /// Start only these agents of the deployment file (e.g. the share of one
+        /// host of a cluster).
+        #[arg(long, value_name = "NAME,…", value_delimiter = ',', requires = "deployment")]
+        agents: Option<Vec<String>>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
@@ -50,6 +54,15 @@ pub enum Command {
         /// Largest component accepted (uploaded or read from a deployment file), in bytes.
         #[arg(long, default_value_t = crate::component::MAX_COMPONENT_BYTES, value_name = "BYTES")]
         max_component_bytes: usize,
+        /// Joining a cluster of hosts over NATS.
+        #[command(flatten)]
+        cluster: serve::ClusterArgs,
+    },
+    /// List the hosts of the server's cluster with their agents and last heartbeat.
+    Cluster {
+        /// Where the server is and how to print.
+        #[command(flatten)]
+        output: client::Remote,
     },
     /// Send a message to an agent on a running server.
     Send(client::SendArgs),
@@ -168,24 +181,36 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
             deployment,
+            agents,
             listen,
             data,
             token_file,
             header_timeout_ms,
             body_timeout_ms,
             max_component_bytes,
+            cluster,
         } => {
             let timeouts = crate::http::Timeouts {
                 header: std::time::Duration::from_millis(header_timeout_ms.max(1)),
                 body: std::time::Duration::from_millis(body_timeout_ms.max(1)),
             };
-            serve::run(serve::Options { deployment, listen, data, token_file, timeouts, max_component_bytes })
+            serve::run(serve::Options {
+                deployment,
+                agents,
+                listen,
+                data,
+                token_file,
+                timeouts,
+                max_component_bytes,
+                cluster,
+            })
         }
         Command::Send(args) => client::send(args),
         Command::Directory { service, ontology, protocol, output } => {
             listing::directory(&output, [("service", service), ("ontology", ontology), ("protocol", protocol)])
         }
         Command::DeadLetters { output } => listing::dead_letters(&output),
+        Command::Cluster { output } => listing::cluster(&output),
         Command::Agents { command: None, output } => listing::agents(&output),
         Command::Agents { command: Some(AgentsCommand::Get { name }), output } => deploy::get(&name, &output),
         Command::Deploy { file, name, policy, output } => deploy::deploy(&file, &name, &policy, &output),

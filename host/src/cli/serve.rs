@@ -1,5 +1,6 @@
 //! `caxton serve`: start the runtime, deploy a deployment file, serve HTTP.
 
+use crate::cluster::Cluster;
 use crate::http::{self, ApiState};
 use crate::journal::DeadLetterJournal;
 use crate::platform::Platform;
@@ -32,14 +33,73 @@ fn read_token(token_file: Option<&Path>) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// `caxton serve`'s flags for joining a cluster.
+#[derive(clap::Args, Debug, Default)]
+pub struct ClusterArgs {
+    /// Join a cluster of hosts through this NATS server, e.g. `nats://127.0.0.1:4222`
+    /// (without it the server runs alone).
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// This host's id, unique in the cluster (a-z A-Z 0-9 - _).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub host_id: Option<String>,
+    /// The cluster's name: hosts on one NATS server see only their own cluster.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub cluster_name: Option<String>,
+    /// A NATS credentials file (JWT and NKey seed) to authenticate with.
+    #[arg(long, value_name = "FILE", requires = "cluster", conflicts_with = "nats_token_file")]
+    pub nats_creds: Option<PathBuf>,
+    /// A file holding the NATS token to authenticate with.
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub nats_token_file: Option<PathBuf>,
+    /// A file holding the cluster key (at least 32 bytes; every host of the
+    /// cluster has the same) that signs the envelopes between hosts.
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub cluster_key_file: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    /// The cluster to join, if `--cluster` was given.
+    fn config(&self) -> anyhow::Result<Option<crate::cluster::ClusterConfig>> {
+        let Some(url) = &self.cluster else { return Ok(None) };
+        let Some(host) = self.host_id.clone() else {
+            anyhow::bail!("`--cluster` needs `--host-id NAME`, this host's id in the cluster")
+        };
+        let Some(key_file) = &self.cluster_key_file else {
+            anyhow::bail!(
+                "`--cluster` needs `--cluster-key-file FILE`: the secret every host signs its envelopes with \
+                 (make one with `openssl rand -hex 32 > cluster.key`)"
+            )
+        };
+        let key = std::fs::read(key_file)
+            .with_context(|| format!("cannot read the cluster key `{}`", key_file.display()))?
+            .trim_ascii()
+            .to_vec();
+        let auth = match (&self.nats_creds, &self.nats_token_file) {
+            (Some(creds), _) => crate::cluster::NatsAuth::Creds(creds.clone()),
+            (None, Some(file)) => crate::cluster::NatsAuth::Token(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read the NATS token file `{}`", file.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => crate::cluster::NatsAuth::None,
+        };
+        let name = self.cluster_name.clone().unwrap_or_else(|| "caxton".to_string());
+        Ok(Some(crate::cluster::ClusterConfig { url: url.clone(), host, name, auth, key }))
+    }
+}
+
 /// What `caxton serve` was asked to do.
 pub struct Options {
     pub deployment: Option<PathBuf>,
+    pub agents: Option<Vec<String>>,
     pub listen: String,
     pub data: PathBuf,
     pub token_file: Option<PathBuf>,
     pub timeouts: crate::http::Timeouts,
     pub max_component_bytes: usize,
+    pub cluster: ClusterArgs,
 }
 
 pub fn run(options: Options) -> anyhow::Result<ExitCode> {
@@ -54,6 +114,7 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
 
 async fn serve(options: Options) -> anyhow::Result<()> {
     let token = read_token(options.token_file.as_deref())?;
+    let cluster_config = options.cluster.config()?;
     let (deployment, listen, data) = (options.deployment.clone(), options.listen.as_str(), options.data.as_path());
     std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory `{}`", data.display()))?;
     let _owner = crate::datadir::DataDirLock::acquire(data)?;
@@ -69,9 +130,26 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         max_component_bytes: options.max_component_bytes,
         ..RuntimeConfig::new(Arc::new(kv))
     })?);
+    let cluster = match cluster_config {
+        Some(config) => {
+            let (url, host) = (config.url.clone(), config.host.clone());
+            let cluster = Cluster::join(config, runtime.bus()).await.context("cannot join the cluster")?;
+            // hear the other hosts before restoring or deploying, so a name another host runs is refused
+            tokio::time::sleep(crate::cluster::presence::HEARTBEAT + std::time::Duration::from_millis(200)).await;
+            let others = cluster.summary().hosts.len() - 1;
+            tracing::info!(host = %host, "joined the cluster through {url}; {others} other hosts");
+            Some(cluster)
+        }
+        None => None,
+    };
     let platform = Arc::new(Platform::new(runtime.clone(), registry));
     let file_agents = match &deployment {
-        Some(path) => Deployment::load(path)?.agents.into_iter().map(|a| a.name).collect(),
+        Some(path) => Deployment::load(path)?
+            .agents
+            .into_iter()
+            .map(|a| a.name)
+            .filter(|n| options.agents.as_ref().is_none_or(|only| only.contains(n)))
+            .collect(),
         None => Vec::new(),
     };
     for (agent, e) in platform.restore(&file_agents).await {
@@ -80,7 +158,10 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     }
     if let Some(path) = deployment {
         let started = std::time::Instant::now();
-        let names = platform.deploy_file(&path).await.with_context(|| format!("cannot deploy `{}`", path.display()))?;
+        let names = platform
+            .deploy_file(&path, options.agents.as_deref())
+            .await
+            .with_context(|| format!("cannot deploy `{}`", path.display()))?;
         tracing::info!(
             agents = names.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -101,9 +182,12 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     if token.is_none() && !addr.ip().is_loopback() {
         tracing::warn!("listening on {addr} without a token: anyone who can reach it can deploy code");
     }
-    let state = ApiState { platform, token, timeouts: options.timeouts };
+    let state = ApiState { platform, token, timeouts: options.timeouts, cluster: cluster.clone() };
     http::serve(listener, Arc::new(state), shutdown_signal()).await;
     tracing::info!("shutting down");
+    if let Some(cluster) = &cluster {
+        cluster.leave().await;
+    }
     runtime.shutdown(std::time::Duration::from_secs(10)).await;
     journal.flush(std::time::Duration::from_secs(5));
     Ok(())

@@ -99,14 +99,16 @@ fn platform_error(e: PlatformError) -> ApiError {
         ))
         // an import the linker cannot satisfy: a function the host's version of the interface lacks
         | PlatformError::Runtime(RuntimeError::Link { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported-import"),
-        PlatformError::Policy(_) | PlatformError::Runtime(RuntimeError::Policy(_)) => {
+        PlatformError::Policy(_) | PlatformError::Runtime(RuntimeError::Policy(_)) | PlatformError::NotInFile { .. } => {
             (StatusCode::BAD_REQUEST, "bad-policy")
         }
         PlatformError::Component { .. } | PlatformError::Runtime(RuntimeError::Component { .. }) => {
             (StatusCode::BAD_REQUEST, "bad-component")
         }
         PlatformError::Runtime(RuntimeError::NotDeployed(_)) => (StatusCode::NOT_FOUND, "no-such-agent"),
-        PlatformError::Runtime(RuntimeError::AlreadyDeployed(_)) => (StatusCode::CONFLICT, "conflict"),
+        PlatformError::Runtime(RuntimeError::AlreadyDeployed(_) | RuntimeError::RunsElsewhere { .. }) => {
+            (StatusCode::CONFLICT, "conflict")
+        }
         PlatformError::Runtime(
             RuntimeError::MissingExports { .. }
             | RuntimeError::GuestFunction { .. }

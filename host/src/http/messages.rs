@@ -37,7 +37,7 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
             "`sender` must be 1 to 128 visible ASCII characters without spaces or `*`",
         ));
     }
-    if bus.is_agent(&sender) {
+    if bus.is_agent_anywhere(&sender) {
         return Err(error(
             StatusCode::BAD_REQUEST,
             "bad-sender",
@@ -50,7 +50,7 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
     let Some(wait) = wait else {
         // a reply to a client that does not wait is recorded as unclaimed, not refused to its agent
         msg.reply_with.get_or_insert_with(|| bus.fresh_id(crate::bus::NOBODY_WAITS));
-        bus.send(&sender, msg).map_err(bus_error)?;
+        send(bus, &sender, msg).await?;
         return Ok(json_reply(
             StatusCode::ACCEPTED,
             &json!({ "status": "accepted", "conversation_id": conversation_id }),
@@ -58,7 +58,7 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
     };
     let waiter = bus.expect_reply(&sender, &mut msg);
     let reply_with = waiter.reply_with().to_string();
-    bus.send(&sender, msg).map_err(bus_error)?;
+    send(bus, &sender, msg).await?;
     match tokio::time::timeout(Duration::from_millis(wait), waiter.recv()).await {
         Ok(Some(reply)) if is_reply_by_failure(&reply) => Err(error(
             StatusCode::GATEWAY_TIMEOUT,
@@ -76,6 +76,19 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
     }
 }
 
+/// Send `msg` as `sender`; a send that waits for another host's answer runs
+/// on the blocking pool, not on the thread that serves connections.
+async fn send(bus: &std::sync::Arc<crate::bus::Bus>, sender: &str, msg: crate::acl::Message) -> Result<(), ApiError> {
+    if !bus.crosses_hosts(&msg) {
+        return bus.send(sender, msg).map_err(bus_error);
+    }
+    let (bus, sender) = (bus.clone(), sender.to_string());
+    tokio::task::spawn_blocking(move || bus.send(&sender, msg))
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()))?
+        .map_err(bus_error)
+}
+
 /// The host's `failure` for a request whose reply-by deadline passed.
 fn is_reply_by_failure(reply: &crate::acl::Message) -> bool {
     reply.performative == crate::acl::Performative::Failure
@@ -88,7 +101,8 @@ fn bus_error(e: BusError) -> ApiError {
         BusError::NoReceivers => (StatusCode::BAD_REQUEST, "bad-message"),
         BusError::NoSuchAgent(_) => (StatusCode::NOT_FOUND, "no-such-agent"),
         BusError::MailboxFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "mailbox-full"),
-        BusError::AlreadyRegistered(_) => (StatusCode::CONFLICT, "conflict"),
+        BusError::AlreadyRegistered(_) | BusError::RunsElsewhere { .. } => (StatusCode::CONFLICT, "conflict"),
+        BusError::HostUnreachable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "host-unreachable"),
     };
     error(status, code, &e.to_string())
 }

@@ -55,6 +55,8 @@ pub struct ApiState {
     pub token: Option<String>,
     /// How long clients may take.
     pub timeouts: Timeouts,
+    /// The cluster this host joined, if any.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Serve HTTP on `listener` until `shutdown` completes, then let open

@@ -85,6 +85,23 @@ fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// `GET /v1/cluster`: the hosts of the cluster this server joined (see
+/// [`crate::cluster::ClusterSummary`]); a server that runs alone lists itself.
+pub fn cluster(state: &ApiState) -> Reply {
+    let summary = match &state.cluster {
+        Some(cluster) => serde_json::to_value(cluster.summary()).unwrap_or_default(),
+        None => {
+            let agents: Vec<String> =
+                state.platform.runtime.bus().local_directory().into_iter().map(|(name, _)| name).collect();
+            serde_json::json!({
+                "cluster": null, "host": null, "connected": false, "dropped": {},
+                "hosts": [{ "host": null, "state": "this host", "agents": agents, "last_heartbeat_ms_ago": 0 }],
+            })
+        }
+    };
+    json_reply(StatusCode::OK, &summary)
+}
+
 /// `GET /metrics`: the Prometheus text exposition format, version 0.0.4.
 pub fn metrics(state: &ApiState) -> Reply {
     let runtime = &state.platform.runtime;
@@ -166,6 +183,24 @@ pub fn metrics(state: &ApiState) -> Reply {
         "Messages dead-lettered since the server started, by reason.",
         by_reason.collect(),
     );
+    if let Some(cluster) = &state.cluster {
+        family(
+            "caxton_cluster_hosts",
+            "gauge",
+            "Hosts of the cluster heard from, this one included.",
+            vec![format!("caxton_cluster_hosts {}", cluster.summary().hosts.len())],
+        );
+        let dropped = cluster
+            .dropped()
+            .into_iter()
+            .map(|(why, n)| format!("caxton_cluster_envelopes_dropped_total{{reason=\"{}\"}} {n}", why.as_str()));
+        family(
+            "caxton_cluster_envelopes_dropped_total",
+            "counter",
+            "Envelopes from NATS dropped unread (unsigned, forged, replayed, …), by reason.",
+            dropped.collect(),
+        );
+    }
     typed_reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", out)
 }
 

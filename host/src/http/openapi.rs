@@ -20,7 +20,12 @@ fn operation(path: &str, method: &str) -> Value {
             "201",
         ),
         ("/v1/messages", _) => ("Send an ACL message; with ?wait_ms=N wait for the reply (504 on timeout)", "202"),
-        ("/v1/directory", _) => ("Agents by service, ontology or protocol", "200"),
+        ("/v1/directory", _) => ("Agents by service, ontology or protocol, on every host of a cluster", "200"),
+        ("/v1/cluster", _) => (
+            "The cluster's hosts with their agents and last heartbeat, and envelopes dropped by reason \
+             (`cluster: null` when the server runs alone)",
+            "200",
+        ),
         _ => ("Dead letters with their reasons", "200"),
     };
     let mut op = json!({

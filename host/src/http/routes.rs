@@ -21,6 +21,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/messages", &["POST"]),
     ("/v1/directory", &["GET"]),
     ("/v1/dead-letters", &["GET"]),
+    ("/v1/cluster", &["GET"]),
 ];
 
 /// A matched route; `Agent` carries the name from the path.
@@ -35,6 +36,7 @@ enum Route {
     Messages,
     Directory,
     DeadLetters,
+    Cluster,
 }
 
 impl Route {
@@ -48,6 +50,7 @@ impl Route {
             "/v1/messages" => Route::Messages,
             "/v1/directory" => Route::Directory,
             "/v1/dead-letters" => Route::DeadLetters,
+            "/v1/cluster" => Route::Cluster,
             _ => {
                 let name = path.strip_prefix("/v1/agents/").filter(|n| !n.is_empty() && !n.contains('/'))?;
                 Route::Agent(super::reply::percent_decode(name))
@@ -67,6 +70,7 @@ impl Route {
             Route::Messages => "/v1/messages",
             Route::Directory => "/v1/directory",
             Route::DeadLetters => "/v1/dead-letters",
+            Route::Cluster => "/v1/cluster",
         }
     }
 
@@ -111,6 +115,7 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
         (&Method::POST, Route::Messages) => messages::post(state, req).await,
         (&Method::GET, Route::Directory) => Ok(observe::directory(state, query.as_deref())),
         (&Method::GET, Route::DeadLetters) => Ok(observe::dead_letters(state)),
+        (&Method::GET, Route::Cluster) => Ok(observe::cluster(state)),
         (_, route) => {
             let allowed = ROUTES.iter().find(|(p, _)| *p == route.pattern()).map_or(&[][..], |(_, m)| m).join(", ");
             let mut reply = error(

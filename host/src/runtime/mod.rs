@@ -120,6 +120,14 @@ pub enum RuntimeError {
     /// An agent with that name is already running.
     #[error("an agent named `{0}` is already deployed")]
     AlreadyDeployed(String),
+    /// Another host of the cluster runs an agent of that name.
+    #[error("an agent named `{agent}` already runs on host `{host}` of the cluster; remove it there first or pick another name")]
+    RunsElsewhere {
+        /// The agent.
+        agent: String,
+        /// The host that runs it.
+        host: String,
+    },
     /// No agent with that name is running.
     #[error("no agent named `{0}` is deployed")]
     NotDeployed(String),
@@ -357,6 +365,9 @@ impl Runtime {
     async fn install(&self, spec: AgentSpec, bytes: Vec<u8>, replace: bool) -> Result<(), RuntimeError> {
         let name = spec.name.clone();
         let _turn = self.lifecycle.lock(&name).await;
+        if let Err(crate::bus::BusError::RunsElsewhere { agent, host }) = self.bus.name_is_free(&name) {
+            return Err(RuntimeError::RunsElsewhere { agent, host });
+        }
         if !replace && self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
             return Err(RuntimeError::AlreadyDeployed(name));
         }

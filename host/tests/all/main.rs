@@ -8,6 +8,7 @@ mod admission;
 mod agents;
 mod api;
 mod bus;
+mod cluster;
 mod components;
 mod composition;
 mod conformance;

@@ -1,0 +1,290 @@
+//! Envelopes between hosts: what a host signs, and what a host checks before
+//! it reads anything another host sent.
+//!
+//! An envelope is a NATS message whose payload is JSON `{host, boot, seq,
+//! sent_ms, body}` and whose `Caxton-Mac` header is the hex HMAC-SHA256,
+//! under the cluster key, of the subject, a zero byte and the payload. So a
+//! party that holds NATS credentials but not the cluster key can neither
+//! forge an envelope nor move one to another subject. A receiver drops
+//! (and counts, [`Dropped`]) an envelope that is unsigned, whose MAC does not
+//! verify, that is malformed, that was sent more than [`FRESH_FOR`] ago (or
+//! as far ahead: hosts' clocks must agree to within it), or whose `seq` it
+//! has already seen from that host's boot ([`Replays`]).
+
+use hmac::{Hmac, Mac};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The NATS header that carries an envelope's MAC.
+pub const MAC_HEADER: &str = "Caxton-Mac";
+/// How far an envelope's `sent_ms` may be from the receiver's clock.
+pub const FRESH_FOR: Duration = Duration::from_secs(60);
+/// How many sequence numbers behind the newest one a host still accepts
+/// (envelopes from one host may arrive out of order across subjects).
+pub const REPLAY_WINDOW: u64 = 4096;
+/// Shortest cluster key, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// An envelope's signed contents.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<B> {
+    /// The sending host's id.
+    pub host: String,
+    /// The sending host's boot: a fresh id each time it starts.
+    pub boot: String,
+    /// The sending boot's sequence number, from 1.
+    pub seq: u64,
+    /// When it was sent, in milliseconds since the Unix epoch.
+    pub sent_ms: u64,
+    /// What it carries.
+    pub body: B,
+}
+
+/// Why an envelope was dropped unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// It had no MAC.
+    Unsigned,
+    /// Its MAC did not verify under the cluster key.
+    Forged,
+    /// Its payload was not an envelope of the expected kind.
+    Malformed,
+    /// It was sent too long ago, or claims to be sent in the future.
+    Stale,
+    /// Its sequence number was already seen from that host's boot.
+    Replayed,
+    /// It carries a message in the name of an agent its host does not run.
+    Impersonation,
+}
+
+impl Dropped {
+    /// Every reason, in the order they are listed.
+    pub const ALL: [Dropped; 6] = [
+        Dropped::Unsigned,
+        Dropped::Forged,
+        Dropped::Malformed,
+        Dropped::Stale,
+        Dropped::Replayed,
+        Dropped::Impersonation,
+    ];
+
+    /// The kebab-case name used in the API and in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dropped::Unsigned => "unsigned",
+            Dropped::Forged => "forged",
+            Dropped::Malformed => "malformed",
+            Dropped::Stale => "stale",
+            Dropped::Replayed => "replayed",
+            Dropped::Impersonation => "impersonation",
+        }
+    }
+}
+
+/// How many envelopes were dropped, by reason (indexed as [`Dropped::ALL`]).
+#[derive(Default)]
+pub struct DropCounts([AtomicU64; Dropped::ALL.len()]);
+
+impl DropCounts {
+    /// Count one dropped envelope.
+    pub fn count(&self, why: Dropped) {
+        if let Some(i) = Dropped::ALL.iter().position(|d| *d == why) {
+            if let Some(counter) = self.0.get(i) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Each reason with its count.
+    pub fn counts(&self) -> Vec<(Dropped, u64)> {
+        Dropped::ALL.into_iter().zip(self.0.iter().map(|c| c.load(Ordering::Relaxed))).collect()
+    }
+}
+
+/// Signs this host's envelopes and checks other hosts'.
+pub struct Seal {
+    key: Vec<u8>,
+    host: String,
+    boot: String,
+    seq: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Seal {
+    /// A seal for `host` under `key` (at least [`MIN_KEY_BYTES`]), with a fresh boot id.
+    pub fn new(key: Vec<u8>, host: &str) -> Seal {
+        Seal { key, host: host.to_string(), boot: crate::ids::fresh("boot"), seq: AtomicU64::new(0) }
+    }
+
+    /// This host's boot id.
+    pub fn boot(&self) -> &str {
+        &self.boot
+    }
+
+    fn mac(&self, subject: &str, payload: &[u8]) -> Hmac<Sha256> {
+        // HMAC takes a key of any length
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        mac.update(subject.as_bytes());
+        mac.update(&[0]);
+        mac.update(payload);
+        mac
+    }
+
+    /// `body` in an envelope for `subject`: the payload, its MAC (hex) and its sequence number.
+    pub fn seal<B: Serialize>(&self, subject: &str, body: B) -> (Vec<u8>, String, u64) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let envelope = Envelope { host: self.host.clone(), boot: self.boot.clone(), seq, sent_ms: now_ms(), body };
+        // serializing plain data with string keys cannot fail
+        let payload = serde_json::to_vec(&envelope).unwrap_or_default();
+        let mac = hex(&self.mac(subject, &payload).finalize().into_bytes());
+        (payload, mac, seq)
+    }
+
+    /// The envelope in `payload`, received on `subject` with MAC `mac`, when it
+    /// verifies, is fresh and parses; replays are checked by the caller ([`Replays`]).
+    pub fn open<B: DeserializeOwned>(
+        &self,
+        subject: &str,
+        payload: &[u8],
+        mac: Option<&str>,
+    ) -> Result<Envelope<B>, Dropped> {
+        let mac = mac.ok_or(Dropped::Unsigned)?;
+        let tag = unhex(mac).ok_or(Dropped::Forged)?;
+        self.mac(subject, payload).verify_slice(&tag).map_err(|_| Dropped::Forged)?;
+        let envelope: Envelope<B> = serde_json::from_slice(payload).map_err(|_| Dropped::Malformed)?;
+        if now_ms().abs_diff(envelope.sent_ms) > FRESH_FOR.as_millis() as u64 {
+            return Err(Dropped::Stale);
+        }
+        Ok(envelope)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+}
+
+/// The sequence numbers seen from each host's boot: a sliding window of
+/// [`REPLAY_WINDOW`] behind the newest. Boots unheard of for twice
+/// [`FRESH_FOR`] are forgotten (their envelopes are stale by then anyway).
+#[derive(Default)]
+pub struct Replays {
+    seen: Mutex<HashMap<(String, String), Window>>,
+}
+
+struct Window {
+    newest: u64,
+    /// Bit `i` set: `newest - i` was seen.
+    bits: Vec<u64>,
+    heard: Instant,
+}
+
+impl Window {
+    fn new() -> Window {
+        Window { newest: 0, bits: vec![0; (REPLAY_WINDOW / 64) as usize], heard: Instant::now() }
+    }
+
+    fn bit(&mut self, behind: u64) -> Option<(&mut u64, u64)> {
+        let word = self.bits.get_mut((behind / 64) as usize)?;
+        Some((word, 1 << (behind % 64)))
+    }
+
+    /// Record `seq`; false when it was seen or is too far behind.
+    fn accept(&mut self, seq: u64) -> bool {
+        self.heard = Instant::now();
+        if seq > self.newest {
+            self.shift(seq - self.newest);
+            self.newest = seq;
+        }
+        let Some((word, mask)) = self.bit(self.newest - seq) else { return false };
+        let fresh = *word & mask == 0;
+        *word |= mask;
+        fresh
+    }
+
+    /// Move the window `by` places forward.
+    fn shift(&mut self, by: u64) {
+        if by >= REPLAY_WINDOW {
+            self.bits.iter_mut().for_each(|w| *w = 0);
+            return;
+        }
+        let (words, bits) = ((by / 64) as usize, (by % 64) as u32);
+        let old = std::mem::take(&mut self.bits);
+        self.bits = (0..old.len())
+            .map(|i| {
+                let from = |j: usize| if j < words { 0 } else { old.get(j - words).copied().unwrap_or(0) };
+                let low = from(i) << bits;
+                let carry = if bits == 0 || i == 0 { 0 } else { from(i - 1) >> (64 - bits) };
+                low | carry
+            })
+            .collect();
+    }
+}
+
+impl Replays {
+    /// Record `seq` from `host`'s `boot`; false when it is a replay.
+    pub fn accept(&self, host: &str, boot: &str, seq: u64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, w| w.heard.elapsed() < 2 * FRESH_FOR);
+        seen.entry((host.to_string(), boot.to_string())).or_insert_with(Window::new).accept(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seal(host: &str) -> Seal {
+        Seal::new(vec![7; MIN_KEY_BYTES], host)
+    }
+
+    #[test]
+    fn an_envelope_opens_only_on_its_subject_under_the_key_that_sealed_it() {
+        let (a, b) = (seal("a"), seal("b"));
+        let (payload, mac, seq) = a.seal("caxton.c.deliver.b", "hello");
+        let opened: Envelope<String> = b.open("caxton.c.deliver.b", &payload, Some(&mac)).unwrap();
+        assert_eq!((opened.host.as_str(), opened.seq, opened.body.as_str()), ("a", seq, "hello"));
+        assert_eq!(b.open::<String>("caxton.c.deliver.c", &payload, Some(&mac)).unwrap_err(), Dropped::Forged);
+        assert_eq!(b.open::<String>("caxton.c.deliver.b", &payload, None).unwrap_err(), Dropped::Unsigned);
+        let other = Seal::new(vec![8; MIN_KEY_BYTES], "b");
+        assert_eq!(other.open::<String>("caxton.c.deliver.b", &payload, Some(&mac)).unwrap_err(), Dropped::Forged);
+        let mut tampered = payload.clone();
+        if let Some(last) = tampered.iter_mut().rev().find(|c| **c == b'o') {
+            *last = b'0';
+        }
+        assert_eq!(b.open::<String>("caxton.c.deliver.b", &tampered, Some(&mac)).unwrap_err(), Dropped::Forged);
+        assert_eq!(b.open::<u64>("caxton.c.deliver.b", &payload, Some(&mac)).unwrap_err(), Dropped::Malformed);
+    }
+
+    #[test]
+    fn each_sequence_number_of_a_boot_is_accepted_once_within_the_window() {
+        let replays = Replays::default();
+        assert!(replays.accept("a", "boot-1", 5));
+        assert!(!replays.accept("a", "boot-1", 5), "replayed");
+        assert!(replays.accept("a", "boot-1", 3), "late but unseen");
+        assert!(!replays.accept("a", "boot-1", 3));
+        assert!(replays.accept("a", "boot-2", 5), "another boot has its own numbers");
+        assert!(replays.accept("a", "boot-1", 70), "a jump of more than a word");
+        assert!(!replays.accept("a", "boot-1", 5), "still remembered after the window moved");
+        assert!(replays.accept("a", "boot-1", 4));
+        assert!(replays.accept("a", "boot-1", 70 + REPLAY_WINDOW));
+        assert!(!replays.accept("a", "boot-1", 69), "too far behind");
+        for seq in 71 + REPLAY_WINDOW..71 + REPLAY_WINDOW + 300 {
+            assert!(replays.accept("a", "boot-1", seq));
+        }
+        assert!(!replays.accept("a", "boot-1", 75 + REPLAY_WINDOW));
+    }
+}

@@ -1,0 +1,152 @@
+//! The cluster's tasks: answering deliveries from other hosts, listening to
+//! their heartbeats, announcing this host, and dropping hosts gone quiet.
+
+use super::envelope::Dropped;
+use super::presence::{Heard, Presence, HEARTBEAT};
+use super::wire::{Delivered, Delivery, Outcome};
+use super::{Cluster, ClusterError};
+use futures_util::StreamExt;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// How often the heartbeat task looks for changes to announce, and the
+/// expiry task for hosts gone quiet.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// Subscribe to this host's deliveries and to the hosts' heartbeats, and
+/// start the tasks that serve them.
+pub(super) async fn start(cluster: &Arc<Cluster>) -> Result<(), ClusterError> {
+    let subscribe = |subject: String| async move {
+        cluster.client.subscribe(subject.clone()).await.map_err(|source| ClusterError::Subscribe { subject, source })
+    };
+    let deliveries = subscribe(cluster.subject(&format!("deliver.{}", cluster.host))).await?;
+    let presence = subscribe(cluster.subject("presence")).await?;
+    let weak = Arc::downgrade(cluster);
+    let tasks = vec![
+        tokio::spawn(serve_deliveries(weak.clone(), deliveries)).abort_handle(),
+        tokio::spawn(listen(weak.clone(), presence)).abort_handle(),
+        tokio::spawn(announce(weak.clone())).abort_handle(),
+        tokio::spawn(expire(weak)).abort_handle(),
+    ];
+    cluster.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend(tasks);
+    // the others learn of this host now, not at the first tick
+    publish_presence(cluster, false).await;
+    Ok(())
+}
+
+/// Answer each delivery, one after another in arrival order.
+async fn serve_deliveries(cluster: Weak<Cluster>, mut deliveries: async_nats::Subscriber) {
+    while let Some(msg) = deliveries.next().await {
+        let Some(cluster) = cluster.upgrade() else { return };
+        let Some(reply) = msg.reply.clone() else {
+            cluster.dropped.count(Dropped::Malformed);
+            continue;
+        };
+        let envelope = match cluster.open::<Delivery>(&msg) {
+            Ok(envelope) => envelope,
+            Err(why) => {
+                cluster.dropped.count(why);
+                tracing::warn!("dropped a delivery envelope: {}", why.as_str());
+                continue;
+            }
+        };
+        let result = match deliver(&cluster, &envelope.host, envelope.body) {
+            Ok(result) => result,
+            Err(why) => {
+                cluster.dropped.count(why);
+                tracing::warn!(from = %envelope.host, "dropped a delivery: {}", why.as_str());
+                Delivered::Refused(format!("the message was dropped as {}", why.as_str()))
+            }
+        };
+        let (payload, headers, _) = cluster.seal(reply.as_str(), Outcome { re: envelope.seq, result });
+        if let Err(e) = cluster.client.publish_with_headers(reply, headers, payload).await {
+            tracing::debug!("cannot answer a delivery: {e}");
+        }
+    }
+}
+
+/// Deliver a message `from` another host to its receivers here, after
+/// checking that its sender is not an agent some other host runs (or this one).
+fn deliver(cluster: &Cluster, from: &str, delivery: Delivery) -> Result<Delivered, Dropped> {
+    let msg = delivery.message.into_message().ok_or(Dropped::Malformed)?;
+    let Some(bus) = cluster.bus.upgrade() else { return Ok(Delivered::Refused("the host is stopping".into())) };
+    if from == cluster.host || bus.is_agent(&msg.sender) {
+        return Err(Dropped::Impersonation);
+    }
+    if cluster.view.host_of(&msg.sender).is_some_and(|host| host != from) {
+        return Err(Dropped::Impersonation);
+    }
+    Ok(Delivered::from_result(bus.deliver_from_host(msg, &delivery.receivers)))
+}
+
+/// Keep the view of the other hosts from their heartbeats.
+async fn listen(cluster: Weak<Cluster>, mut presence: async_nats::Subscriber) {
+    while let Some(msg) = presence.next().await {
+        let Some(cluster) = cluster.upgrade() else { return };
+        let envelope = match cluster.open::<Presence>(&msg) {
+            Ok(envelope) => envelope,
+            Err(why) => {
+                cluster.dropped.count(why);
+                continue;
+            }
+        };
+        if envelope.host == cluster.host {
+            if envelope.boot != cluster.seal.boot() {
+                tracing::error!(host = %cluster.host, "another host runs with this host's id; give each host its own --host-id");
+            }
+            continue;
+        }
+        match cluster.view.heard(&envelope.host, &envelope.boot, envelope.body) {
+            Heard::Joined => tracing::info!(host = %envelope.host, "host joined the cluster"),
+            Heard::Restarted => tracing::info!(host = %envelope.host, "host restarted"),
+            Heard::Left => tracing::info!(host = %envelope.host, "host left the cluster"),
+            Heard::Known => {}
+        }
+    }
+}
+
+/// Announce this host every [`HEARTBEAT`], and at once when its agents or
+/// subscriptions change.
+async fn announce(cluster: Weak<Cluster>) {
+    let mut announced = (0, Instant::now());
+    loop {
+        tokio::time::sleep(LOOK_EVERY).await;
+        let Some(cluster) = cluster.upgrade() else { return };
+        let Some(bus) = cluster.bus.upgrade() else { return };
+        let generation = bus.generation();
+        if generation != announced.0 || announced.1.elapsed() >= HEARTBEAT {
+            publish_presence(&cluster, false).await;
+            announced = (generation, Instant::now());
+        }
+    }
+}
+
+/// Publish this host's presence (or that it leaves).
+async fn publish_presence(cluster: &Cluster, leaving: bool) {
+    let presence = match cluster.bus.upgrade() {
+        Some(bus) if !leaving => Presence { agents: bus.local_directory(), topics: bus.topics().all(), leaving: false },
+        _ => Presence { agents: Vec::new(), topics: Vec::new(), leaving: true },
+    };
+    let subject = cluster.subject("presence");
+    let (payload, headers, _) = cluster.seal(&subject, presence);
+    if let Err(e) = cluster.client.publish_with_headers(subject, headers, payload).await {
+        tracing::debug!("cannot announce this host: {e}");
+    }
+}
+
+/// Tell the others this host leaves, and wait until NATS has it.
+pub(super) async fn leave(cluster: &Cluster) {
+    publish_presence(cluster, true).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), cluster.client.flush()).await;
+}
+
+/// Drop hosts unheard of for too long.
+async fn expire(cluster: Weak<Cluster>) {
+    loop {
+        tokio::time::sleep(LOOK_EVERY).await;
+        let Some(cluster) = cluster.upgrade() else { return };
+        for host in cluster.view.expire() {
+            tracing::warn!(host = %host, "host stopped answering heartbeats; its agents left the directory");
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Hosts of one cluster over a real `nats-server`: real `caxton serve`
+//! processes, real HTTP, real NATS. Waits poll for a state (with a generous
+//! safety net), never for a time.
+
+use crate::support::component;
+use crate::support::nats::{key_file, Host, Nats};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn uppercase(text: &str) -> Value {
+    json!({
+        "performative": "request", "receiver": "text-processor",
+        "content": { "action": "process_data", "data": { "operation": "uppercase", "data": text } }
+    })
+}
+
+/// Two hosts on one NATS: `a` runs `agents_a` of `deployment`, `b` runs `agents_b`.
+struct Pair {
+    nats: Nats,
+    dir: tempfile::TempDir,
+    a: Host,
+    b: Host,
+}
+
+impl Pair {
+    fn start(deployment: &str, agents_a: &str, agents_b: &str) -> Pair {
+        let nats = Nats::start();
+        let dir = tempfile::tempdir().unwrap();
+        let key = key_file(dir.path());
+        let host = |id: &str, agents: &str| {
+            let data = dir.path().join(id);
+            let mut args = vec![];
+            if !agents.is_empty() {
+                args = vec!["--deployment", deployment, "--agents", agents];
+            }
+            Host::start(&nats, id, &key, &data, &args)
+        };
+        let (a, b) = (host("a", agents_a), host("b", agents_b));
+        Pair { nats, dir, a, b }
+    }
+
+    fn restart_b(&mut self, args: &[&str]) {
+        let key = key_file(self.dir.path());
+        self.b = Host::start(&self.nats, "b", &key, &self.dir.path().join("b"), args);
+    }
+}
+
+#[test]
+fn a_client_of_one_host_sends_and_waits_for_an_agent_on_another() {
+    component("text_processor");
+    let pair = Pair::start("policies/demo.toml", "counter", "text-processor");
+    pair.a.wait_for("b", "text-processor", true);
+    let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &uppercase("across hosts").to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["sender"], "text-processor");
+    assert_eq!(reply["content"]["result"]["result"], "ACROSS HOSTS");
+    // fire-and-forget through the other host is accepted too
+    let (status, _) = pair.a.request("POST", "/v1/messages", &uppercase("no wait").to_string());
+    assert_eq!(status, 202);
+    // the directory of either host lists both hosts' agents
+    for host in [&pair.a, &pair.b] {
+        let (_, directory) = host.request("GET", "/v1/directory", "");
+        let names: Vec<&str> =
+            directory["agents"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+        assert_eq!(names, ["counter", "text-processor"], "{directory}");
+    }
+    // a client may not pose as an agent of another host
+    let posing = json!({ "performative": "inform", "sender": "text-processor", "receiver": "counter", "content": {} });
+    let (status, reply) = pair.a.request("POST", "/v1/messages", &posing.to_string());
+    assert_eq!(status, 400, "{reply}");
+}
+
+#[test]
+fn a_name_one_host_runs_is_refused_on_another_with_that_hosts_name() {
+    component("text_processor");
+    let pair = Pair::start("policies/demo.toml", "", "text-processor");
+    pair.a.wait_for("b", "text-processor", true);
+    let out = crate::support::process::caxton(&[
+        "deploy",
+        "components/text_processor.wasm",
+        "--name",
+        "text-processor",
+        "--policy",
+        "policies/demo.toml",
+        "--server",
+        &format!("http://{}", pair.a.addr),
+    ]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("already runs on host `b`"), "{said}");
+}
+
+#[test]
+fn the_contract_net_round_completes_with_bidders_on_two_hosts() {
+    component("cnet_initiator");
+    let pair = Pair::start("policies/contract-net.toml", "initiator,bidder-1,bidder-2", "bidder-3,bidder-4,bidder-5");
+    pair.a.wait_for("b", "bidder-5", true);
+    let (_, directory) = pair.a.request("GET", "/v1/directory?service=cnet-bid", "");
+    let bidders: Vec<&str> =
+        directory["agents"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(bidders, ["bidder-1", "bidder-2", "bidder-3", "bidder-4", "bidder-5"]);
+    let round = json!({
+        "performative": "request", "receiver": "initiator",
+        "content": { "action": "run", "task": "paint the fence", "budget": 100 }
+    });
+    let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=20000", &round.to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["performative"], "inform");
+    let winner = reply["content"]["result"]["winner"].as_str().unwrap();
+    assert!(winner.starts_with("bidder-"), "{reply}");
+    // the host that runs no initiator passes the round on as well
+    let (status, reply) = pair.b.request("POST", "/v1/messages?wait_ms=20000", &round.to_string());
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[test]
+fn a_forged_or_unsigned_envelope_on_nats_is_dropped_and_counted() {
+    component("text_processor");
+    let pair = Pair::start("policies/demo.toml", "", "counter");
+    pair.a.wait_for("b", "counter", true);
+    let increment = |by: &str| {
+        json!({
+            "receivers": ["counter"],
+            "message": {
+                "performative": "request", "sender": by, "receivers": ["counter"],
+                "content": "{\"action\":\"increment\"}", "language": null, "encoding": null, "ontology": null,
+                "protocol": null, "conversation_id": "c", "reply_with": null, "in_reply_to": null,
+                "reply_by": null, "hops": 0
+            }
+        })
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let envelope =
+        json!({ "host": "a", "boot": "boot-x", "seq": 1, "sent_ms": now, "body": increment("intruder") }).to_string();
+    let subject = "caxton.test.deliver.b";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(pair.nats.url()).await.unwrap();
+        // unsigned
+        let _ = client.request(subject, envelope.clone().into()).await;
+        // signed with a key that is not the cluster's
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Caxton-Mac", "00".repeat(32).as_str());
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.request_with_headers(subject, headers, envelope.clone().into()),
+        )
+        .await;
+        client.flush().await.unwrap();
+    });
+    let dropped = |why: &str| pair.b.request("GET", "/v1/cluster", "").1["dropped"][why].as_u64().unwrap_or(0);
+    let started = Instant::now();
+    while dropped("unsigned") < 1 || dropped("forged") < 1 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", pair.b.request("GET", "/v1/cluster", "").1);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // the counter never counted the intruder's increments
+    let ask = json!({ "performative": "request", "receiver": "counter", "content": { "action": "get" } });
+    let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &ask.to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["content"]["result"]["count"], 0, "{reply}");
+    let (_, metrics) = pair.b.request("GET", "/metrics", "");
+    assert!(metrics.as_str().unwrap().contains("caxton_cluster_envelopes_dropped_total{reason=\"forged\"} 1"));
+}
+
+#[test]
+fn a_killed_host_leaves_the_directory_and_comes_back_with_its_agents() {
+    component("text_processor");
+    let mut pair = Pair::start("policies/demo.toml", "counter", "text-processor");
+    pair.a.wait_for("b", "text-processor", true);
+    let _ = pair.b.process.0.kill();
+    let _ = pair.b.process.0.wait();
+    pair.a.wait_for("b", "text-processor", false);
+    let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=5000", &uppercase("anyone?").to_string());
+    assert_eq!(status, 404, "an agent of a host that left is not there: {reply}");
+    assert_eq!(reply["error"]["code"], "no-such-agent");
+    // the counter on the surviving host never stopped answering
+    let ask = json!({ "performative": "request", "receiver": "counter", "content": { "action": "get" } });
+    assert_eq!(pair.a.request("POST", "/v1/messages?wait_ms=10000", &ask.to_string()).0, 200);
+    // restarted on the same data, its agents are restored and reachable again
+    pair.restart_b(&[]);
+    pair.a.wait_for("b", "text-processor", true);
+    let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &uppercase("back").to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["content"]["result"]["result"], "BACK");
+}
+
+#[test]
+fn while_nats_is_down_local_traffic_goes_on_and_cross_host_traffic_resumes_after() {
+    component("text_processor");
+    let mut pair = Pair::start("policies/demo.toml", "counter", "text-processor");
+    pair.a.wait_for("b", "text-processor", true);
+    pair.nats.stop();
+    for _ in 0..3 {
+        let (status, reply) = pair.b.request("POST", "/v1/messages?wait_ms=10000", &uppercase("local").to_string());
+        assert_eq!(status, 200, "local traffic goes on without NATS: {reply}");
+    }
+    let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &uppercase("remote").to_string());
+    let code = reply["error"]["code"].as_str().unwrap_or_default().to_string();
+    assert!(
+        (status, code.as_str()) == (503, "host-unreachable") || (status, code.as_str()) == (404, "no-such-agent"),
+        "a cross-host send fails typed while NATS is down: {status} {reply}"
+    );
+    pair.nats.restart();
+    let started = Instant::now();
+    loop {
+        let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &uppercase("again").to_string());
+        if status == 200 {
+            assert_eq!(reply["content"]["result"]["result"], "AGAIN");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "cross-host traffic never resumed: {status} {reply}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
