@@ -213,3 +213,111 @@ fn while_nats_is_down_local_traffic_goes_on_and_cross_host_traffic_resumes_after
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A deployment of `bus-probe`s in `dir`: each name with its mailbox size.
+fn probes(dir: &std::path::Path, agents: &[(&str, u32)]) -> String {
+    let component = component("bus_probe");
+    let mut toml = String::from("[deployment]\nname = \"probes\"\n");
+    for (name, mailbox) in agents {
+        toml += &format!(
+            "\n[[agent]]\nname = \"{name}\"\ncomponent = \"{}\"\n[agent.grants]\nmessaging = {{ send-to = [\"*\"], broadcast = true, publish = [\"*\"], subscribe = [\"*\"] }}\n\
+             kv-store = {{ quota-bytes = 1_048_576, max-keys = 1_000 }}\ntimers = {{ max-active = 4 }}\n\
+             [agent.limits]\nmailbox = {mailbox}\ndeadline-micros = 10_000_000\ncpu-micros-per-message = 10_000_000\n",
+            component.display()
+        );
+    }
+    let path = dir.join("probes.toml");
+    std::fs::write(&path, toml).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Ask `agent` (through `host`) to do `action` and return the `result` of its answer.
+fn ask(host: &Host, agent: &str, action: Value) -> Value {
+    let request = json!({ "performative": "request", "receiver": agent, "content": action });
+    let (status, reply) = host.request("POST", "/v1/messages?wait_ms=20000", &request.to_string());
+    assert_eq!(status, 200, "{agent} {action}: {reply}");
+    reply["content"]["result"].clone()
+}
+
+#[test]
+fn agents_on_two_hosts_search_broadcast_publish_and_keep_each_senders_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = probes(
+        dir.path(),
+        &[("probe-a", 1000), ("quoter-a", 1000), ("quoter-b", 1000), ("listener-b", 1000), ("recorder-b", 1000)],
+    );
+    let pair = Pair::start(&deployment, "probe-a,quoter-a", "quoter-b,listener-b,recorder-b");
+    pair.a.wait_for("b", "recorder-b", true);
+    // order per sender→receiver pair across hosts, under concurrency: an agent's flood and HTTP clients
+    let clients: Vec<_> = (0..3)
+        .map(|client| {
+            let addr = pair.a.addr.clone();
+            std::thread::spawn(move || {
+                for seq in 0..40 {
+                    let msg = json!({ "performative": "inform", "sender": format!("client-{client}"),
+                                      "receiver": "recorder-b", "content": { "seq": seq } });
+                    let (status, _) =
+                        crate::support::process::http(&addr, "POST", "/v1/messages", &msg.to_string()).unwrap();
+                    assert_eq!(status, 202);
+                }
+            })
+        })
+        .collect();
+    let flood = ask(&pair.a, "probe-a", json!({ "action": "flood", "to": "recorder-b", "count": 100 }));
+    assert_eq!(flood["sent"], 100, "{flood}");
+    for client in clients {
+        client.join().unwrap();
+    }
+    let mut by_sender: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for event in ask(&pair.a, "recorder-b", json!({ "action": "dump" })).as_array().unwrap() {
+        let from = event["from"].as_str().unwrap().to_string();
+        by_sender.entry(from).or_default().push(event["content"]["seq"].as_u64().unwrap());
+    }
+    assert_eq!(by_sender.remove("probe-a").unwrap(), (0..100).collect::<Vec<u64>>());
+    assert_eq!(by_sender.len(), 3);
+    for (sender, seqs) in by_sender {
+        assert_eq!(seqs, (0..40).collect::<Vec<u64>>(), "order from {sender}");
+    }
+    // the directory, broadcasts and topics span both hosts
+    assert_eq!(
+        ask(&pair.a, "probe-a", json!({ "action": "search", "service": "quote" })),
+        json!(["quoter-a", "quoter-b"])
+    );
+    assert_eq!(ask(&pair.a, "probe-a", json!({ "action": "broadcast", "service": "quote" })), 2);
+    assert_eq!(ask(&pair.a, "probe-a", json!({ "action": "publish", "topic": "prices.eu" })), 1);
+    for (agent, content) in
+        [("quoter-b", json!({ "broadcast": true })), ("listener-b", json!({ "topic": "prices.eu" }))]
+    {
+        let heard = ask(&pair.b, agent, json!({ "action": "dump" }));
+        let from_a: Vec<&Value> = heard.as_array().unwrap().iter().filter(|e| e["from"] == "probe-a").collect();
+        assert_eq!(from_a.len(), 1, "{agent}: {heard}");
+        assert_eq!(from_a[0]["content"], content);
+    }
+}
+
+#[test]
+fn a_full_mailbox_on_another_host_refuses_the_sender_with_the_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = probes(dir.path(), &[("flooder", 1000), ("slow", 2)]);
+    let pair = Pair::start(&deployment, "flooder", "slow");
+    pair.a.wait_for("b", "slow", true);
+    // keep `slow` busy on its own host, then flood it from the other one
+    let spin = json!({ "performative": "request", "receiver": "slow", "content": { "action": "spin", "ms": 3000 } });
+    assert_eq!(pair.b.request("POST", "/v1/messages", &spin.to_string()).0, 202);
+    let result = ask(&pair.a, "flooder", json!({ "action": "flood", "to": "slow", "count": 20 }));
+    let (sent, refused) = (result["sent"].as_u64().unwrap(), result["refused"].as_array().unwrap());
+    assert!(sent <= 3, "a mailbox of 2 (plus the message in hand) took {sent}");
+    assert_eq!(sent + refused.len() as u64, 20);
+    assert!(refused[0].as_str().unwrap().contains("mailbox of `slow` is full"), "{refused:?}");
+    let (_, letters) = pair.a.request("GET", "/v1/dead-letters", "");
+    let full = letters["dead_letters"].as_array().unwrap().iter().filter(|d| d["reason"] == "mailbox-full").count();
+    assert_eq!(full, refused.len(), "each refusal is a dead letter on the sender's host");
+    // over HTTP too: 503 mailbox-full through the other host
+    let more = json!({ "performative": "inform", "receiver": "slow", "content": {} });
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(pair.a.request("POST", "/v1/messages", &more.to_string()));
+    }
+    let (status, reply) = statuses.into_iter().find(|(s, _)| *s != 202).expect("the full mailbox refused nothing");
+    assert_eq!((status, reply["error"]["code"].as_str()), (503, Some("mailbox-full")), "{reply}");
+}
