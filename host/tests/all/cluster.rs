@@ -321,3 +321,55 @@ fn a_full_mailbox_on_another_host_refuses_the_sender_with_the_typed_error() {
     let (status, reply) = statuses.into_iter().find(|(s, _)| *s != 202).expect("the full mailbox refused nothing");
     assert_eq!((status, reply["error"]["code"].as_str()), (503, Some("mailbox-full")), "{reply}");
 }
+
+#[test]
+fn an_envelope_captured_on_nats_and_sent_again_is_dropped_as_a_replay() {
+    component("counter");
+    let pair = Pair::start("policies/demo.toml", "", "counter");
+    pair.a.wait_for("b", "counter", true);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _in_runtime = runtime.enter();
+    let client = runtime.block_on(async_nats::connect(pair.nats.url())).unwrap();
+    // anyone with NATS credentials may listen in (the envelope is signed, not secret)
+    let mut tap = runtime.block_on(client.subscribe("caxton.test.deliver.b")).unwrap();
+    runtime.block_on(client.flush()).unwrap();
+    let increment = json!({ "performative": "request", "receiver": "counter", "content": { "action": "increment" } });
+    let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &increment.to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["content"]["result"]["count"], 1);
+    let captured = runtime.block_on(async {
+        use futures_util::StreamExt;
+        tokio::time::timeout(Duration::from_secs(30), tap.next()).await.unwrap().unwrap()
+    });
+    let headers = captured.headers.clone().unwrap_or_else(|| panic!("no headers on {captured:?}"));
+    let _ = runtime.block_on(tokio::time::timeout(
+        Duration::from_secs(2),
+        client.request_with_headers("caxton.test.deliver.b", headers, captured.payload.clone()),
+    ));
+    let replayed = || pair.b.request("GET", "/v1/cluster", "").1["dropped"]["replayed"].as_u64().unwrap_or(0);
+    let started = Instant::now();
+    while replayed() < 1 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", pair.b.request("GET", "/v1/cluster", "").1);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let get = json!({ "performative": "request", "receiver": "counter", "content": { "action": "get" } });
+    let (_, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &get.to_string());
+    assert_eq!(reply["content"]["result"]["count"], 1, "the replayed increment was not applied: {reply}");
+}
+
+#[test]
+fn a_request_to_another_host_past_its_reply_by_answers_504_and_leaves_a_dead_letter() {
+    component("ticker");
+    let pair = Pair::start("policies/demo.toml", "", "ticker");
+    pair.a.wait_for("b", "ticker", true);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let late = json!({
+        "performative": "request", "receiver": "ticker", "reply_by": now + 300,
+        "content": { "action": "schedule", "delay_ms": 60000 }
+    });
+    let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=20000", &late.to_string());
+    assert_eq!((status, reply["error"]["code"].clone()), (504, json!("reply-by-passed")), "{reply}");
+    let (_, letters) = pair.a.request("GET", "/v1/dead-letters", "");
+    let letters = letters["dead_letters"].as_array().unwrap();
+    assert!(letters.iter().any(|d| d["reason"] == "reply-by" && d["receiver"] == "ticker"), "{letters:?}");
+}
