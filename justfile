@@ -88,7 +88,7 @@ nats-server:
 
 # Run the benchmarks (release build) and regenerate BENCHMARKS.md; installs wrk
 # (Debian) and wasmtime-cli (crates.io, a ~15 min build) for the HTTP peers when missing.
-bench: build-guests
+bench: build-guests nats-server
     #!/usr/bin/env bash
     set -euo pipefail
     if ! command -v wrk >/dev/null; then

@@ -77,12 +77,17 @@ async fn relayed(rx: &mut Receiver) -> Message {
     }
 }
 
-/// Microseconds per hop of `chains` relays between two deployed probes, one at a time.
+/// Microseconds per hop of `chains` relays between the deployed probes `hop-a` and `hop-b`, one at a time.
 pub async fn platform_hops(rt: &Runtime, rx: &mut Receiver, chains: usize) -> Vec<f64> {
+    platform_hops_between(rt, rx, ("hop-a", "hop-b"), chains).await
+}
+
+/// Microseconds per hop of `chains` relays between the probes `a` and `b`, one at a time.
+pub async fn platform_hops_between(rt: &Runtime, rx: &mut Receiver, (a, b): (&str, &str), chains: usize) -> Vec<f64> {
     let mut per_hop = Vec::with_capacity(chains);
     for _ in 0..chains {
         let started = Instant::now();
-        rt.bus().send(BENCH_CLIENT, relay_request("hop-a", "hop-b")).unwrap();
+        rt.bus().send(BENCH_CLIENT, relay_request(a, b)).unwrap();
         let report = relayed(rx).await;
         per_hop.push(started.elapsed().as_secs_f64() * 1e6 / HOPS as f64);
         assert!(report.content.contains("relayed"), "{report:?}");

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
+mod cluster;
 mod cold;
 #[path = "../common/mod.rs"]
 mod common;
@@ -72,6 +73,11 @@ fn main() {
         Ok("cold-bare") => return cold::bare_arm(),
         Ok(other) => panic!("unknown bench child `{other}`"),
         Err(_) => {}
+    }
+    if std::env::var("CAXTON_BENCH_ONLY").as_deref() == Ok("cluster") {
+        let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let _guard = tokio.enter();
+        return cluster::run(&tokio, false);
     }
     if let Ok(row) = std::env::var("CAXTON_BENCH_ONLY") {
         return quick::run(&row);
@@ -245,4 +251,6 @@ fn main() {
         types = cold::TYPES,
     ));
     common::write_section(SECTION, &section);
+    drop((rt, client, bare_pair));
+    cluster::run(&tokio, true);
 }

@@ -1,4 +1,4 @@
-//! `CAXTON_BENCH_ONLY=hop|spawn|throughput|idle cargo bench --bench runtime`: one row's two
+//! `CAXTON_BENCH_ONLY=hop|spawn|throughput|idle|cluster cargo bench --bench runtime`: one row's two
 //! arms for a few alternating rounds, printed and not written to
 //! BENCHMARKS.md (for trying a change; `just bench` is the record).
 
