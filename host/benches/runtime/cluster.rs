@@ -104,8 +104,8 @@ async fn raw_pubsub_throughput(url: &str, pairs: usize, rounds: usize) -> f64 {
     let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<usize>();
     let mut tasks = Vec::new();
     for pair in 0..pairs {
-        for side in 0..2 {
-            let client = sides[side].clone();
+        for (side, client) in sides.iter().enumerate() {
+            let client = client.clone();
             let mut inbox = client.subscribe(format!("pp.{side}.{pair}")).await.unwrap();
             let (other, done) = (format!("pp.{}.{pair}", 1 - side), done.clone());
             tasks.push(tokio::spawn(async move {
