@@ -124,6 +124,11 @@ impl Mailbox {
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
     }
+
+    /// How many message slots it has.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
 }
 
 /// One reserved message slot; dropping it unused gives the slot back.
@@ -132,6 +137,16 @@ pub struct Permit {
 }
 
 impl Permit {
+    /// Whether this slot is in `mailbox` (and not in a mailbox its agent left behind).
+    pub fn is_in(&self, mailbox: &Mailbox) -> bool {
+        self.mailbox.as_ref().is_some_and(|m| Arc::ptr_eq(&m.shared, &mailbox.shared))
+    }
+
+    /// Whether the mailbox of this slot is closed (its agent was removed or replaced).
+    pub fn is_stale(&self) -> bool {
+        self.mailbox.as_ref().is_none_or(Mailbox::is_closed)
+    }
+
     /// Queue `event` in the reserved slot.
     pub fn send(mut self, event: Event) {
         if let Some(mailbox) = self.mailbox.take() {

@@ -283,7 +283,8 @@ impl Bus {
             }
             return Ok(());
         }
-        let slots = self.reserve(&msg, &msg.receivers, true).and_then(|slots| self.forward(&msg, slots));
+        let slots =
+            self.reserve_with(&msg, &msg.receivers, true, &mut |_, _| None).and_then(|slots| self.forward(&msg, slots));
         let slots = match slots {
             Ok(slots) => slots,
             Err(e) => {
@@ -309,14 +310,37 @@ impl Bus {
     /// Deliver `msg`, which another host of the cluster sent (its sender
     /// stamped and vouched for by that host), to `receivers` on this host, or
     /// to none of them. Nothing is passed on to a third host.
-    pub fn deliver_from_host(self: &Arc<Self>, msg: Message, receivers: &[String]) -> Result<(), BusError> {
+    /// A receiver's slot comes from `held` when it has one reserved in that
+    /// receiver's current mailbox (see [`Bus::reserve_slots`]), else from the mailbox.
+    pub fn deliver_from_host(
+        self: &Arc<Self>,
+        msg: Message,
+        receivers: &[String],
+        held: &mut dyn FnMut(&str, &Mailbox) -> Option<mailbox::Permit>,
+    ) -> Result<(), (BusError, Box<Message>)> {
         if receivers.is_empty() {
-            return Err(BusError::NoReceivers);
+            return Err((BusError::NoReceivers, Box::new(msg)));
         }
-        let slots = self.reserve(&msg, receivers, false)?;
+        let slots = match self.reserve_with(&msg, receivers, false, held) {
+            Ok(slots) => slots,
+            Err(e) => return Err((e, Box::new(msg))),
+        };
         self.deadlines.answered(&msg);
         self.commit(msg, slots);
         Ok(())
+    }
+
+    /// `msg` could not be delivered here after its sender's host let it go
+    /// (`error` says why): dead-letter it, and answer its sender with a
+    /// `failure` in the receiver's name, as for a message its agent never handled.
+    pub fn undeliverable(self: &Arc<Self>, msg: Message, receiver: &str, error: &BusError) {
+        let reason = error.dead_letter_reason().map_or(Reason::NoSuchAgent, |(reason, _)| reason);
+        let content = serde_json::json!({ "error": error.to_string(), "reason": reason.as_str() });
+        let failure = msg.host_reply(Performative::Failure, content.to_string());
+        self.dead_letter(reason, receiver, error.to_string(), msg);
+        if let Err(e) = self.send(receiver, failure) {
+            tracing::debug!("the failure for an undeliverable message is undeliverable too: {e}");
+        }
     }
 
     /// Hand each remote receiver's copy to its host, host by host in the
@@ -372,9 +396,30 @@ impl Bus {
         }
     }
 
-    /// Reserve a mailbox slot (or claim the waiter) for each of `receivers`;
+    /// Up to `n` slots reserved now in the mailbox of `agent`, an agent of this
+    /// host, for another host to fill later ([`Bus::deliver_from_host`]).
+    /// Dropping a slot unused gives it back.
+    pub fn reserve_slots(&self, agent: &str, n: usize) -> Vec<mailbox::Permit> {
+        let agents = self.agents.read().unwrap_or_else(|p| p.into_inner());
+        let Some(mailbox) = agents.get(agent) else { return Vec::new() };
+        (0..n).map_while(|_| mailbox.try_reserve().ok()).collect()
+    }
+
+    /// The number of message slots of the mailbox of `agent`, an agent of this host.
+    pub fn mailbox_capacity(&self, agent: &str) -> Option<usize> {
+        self.agents.read().unwrap_or_else(|p| p.into_inner()).get(agent).map(Mailbox::capacity)
+    }
+
+    /// Reserve a mailbox slot (or claim the waiter) for each of `receivers`,
+    /// taking it from `held` when that has one in the receiver's mailbox;
     /// with `remote`, a receiver another host holds gets a [`Slot::Remote`].
-    fn reserve(&self, msg: &Message, receivers: &[String], remote: bool) -> Result<Vec<(String, Slot)>, BusError> {
+    fn reserve_with(
+        &self,
+        msg: &Message,
+        receivers: &[String],
+        remote: bool,
+        held: &mut dyn FnMut(&str, &Mailbox) -> Option<mailbox::Permit>,
+    ) -> Result<Vec<(String, Slot)>, BusError> {
         let agents = self.agents.read().unwrap_or_else(|p| p.into_inner());
         let mut slots = Vec::with_capacity(receivers.len());
         for receiver in receivers {
@@ -384,7 +429,7 @@ impl Bus {
                 Claim::Waiter(token) => Slot::Waiter(token),
                 Claim::Unsolicited(detail) => Slot::Unsolicited(detail),
                 Claim::Unclaimed(detail) => elsewhere().map_or(Slot::Unclaimed(detail), Slot::Remote),
-                Claim::NotClaimed => match mailbox.map(Mailbox::try_reserve) {
+                Claim::NotClaimed => match mailbox.map(|m| take_slot(held, receiver, m)) {
                     Some(Ok(permit)) => Slot::Agent(permit),
                     Some(Err(mailbox::Refused::Full)) => return Err(BusError::MailboxFull(receiver.clone())),
                     Some(Err(mailbox::Refused::Closed)) => return Err(BusError::NoSuchAgent(receiver.clone())),
@@ -480,6 +525,18 @@ impl Bus {
                 tracing::debug!("reply-by failure for `{token}` undeliverable: {e}");
             }
         }
+    }
+}
+
+/// A slot in `mailbox` for `receiver`: the one `held` has there, or a fresh one.
+fn take_slot(
+    held: &mut dyn FnMut(&str, &Mailbox) -> Option<mailbox::Permit>,
+    receiver: &str,
+    mailbox: &Mailbox,
+) -> Result<mailbox::Permit, mailbox::Refused> {
+    match held(receiver, mailbox) {
+        Some(permit) if permit.is_in(mailbox) => Ok(permit),
+        _ => mailbox.try_reserve(),
     }
 }
 

@@ -17,11 +17,11 @@ pub trait Remote: Send + Sync {
     fn host_of(&self, agent: &str) -> Option<String>;
 
     /// Deliver `msg` (its sender already stamped) to `receivers`, all agents or
-    /// waiting parties of `host`, and wait for that host's answer: `Ok` once
-    /// every receiver's mailbox took it, or the refusal a local send would give
-    /// (`MailboxFull`, `NoSuchAgent`), or [`BusError::HostUnreachable`].
-    /// Blocks the calling thread for at most the cluster's send timeout (and
-    /// never past the message's reply-by).
+    /// waiting parties of `host`: `Ok` once every receiver's mailbox took it
+    /// (or has a slot reserved for it), or the refusal a local send would give
+    /// (`MailboxFull`, `NoSuchAgent`), or [`BusError::HostUnreachable`]. May
+    /// block the calling thread for that host's answer, for at most the
+    /// cluster's send timeout (and never past the message's reply-by).
     fn forward(&self, host: &str, msg: &Message, receivers: &[String]) -> Result<(), BusError>;
 
     /// Directory entries of other hosts' agents that match `query`.

@@ -1,10 +1,11 @@
-//! The cluster's tasks: answering deliveries from other hosts, listening to
+//! The cluster's tasks: publishing this host's envelopes in order, answering
+//! deliveries from other hosts, taking their answers and grants, listening to
 //! their heartbeats, announcing this host, and dropping hosts gone quiet.
 
 use super::envelope::Dropped;
 use super::presence::{Heard, Presence, HEARTBEAT};
 use super::wire::{Delivered, Delivery, Outcome};
-use super::{Cluster, ClusterError};
+use super::{Cluster, ClusterError, Outgoing};
 use futures_util::StreamExt;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -15,15 +16,21 @@ const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 /// Subscribe to this host's deliveries and to the hosts' heartbeats, and
 /// start the tasks that serve them.
-pub(super) async fn start(cluster: &Arc<Cluster>) -> Result<(), ClusterError> {
+pub(super) async fn start(
+    cluster: &Arc<Cluster>,
+    queued: tokio::sync::mpsc::UnboundedReceiver<Outgoing>,
+) -> Result<(), ClusterError> {
     let subscribe = |subject: String| async move {
         cluster.client.subscribe(subject.clone()).await.map_err(|source| ClusterError::Subscribe { subject, source })
     };
     let deliveries = subscribe(cluster.subject(&format!("deliver.{}", cluster.host))).await?;
+    let outcomes = subscribe(cluster.subject(&format!("outcome.{}", cluster.host))).await?;
     let presence = subscribe(cluster.subject("presence")).await?;
     let weak = Arc::downgrade(cluster);
     let tasks = vec![
+        tokio::spawn(publish(cluster.client.clone(), queued)).abort_handle(),
         tokio::spawn(serve_deliveries(weak.clone(), deliveries)).abort_handle(),
+        tokio::spawn(take_outcomes(weak.clone(), outcomes)).abort_handle(),
         tokio::spawn(listen(weak.clone(), presence)).abort_handle(),
         tokio::spawn(announce(weak.clone())).abort_handle(),
         tokio::spawn(expire(weak)).abort_handle(),
@@ -34,14 +41,24 @@ pub(super) async fn start(cluster: &Arc<Cluster>) -> Result<(), ClusterError> {
     Ok(())
 }
 
-/// Answer each delivery, one after another in arrival order.
+/// Publish this host's envelopes in the order they were queued.
+async fn publish(client: async_nats::Client, mut queued: tokio::sync::mpsc::UnboundedReceiver<Outgoing>) {
+    while let Some(out) = queued.recv().await {
+        let sent = match out.reply {
+            Some(reply) => client.publish_with_reply_and_headers(out.subject, reply, out.headers, out.payload).await,
+            None => client.publish_with_headers(out.subject, out.headers, out.payload).await,
+        };
+        if let Err(e) = sent {
+            tracing::debug!("cannot publish an envelope: {e}");
+        }
+    }
+}
+
+/// Handle each delivery, one after another in arrival order; answer those
+/// that want an answer, and grant credits.
 async fn serve_deliveries(cluster: Weak<Cluster>, mut deliveries: async_nats::Subscriber) {
     while let Some(msg) = deliveries.next().await {
         let Some(cluster) = cluster.upgrade() else { return };
-        let Some(reply) = msg.reply.clone() else {
-            cluster.dropped.count(Dropped::Malformed);
-            continue;
-        };
         let envelope = match cluster.open::<Delivery>(&msg) {
             Ok(envelope) => envelope,
             Err(why) => {
@@ -50,23 +67,52 @@ async fn serve_deliveries(cluster: Weak<Cluster>, mut deliveries: async_nats::Su
                 continue;
             }
         };
-        let result = match deliver(&cluster, &envelope.host, envelope.body) {
+        let from = envelope.host;
+        let receivers = envelope.body.receivers.clone();
+        let answer = msg.reply.is_some();
+        let result = match deliver(&cluster, &from, envelope.body) {
             Ok(result) => result,
             Err(why) => {
                 cluster.dropped.count(why);
-                tracing::warn!(from = %envelope.host, "dropped a delivery: {}", why.as_str());
+                tracing::warn!(from = %from, "dropped a delivery: {}", why.as_str());
                 Delivered::Refused(format!("the message was dropped as {}", why.as_str()))
             }
         };
-        let (payload, headers, _) = cluster.seal(reply.as_str(), Outcome { re: envelope.seq, result });
-        if let Err(e) = cluster.client.publish_with_headers(reply, headers, payload).await {
-            tracing::debug!("cannot answer a delivery: {e}");
+        let grants = grant(&cluster, &from, &receivers, answer);
+        let outcome = match msg.reply {
+            Some(reply) => Some((reply.to_string(), Outcome { re: envelope.seq, result, grants })),
+            None if !grants.is_empty() => {
+                Some((cluster.subject(&format!("outcome.{from}")), Outcome { re: 0, result, grants }))
+            }
+            None => None,
+        };
+        if let Some((subject, outcome)) = outcome {
+            let (payload, headers, _) = cluster.seal(&subject, outcome);
+            if let Err(e) = cluster.client.publish_with_headers(subject, headers, payload).await {
+                tracing::debug!("cannot answer a delivery: {e}");
+            }
         }
     }
 }
 
+/// Top up the slots reserved for `from` in the mailboxes of the agents among
+/// `receivers` (to the full target when `always`); the grants to send.
+fn grant(cluster: &Cluster, from: &str, receivers: &[String], always: bool) -> Vec<(String, u32)> {
+    let Some(bus) = cluster.bus.upgrade() else { return Vec::new() };
+    receivers
+        .iter()
+        .filter_map(|agent| {
+            let capacity = bus.mailbox_capacity(agent)?;
+            let added = cluster.grants.top_up((from, agent), capacity, always, |n| bus.reserve_slots(agent, n));
+            (added > 0).then(|| (agent.clone(), added))
+        })
+        .collect()
+}
+
 /// Deliver a message `from` another host to its receivers here, after
-/// checking that its sender is not an agent some other host runs (or this one).
+/// checking that its sender is not an agent some other host runs (or this
+/// one). A credited message goes into the slots reserved for `from`; one
+/// that cannot be delivered after all is answered with a `failure` here.
 fn deliver(cluster: &Cluster, from: &str, delivery: Delivery) -> Result<Delivered, Dropped> {
     let msg = delivery.message.into_message().ok_or(Dropped::Malformed)?;
     let Some(bus) = cluster.bus.upgrade() else { return Ok(Delivered::Refused("the host is stopping".into())) };
@@ -76,7 +122,35 @@ fn deliver(cluster: &Cluster, from: &str, delivery: Delivery) -> Result<Delivere
     if cluster.view.host_of(&msg.sender).is_some_and(|host| host != from) {
         return Err(Dropped::Impersonation);
     }
-    Ok(Delivered::from_result(bus.deliver_from_host(msg, &delivery.receivers)))
+    let credited = delivery.credited;
+    let mut held = |agent: &str, mailbox: &crate::bus::Mailbox| {
+        if credited {
+            cluster.grants.take(from, agent, mailbox)
+        } else {
+            None
+        }
+    };
+    match bus.deliver_from_host(msg, &delivery.receivers, &mut held) {
+        Ok(()) => Ok(Delivered::Delivered),
+        Err((error, msg)) if credited => {
+            // its sender was told it went: it is answered here instead
+            let receiver = delivery.receivers.first().map(String::as_str).unwrap_or_default();
+            bus.undeliverable(*msg, receiver, &error);
+            Ok(Delivered::from_result(Err(error)))
+        }
+        Err((error, _)) => Ok(Delivered::from_result(Err(error))),
+    }
+}
+
+/// Take other hosts' answers and grants.
+async fn take_outcomes(cluster: Weak<Cluster>, mut outcomes: async_nats::Subscriber) {
+    while let Some(msg) = outcomes.next().await {
+        let Some(cluster) = cluster.upgrade() else { return };
+        match cluster.open::<Outcome>(&msg) {
+            Ok(envelope) => cluster.answered(&envelope.host, &envelope.boot, envelope.body),
+            Err(why) => cluster.dropped.count(why),
+        }
+    }
 }
 
 /// Keep the view of the other hosts from their heartbeats.
@@ -98,8 +172,14 @@ async fn listen(cluster: Weak<Cluster>, mut presence: async_nats::Subscriber) {
         }
         match cluster.view.heard(&envelope.host, &envelope.boot, envelope.body) {
             Heard::Joined => tracing::info!(host = %envelope.host, "host joined the cluster"),
-            Heard::Restarted => tracing::info!(host = %envelope.host, "host restarted"),
-            Heard::Left => tracing::info!(host = %envelope.host, "host left the cluster"),
+            Heard::Restarted => {
+                tracing::info!(host = %envelope.host, "host restarted");
+                cluster.forget_host(&envelope.host);
+            }
+            Heard::Left => {
+                tracing::info!(host = %envelope.host, "host left the cluster");
+                cluster.forget_host(&envelope.host);
+            }
             Heard::Known => {}
         }
     }
@@ -113,6 +193,7 @@ async fn announce(cluster: Weak<Cluster>) {
         tokio::time::sleep(LOOK_EVERY).await;
         let Some(cluster) = cluster.upgrade() else { return };
         let Some(bus) = cluster.bus.upgrade() else { return };
+        cluster.grants.release_stale();
         let generation = bus.generation();
         if generation != announced.0 || announced.1.elapsed() >= HEARTBEAT {
             publish_presence(&cluster, false).await;
@@ -147,6 +228,7 @@ async fn expire(cluster: Weak<Cluster>) {
         let Some(cluster) = cluster.upgrade() else { return };
         for host in cluster.view.expire() {
             tracing::warn!(host = %host, "host stopped answering heartbeats; its agents left the directory");
+            cluster.forget_host(&host);
         }
     }
 }

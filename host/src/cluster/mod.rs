@@ -15,10 +15,17 @@
 //! - `deliver.HOST`: request-reply, a [`wire::Delivery`] answered by a [`wire::Outcome`].
 //! - `presence`: every host's [`presence::Presence`], every [`presence::HEARTBEAT`] and on change.
 //!
-//! Deliveries to one host are handled one after another in arrival order, so
-//! what one sender sends to one receiver arrives in the order sent.
+//! - `outcome.HOST`: the answers and credit grants ([`flow`]) other hosts send HOST.
+//!
+//! A host sends all its envelopes through one queue ([`Outgoing`]) on one
+//! connection, and handles the deliveries it receives one after another in
+//! arrival order, so what one sender sends to one receiver arrives in the
+//! order sent. A send spends a credit and goes at once when the receiving
+//! host reserved slots for this one ([`flow`]), and otherwise waits for its
+//! answer.
 
 pub mod envelope;
+pub mod flow;
 mod link;
 pub mod presence;
 pub mod wire;
@@ -29,6 +36,7 @@ use crate::bus::{Bus, BusError};
 use envelope::{DropCounts, Dropped, Envelope, Replays, Seal, MAC_HEADER};
 use presence::{HostSummary, View};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -130,9 +138,23 @@ pub struct Cluster {
     replays: Replays,
     dropped: DropCounts,
     view: View,
+    credits: flow::Credits,
+    grants: flow::Grants,
     bus: Weak<Bus>,
-    runtime: tokio::runtime::Handle,
+    /// Envelopes to publish, in order.
+    outbox: tokio::sync::mpsc::UnboundedSender<Outgoing>,
+    /// Deliveries waiting for their answer, by sequence number, with the host asked.
+    pending: Mutex<HashMap<u64, (String, std::sync::mpsc::SyncSender<Delivered>)>>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+/// An envelope on its way to NATS.
+struct Outgoing {
+    subject: String,
+    /// Where the answer goes, when one is wanted.
+    reply: Option<String>,
+    payload: bytes::Bytes,
+    headers: async_nats::HeaderMap,
 }
 
 /// The cluster as `GET /v1/cluster` shows it.
@@ -162,11 +184,11 @@ impl Cluster {
         if config.key.len() < envelope::MIN_KEY_BYTES {
             return Err(ClusterError::ShortKey { len: config.key.len() });
         }
-        let runtime = tokio::runtime::Handle::current();
-        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        if tokio::runtime::Handle::current().runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
             return Err(ClusterError::Runtime);
         }
         let client = connect(&config).await?;
+        let (outbox, queued) = tokio::sync::mpsc::unbounded_channel();
         let cluster = Arc::new(Cluster {
             seal: Seal::new(config.key, &config.host),
             name: config.name,
@@ -175,11 +197,14 @@ impl Cluster {
             replays: Replays::default(),
             dropped: DropCounts::default(),
             view: View::default(),
+            credits: flow::Credits::default(),
+            grants: flow::Grants::default(),
             bus: Arc::downgrade(bus),
-            runtime,
+            outbox,
+            pending: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         });
-        link::start(&cluster).await?;
+        link::start(&cluster, queued).await?;
         bus.join(cluster.clone());
         Ok(cluster)
     }
@@ -243,27 +268,48 @@ impl Cluster {
         (payload.into(), headers, seq)
     }
 
-    /// Ask `host` to deliver `delivery`; its answer, or `None` when it did not
-    /// answer within `timeout` (or answered with something that does not open).
-    fn request(&self, host: &str, delivery: Delivery, timeout: Duration) -> Option<Delivered> {
+    /// Queue `delivery` for `host`; with `answer`, its outcome is sent there.
+    fn post(&self, host: &str, delivery: Delivery, answer: Option<std::sync::mpsc::SyncSender<Delivered>>) -> u64 {
         let subject = self.subject(&format!("deliver.{host}"));
         let (payload, headers, seq) = self.seal(&subject, delivery);
-        let request = async_nats::Request::new().payload(payload).headers(headers).timeout(Some(timeout));
-        // the sending thread drives the request itself: no task to spawn, one wake-up fewer
-        let answer = wait_here(|| self.runtime.block_on(self.client.send_request(subject, request)));
-        let reply = answer.ok()?;
-        let mac = reply.headers.as_ref().and_then(|h| h.get(MAC_HEADER)).map(|v| v.as_str());
-        match self.seal.open::<Outcome>(reply.subject.as_str(), &reply.payload, mac) {
-            Ok(outcome) if outcome.host == host && outcome.body.re == seq => Some(outcome.body.result),
-            Ok(_) => {
-                self.dropped.count(Dropped::Malformed);
-                None
-            }
-            Err(why) => {
-                self.dropped.count(why);
-                None
+        let reply = answer.map(|tx| {
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, (host.to_string(), tx));
+            self.subject(&format!("outcome.{}", self.host))
+        });
+        let _ = self.outbox.send(Outgoing { subject, reply, payload, headers });
+        seq
+    }
+
+    /// Ask `host` to deliver `delivery` and wait for its answer; `None` when
+    /// none came within `timeout`.
+    fn ask(&self, host: &str, delivery: Delivery, timeout: Duration) -> Option<Delivered> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let seq = self.post(host, delivery, Some(tx));
+        let answer = wait_here(|| rx.recv_timeout(timeout));
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq);
+        answer.ok()
+    }
+
+    /// Take `outcome` from `host` (boot `boot`): its grants, and the answer a send waits for.
+    fn answered(&self, host: &str, boot: &str, outcome: Outcome) {
+        if !outcome.grants.is_empty() {
+            self.credits.grant(host, boot, &outcome.grants);
+        }
+        if outcome.re == 0 {
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.get(&outcome.re).is_some_and(|(asked, _)| asked == host) {
+            if let Some((_, tx)) = pending.remove(&outcome.re) {
+                let _ = tx.send(outcome.result);
             }
         }
+    }
+
+    /// `host` left, or came back with a new boot: its credits and the slots reserved for it go.
+    fn forget_host(&self, host: &str) {
+        self.credits.forget(host);
+        self.grants.forget(host);
     }
 }
 
@@ -322,8 +368,15 @@ impl crate::bus::remote::Remote for Cluster {
             }
             None => SEND_TIMEOUT,
         };
-        let delivery = Delivery { receivers: receivers.to_vec(), message: msg.into() };
-        match self.request(host, delivery, timeout).ok_or_else(unreachable)? {
+        // agents take a mailbox slot; a waiting party (a reply to a client) takes none
+        let agents: Vec<String> = receivers.iter().filter(|r| self.view.host_of(r).is_some()).cloned().collect();
+        if self.credits.spend(host, &agents) {
+            let delivery = Delivery { receivers: receivers.to_vec(), message: msg.into(), credited: true };
+            self.post(host, delivery, None);
+            return Ok(());
+        }
+        let delivery = Delivery { receivers: receivers.to_vec(), message: msg.into(), credited: false };
+        match self.ask(host, delivery, timeout).ok_or_else(unreachable)? {
             Delivered::Delivered => Ok(()),
             Delivered::MailboxFull(agent) => Err(BusError::MailboxFull(agent)),
             Delivered::NoSuchAgent(agent) => Err(BusError::NoSuchAgent(agent)),

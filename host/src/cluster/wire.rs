@@ -71,15 +71,22 @@ pub struct Delivery {
     pub receivers: Vec<String>,
     /// The message, its sender stamped by the sending host.
     pub message: Acl,
+    /// Whether the sending host spent a credit per agent receiver: the
+    /// message goes into slots reserved for it (see `cluster::flow`).
+    #[serde(default)]
+    pub credited: bool,
 }
 
-/// The receiving host's answer to a [`Delivery`].
+/// The receiving host's answer to a [`Delivery`], or (with `re` 0) a grant of credits alone.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Outcome {
-    /// The sequence number of the delivery's envelope.
+    /// The sequence number of the delivery's envelope; 0 for a grant alone.
     pub re: u64,
     /// What became of it.
     pub result: Delivered,
+    /// Slots the receiving host reserved for the sending host, by agent.
+    #[serde(default)]
+    pub grants: Vec<(String, u32)>,
 }
 
 /// What became of a delivery; the refusals a local send gives.
