@@ -71,7 +71,9 @@ pub fn client(rt: &Runtime, capacity: usize) -> Receiver {
 }
 
 async fn relayed(rx: &mut Receiver) -> Message {
-    match rx.recv().await {
+    // a safety net against a lost message hanging the bench, not a measurement
+    let next = tokio::time::timeout(std::time::Duration::from_secs(120), rx.recv()).await;
+    match next.expect("no relay report within 120 s: a message was lost") {
         Some(Event::Message(m)) => *m,
         other => panic!("expected a relay report, got {other:?}"),
     }

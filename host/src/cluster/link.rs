@@ -171,10 +171,14 @@ async fn listen(cluster: Weak<Cluster>, mut presence: async_nats::Subscriber) {
             continue;
         }
         match cluster.view.heard(&envelope.host, &envelope.boot, envelope.body) {
-            Heard::Joined => tracing::info!(host = %envelope.host, "host joined the cluster"),
+            Heard::Joined => {
+                tracing::info!(host = %envelope.host, "host joined the cluster");
+                grant_all(&cluster, &envelope.host, true).await;
+            }
             Heard::Restarted => {
                 tracing::info!(host = %envelope.host, "host restarted");
                 cluster.forget_host(&envelope.host);
+                grant_all(&cluster, &envelope.host, true).await;
             }
             Heard::Left => {
                 tracing::info!(host = %envelope.host, "host left the cluster");
@@ -182,6 +186,23 @@ async fn listen(cluster: Weak<Cluster>, mut presence: async_nats::Subscriber) {
             }
             Heard::Known => {}
         }
+    }
+}
+
+/// Reserve slots for `host` in every agent's mailbox here (up to the target,
+/// or only where it fell to half of it) and tell it, so that its first sends
+/// to them go at once too.
+async fn grant_all(cluster: &Cluster, host: &str, always: bool) {
+    let Some(bus) = cluster.bus.upgrade() else { return };
+    let agents: Vec<String> = bus.local_directory().into_iter().map(|(name, _)| name).collect();
+    let grants = grant(cluster, host, &agents, always);
+    if grants.is_empty() {
+        return;
+    }
+    let subject = cluster.subject(&format!("outcome.{host}"));
+    let (payload, headers, _) = cluster.seal(&subject, Outcome { re: 0, result: Delivered::Delivered, grants });
+    if let Err(e) = cluster.client.publish_with_headers(subject, headers, payload).await {
+        tracing::debug!("cannot grant credits to {host}: {e}");
     }
 }
 
@@ -197,6 +218,12 @@ async fn announce(cluster: Weak<Cluster>) {
         let generation = bus.generation();
         if generation != announced.0 || announced.1.elapsed() >= HEARTBEAT {
             publish_presence(&cluster, false).await;
+            if generation != announced.0 {
+                // agents deployed since: the other hosts get credits for them
+                for host in cluster.view.hosts() {
+                    grant_all(&cluster, &host.host, false).await;
+                }
+            }
             announced = (generation, Instant::now());
         }
     }
