@@ -166,80 +166,98 @@ impl Seal {
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        for nibble in [b >> 4, b & 15] {
+            out.push(char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+        }
+    }
+    out
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let pairs = text.as_bytes().chunks(2);
+    pairs.map(|pair| Some(digit(*pair.first()?)? << 4 | digit(*pair.get(1)?)?)).collect()
 }
 
-/// The sequence numbers seen from each host's boot: a sliding window of
-/// [`REPLAY_WINDOW`] behind the newest. Boots unheard of for twice
-/// [`FRESH_FOR`] are forgotten (their envelopes are stale by then anyway).
+/// The sequence numbers seen from each host's boot (boot ids are unique, so
+/// they alone are the key): a sliding window of [`REPLAY_WINDOW`] behind
+/// the newest. Boots unheard of for twice [`FRESH_FOR`] are forgotten (their
+/// envelopes are stale by then anyway).
 #[derive(Default)]
 pub struct Replays {
-    seen: Mutex<HashMap<(String, String), Window>>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    windows: HashMap<String, Window>,
+    /// When boots unheard of were last forgotten.
+    swept: Option<Instant>,
 }
 
 struct Window {
     newest: u64,
-    /// Bit `i` set: `newest - i` was seen.
-    bits: Vec<u64>,
+    /// Bit `i % 64` of word `i / 64` set: `newest - i` was seen.
+    bits: [u64; (REPLAY_WINDOW / 64) as usize],
     heard: Instant,
 }
 
 impl Window {
     fn new() -> Window {
-        Window { newest: 0, bits: vec![0; (REPLAY_WINDOW / 64) as usize], heard: Instant::now() }
-    }
-
-    fn bit(&mut self, behind: u64) -> Option<(&mut u64, u64)> {
-        let word = self.bits.get_mut((behind / 64) as usize)?;
-        Some((word, 1 << (behind % 64)))
+        Window { newest: 0, bits: [0; (REPLAY_WINDOW / 64) as usize], heard: Instant::now() }
     }
 
     /// Record `seq`; false when it was seen or is too far behind.
-    fn accept(&mut self, seq: u64) -> bool {
-        self.heard = Instant::now();
+    fn accept(&mut self, seq: u64, now: Instant) -> bool {
+        self.heard = now;
         if seq > self.newest {
             self.shift(seq - self.newest);
             self.newest = seq;
         }
-        let Some((word, mask)) = self.bit(self.newest - seq) else { return false };
+        let behind = self.newest - seq;
+        let Some(word) = self.bits.get_mut((behind / 64) as usize) else { return false };
+        let mask = 1 << (behind % 64);
         let fresh = *word & mask == 0;
         *word |= mask;
         fresh
     }
 
-    /// Move the window `by` places forward.
+    /// Move the window `by` places forward, in place.
     fn shift(&mut self, by: u64) {
         if by >= REPLAY_WINDOW {
-            self.bits.iter_mut().for_each(|w| *w = 0);
+            self.bits = [0; (REPLAY_WINDOW / 64) as usize];
             return;
         }
         let (words, bits) = ((by / 64) as usize, (by % 64) as u32);
-        let old = std::mem::take(&mut self.bits);
-        self.bits = (0..old.len())
-            .map(|i| {
-                let from = |j: usize| if j < words { 0 } else { old.get(j - words).copied().unwrap_or(0) };
-                let low = from(i) << bits;
-                let carry = if bits == 0 || i == 0 { 0 } else { from(i - 1) >> (64 - bits) };
-                low | carry
-            })
-            .collect();
+        for i in (0..self.bits.len()).rev() {
+            let from = |j: Option<usize>| j.and_then(|j| self.bits.get(j)).copied().unwrap_or(0);
+            let low = from(i.checked_sub(words)) << bits;
+            let carry = if bits == 0 { 0 } else { from(i.checked_sub(words + 1)) >> (64 - bits) };
+            if let Some(word) = self.bits.get_mut(i) {
+                *word = low | carry;
+            }
+        }
     }
 }
 
 impl Replays {
-    /// Record `seq` from `host`'s `boot`; false when it is a replay.
-    pub fn accept(&self, host: &str, boot: &str, seq: u64) -> bool {
+    /// Record `seq` from a host's `boot`; false when it is a replay.
+    pub fn accept(&self, boot: &str, seq: u64) -> bool {
+        let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, w| w.heard.elapsed() < 2 * FRESH_FOR);
-        seen.entry((host.to_string(), boot.to_string())).or_insert_with(Window::new).accept(seq)
+        if seen.swept.is_none_or(|at| now.duration_since(at) >= FRESH_FOR) {
+            seen.windows.retain(|_, w| now.duration_since(w.heard) < 2 * FRESH_FOR);
+            seen.swept = Some(now);
+        }
+        match seen.windows.get_mut(boot) {
+            Some(window) => window.accept(seq, now),
+            None => seen.windows.entry(boot.to_string()).or_insert_with(Window::new).accept(seq, now),
+        }
     }
 }
 
@@ -270,21 +288,34 @@ mod tests {
     }
 
     #[test]
+    fn hex_goes_there_and_back() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex(&hex(&bytes)), Some(bytes));
+        assert_eq!(hex(&[0x0f, 0xa0]), "0fa0");
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
     fn each_sequence_number_of_a_boot_is_accepted_once_within_the_window() {
         let replays = Replays::default();
-        assert!(replays.accept("a", "boot-1", 5));
-        assert!(!replays.accept("a", "boot-1", 5), "replayed");
-        assert!(replays.accept("a", "boot-1", 3), "late but unseen");
-        assert!(!replays.accept("a", "boot-1", 3));
-        assert!(replays.accept("a", "boot-2", 5), "another boot has its own numbers");
-        assert!(replays.accept("a", "boot-1", 70), "a jump of more than a word");
-        assert!(!replays.accept("a", "boot-1", 5), "still remembered after the window moved");
-        assert!(replays.accept("a", "boot-1", 4));
-        assert!(replays.accept("a", "boot-1", 70 + REPLAY_WINDOW));
-        assert!(!replays.accept("a", "boot-1", 69), "too far behind");
+        assert!(replays.accept("boot-1", 5));
+        assert!(!replays.accept("boot-1", 5), "replayed");
+        assert!(replays.accept("boot-1", 3), "late but unseen");
+        assert!(!replays.accept("boot-1", 3));
+        assert!(replays.accept("boot-2", 5), "another boot has its own numbers");
+        assert!(replays.accept("boot-1", 70), "a jump of more than a word");
+        assert!(!replays.accept("boot-1", 5), "still remembered after the window moved");
+        assert!(!replays.accept("boot-1", 3), "and this one too");
+        assert!(replays.accept("boot-1", 4));
+        assert!(replays.accept("boot-1", 134), "a jump of exactly a word");
+        assert!(!replays.accept("boot-1", 70));
+        assert!(replays.accept("boot-1", 70 + REPLAY_WINDOW));
+        assert!(!replays.accept("boot-1", 69), "too far behind");
         for seq in 71 + REPLAY_WINDOW..71 + REPLAY_WINDOW + 300 {
-            assert!(replays.accept("a", "boot-1", seq));
+            assert!(replays.accept("boot-1", seq));
         }
-        assert!(!replays.accept("a", "boot-1", 75 + REPLAY_WINDOW));
+        assert!(!replays.accept("boot-1", 75 + REPLAY_WINDOW));
+        assert!(!replays.accept("boot-1", 200 + REPLAY_WINDOW), "accepted in the run above");
     }
 }

@@ -33,19 +33,26 @@ pub fn target(capacity: usize) -> usize {
 /// with the boot of the receiving host that granted it.
 #[derive(Default)]
 pub struct Credits {
-    held: Mutex<HashMap<(String, String), (String, u32)>>,
+    /// Host → the credits it granted.
+    held: Mutex<HashMap<String, Granted>>,
 }
+
+/// The boot of the host that granted credits, and the credits by agent.
+type Granted = (String, HashMap<String, u32>);
 
 impl Credits {
     /// Spend one credit for each of `agents` on `host`, all or none; whether they were spent.
     pub fn spend(&self, host: &str, agents: &[String]) -> bool {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let key = |a: &String| (host.to_string(), a.clone());
-        if !agents.iter().all(|a| held.get(&key(a)).is_some_and(|(_, n)| *n > 0)) {
+        if agents.is_empty() {
+            return true;
+        }
+        let Some((_, credits)) = held.get_mut(host) else { return false };
+        if !agents.iter().all(|a| credits.get(a).is_some_and(|n| *n > 0)) {
             return false;
         }
         for agent in agents {
-            if let Some((_, n)) = held.get_mut(&key(agent)) {
+            if let Some(n) = credits.get_mut(agent) {
                 *n -= 1;
             }
         }
@@ -55,35 +62,42 @@ impl Credits {
     /// Add what `host` (boot `boot`) granted; a grant from a new boot replaces the old ones.
     pub fn grant(&self, host: &str, boot: &str, grants: &[(String, u32)]) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (granted_by, credits) = held.entry(host.to_string()).or_insert_with(|| (boot.to_string(), HashMap::new()));
+        if granted_by != boot {
+            *granted_by = boot.to_string();
+            credits.clear();
+        }
         for (agent, n) in grants {
-            let entry = held.entry((host.to_string(), agent.clone())).or_insert_with(|| (boot.to_string(), 0));
-            if entry.0 != boot {
-                *entry = (boot.to_string(), 0);
-            }
-            entry.1 = entry.1.saturating_add(*n);
+            let have = credits.entry(agent.clone()).or_insert(0);
+            *have = have.saturating_add(*n);
         }
     }
 
     /// Forget every credit from `host` (it left, or restarted and holds no reserve for us).
     pub fn forget(&self, host: &str) {
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).retain(|(h, _), _| h != host);
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).remove(host);
     }
 }
 
 /// Receiving side: the slots reserved for each (sending host, agent).
 #[derive(Default)]
 pub struct Grants {
-    reserved: Mutex<HashMap<(String, String), Vec<Permit>>>,
+    /// Sending host → agent → slots.
+    reserved: Mutex<HashMap<String, HashMap<String, Vec<Permit>>>>,
 }
 
 impl Grants {
     /// A reserved slot for a credited message from `host` to `agent`, when one is in `mailbox`.
     pub fn take(&self, host: &str, agent: &str, mailbox: &Mailbox) -> Option<Permit> {
         let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
-        let pool = reserved.get_mut(&(host.to_string(), agent.to_string()))?;
+        let pool = reserved.get_mut(host)?.get_mut(agent)?;
+        let permit = pool.pop()?;
+        if permit.is_in(mailbox) {
+            return Some(permit);
+        }
         // slots of a mailbox the agent left behind (it was replaced) are given back
-        pool.retain(|p| p.is_in(mailbox));
-        pool.pop()
+        pool.clear();
+        None
     }
 
     /// Top up `host`'s reserve for `agent`, whose mailbox has `capacity`
@@ -97,31 +111,38 @@ impl Grants {
         reserve: impl FnOnce(usize) -> Vec<Permit>,
     ) -> u32 {
         let goal = target(capacity);
-        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
-        let pool = reserved.entry((host.to_string(), agent.to_string())).or_default();
-        pool.retain(|p| !p.is_stale());
-        let have = pool.len();
-        if goal <= have || (!always && have > goal / 2) {
-            return 0;
-        }
-        let fresh = reserve(goal - have);
+        let have = {
+            let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+            let have = reserved.get(host).and_then(|pools| pools.get(agent)).map_or(0, Vec::len);
+            if goal <= have || (!always && have > goal / 2) {
+                return 0;
+            }
+            let pool = reserved.entry(host.to_string()).or_default().entry(agent.to_string()).or_default();
+            pool.retain(|p| !p.is_stale());
+            pool.len()
+        };
+        // reserved without holding this lock: the bus takes its own (delivering takes them the other way round)
+        let fresh = reserve(goal.saturating_sub(have));
         let added = fresh.len() as u32;
-        pool.extend(fresh);
+        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        reserved.entry(host.to_string()).or_default().entry(agent.to_string()).or_default().extend(fresh);
         added
     }
 
     /// Give back every slot reserved for `host`.
     pub fn forget(&self, host: &str) {
-        self.reserved.lock().unwrap_or_else(|p| p.into_inner()).retain(|(h, _), _| h != host);
+        self.reserved.lock().unwrap_or_else(|p| p.into_inner()).remove(host);
     }
 
     /// Give back slots in mailboxes that were closed (their agent was removed or replaced).
     pub fn release_stale(&self) {
         let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
-        for pool in reserved.values_mut() {
-            pool.retain(|p| !p.is_stale());
+        for pools in reserved.values_mut() {
+            for pool in pools.values_mut() {
+                pool.retain(|p| !p.is_stale());
+            }
+            pools.retain(|_, pool| !pool.is_empty());
         }
-        reserved.retain(|_, pool| !pool.is_empty());
     }
 }
 

@@ -254,7 +254,7 @@ impl Cluster {
     fn open<B: serde::de::DeserializeOwned>(&self, msg: &async_nats::Message) -> Result<Envelope<B>, Dropped> {
         let mac = msg.headers.as_ref().and_then(|h| h.get(MAC_HEADER)).map(|v| v.as_str());
         let envelope: Envelope<B> = self.seal.open(msg.subject.as_str(), &msg.payload, mac)?;
-        if !self.replays.accept(&envelope.host, &envelope.boot, envelope.seq) {
+        if !self.replays.accept(&envelope.boot, envelope.seq) {
             return Err(Dropped::Replayed);
         }
         Ok(envelope)

@@ -137,6 +137,9 @@ fn with_the_token_every_admin_route_succeeds() {
     expect_2xx("GET", "/v1/directory", "/v1/directory", "application/json", b"");
     expect_2xx("GET", "/v1/dead-letters", "/v1/dead-letters", "application/json", b"");
     expect_2xx("GET", "/metrics", "/metrics", "application/json", b"");
+    let alone = expect_2xx("GET", "/v1/cluster", "/v1/cluster", "application/json", b"");
+    assert_eq!(alone["cluster"], Value::Null, "a server without --cluster runs alone: {alone}");
+    assert_eq!(alone["hosts"][0]["agents"], json!(["tp"]));
     expect_2xx("DELETE", "/v1/agents/{name}", "/v1/agents/tp", "application/json", b"");
     for (pattern, methods) in caxton::http::routes::ROUTES {
         for method in *methods {

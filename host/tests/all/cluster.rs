@@ -293,6 +293,19 @@ fn agents_on_two_hosts_search_broadcast_publish_and_keep_each_senders_order() {
         assert_eq!(from_a.len(), 1, "{agent}: {heard}");
         assert_eq!(from_a[0]["content"], content);
     }
+    // the hop count crosses hosts with the message: a ping-pong between hosts stops at the hop limit
+    ask(&pair.a, "probe-a", json!({ "action": "bounce", "to": "quoter-b" }));
+    let stopped = || {
+        [&pair.a, &pair.b].iter().any(|host| {
+            let (_, letters) = host.request("GET", "/v1/dead-letters", "");
+            letters["dead_letters"].as_array().is_some_and(|l| l.iter().any(|d| d["reason"] == "hop-limit"))
+        })
+    };
+    let started = Instant::now();
+    while !stopped() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the bounce never hit the hop limit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -372,4 +385,38 @@ fn a_request_to_another_host_past_its_reply_by_answers_504_and_leaves_a_dead_let
     let (_, letters) = pair.a.request("GET", "/v1/dead-letters", "");
     let letters = letters["dead_letters"].as_array().unwrap();
     assert!(letters.iter().any(|d| d["reason"] == "reply-by" && d["receiver"] == "ticker"), "{letters:?}");
+}
+
+#[test]
+fn a_host_that_cannot_reach_nats_or_authenticate_says_so_and_exits_non_zero() {
+    let nats = Nats::start_with(&["--auth", "s3cret-token"]);
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let serve = |url: &str, extra: &[&str]| {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--cluster", url, "--host-id", "a"];
+        args.extend_from_slice(&["--cluster-key-file", key.to_str().unwrap(), "--data"]);
+        let data = dir.path().join("data");
+        let data = data.to_str().unwrap().to_string();
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.push(data);
+        all.extend(extra.iter().map(|s| s.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        crate::support::process::caxton(&all)
+    };
+    let out = serve("nats://127.0.0.1:1", &[]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("cannot connect to NATS at `nats://127.0.0.1:1`"), "{said}");
+    let out = serve(&nats.url(), &[]);
+    assert!(!out.status.success(), "no token: refused by the server");
+    let token = dir.path().join("nats.token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let key_less = crate::support::process::caxton(&["serve", "--cluster", &nats.url(), "--host-id", "a"]);
+    assert!(String::from_utf8_lossy(&key_less.stderr).contains("--cluster-key-file"), "a cluster needs its key");
+    // with the token it joins and serves
+    let data = dir.path().join("joined");
+    let host = Host::start(&nats, "a", &key, &data, &["--nats-token-file", token.to_str().unwrap()]);
+    let (status, cluster) = host.request("GET", "/v1/cluster", "");
+    assert_eq!(status, 200);
+    assert_eq!((cluster["cluster"].as_str(), cluster["connected"].as_bool()), (Some("test"), Some(true)), "{cluster}");
 }

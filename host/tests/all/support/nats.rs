@@ -19,10 +19,11 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_on(port: u16, dir: &Path) -> Child {
+fn start_on(port: u16, dir: &Path, extra: &[&str]) -> Child {
     let child = Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(dir)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -38,9 +39,14 @@ fn start_on(port: u16, dir: &Path) -> Child {
 impl Nats {
     /// A fresh server on a free port.
     pub fn start() -> Nats {
+        Nats::start_with(&[])
+    }
+
+    /// A fresh server on a free port with `extra` arguments (e.g. `--auth TOKEN`).
+    pub fn start_with(extra: &[&str]) -> Nats {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        Nats { child: Some(start_on(port, dir.path())), port, dir }
+        Nats { child: Some(start_on(port, dir.path(), extra)), port, dir }
     }
 
     /// Its URL.
@@ -59,7 +65,7 @@ impl Nats {
     /// Start it again on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        self.child = Some(start_on(self.port, self.dir.path()));
+        self.child = Some(start_on(self.port, self.dir.path(), &[]));
     }
 }
 
