@@ -134,6 +134,11 @@ impl Grants {
         self.reserved.lock().unwrap_or_else(|p| p.into_inner()).remove(host);
     }
 
+    /// Give back every reserved slot (this host leaves the cluster).
+    pub fn clear(&self) {
+        self.reserved.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Give back slots in mailboxes that were closed (their agent was removed or replaced).
     pub fn release_stale(&self) {
         let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());

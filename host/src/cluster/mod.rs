@@ -242,12 +242,14 @@ impl Cluster {
         self.dropped.counts()
     }
 
-    /// Tell the other hosts this one is leaving, and stop its tasks.
+    /// Tell the other hosts this one is leaving, stop its tasks, and give
+    /// back the mailbox slots reserved for other hosts (agents can then drain).
     pub async fn leave(&self) {
         link::leave(self).await;
         for task in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             task.abort();
         }
+        self.grants.clear();
     }
 
     /// Open an envelope received on `subject`, checking it for replays.

@@ -420,3 +420,26 @@ fn a_host_that_cannot_reach_nats_or_authenticate_says_so_and_exits_non_zero() {
     assert_eq!(status, 200);
     assert_eq!((cluster["cluster"].as_str(), cluster["connected"].as_bool()), (Some("test"), Some(true)), "{cluster}");
 }
+
+#[test]
+fn a_clustered_host_removes_agents_and_stops_on_sigterm_and_the_others_see_it_leave() {
+    component("text_processor");
+    let mut pair = Pair::start("policies/demo.toml", "counter", "text-processor,ticker");
+    pair.a.wait_for("b", "ticker", true);
+    // host b holds mailbox slots for host a (credits): removing the agent gives them back
+    let (status, reply) = pair.b.request("DELETE", "/v1/agents/ticker", "");
+    assert_eq!(status, 200, "{reply}");
+    pair.a.wait_for("b", "ticker", false);
+    let pid = pair.b.process.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = pair.b.process.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "host b did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    pair.a.wait_for("b", "text-processor", false);
+}
