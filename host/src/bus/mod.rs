@@ -311,7 +311,7 @@ impl Bus {
     /// stamped and vouched for by that host), to `receivers` on this host, or
     /// to none of them. Nothing is passed on to a third host.
     /// A receiver's slot comes from `held` when it has one reserved in that
-    /// receiver's current mailbox (see [`Bus::reserve_slots`]), else from the mailbox.
+    /// receiver's current mailbox (reserved through [`Bus::mailbox_of`]), else from the mailbox.
     pub fn deliver_from_host(
         self: &Arc<Self>,
         msg: Message,
@@ -396,18 +396,9 @@ impl Bus {
         }
     }
 
-    /// Up to `n` slots reserved now in the mailbox of `agent`, an agent of this
-    /// host, for another host to fill later ([`Bus::deliver_from_host`]).
-    /// Dropping a slot unused gives it back.
-    pub fn reserve_slots(&self, agent: &str, n: usize) -> Vec<mailbox::Permit> {
-        let agents = self.agents.read().unwrap_or_else(|p| p.into_inner());
-        let Some(mailbox) = agents.get(agent) else { return Vec::new() };
-        (0..n).map_while(|_| mailbox.try_reserve().ok()).collect()
-    }
-
-    /// The number of message slots of the mailbox of `agent`, an agent of this host.
-    pub fn mailbox_capacity(&self, agent: &str) -> Option<usize> {
-        self.agents.read().unwrap_or_else(|p| p.into_inner()).get(agent).map(Mailbox::capacity)
+    /// The mailbox of `agent`, an agent of this host (for reserving slots in it).
+    pub fn mailbox_of(&self, agent: &str) -> Option<Mailbox> {
+        self.agents.read().unwrap_or_else(|p| p.into_inner()).get(agent).cloned()
     }
 
     /// Reserve a mailbox slot (or claim the waiter) for each of `receivers`,

@@ -6,6 +6,7 @@ use super::envelope::Dropped;
 use super::presence::{Heard, Presence, HEARTBEAT};
 use super::wire::{Delivered, Delivery, Outcome};
 use super::{Cluster, ClusterError, Outgoing};
+use crate::bus::BusError;
 use futures_util::StreamExt;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -44,12 +45,16 @@ pub(super) async fn start(
 /// Publish this host's envelopes in the order they were queued.
 async fn publish(client: async_nats::Client, mut queued: tokio::sync::mpsc::UnboundedReceiver<Outgoing>) {
     while let Some(out) = queued.recv().await {
-        let sent = match out.reply {
-            Some(reply) => client.publish_with_reply_and_headers(out.subject, reply, out.headers, out.payload).await,
-            None => client.publish_with_headers(out.subject, out.headers, out.payload).await,
-        };
-        if let Err(e) = sent {
-            tracing::debug!("cannot publish an envelope: {e}");
+        match out {
+            Outgoing::Envelope { subject, payload, headers } => {
+                if let Err(e) = client.publish_with_headers(subject, headers, payload).await {
+                    tracing::debug!("cannot publish an envelope: {e}");
+                }
+            }
+            Outgoing::Drained(done) => {
+                let _ = client.flush().await;
+                let _ = done.send(());
+            }
         }
     }
 }
@@ -67,9 +72,13 @@ async fn serve_deliveries(cluster: Weak<Cluster>, mut deliveries: async_nats::Su
                 continue;
             }
         };
-        let from = envelope.host;
-        let receivers = envelope.body.receivers.clone();
-        let answer = msg.reply.is_some();
+        let (from, from_boot, seq) = (envelope.host, envelope.boot, envelope.seq);
+        if envelope.body.to_boot.as_deref().is_some_and(|b| b != cluster.seal.boot()) {
+            // meant for an earlier boot of this host: a replay
+            cluster.dropped.count(Dropped::Replayed);
+            continue;
+        }
+        let (receivers, answer) = (envelope.body.receivers.clone(), envelope.body.answer);
         let result = match deliver(&cluster, &from, envelope.body) {
             Ok(result) => result,
             Err(why) => {
@@ -78,35 +87,29 @@ async fn serve_deliveries(cluster: Weak<Cluster>, mut deliveries: async_nats::Su
                 Delivered::Refused(format!("the message was dropped as {}", why.as_str()))
             }
         };
+        // a sender that asked has no credit left for these receivers: their reserves start afresh
         let grants = grant(&cluster, &from, &receivers, answer);
-        let outcome = match msg.reply {
-            Some(reply) => Some((reply.to_string(), Outcome { re: envelope.seq, result, grants })),
-            None if !grants.is_empty() => {
-                Some((cluster.subject(&format!("outcome.{from}")), Outcome { re: 0, result, grants }))
-            }
-            None => None,
-        };
-        if let Some((subject, outcome)) = outcome {
-            let (payload, headers, _) = cluster.seal(&subject, outcome);
-            if let Err(e) = cluster.client.publish_with_headers(subject, headers, payload).await {
-                tracing::debug!("cannot answer a delivery: {e}");
-            }
+        if answer || !grants.is_empty() {
+            let re = if answer { seq } else { 0 };
+            send_outcome(&cluster, &from, Outcome { re, result, grants, to_boot: from_boot }).await;
         }
     }
 }
 
+/// Send `outcome` to `host` on its `outcome` subject.
+async fn send_outcome(cluster: &Cluster, host: &str, outcome: Outcome) {
+    let subject = cluster.subject(&format!("outcome.{host}"));
+    let (payload, headers, _) = cluster.seal(&subject, outcome);
+    if let Err(e) = cluster.client.publish_with_headers(subject, headers, payload).await {
+        tracing::debug!("cannot answer {host}: {e}");
+    }
+}
+
 /// Top up the slots reserved for `from` in the mailboxes of the agents among
-/// `receivers` (to the full target when `always`); the grants to send.
-fn grant(cluster: &Cluster, from: &str, receivers: &[String], always: bool) -> Vec<(String, u32)> {
+/// `receivers` (`renew`ing them: see [`super::flow`]); the grants to send.
+fn grant(cluster: &Cluster, from: &str, receivers: &[String], renew: bool) -> Vec<super::flow::Grant> {
     let Some(bus) = cluster.bus.upgrade() else { return Vec::new() };
-    receivers
-        .iter()
-        .filter_map(|agent| {
-            let capacity = bus.mailbox_capacity(agent)?;
-            let added = cluster.grants.top_up((from, agent), capacity, always, |n| bus.reserve_slots(agent, n));
-            (added > 0).then(|| (agent.clone(), added))
-        })
-        .collect()
+    receivers.iter().filter_map(|agent| cluster.grants.top_up((from, agent), &bus.mailbox_of(agent)?, renew)).collect()
 }
 
 /// Deliver a message `from` another host to its receivers here, after
@@ -133,10 +136,15 @@ fn deliver(cluster: &Cluster, from: &str, delivery: Delivery) -> Result<Delivere
     match bus.deliver_from_host(msg, &delivery.receivers, &mut held) {
         Ok(()) => Ok(Delivered::Delivered),
         Err((error, msg)) if credited => {
-            // its sender was told it went: it is answered here instead
-            let receiver = delivery.receivers.first().map(String::as_str).unwrap_or_default();
-            bus.undeliverable(*msg, receiver, &error);
-            Ok(Delivered::from_result(Err(error)))
+            // its sender was told it went: it is answered here instead, off this loop (the
+            // answer may wait for another host)
+            let receiver = match &error {
+                BusError::MailboxFull(r) | BusError::NoSuchAgent(r) => r.clone(),
+                _ => delivery.receivers.first().cloned().unwrap_or_default(),
+            };
+            let refused = Delivered::from_result(Err(error.clone()));
+            tokio::task::spawn_blocking(move || bus.undeliverable(*msg, &receiver, &error));
+            Ok(refused)
         }
         Err((error, _)) => Ok(Delivered::from_result(Err(error))),
     }
@@ -146,9 +154,9 @@ fn deliver(cluster: &Cluster, from: &str, delivery: Delivery) -> Result<Delivere
 async fn take_outcomes(cluster: Weak<Cluster>, mut outcomes: async_nats::Subscriber) {
     while let Some(msg) = outcomes.next().await {
         let Some(cluster) = cluster.upgrade() else { return };
-        match cluster.open::<Outcome>(&msg) {
-            Ok(envelope) => cluster.answered(&envelope.host, &envelope.boot, envelope.body),
-            Err(why) => cluster.dropped.count(why),
+        let answered = cluster.open::<Outcome>(&msg).and_then(|e| cluster.answered(&e.host, &e.boot, e.body));
+        if let Err(why) = answered {
+            cluster.dropped.count(why);
         }
     }
 }
@@ -173,12 +181,12 @@ async fn listen(cluster: Weak<Cluster>, mut presence: async_nats::Subscriber) {
         match cluster.view.heard(&envelope.host, &envelope.boot, envelope.body) {
             Heard::Joined => {
                 tracing::info!(host = %envelope.host, "host joined the cluster");
-                grant_all(&cluster, &envelope.host, true).await;
+                grant_all(&cluster, &envelope.host, &envelope.boot, true).await;
             }
             Heard::Restarted => {
                 tracing::info!(host = %envelope.host, "host restarted");
                 cluster.forget_host(&envelope.host);
-                grant_all(&cluster, &envelope.host, true).await;
+                grant_all(&cluster, &envelope.host, &envelope.boot, true).await;
             }
             Heard::Left => {
                 tracing::info!(host = %envelope.host, "host left the cluster");
@@ -189,20 +197,16 @@ async fn listen(cluster: Weak<Cluster>, mut presence: async_nats::Subscriber) {
     }
 }
 
-/// Reserve slots for `host` in every agent's mailbox here (up to the target,
-/// or only where it fell to half of it) and tell it, so that its first sends
+/// Reserve slots for `host` (boot `boot`) in every agent's mailbox here
+/// (anew, or only where a reserve fell to half its target) and tell it, so that its first sends
 /// to them go at once too.
-async fn grant_all(cluster: &Cluster, host: &str, always: bool) {
+async fn grant_all(cluster: &Cluster, host: &str, boot: &str, renew: bool) {
     let Some(bus) = cluster.bus.upgrade() else { return };
     let agents: Vec<String> = bus.local_directory().into_iter().map(|(name, _)| name).collect();
-    let grants = grant(cluster, host, &agents, always);
-    if grants.is_empty() {
-        return;
-    }
-    let subject = cluster.subject(&format!("outcome.{host}"));
-    let (payload, headers, _) = cluster.seal(&subject, Outcome { re: 0, result: Delivered::Delivered, grants });
-    if let Err(e) = cluster.client.publish_with_headers(subject, headers, payload).await {
-        tracing::debug!("cannot grant credits to {host}: {e}");
+    let grants = grant(cluster, host, &agents, renew);
+    if !grants.is_empty() {
+        let outcome = Outcome { re: 0, result: Delivered::Delivered, grants, to_boot: boot.to_string() };
+        send_outcome(cluster, host, outcome).await;
     }
 }
 
@@ -221,7 +225,7 @@ async fn announce(cluster: Weak<Cluster>) {
             if generation != announced.0 {
                 // agents deployed since: the other hosts get credits for them
                 for host in cluster.view.hosts() {
-                    grant_all(&cluster, &host.host, false).await;
+                    grant_all(&cluster, &host.host, &host.boot, false).await;
                 }
             }
             announced = (generation, Instant::now());

@@ -145,16 +145,17 @@ pub struct Cluster {
     outbox: tokio::sync::mpsc::UnboundedSender<Outgoing>,
     /// Deliveries waiting for their answer, by sequence number, with the host asked.
     pending: Mutex<HashMap<u64, (String, std::sync::mpsc::SyncSender<Delivered>)>>,
+    /// Set when this host leaves: sends to other hosts fail from then on.
+    leaving: std::sync::atomic::AtomicBool,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
-/// An envelope on its way to NATS.
-struct Outgoing {
-    subject: String,
-    /// Where the answer goes, when one is wanted.
-    reply: Option<String>,
-    payload: bytes::Bytes,
-    headers: async_nats::HeaderMap,
+/// What the publishing task takes, in order.
+enum Outgoing {
+    /// An envelope for NATS.
+    Envelope { subject: String, payload: bytes::Bytes, headers: async_nats::HeaderMap },
+    /// Say when everything queued before has been handed to NATS.
+    Drained(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The cluster as `GET /v1/cluster` shows it.
@@ -202,6 +203,7 @@ impl Cluster {
             bus: Arc::downgrade(bus),
             outbox,
             pending: Mutex::new(HashMap::new()),
+            leaving: std::sync::atomic::AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
         });
         link::start(&cluster, queued).await?;
@@ -242,14 +244,21 @@ impl Cluster {
         self.dropped.counts()
     }
 
-    /// Tell the other hosts this one is leaving, stop its tasks, and give
-    /// back the mailbox slots reserved for other hosts (agents can then drain).
+    /// Leave the cluster: sends to other hosts fail from now on, what was
+    /// queued goes out, the others are told, the tasks stop, and the mailbox
+    /// slots reserved for other hosts are given back (agents can then drain).
     pub async fn leave(&self) {
+        self.leaving.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.grants.close();
+        let (drained, sent) = tokio::sync::oneshot::channel();
+        if self.outbox.send(Outgoing::Drained(drained)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), sent).await;
+        }
         link::leave(self).await;
         for task in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             task.abort();
         }
-        self.grants.clear();
+        self.grants.close();
     }
 
     /// Open an envelope received on `subject`, checking it for replays.
@@ -270,21 +279,34 @@ impl Cluster {
         (payload.into(), headers, seq)
     }
 
-    /// Queue `delivery` for `host`; with `answer`, its outcome is sent there.
-    fn post(&self, host: &str, delivery: Delivery, answer: Option<std::sync::mpsc::SyncSender<Delivered>>) -> u64 {
+    /// Queue a delivery of `msg` to `receivers` on `host`; with `answer`,
+    /// the outcome is sent there (the other host answers on this host's
+    /// `outcome` subject, never on a subject the envelope does not sign).
+    fn post(
+        &self,
+        host: &str,
+        (msg, receivers, credited): (&Message, &[String], bool),
+        answer: Option<std::sync::mpsc::SyncSender<Delivered>>,
+    ) -> u64 {
         let subject = self.subject(&format!("deliver.{host}"));
+        let delivery = Delivery {
+            receivers: receivers.to_vec(),
+            message: msg.into(),
+            credited,
+            answer: answer.is_some(),
+            to_boot: self.view.boot_of(host),
+        };
         let (payload, headers, seq) = self.seal(&subject, delivery);
-        let reply = answer.map(|tx| {
+        if let Some(tx) = answer {
             self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, (host.to_string(), tx));
-            self.subject(&format!("outcome.{}", self.host))
-        });
-        let _ = self.outbox.send(Outgoing { subject, reply, payload, headers });
+        }
+        let _ = self.outbox.send(Outgoing::Envelope { subject, payload, headers });
         seq
     }
 
     /// Ask `host` to deliver `delivery` and wait for its answer; `None` when
     /// none came within `timeout`.
-    fn ask(&self, host: &str, delivery: Delivery, timeout: Duration) -> Option<Delivered> {
+    fn ask(&self, host: &str, delivery: (&Message, &[String], bool), timeout: Duration) -> Option<Delivered> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let seq = self.post(host, delivery, Some(tx));
         let answer = wait_here(|| rx.recv_timeout(timeout));
@@ -292,13 +314,19 @@ impl Cluster {
         answer.ok()
     }
 
-    /// Take `outcome` from `host` (boot `boot`): its grants, and the answer a send waits for.
-    fn answered(&self, host: &str, boot: &str, outcome: Outcome) {
-        if !outcome.grants.is_empty() {
+    /// Take `outcome` from `host` (boot `boot`): its grants, and the answer a
+    /// send waits for. One meant for an earlier boot of this host is a replay.
+    fn answered(&self, host: &str, boot: &str, outcome: Outcome) -> Result<(), Dropped> {
+        if outcome.to_boot != self.seal.boot() {
+            return Err(Dropped::Replayed);
+        }
+        // grants of a boot the view has moved past are stale
+        let current = self.view.boot_of(host).is_none_or(|b| b == boot);
+        if !outcome.grants.is_empty() && current {
             self.credits.grant(host, boot, &outcome.grants);
         }
         if outcome.re == 0 {
-            return;
+            return Ok(());
         }
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         if pending.get(&outcome.re).is_some_and(|(asked, _)| asked == host) {
@@ -306,6 +334,7 @@ impl Cluster {
                 let _ = tx.send(outcome.result);
             }
         }
+        Ok(())
     }
 
     /// `host` left, or came back with a new boot: its credits and the slots reserved for it go.
@@ -360,7 +389,7 @@ impl crate::bus::remote::Remote for Cluster {
     fn forward(&self, host: &str, msg: &Message, receivers: &[String]) -> Result<(), BusError> {
         let first = receivers.first().cloned().unwrap_or_default();
         let unreachable = || BusError::HostUnreachable { agent: first.clone(), host: host.to_string() };
-        if !self.connected() {
+        if !self.connected() || self.leaving.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(unreachable());
         }
         let timeout = match msg.reply_by {
@@ -373,12 +402,10 @@ impl crate::bus::remote::Remote for Cluster {
         // agents take a mailbox slot; a waiting party (a reply to a client) takes none
         let agents: Vec<String> = receivers.iter().filter(|r| self.view.host_of(r).is_some()).cloned().collect();
         if self.credits.spend(host, &agents) {
-            let delivery = Delivery { receivers: receivers.to_vec(), message: msg.into(), credited: true };
-            self.post(host, delivery, None);
+            self.post(host, (msg, receivers, true), None);
             return Ok(());
         }
-        let delivery = Delivery { receivers: receivers.to_vec(), message: msg.into(), credited: false };
-        match self.ask(host, delivery, timeout).ok_or_else(unreachable)? {
+        match self.ask(host, (msg, receivers, false), timeout).ok_or_else(unreachable)? {
             Delivered::Delivered => Ok(()),
             Delivered::MailboxFull(agent) => Err(BusError::MailboxFull(agent)),
             Delivered::NoSuchAgent(agent) => Err(BusError::NoSuchAgent(agent)),

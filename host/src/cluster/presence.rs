@@ -133,9 +133,9 @@ impl View {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).placement.get(agent).cloned()
     }
 
-    /// Whether `host` is in the view.
-    pub fn has_host(&self, host: &str) -> bool {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).hosts.contains_key(host)
+    /// The boot of `host`, when it is in the view.
+    pub fn boot_of(&self, host: &str) -> Option<String> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).hosts.get(host).map(|h| h.boot.clone())
     }
 
     /// Agents of other hosts that `query` matches, with their entries.

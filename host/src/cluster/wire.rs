@@ -75,6 +75,13 @@ pub struct Delivery {
     /// message goes into slots reserved for it (see `cluster::flow`).
     #[serde(default)]
     pub credited: bool,
+    /// Whether the sending host waits for an [`Outcome`] (on its `outcome` subject).
+    #[serde(default)]
+    pub answer: bool,
+    /// The receiving host's boot as the sending host knows it: a delivery
+    /// meant for an earlier boot is a replay and is dropped.
+    #[serde(default)]
+    pub to_boot: Option<String>,
 }
 
 /// The receiving host's answer to a [`Delivery`], or (with `re` 0) a grant of credits alone.
@@ -84,9 +91,11 @@ pub struct Outcome {
     pub re: u64,
     /// What became of it.
     pub result: Delivered,
-    /// Slots the receiving host reserved for the sending host, by agent.
+    /// Slots the receiving host reserved for the sending host (see `cluster::flow`).
     #[serde(default)]
-    pub grants: Vec<(String, u32)>,
+    pub grants: Vec<super::flow::Grant>,
+    /// The boot of the host it is for: an outcome meant for an earlier boot is dropped.
+    pub to_boot: String,
 }
 
 /// What became of a delivery; the refusals a local send gives.

@@ -338,7 +338,7 @@ fn a_full_mailbox_on_another_host_refuses_the_sender_with_the_typed_error() {
 #[test]
 fn an_envelope_captured_on_nats_and_sent_again_is_dropped_as_a_replay() {
     component("counter");
-    let pair = Pair::start("policies/demo.toml", "", "counter");
+    let mut pair = Pair::start("policies/demo.toml", "", "counter");
     pair.a.wait_for("b", "counter", true);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _in_runtime = runtime.enter();
@@ -359,15 +359,32 @@ fn an_envelope_captured_on_nats_and_sent_again_is_dropped_as_a_replay() {
         Duration::from_secs(2),
         client.request_with_headers("caxton.test.deliver.b", headers, captured.payload.clone()),
     ));
-    let replayed = || pair.b.request("GET", "/v1/cluster", "").1["dropped"]["replayed"].as_u64().unwrap_or(0);
+    let replayed = |b: &Host| b.request("GET", "/v1/cluster", "").1["dropped"]["replayed"].as_u64().unwrap_or(0);
     let started = Instant::now();
-    while replayed() < 1 {
+    while replayed(&pair.b) < 1 {
         assert!(started.elapsed() < Duration::from_secs(30), "{}", pair.b.request("GET", "/v1/cluster", "").1);
         std::thread::sleep(Duration::from_millis(50));
     }
     let get = json!({ "performative": "request", "receiver": "counter", "content": { "action": "get" } });
     let (_, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &get.to_string());
     assert_eq!(reply["content"]["result"]["count"], 1, "the replayed increment was not applied: {reply}");
+    // nor by the same host after a restart, which keeps no memory of the numbers it saw
+    let _ = pair.b.process.0.kill();
+    let _ = pair.b.process.0.wait();
+    pair.restart_b(&[]);
+    pair.a.wait_for("b", "counter", true);
+    let headers = captured.headers.clone().unwrap();
+    let _ = runtime.block_on(tokio::time::timeout(
+        Duration::from_secs(2),
+        client.request_with_headers("caxton.test.deliver.b", headers, captured.payload.clone()),
+    ));
+    let started = Instant::now();
+    while replayed(&pair.b) < 1 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", pair.b.request("GET", "/v1/cluster", "").1);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &get.to_string());
+    assert_eq!(reply["content"]["result"]["count"], 1, "not applied after the restart either: {reply}");
 }
 
 #[test]
@@ -426,6 +443,26 @@ fn a_clustered_host_removes_agents_and_stops_on_sigterm_and_the_others_see_it_le
     component("text_processor");
     let mut pair = Pair::start("policies/demo.toml", "counter", "text-processor,ticker");
     pair.a.wait_for("b", "ticker", true);
+    // host a holds credits for text-processor; a redeploy on b replaces its mailbox: sends go on
+    for _ in 0..5 {
+        assert_eq!(pair.a.request("POST", "/v1/messages", &uppercase("before").to_string()).0, 202);
+    }
+    let out = crate::support::process::caxton(&[
+        "deploy",
+        "components/text_processor.wasm",
+        "--name",
+        "text-processor",
+        "--policy",
+        "policies/demo.toml",
+        "--server",
+        &format!("http://{}", pair.b.addr),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for _ in 0..40 {
+        assert_eq!(pair.a.request("POST", "/v1/messages", &uppercase("after").to_string()).0, 202);
+    }
+    let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &uppercase("redeployed").to_string());
+    assert_eq!((status, reply["content"]["result"]["result"].as_str()), (200, Some("REDEPLOYED")), "{reply}");
     // host b holds mailbox slots for host a (credits): removing the agent gives them back
     let (status, reply) = pair.b.request("DELETE", "/v1/agents/ticker", "");
     assert_eq!(status, 200, "{reply}");
