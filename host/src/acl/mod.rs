@@ -1,6 +1,8 @@
 //! FIPA ACL messages as the host sees them, free of any wasm or HTTP types.
 //!
-//! [`json`] converts them to and from the JSON form the HTTP API speaks.
+//! [`json`] converts them to and from the JSON form the HTTP API speaks;
+//! [`Message`] itself serializes with every field the host keeps (the hop
+//! count among them), the form hosts of a cluster exchange.
 
 pub mod json;
 
@@ -112,6 +114,19 @@ impl FromStr for Performative {
     }
 }
 
+impl serde::Serialize for Performative {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Performative {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The sender name given to HTTP clients that do not name themselves; no
 /// agent may be deployed under it.
 pub const DEFAULT_CLIENT: &str = "http-client";
@@ -123,7 +138,7 @@ pub fn valid_client_name(name: &str) -> bool {
 }
 
 /// A FIPA ACL message. `content` is a string: JSON unless `language` says otherwise.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)]
 pub struct Message {
     pub performative: Performative,

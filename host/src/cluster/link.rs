@@ -117,7 +117,7 @@ fn grant(cluster: &Cluster, from: &str, receivers: &[String], renew: bool) -> Ve
 /// one). A credited message goes into the slots reserved for `from`; one
 /// that cannot be delivered after all is answered with a `failure` here.
 fn deliver(cluster: &Cluster, from: &str, delivery: Delivery) -> Result<Delivered, Dropped> {
-    let msg = delivery.message.into_message().ok_or(Dropped::Malformed)?;
+    let msg = delivery.message;
     let Some(bus) = cluster.bus.upgrade() else { return Ok(Delivered::Refused("the host is stopping".into())) };
     if from == cluster.host || bus.is_agent(&msg.sender) {
         return Err(Dropped::Impersonation);

@@ -291,7 +291,7 @@ impl Cluster {
         let subject = self.subject(&format!("deliver.{host}"));
         let delivery = Delivery {
             receivers: receivers.to_vec(),
-            message: msg.into(),
+            message: msg.clone(),
             credited,
             answer: answer.is_some(),
             to_boot: self.view.boot_of(host),

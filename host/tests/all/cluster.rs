@@ -45,6 +45,14 @@ impl Pair {
     }
 }
 
+/// `caxton deploy` of the demo's text-processor through `host`.
+fn deploy_text_processor(host: &Host) -> std::process::Output {
+    let server = format!("http://{}", host.addr);
+    let args =
+        ["deploy", "components/text_processor.wasm", "--name", "text-processor", "--policy", "policies/demo.toml"];
+    crate::support::process::caxton(&[&args[..], &["--server", &server]].concat())
+}
+
 #[test]
 fn a_client_of_one_host_sends_and_waits_for_an_agent_on_another() {
     component("text_processor");
@@ -75,16 +83,7 @@ fn a_name_one_host_runs_is_refused_on_another_with_that_hosts_name() {
     component("text_processor");
     let pair = Pair::start("policies/demo.toml", "", "text-processor");
     pair.a.wait_for("b", "text-processor", true);
-    let out = crate::support::process::caxton(&[
-        "deploy",
-        "components/text_processor.wasm",
-        "--name",
-        "text-processor",
-        "--policy",
-        "policies/demo.toml",
-        "--server",
-        &format!("http://{}", pair.a.addr),
-    ]);
+    let out = deploy_text_processor(&pair.a);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("already runs on host `b`"), "{said}");
@@ -447,16 +446,7 @@ fn a_clustered_host_removes_agents_and_stops_on_sigterm_and_the_others_see_it_le
     for _ in 0..5 {
         assert_eq!(pair.a.request("POST", "/v1/messages", &uppercase("before").to_string()).0, 202);
     }
-    let out = crate::support::process::caxton(&[
-        "deploy",
-        "components/text_processor.wasm",
-        "--name",
-        "text-processor",
-        "--policy",
-        "policies/demo.toml",
-        "--server",
-        &format!("http://{}", pair.b.addr),
-    ]);
+    let out = deploy_text_processor(&pair.b);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for _ in 0..40 {
         assert_eq!(pair.a.request("POST", "/v1/messages", &uppercase("after").to_string()).0, 202);
