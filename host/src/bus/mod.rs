@@ -267,7 +267,8 @@ impl Bus {
     /// first, host by host, and the local ones are queued only when every
     /// host took its share; a refusal from a later host does not take back
     /// what an earlier host already queued (all-or-nothing holds per host).
-    /// A send with remote receivers blocks for that host's answer.
+    /// A send to another host's agent for which this host holds no credit
+    /// blocks for that host's answer (see `cluster::flow`).
     pub fn send(self: &Arc<Self>, sender: &str, mut msg: Message) -> Result<(), BusError> {
         if msg.receivers.is_empty() {
             return Err(BusError::NoReceivers);
@@ -301,7 +302,7 @@ impl Bus {
     }
 
     /// Whether sending `msg` would hand any of its receivers to another host
-    /// (and so block for that host's answer).
+    /// (and so may block for that host's answer).
     pub fn crosses_hosts(&self, msg: &Message) -> bool {
         self.remote.get().is_some()
             && msg.receivers.iter().any(|r| !self.is_agent(r) && self.elsewhere(r, msg).is_some())

@@ -136,7 +136,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
             let cluster = Cluster::join(config, runtime.bus()).await.context("cannot join the cluster")?;
             // hear the other hosts before restoring or deploying, so a name another host runs is refused
             tokio::time::sleep(crate::cluster::presence::HEARTBEAT + std::time::Duration::from_millis(200)).await;
-            let others = cluster.summary().hosts.len() - 1;
+            let others = cluster.other_hosts();
             tracing::info!(host = %host, "joined the cluster through {url}; {others} other hosts");
             Some(cluster)
         }

@@ -239,6 +239,11 @@ impl Cluster {
         }
     }
 
+    /// How many other hosts this host has heard from within [`presence::HOST_TIMEOUT`].
+    pub fn other_hosts(&self) -> usize {
+        self.view.len()
+    }
+
     /// Envelopes dropped unread, by reason.
     pub fn dropped(&self) -> Vec<(Dropped, u64)> {
         self.dropped.counts()

@@ -138,6 +138,16 @@ impl View {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).hosts.get(host).map(|h| h.boot.clone())
     }
 
+    /// How many hosts are in the view.
+    pub fn len(&self) -> usize {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).hosts.len()
+    }
+
+    /// Whether no host is in the view.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Agents of other hosts that `query` matches, with their entries.
     pub fn search(&self, query: &Query) -> Vec<(String, Profile)> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());

@@ -188,7 +188,7 @@ pub fn metrics(state: &ApiState) -> Reply {
             "caxton_cluster_hosts",
             "gauge",
             "Hosts of the cluster heard from, this one included.",
-            vec![format!("caxton_cluster_hosts {}", cluster.summary().hosts.len())],
+            vec![format!("caxton_cluster_hosts {}", cluster.other_hosts() + 1)],
         );
         let dropped = cluster
             .dropped()
