@@ -225,8 +225,9 @@ pub fn run(tokio: &tokio::runtime::Runtime, write: bool) {
     section.push_str(&format!(
         "\nMethod. Two hosts (`Runtime` joined with `Cluster::join`) in one process, one `nats-server` \
          (Debian's, JetStream on) on loopback, all on this machine's 2 cores. **Cross-host hop**: `bus-probe` \
-         `hop-a` on host A relays with `hop-b` on host B, {hops} hops per relay, each hop a signed envelope \
-         on NATS, sent at once on the credit host B granted (mailbox slots it reserved for A); {chains} relays per round. The peer: {hops} sequential \
+         `hop-a` on host A relays with `hop-b` on host B, {hops} hops per relay, each hop a delivery in a \
+         signed envelope on NATS (postcard; deliveries queued for one host meanwhile share one), sent at once on \
+         the credit host B granted (mailbox slots it reserved for A); {chains} relays per round. The peer: {hops} sequential \
          `Client::request`s of the relayed message's size to an echoing subscriber through the same server \
          (goal: p50 ≤ 1.3×). **Throughput**: {pairs} pairs, `tp-a-N` on A and `tp-b-N` on B, {pair_rounds} \
          relays each per round, all at once; the peer runs as many publish/subscribe pairs over two \

@@ -33,11 +33,13 @@ pub enum Reason {
     UnclaimedReply,
     /// The receiver's host did not answer (it stopped, or NATS is unreachable).
     HostUnreachable,
+    /// The message is too large to carry to the receiver's host.
+    TooLarge,
 }
 
 impl Reason {
     /// Every reason, in the order metrics list them.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::NoSuchAgent,
         Reason::MailboxFull,
         Reason::HopLimit,
@@ -47,6 +49,7 @@ impl Reason {
         Reason::UnsolicitedReply,
         Reason::UnclaimedReply,
         Reason::HostUnreachable,
+        Reason::TooLarge,
     ];
 
     /// The kebab-case name used in the API.
@@ -61,6 +64,7 @@ impl Reason {
             Reason::UnsolicitedReply => "unsolicited-reply",
             Reason::UnclaimedReply => "unclaimed-reply",
             Reason::HostUnreachable => "host-unreachable",
+            Reason::TooLarge => "too-large",
         }
     }
 }
@@ -108,6 +112,7 @@ impl Reason {
             Reason::UnsolicitedReply => 6,
             Reason::UnclaimedReply => 7,
             Reason::HostUnreachable => 8,
+            Reason::TooLarge => 9,
         }
     }
 }

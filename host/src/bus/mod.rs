@@ -70,6 +70,21 @@ pub enum BusError {
         /// Its host.
         host: String,
     },
+    /// The message, in its envelope, is larger than the NATS server carries.
+    #[error(
+        "a message of {bytes} bytes to `{agent}` on host `{host}` does not fit the {max}-byte payload \
+         the NATS server carries; send less, or raise `max_payload` in the nats-server configuration"
+    )]
+    TooLarge {
+        /// The (first) receiver.
+        agent: String,
+        /// Its host.
+        host: String,
+        /// The message's size in its envelope, in bytes.
+        bytes: usize,
+        /// The NATS server's max payload, in bytes.
+        max: usize,
+    },
 }
 
 impl BusError {
@@ -79,6 +94,7 @@ impl BusError {
             BusError::MailboxFull(r) => Some((Reason::MailboxFull, r)),
             BusError::NoSuchAgent(r) => Some((Reason::NoSuchAgent, r)),
             BusError::HostUnreachable { agent, .. } => Some((Reason::HostUnreachable, agent)),
+            BusError::TooLarge { agent, .. } => Some((Reason::TooLarge, agent)),
             BusError::NoReceivers | BusError::AlreadyRegistered(_) | BusError::RunsElsewhere { .. } => None,
         }
     }

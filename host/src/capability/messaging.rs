@@ -91,6 +91,7 @@ impl MessagingCtx {
         self.bus.send(&self.agent, msg).map_err(|e| match e {
             BusError::NoReceivers => SendError::NoReceivers,
             BusError::MailboxFull(a) => SendError::MailboxFull(a),
+            BusError::TooLarge { max, .. } => SendError::TooLarge(max as u64),
             BusError::NoSuchAgent(a) | BusError::AlreadyRegistered(a) => SendError::NoSuchAgent(a),
             // the WIT contract has no case for it: to the agent, an unreachable host's agent is not there
             BusError::HostUnreachable { agent, .. } | BusError::RunsElsewhere { agent, .. } => {

@@ -1,9 +1,12 @@
 //! Envelopes between hosts: what a host signs, and what a host checks before
 //! it reads anything another host sent.
 //!
-//! An envelope is a NATS message whose payload is JSON `{host, boot, seq,
-//! sent_ms, body}` and whose `Caxton-Mac` header is the hex HMAC-SHA256,
-//! under the cluster key, of the subject, a zero byte and the payload. So a
+//! An envelope is a NATS message whose payload is the [`FORMAT`] byte, then
+//! `{host, boot, seq, sent_ms}` and the body, both in postcard
+//! (<https://postcard.jamesmunns.com/wire-format>), and whose `Caxton-Mac`
+//! header is the hex HMAC-SHA256, under the cluster key, of the subject, a
+//! zero byte and the payload. Hosts of one cluster speak one format: an
+//! envelope of another is dropped as malformed. So a
 //! party that holds NATS credentials but not the cluster key can neither
 //! forge an envelope nor move one to another subject. A receiver drops
 //! (and counts, [`Dropped`]) an envelope that is unsigned, whose MAC does not
@@ -19,6 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The version of the envelope format, the payload's first byte.
+pub const FORMAT: u8 = 1;
 /// The NATS header that carries an envelope's MAC.
 pub const MAC_HEADER: &str = "Caxton-Mac";
 /// How far an envelope's `sent_ms` may be from the receiver's clock.
@@ -29,8 +34,17 @@ pub const REPLAY_WINDOW: u64 = 4096;
 /// Shortest cluster key, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
 
-/// An envelope's signed contents.
+/// The fields of an envelope before its body.
 #[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    host: String,
+    boot: String,
+    seq: u64,
+    sent_ms: u64,
+}
+
+/// An envelope's signed contents.
+#[derive(Debug)]
 pub struct Envelope<B> {
     /// The sending host's id.
     pub host: String,
@@ -138,11 +152,19 @@ impl Seal {
     }
 
     /// `body` in an envelope for `subject`: the payload, its MAC (hex) and its sequence number.
-    pub fn seal<B: Serialize>(&self, subject: &str, body: B) -> (Vec<u8>, String, u64) {
+    pub fn seal<B: Serialize>(&self, subject: &str, body: &B) -> (Vec<u8>, String, u64) {
+        // postcard fails only on types it cannot write (maps of unknown length), which bodies are not
+        self.seal_bytes(subject, &postcard::to_allocvec(body).unwrap_or_default())
+    }
+
+    /// As [`Seal::seal`], for a body already in postcard.
+    pub fn seal_bytes(&self, subject: &str, body: &[u8]) -> (Vec<u8>, String, u64) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let envelope = Envelope { host: self.host.clone(), boot: self.boot.clone(), seq, sent_ms: now_ms(), body };
-        // serializing plain data with string keys cannot fail
-        let payload = serde_json::to_vec(&envelope).unwrap_or_default();
+        let header = Header { host: self.host.clone(), boot: self.boot.clone(), seq, sent_ms: now_ms() };
+        let mut payload = Vec::with_capacity(body.len() + 64);
+        payload.push(FORMAT);
+        payload = postcard::to_extend(&header, payload).unwrap_or_default();
+        payload.extend_from_slice(body);
         let mac = hex(&self.mac(subject, &payload).finalize().into_bytes());
         (payload, mac, seq)
     }
@@ -158,11 +180,16 @@ impl Seal {
         let mac = mac.ok_or(Dropped::Unsigned)?;
         let tag = unhex(mac).ok_or(Dropped::Forged)?;
         self.mac(subject, payload).verify_slice(&tag).map_err(|_| Dropped::Forged)?;
-        let envelope: Envelope<B> = serde_json::from_slice(payload).map_err(|_| Dropped::Malformed)?;
-        if now_ms().abs_diff(envelope.sent_ms) > FRESH_FOR.as_millis() as u64 {
+        let Some((&FORMAT, rest)) = payload.split_first() else { return Err(Dropped::Malformed) };
+        let (header, rest) = postcard::take_from_bytes::<Header>(rest).map_err(|_| Dropped::Malformed)?;
+        let body = match postcard::take_from_bytes::<B>(rest) {
+            Ok((body, [])) => body,
+            _ => return Err(Dropped::Malformed),
+        };
+        if now_ms().abs_diff(header.sent_ms) > FRESH_FOR.as_millis() as u64 {
             return Err(Dropped::Stale);
         }
-        Ok(envelope)
+        Ok(Envelope { host: header.host, boot: header.boot, seq: header.seq, sent_ms: header.sent_ms, body })
     }
 }
 
@@ -272,7 +299,7 @@ mod tests {
     #[test]
     fn an_envelope_opens_only_on_its_subject_under_the_key_that_sealed_it() {
         let (a, b) = (seal("a"), seal("b"));
-        let (payload, mac, seq) = a.seal("caxton.c.deliver.b", "hello");
+        let (payload, mac, seq) = a.seal("caxton.c.deliver.b", &"hello");
         let opened: Envelope<String> = b.open("caxton.c.deliver.b", &payload, Some(&mac)).unwrap();
         assert_eq!((opened.host.as_str(), opened.seq, opened.body.as_str()), ("a", seq, "hello"));
         assert_eq!(b.open::<String>("caxton.c.deliver.c", &payload, Some(&mac)).unwrap_err(), Dropped::Forged);
@@ -285,6 +312,17 @@ mod tests {
         }
         assert_eq!(b.open::<String>("caxton.c.deliver.b", &tampered, Some(&mac)).unwrap_err(), Dropped::Forged);
         assert_eq!(b.open::<u64>("caxton.c.deliver.b", &payload, Some(&mac)).unwrap_err(), Dropped::Malformed);
+        assert_eq!(
+            b.open::<(String, u64)>("caxton.c.deliver.b", &payload, Some(&mac)).unwrap_err(),
+            Dropped::Malformed
+        );
+        let (other_format, mac) = {
+            let mut payload = payload.clone();
+            payload[0] = FORMAT + 1;
+            let mac = hex(&a.mac("caxton.c.deliver.b", &payload).finalize().into_bytes());
+            (payload, mac)
+        };
+        assert_eq!(b.open::<String>("caxton.c.deliver.b", &other_format, Some(&mac)).unwrap_err(), Dropped::Malformed);
     }
 
     #[test]

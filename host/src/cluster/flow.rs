@@ -149,7 +149,11 @@ impl Grants {
             return None;
         }
         let fresh = reserves.next_epoch();
-        let pool = reserves.pools.entry(host.to_string()).or_default().entry(agent.to_string()).or_default();
+        // keys are copied only for a new reserve: this runs for every delivery
+        if !reserves.pools.get(host).is_some_and(|pools| pools.contains_key(agent)) {
+            reserves.pools.entry(host.to_string()).or_default().insert(agent.to_string(), Pool::default());
+        }
+        let pool = reserves.pools.get_mut(host)?.get_mut(agent)?;
         pool.permits.retain(|p| p.is_in(mailbox));
         if renew || pool.epoch == 0 {
             pool.permits.clear();

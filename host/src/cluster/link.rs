@@ -4,7 +4,7 @@
 
 use super::envelope::Dropped;
 use super::presence::{Heard, Presence, HEARTBEAT};
-use super::wire::{Delivered, Delivery, Outcome};
+use super::wire::{Answer, Batch, Delivered, Delivery, Outcome};
 use super::{Cluster, ClusterError, Outgoing};
 use crate::bus::BusError;
 use futures_util::StreamExt;
@@ -29,7 +29,7 @@ pub(super) async fn start(
     let presence = subscribe(cluster.subject("presence")).await?;
     let weak = Arc::downgrade(cluster);
     let tasks = vec![
-        tokio::spawn(publish(cluster.client.clone(), queued)).abort_handle(),
+        tokio::spawn(publish(weak.clone(), queued)).abort_handle(),
         tokio::spawn(serve_deliveries(weak.clone(), deliveries)).abort_handle(),
         tokio::spawn(take_outcomes(weak.clone(), outcomes)).abort_handle(),
         tokio::spawn(listen(weak.clone(), presence)).abort_handle(),
@@ -42,29 +42,87 @@ pub(super) async fn start(
     Ok(())
 }
 
-/// Publish this host's envelopes in the order they were queued.
-async fn publish(client: async_nats::Client, mut queued: tokio::sync::mpsc::UnboundedReceiver<Outgoing>) {
-    while let Some(out) = queued.recv().await {
-        match out {
-            Outgoing::Envelope { subject, payload, headers } => {
-                if let Err(e) = client.publish_with_headers(subject, headers, payload).await {
-                    tracing::debug!("cannot publish an envelope: {e}");
+/// Most deliveries one pass of the publishing task takes off the queue.
+const BATCH: usize = 512;
+
+/// Publish this host's deliveries in the order they were queued, those
+/// queued for one host meanwhile together in one envelope.
+async fn publish(cluster: Weak<Cluster>, mut queued: tokio::sync::mpsc::UnboundedReceiver<Outgoing>) {
+    let mut taken = Vec::with_capacity(BATCH);
+    while queued.recv_many(&mut taken, BATCH).await > 0 {
+        let Some(cluster) = cluster.upgrade() else { return };
+        let mut batches = Batches::new(cluster.client.max_payload());
+        for out in taken.drain(..) {
+            match out {
+                Outgoing::Delivery { host, head, message } => {
+                    if let Some(full) = batches.add(host, &head, &message) {
+                        send_batch(&cluster, full).await;
+                    }
+                }
+                Outgoing::Drained(done) => {
+                    for batch in batches.take() {
+                        send_batch(&cluster, batch).await;
+                    }
+                    let _ = cluster.client.flush().await;
+                    let _ = done.send(());
                 }
             }
-            Outgoing::Drained(done) => {
-                let _ = client.flush().await;
-                let _ = done.send(());
-            }
+        }
+        for batch in batches.take() {
+            send_batch(&cluster, batch).await;
         }
     }
 }
 
-/// Handle each delivery, one after another in arrival order; answer those
-/// that want an answer, and grant credits.
+/// The batches being filled, one per host, each within NATS's max payload.
+struct Batches {
+    max_payload: usize,
+    open: Vec<(String, Batch)>,
+}
+
+impl Batches {
+    fn new(max_payload: usize) -> Batches {
+        Batches { max_payload, open: Vec::new() }
+    }
+
+    /// Add a delivery for `host`; the batch it closes when that host's is full.
+    fn add(&mut self, host: String, head: &[u8], message: &[u8]) -> Option<(String, Batch)> {
+        let room = self.max_payload.saturating_sub(super::ENVELOPE_BYTES);
+        let i = match self.open.iter().position(|(h, _)| *h == host) {
+            Some(i) => i,
+            None => {
+                self.open.push((host, Batch::default()));
+                self.open.len() - 1
+            }
+        };
+        let (host, batch) = self.open.get_mut(i)?;
+        let full = (!batch.is_empty() && batch.bytes() + head.len() + message.len() > room)
+            .then(|| (host.clone(), std::mem::take(batch)));
+        batch.push(head, message);
+        full
+    }
+
+    /// The batches filled so far.
+    fn take(&mut self) -> Vec<(String, Batch)> {
+        std::mem::take(&mut self.open)
+    }
+}
+
+/// Publish `batch` in one envelope on `host`'s `deliver` subject.
+async fn send_batch(cluster: &Cluster, (host, batch): (String, Batch)) {
+    let subject = cluster.subject(&format!("deliver.{host}"));
+    let (payload, headers, _) = super::with_mac(cluster.seal.seal_bytes(&subject, &batch.encode()));
+    if let Err(e) = cluster.client.publish_with_headers(subject, headers, payload).await {
+        tracing::warn!(host = %host, "cannot publish {} deliveries: {e}", batch.len());
+    }
+}
+
+/// Handle each batch of deliveries, one after another in arrival order;
+/// answer those whose sender waits, and grant credits.
 async fn serve_deliveries(cluster: Weak<Cluster>, mut deliveries: async_nats::Subscriber) {
     while let Some(msg) = deliveries.next().await {
         let Some(cluster) = cluster.upgrade() else { return };
-        let envelope = match cluster.open::<Delivery>(&msg) {
+        let envelope = match cluster.open::<Vec<Delivery>>(&msg) {
             Ok(envelope) => envelope,
             Err(why) => {
                 cluster.dropped.count(why);
@@ -72,26 +130,31 @@ async fn serve_deliveries(cluster: Weak<Cluster>, mut deliveries: async_nats::Su
                 continue;
             }
         };
-        let (from, from_boot, seq) = (envelope.host, envelope.boot, envelope.seq);
-        if envelope.body.to_boot.as_deref().is_some_and(|b| b != cluster.seal.boot()) {
-            // meant for an earlier boot of this host: a replay
-            cluster.dropped.count(Dropped::Replayed);
-            continue;
-        }
-        let (receivers, answer) = (envelope.body.receivers.clone(), envelope.body.answer);
-        let result = match deliver(&cluster, &from, envelope.body) {
-            Ok(result) => result,
-            Err(why) => {
-                cluster.dropped.count(why);
-                tracing::warn!(from = %from, "dropped a delivery: {}", why.as_str());
-                Delivered::Refused(format!("the message was dropped as {}", why.as_str()))
+        let (from, from_boot) = (envelope.host, envelope.boot);
+        let mut outcome = Outcome { answers: Vec::new(), grants: Vec::new(), to_boot: from_boot };
+        for delivery in envelope.body {
+            if delivery.to_boot.as_deref().is_some_and(|b| b != cluster.seal.boot()) {
+                // meant for an earlier boot of this host: a replay
+                cluster.dropped.count(Dropped::Replayed);
+                continue;
             }
-        };
-        // a sender that asked has no credit left for these receivers: their reserves start afresh
-        let grants = grant(&cluster, &from, &receivers, answer);
-        if answer || !grants.is_empty() {
-            let re = if answer { seq } else { 0 };
-            send_outcome(&cluster, &from, Outcome { re, result, grants, to_boot: from_boot }).await;
+            let (receivers, ask) = (delivery.receivers.clone(), delivery.ask);
+            let result = match deliver(&cluster, &from, delivery) {
+                Ok(result) => result,
+                Err(why) => {
+                    cluster.dropped.count(why);
+                    tracing::warn!(from = %from, "dropped a delivery: {}", why.as_str());
+                    Delivered::Refused(format!("the message was dropped as {}", why.as_str()))
+                }
+            };
+            // a sender that asked has no credit left for these receivers: their reserves start afresh
+            outcome.grants.extend(grant(&cluster, &from, &receivers, ask.is_some()));
+            if let Some(re) = ask {
+                outcome.answers.push(Answer { re, result });
+            }
+        }
+        if !outcome.answers.is_empty() || !outcome.grants.is_empty() {
+            send_outcome(&cluster, &from, outcome).await;
         }
     }
 }
@@ -99,7 +162,7 @@ async fn serve_deliveries(cluster: Weak<Cluster>, mut deliveries: async_nats::Su
 /// Send `outcome` to `host` on its `outcome` subject.
 async fn send_outcome(cluster: &Cluster, host: &str, outcome: Outcome) {
     let subject = cluster.subject(&format!("outcome.{host}"));
-    let (payload, headers, _) = cluster.seal(&subject, outcome);
+    let (payload, headers, _) = cluster.seal(&subject, &outcome);
     if let Err(e) = cluster.client.publish_with_headers(subject, headers, payload).await {
         tracing::debug!("cannot answer {host}: {e}");
     }
@@ -205,7 +268,7 @@ async fn grant_all(cluster: &Cluster, host: &str, boot: &str, renew: bool) {
     let agents: Vec<String> = bus.local_directory().into_iter().map(|(name, _)| name).collect();
     let grants = grant(cluster, host, &agents, renew);
     if !grants.is_empty() {
-        let outcome = Outcome { re: 0, result: Delivered::Delivered, grants, to_boot: boot.to_string() };
+        let outcome = Outcome { answers: Vec::new(), grants, to_boot: boot.to_string() };
         send_outcome(cluster, host, outcome).await;
     }
 }
@@ -240,7 +303,7 @@ async fn publish_presence(cluster: &Cluster, leaving: bool) {
         _ => Presence { agents: Vec::new(), topics: Vec::new(), leaving: true },
     };
     let subject = cluster.subject("presence");
-    let (payload, headers, _) = cluster.seal(&subject, presence);
+    let (payload, headers, _) = cluster.seal(&subject, &presence);
     if let Err(e) = cluster.client.publish_with_headers(subject, headers, payload).await {
         tracing::debug!("cannot announce this host: {e}");
     }

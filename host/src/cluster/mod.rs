@@ -12,15 +12,17 @@
 //! answers with the same typed outcome a local send gives ([`wire`]).
 //!
 //! Subjects (all under `caxton.CLUSTER.`):
-//! - `deliver.HOST`: request-reply, a [`wire::Delivery`] answered by a [`wire::Outcome`].
+//! - `deliver.HOST`: batches of [`wire::Delivery`] for HOST's agents.
+//! - `outcome.HOST`: the answers and credit grants ([`flow`]) other hosts send HOST ([`wire::Outcome`]).
 //! - `presence`: every host's [`presence::Presence`], every [`presence::HEARTBEAT`] and on change.
 //!
-//! - `outcome.HOST`: the answers and credit grants ([`flow`]) other hosts send HOST.
-//!
-//! A host sends all its envelopes through one queue ([`Outgoing`]) on one
-//! connection, and handles the deliveries it receives one after another in
-//! arrival order, so what one sender sends to one receiver arrives in the
-//! order sent. A send spends a credit and goes at once when the receiving
+//! A host sends all its deliveries through one queue ([`Outgoing`]) on one
+//! connection; what has queued up for one host while the last envelope went
+//! out goes in the next envelope together, as many as fit NATS's max payload
+//! (so a busy host sends few large envelopes and an idle one sends each
+//! message at once). A host handles the deliveries it receives one after
+//! another in arrival order, so what one sender sends to one receiver
+//! arrives in the order sent. A send spends a credit and goes at once when the receiving
 //! host reserved slots for this one ([`flow`]), and otherwise waits for its
 //! answer.
 
@@ -40,7 +42,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use wire::{Delivered, Delivery, Outcome};
+use wire::{Delivered, Outcome};
 
 /// Longest a send to another host waits for that host's answer (a shorter
 /// reply-by shortens it).
@@ -143,7 +145,9 @@ pub struct Cluster {
     bus: Weak<Bus>,
     /// Envelopes to publish, in order.
     outbox: tokio::sync::mpsc::UnboundedSender<Outgoing>,
-    /// Deliveries waiting for their answer, by sequence number, with the host asked.
+    /// The last id a delivery that waits for its answer was given.
+    asks: std::sync::atomic::AtomicU64,
+    /// Deliveries waiting for their answer, by id, with the host asked.
     pending: Mutex<HashMap<u64, (String, std::sync::mpsc::SyncSender<Delivered>)>>,
     /// Set when this host leaves: sends to other hosts fail from then on.
     leaving: std::sync::atomic::AtomicBool,
@@ -152,8 +156,8 @@ pub struct Cluster {
 
 /// What the publishing task takes, in order.
 enum Outgoing {
-    /// An envelope for NATS.
-    Envelope { subject: String, payload: bytes::Bytes, headers: async_nats::HeaderMap },
+    /// A delivery for `host`: its [`wire::DeliveryHead`] and its message, each in postcard.
+    Delivery { host: String, head: Vec<u8>, message: Vec<u8> },
     /// Say when everything queued before has been handed to NATS.
     Drained(tokio::sync::oneshot::Sender<()>),
 }
@@ -202,6 +206,7 @@ impl Cluster {
             grants: flow::Grants::default(),
             bus: Arc::downgrade(bus),
             outbox,
+            asks: std::sync::atomic::AtomicU64::new(0),
             pending: Mutex::new(HashMap::new()),
             leaving: std::sync::atomic::AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -277,45 +282,52 @@ impl Cluster {
     }
 
     /// Seal `body` for `subject` as a NATS payload and headers, with its sequence number.
-    fn seal<B: Serialize>(&self, subject: &str, body: B) -> (bytes::Bytes, async_nats::HeaderMap, u64) {
-        let (payload, mac, seq) = self.seal.seal(subject, body);
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(MAC_HEADER, mac.as_str());
-        (payload.into(), headers, seq)
+    fn seal(&self, subject: &str, body: &impl Serialize) -> (bytes::Bytes, async_nats::HeaderMap, u64) {
+        with_mac(self.seal.seal(subject, body))
     }
 
-    /// Queue a delivery of `msg` to `receivers` on `host`; with `answer`,
-    /// the outcome is sent there (the other host answers on this host's
-    /// `outcome` subject, never on a subject the envelope does not sign).
+    /// `msg` in postcard, when a delivery of it to `receivers` on `host`
+    /// fits in NATS's max payload with room for its envelope; else [`BusError::TooLarge`].
+    fn pack(&self, host: &str, msg: &Message, receivers: &[String]) -> Result<Vec<u8>, BusError> {
+        // postcard fails only on types it cannot write (maps of unknown length): a message has none
+        let message = postcard::to_allocvec(msg).unwrap_or_default();
+        let bytes = message.len() + receivers.iter().map(|r| r.len() + 2).sum::<usize>() + ENVELOPE_BYTES;
+        let max = self.client.max_payload();
+        if bytes > max {
+            let agent = receivers.first().cloned().unwrap_or_default();
+            return Err(BusError::TooLarge { agent, host: host.to_string(), bytes, max });
+        }
+        Ok(message)
+    }
+
+    /// Queue a delivery of `message` (from [`Cluster::pack`]) to `receivers`
+    /// on `host`; with `answer`, the outcome is sent there (the other host
+    /// answers on this host's `outcome` subject, never on a subject the
+    /// envelope does not sign). Returns the delivery's ask id (0 without `answer`).
     fn post(
         &self,
         host: &str,
-        (msg, receivers, credited): (&Message, &[String], bool),
+        (message, receivers, credited): (Vec<u8>, &[String], bool),
         answer: Option<std::sync::mpsc::SyncSender<Delivered>>,
     ) -> u64 {
-        let subject = self.subject(&format!("deliver.{host}"));
-        let delivery = Delivery {
-            receivers: receivers.to_vec(),
-            message: msg.clone(),
-            credited,
-            answer: answer.is_some(),
-            to_boot: self.view.boot_of(host),
-        };
-        let (payload, headers, seq) = self.seal(&subject, delivery);
-        if let Some(tx) = answer {
-            self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, (host.to_string(), tx));
-        }
-        let _ = self.outbox.send(Outgoing::Envelope { subject, payload, headers });
-        seq
+        let ask = answer.map(|tx| {
+            let id = self.asks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (host.to_string(), tx));
+            id
+        });
+        let head = wire::DeliveryHead { receivers, credited, ask, to_boot: self.view.boot_of(host) };
+        let head = postcard::to_allocvec(&head).unwrap_or_default();
+        let _ = self.outbox.send(Outgoing::Delivery { host: host.to_string(), head, message });
+        ask.unwrap_or(0)
     }
 
     /// Ask `host` to deliver `delivery` and wait for its answer; `None` when
     /// none came within `timeout`.
-    fn ask(&self, host: &str, delivery: (&Message, &[String], bool), timeout: Duration) -> Option<Delivered> {
+    fn ask(&self, host: &str, delivery: (Vec<u8>, &[String], bool), timeout: Duration) -> Option<Delivered> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let seq = self.post(host, delivery, Some(tx));
+        let id = self.post(host, delivery, Some(tx));
         let answer = wait_here(|| rx.recv_timeout(timeout));
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq);
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         answer.ok()
     }
 
@@ -330,13 +342,12 @@ impl Cluster {
         if !outcome.grants.is_empty() && current {
             self.credits.grant(host, boot, &outcome.grants);
         }
-        if outcome.re == 0 {
-            return Ok(());
-        }
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if pending.get(&outcome.re).is_some_and(|(asked, _)| asked == host) {
-            if let Some((_, tx)) = pending.remove(&outcome.re) {
-                let _ = tx.send(outcome.result);
+        for answer in outcome.answers {
+            if pending.get(&answer.re).is_some_and(|(asked, _)| asked == host) {
+                if let Some((_, tx)) = pending.remove(&answer.re) {
+                    let _ = tx.send(answer.result);
+                }
             }
         }
         Ok(())
@@ -347,6 +358,13 @@ impl Cluster {
         self.credits.forget(host);
         self.grants.forget(host);
     }
+}
+
+/// A sealed payload ([`Seal::seal`]) as a NATS payload and headers, with its sequence number.
+fn with_mac((payload, mac, seq): (Vec<u8>, String, u64)) -> (bytes::Bytes, async_nats::HeaderMap, u64) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(MAC_HEADER, mac.as_str());
+    (payload.into(), headers, seq)
 }
 
 /// Run `f`, which blocks this thread, letting the scheduler or tokio run other work meanwhile.
@@ -406,11 +424,12 @@ impl crate::bus::remote::Remote for Cluster {
         };
         // agents take a mailbox slot; a waiting party (a reply to a client) takes none
         let agents: Vec<String> = receivers.iter().filter(|r| self.view.host_of(r).is_some()).cloned().collect();
+        let message = self.pack(host, msg, receivers)?;
         if self.credits.spend(host, &agents) {
-            self.post(host, (msg, receivers, true), None);
+            self.post(host, (message, receivers, true), None);
             return Ok(());
         }
-        match self.ask(host, (msg, receivers, false), timeout).ok_or_else(unreachable)? {
+        match self.ask(host, (message, receivers, false), timeout).ok_or_else(unreachable)? {
             Delivered::Delivered => Ok(()),
             Delivered::MailboxFull(agent) => Err(BusError::MailboxFull(agent)),
             Delivered::NoSuchAgent(agent) => Err(BusError::NoSuchAgent(agent)),
@@ -429,6 +448,9 @@ impl crate::bus::remote::Remote for Cluster {
         self.view.subscribers(topic)
     }
 }
+
+/// Room kept in a NATS payload for an envelope's fields around its deliveries, in bytes.
+const ENVELOPE_BYTES: usize = 512;
 
 /// The shortest wait for another host's answer, even when the reply-by is closer.
 const MIN_WAIT: Duration = Duration::from_millis(50);

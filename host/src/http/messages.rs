@@ -103,6 +103,7 @@ fn bus_error(e: BusError) -> ApiError {
         BusError::MailboxFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "mailbox-full"),
         BusError::AlreadyRegistered(_) | BusError::RunsElsewhere { .. } => (StatusCode::CONFLICT, "conflict"),
         BusError::HostUnreachable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "host-unreachable"),
+        BusError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
     };
     error(status, code, &e.to_string())
 }

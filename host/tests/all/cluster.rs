@@ -4,6 +4,9 @@
 
 use crate::support::component;
 use crate::support::nats::{key_file, Host, Nats};
+use caxton::acl::{Message, Performative};
+use caxton::cluster::envelope::Seal;
+use caxton::cluster::wire::Delivery;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -24,7 +27,10 @@ struct Pair {
 
 impl Pair {
     fn start(deployment: &str, agents_a: &str, agents_b: &str) -> Pair {
-        let nats = Nats::start();
+        Pair::start_on(Nats::start(), deployment, agents_a, agents_b)
+    }
+
+    fn start_on(nats: Nats, deployment: &str, agents_a: &str, agents_b: &str) -> Pair {
         let dir = tempfile::tempdir().unwrap();
         let key = key_file(dir.path());
         let host = |id: &str, agents: &str| {
@@ -117,34 +123,22 @@ fn a_forged_or_unsigned_envelope_on_nats_is_dropped_and_counted() {
     component("text_processor");
     let pair = Pair::start("policies/demo.toml", "", "counter");
     pair.a.wait_for("b", "counter", true);
-    let increment = |by: &str| {
-        json!({
-            "receivers": ["counter"],
-            "message": {
-                "performative": "request", "sender": by, "receivers": ["counter"],
-                "content": "{\"action\":\"increment\"}", "language": null, "encoding": null, "ontology": null,
-                "protocol": null, "conversation_id": "c", "reply_with": null, "in_reply_to": null,
-                "reply_by": null, "hops": 0
-            }
-        })
-    };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let envelope =
-        json!({ "host": "a", "boot": "boot-x", "seq": 1, "sent_ms": now, "body": increment("intruder") }).to_string();
+    // a well-formed delivery of increments in the counter's name, sealed under a key that is not the cluster's
     let subject = "caxton.test.deliver.b";
+    let mut increment = Message::new(Performative::Request, vec!["counter".into()], r#"{"action":"increment"}"#.into());
+    increment.sender = "intruder".into();
+    let delivery =
+        Delivery { receivers: vec!["counter".into()], credited: false, ask: None, to_boot: None, message: increment };
+    let (envelope, wrong_mac, _) = Seal::new(vec![9; 32], "a").seal(subject, &vec![delivery]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let client = async_nats::connect(pair.nats.url()).await.unwrap();
         // unsigned
-        let _ = client.request(subject, envelope.clone().into()).await;
+        client.publish(subject, envelope.clone().into()).await.unwrap();
         // signed with a key that is not the cluster's
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Caxton-Mac", "00".repeat(32).as_str());
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            client.request_with_headers(subject, headers, envelope.clone().into()),
-        )
-        .await;
+        headers.insert("Caxton-Mac", wrong_mac.as_str());
+        client.publish_with_headers(subject, headers, envelope.into()).await.unwrap();
         client.flush().await.unwrap();
     });
     let dropped = |why: &str| pair.b.request("GET", "/v1/cluster", "").1["dropped"][why].as_u64().unwrap_or(0);
@@ -401,6 +395,30 @@ fn a_request_to_another_host_past_its_reply_by_answers_504_and_leaves_a_dead_let
     let (_, letters) = pair.a.request("GET", "/v1/dead-letters", "");
     let letters = letters["dead_letters"].as_array().unwrap();
     assert!(letters.iter().any(|d| d["reason"] == "reply-by" && d["receiver"] == "ticker"), "{letters:?}");
+}
+
+#[test]
+fn a_message_larger_than_nats_carries_is_refused_at_send_with_too_large_and_smaller_ones_go() {
+    component("text_processor");
+    let config = tempfile::tempdir().unwrap();
+    let conf = config.path().join("nats.conf");
+    std::fs::write(&conf, "max_payload: 65536\n").unwrap();
+    let nats = Nats::start_with(&["-c", conf.to_str().unwrap()]);
+    let pair = Pair::start_on(nats, "policies/demo.toml", "", "text-processor");
+    pair.a.wait_for("b", "text-processor", true);
+    let (status, reply) =
+        pair.a.request("POST", "/v1/messages?wait_ms=5000", &uppercase(&"x".repeat(80_000)).to_string());
+    assert_eq!((status, reply["error"]["code"].clone()), (413, json!("too-large")), "{reply}");
+    let sentence = reply["error"]["message"].as_str().unwrap();
+    assert!(sentence.contains("65536") && sentence.contains("host `b`"), "{sentence}");
+    let (_, letters) = pair.a.request("GET", "/v1/dead-letters", "");
+    let letters = letters["dead_letters"].as_array().unwrap();
+    assert!(letters.iter().any(|d| d["reason"] == "too-large" && d["receiver"] == "text-processor"), "{letters:?}");
+    // a message that fits still goes, in the same batch format
+    let (status, reply) =
+        pair.a.request("POST", "/v1/messages?wait_ms=5000", &uppercase(&"y".repeat(30_000)).to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["content"]["result"]["result"], "Y".repeat(30_000));
 }
 
 #[test]
