@@ -67,10 +67,14 @@ impl Platform {
             let name = record.name.clone();
             let outcome = async {
                 let deployment = Deployment::parse(&record.policy_text, &record.policy_path)?;
-                let spec = deployment.agents.into_iter().find(|a| a.name == record.name);
-                let Some(spec) = spec else { return Ok(()) };
                 let bytes = self.registry.component(&record.component_sha)?;
-                self.runtime.deploy_bytes(spec, bytes).await?;
+                match deployment.agents.into_iter().find(|a| a.name == record.name) {
+                    Some(spec) => self.runtime.deploy_bytes(spec, bytes).await?,
+                    None => match deployment.types.into_iter().find(|t| t.name() == record.name) {
+                        Some(spec) => self.runtime.deploy_type(spec, bytes).await?,
+                        None => return Ok(()),
+                    },
+                }
                 tracing::info!(agent = %record.name, "restored");
                 Ok::<(), PlatformError>(())
             }
@@ -82,8 +86,9 @@ impl Platform {
         failed
     }
 
-    /// Deploy every agent of the deployment file at `path` (or only those
-    /// named in `only`, each of which the file must list) and remember them.
+    /// Deploy every agent and agent type of the deployment file at `path`
+    /// (or only the agents named in `only`, each of which the file must
+    /// list, and every type) and remember them.
     pub async fn deploy_file(&self, path: &Path, only: Option<&[String]>) -> Result<Vec<String>, PlatformError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| crate::policy::PolicyError::Read { path: path.to_path_buf(), source })?;
@@ -96,7 +101,32 @@ impl Platform {
             names.push(spec.name.clone());
             self.deploy(spec, path, &text).await?;
         }
+        for spec in deployment.types {
+            names.push(spec.name().to_string());
+            self.deploy_type(spec, path, &text).await?;
+        }
         Ok(names)
+    }
+
+    /// Deploy (or replace) an agent type of a deployment file, reading its
+    /// component from disk, and remember it.
+    pub async fn deploy_type(
+        &self,
+        spec: crate::policy::types::AgentTypeSpec,
+        policy_path: &Path,
+        policy_text: &str,
+    ) -> Result<(), PlatformError> {
+        let name = spec.name().to_string();
+        let path = spec.agent.component.clone();
+        let limit = self.runtime.max_component_bytes();
+        let bytes = tokio::task::spawn_blocking(move || component::read(&path, limit))
+            .await
+            .map_err(|e| RuntimeError::Internal(e.to_string()))?
+            .map_err(|source| PlatformError::Component { agent: name.clone(), source })?;
+        let _turn = self.lifecycle.lock(&name).await;
+        self.runtime.deploy_type(spec, bytes.clone()).await?;
+        self.registry.record(&name, policy_path, policy_text, &bytes)?;
+        Ok(())
     }
 
     /// Deploy one agent of a deployment file, reading its component from disk.

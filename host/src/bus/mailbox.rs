@@ -125,6 +125,11 @@ impl Mailbox {
         self.shared.closed.load(Ordering::Acquire)
     }
 
+    /// Whether `other` is this very mailbox (not another of the same agent).
+    pub fn same_as(&self, other: &Mailbox) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// How many message slots it has.
     pub fn capacity(&self) -> usize {
         self.shared.capacity

@@ -5,6 +5,7 @@
 //! A send is all-or-nothing: a slot is reserved in every receiver's mailbox
 //! first, and the message is queued only when all reservations succeed.
 
+pub mod activation;
 pub mod dead_letters;
 pub mod deadlines;
 pub mod directory;
@@ -113,6 +114,8 @@ pub struct Bus {
     dead_letters: DeadLetters,
     /// The other hosts, once this host joined a cluster.
     remote: OnceLock<Arc<dyn Remote>>,
+    /// Starts instances of agent types on their first event (see [`activation`]).
+    activator: OnceLock<std::sync::Weak<dyn activation::Activator>>,
     /// Bumped whenever an agent is registered, replaced or unregistered.
     changes: std::sync::atomic::AtomicU64,
 }
@@ -422,6 +425,23 @@ impl Bus {
     /// taking it from `held` when that has one in the receiver's mailbox;
     /// with `remote`, a receiver another host holds gets a [`Slot::Remote`].
     fn reserve_with(
+        &self,
+        msg: &Message,
+        receivers: &[String],
+        remote: bool,
+        held: &mut dyn FnMut(&str, &Mailbox) -> Option<mailbox::Permit>,
+    ) -> Result<Vec<(String, Slot)>, BusError> {
+        // a receiver that is an instance of an agent type is activated, and the reservation tried again
+        let mut tries = receivers.len() + 2;
+        loop {
+            match self.reserve_once(msg, receivers, remote, held) {
+                Err(BusError::NoSuchAgent(receiver)) if tries > 0 && self.activate(&receiver) => tries -= 1,
+                reserved => return reserved,
+            }
+        }
+    }
+
+    fn reserve_once(
         &self,
         msg: &Message,
         receivers: &[String],

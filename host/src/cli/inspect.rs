@@ -92,45 +92,51 @@ fn grant_errors(report: &GrantReport) -> Vec<String> {
     not_granted.chain(unsupported).collect()
 }
 
-/// `caxton policy check FILE`: every check a deploy makes, for every agent of
-/// the file, offline; compiled components are kept in `DATA/cache` for `serve`.
+/// `caxton policy check FILE`: every check a deploy makes, for every agent
+/// and agent type of the file, offline; compiled components are kept in
+/// `DATA/cache` for `serve`.
 pub fn policy_check(file: &Path, data: &Path, limit: usize) -> anyhow::Result<ExitCode> {
     let deployment = Deployment::load(file)?;
     let engine = crate::runtime::engine::new_engine(crate::runtime::engine::PoolSize { instances: 1 })
         .map_err(|e| anyhow::anyhow!("cannot start the compiler: {e:#}"))?;
     let compiler = Compiler::new(engine, Some(data.join("cache")));
-    let mut failed = false;
     println!("deployment `{}` ({})", deployment.name, file.display());
-    for spec in &deployment.agents {
-        let bytes = component::read(&spec.component, limit);
-        let loaded = bytes.and_then(|bytes| component::inspect(&bytes).map(|info| (bytes, info)));
-        let (bytes, info) = match loaded {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                failed = true;
-                println!("  {}: error: {e} ({})", spec.name, spec.component.display());
-                continue;
-            }
-        };
-        let report = GrantReport::new(spec, &info);
-        let mut errors = grant_errors(&report);
-        if errors.is_empty() {
-            if compiler.cache_path(&Compiler::digest(&bytes)).is_some_and(|p| !p.exists()) {
-                eprintln!("  {}: compiling {} ({} bytes)…", spec.name, spec.component.display(), bytes.len());
-            }
-            if let Err(e) = crate::runtime::verify(&compiler, spec, &bytes, limit) {
-                errors.push(e.to_string());
-            }
-        }
-        let names = report.used.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
-        println!("  {}: {}; uses [{names}]", spec.name, if errors.is_empty() { "ok" } else { "REFUSED" });
-        for error in &errors {
-            failed = true;
-            println!("    error: {error}");
-        }
-        for capability in &report.unused {
-            println!("    warning: `{capability}` is granted but not imported; the grant can be removed");
-        }
+    let types = deployment.types.iter().map(|t| (&t.agent, " (agent type)"));
+    let mut failed = false;
+    for (spec, kind) in deployment.agents.iter().map(|a| (a, "")).chain(types) {
+        failed |= !check_one(&compiler, spec, kind, limit);
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Check one agent (or agent type, as `kind` says) and print the outcome; whether it would deploy.
+fn check_one(compiler: &Compiler, spec: &crate::policy::AgentSpec, kind: &str, limit: usize) -> bool {
+    let bytes = component::read(&spec.component, limit);
+    let loaded = bytes.and_then(|bytes| component::inspect(&bytes).map(|info| (bytes, info)));
+    let (bytes, info) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            println!("  {}{kind}: error: {e} ({})", spec.name, spec.component.display());
+            return false;
+        }
+    };
+    let report = GrantReport::new(spec, &info);
+    let mut errors = grant_errors(&report);
+    if errors.is_empty() {
+        if compiler.cache_path(&Compiler::digest(&bytes)).is_some_and(|p| !p.exists()) {
+            eprintln!("  {}: compiling {} ({} bytes)…", spec.name, spec.component.display(), bytes.len());
+        }
+        if let Err(e) = crate::runtime::verify(compiler, spec, &bytes, limit) {
+            errors.push(e.to_string());
+        }
+    }
+    let names = report.used.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
+    println!("  {}{kind}: {}; uses [{names}]", spec.name, if errors.is_empty() { "ok" } else { "REFUSED" });
+    for error in &errors {
+        println!("    error: {error}");
+    }
+    for capability in &report.unused {
+        println!("    warning: `{capability}` is granted but not imported; the grant can be removed");
+    }
+    errors.is_empty()
 }

@@ -143,13 +143,16 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         None => None,
     };
     let platform = Arc::new(Platform::new(runtime.clone(), registry));
+    // what the file deploys is not restored first
     let file_agents = match &deployment {
-        Some(path) => Deployment::load(path)?
-            .agents
-            .into_iter()
-            .map(|a| a.name)
-            .filter(|n| options.agents.as_ref().is_none_or(|only| only.contains(n)))
-            .collect(),
+        Some(path) => {
+            let file = Deployment::load(path)?;
+            let agents = file.agents.into_iter().map(|a| a.name);
+            let mut names: Vec<String> =
+                agents.filter(|n| options.agents.as_ref().is_none_or(|only| only.contains(n))).collect();
+            names.extend(file.types.iter().map(|t| t.name().to_string()));
+            names
+        }
         None => Vec::new(),
     };
     for (agent, e) in platform.restore(&file_agents).await {

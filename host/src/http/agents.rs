@@ -122,9 +122,22 @@ fn platform_error(e: PlatformError) -> ApiError {
     error(status, code, &message)
 }
 
-/// `GET /v1/agents`.
-pub fn list(state: &ApiState) -> Reply {
-    json_reply(StatusCode::OK, &json!({ "agents": state.platform.runtime.agents() }))
+/// `GET /v1/agents`; with `?type=TYPE`, the instances of that agent type in memory.
+pub fn list(state: &ApiState, query: Option<&str>) -> Result<Reply, ApiError> {
+    let Some(agent_type) = query_param(query, "type") else {
+        return Ok(json_reply(StatusCode::OK, &json!({ "agents": state.platform.runtime.agents() })));
+    };
+    let instances = state.platform.runtime.agent_types().and_then(|t| t.instances(&agent_type));
+    let instances = instances.ok_or_else(|| {
+        error(StatusCode::NOT_FOUND, "no-such-agent-type", &format!("no agent type named `{agent_type}` is deployed"))
+    })?;
+    Ok(json_reply(StatusCode::OK, &json!({ "type": agent_type, "agents": instances })))
+}
+
+/// `GET /v1/agent-types`: the deployed agent types with their instance counts and activation times.
+pub fn types(state: &ApiState) -> Reply {
+    let types = state.platform.runtime.agent_types().map(|t| t.summaries()).unwrap_or_default();
+    json_reply(StatusCode::OK, &json!({ "agent_types": types }))
 }
 
 /// `GET /v1/agents/{name}`.

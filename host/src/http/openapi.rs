@@ -9,7 +9,13 @@ fn operation(path: &str, method: &str) -> Value {
         ("/healthz", _) => ("Health: 200 while deadlines are enforced, 503 if the epoch ticker stalls", "200"),
         ("/metrics", _) => ("Prometheus text metrics per agent", "200"),
         ("/v1/openapi.json", _) => ("This document", "200"),
-        ("/v1/agents", "GET") => ("The deployed agents with state and statistics", "200"),
+        ("/v1/agents", "GET") => (
+            "The deployed agents with state and statistics; with ?type=TYPE, that agent type's instances in memory",
+            "200",
+        ),
+        ("/v1/agent-types", _) => {
+            ("The deployed agent types (virtual agents) with active instances, activations and passivations", "200")
+        }
         ("/v1/agents", _) => ("Deploy or redeploy an agent: {name, component: sha256, grants, limits}", "201"),
         ("/v1/agents/{name}", "GET") => ("One agent", "200"),
         ("/v1/agents/{name}", _) => {
@@ -44,6 +50,8 @@ fn operation(path: &str, method: &str) -> Value {
     } else if path == "/v1/messages" {
         json!([{ "name": "wait_ms", "in": "query", "required": false,
                  "schema": { "type": "integer", "minimum": 1, "maximum": 300000 } }])
+    } else if path == "/v1/agents" && method == "GET" {
+        json!([{ "name": "type", "in": "query", "required": false, "schema": { "type": "string" } }])
     } else if path == "/v1/directory" {
         json!(["service", "ontology", "protocol"]
             .map(|p| json!({ "name": p, "in": "query", "required": false, "schema": { "type": "string" } })))

@@ -15,6 +15,29 @@ pub struct DeploymentFile {
     /// The `[[agent]]` tables.
     #[serde(default, rename = "agent")]
     pub agents: Vec<AgentEntry>,
+    /// The `[[agent-type]]` tables.
+    #[serde(default, rename = "agent-type")]
+    pub agent_types: Vec<AgentTypeEntry>,
+}
+
+/// One `[[agent-type]]`: the keys of `[[agent]]` plus when its instances leave memory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentTypeEntry {
+    /// The type's name; its instances are `NAME/KEY`.
+    pub name: String,
+    /// Path of the component, relative to the deployment file's directory.
+    pub component: PathBuf,
+    /// `[agent-type.grants]`, as `[agent.grants]`.
+    #[serde(default)]
+    pub grants: GrantsEntry,
+    /// `[agent-type.limits]`, as `[agent.limits]`, for each instance.
+    #[serde(default)]
+    pub limits: LimitsEntry,
+    /// An instance without an event for this long is passivated.
+    pub idle_after_ms: Option<u64>,
+    /// Most instances in memory at once.
+    pub max_active: Option<u32>,
 }
 
 /// `[deployment]`.

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod file;
+pub mod types;
 
 use crate::glob;
 use crate::interfaces::Capability;
@@ -91,6 +92,8 @@ pub struct Deployment {
     pub path: PathBuf,
     /// Its agents, in file order.
     pub agents: Vec<AgentSpec>,
+    /// Its agent types (virtual agents), in file order.
+    pub types: Vec<types::AgentTypeSpec>,
 }
 
 /// One agent of a deployment.
@@ -326,8 +329,8 @@ fn validate(file: file::DeploymentFile, path: &Path) -> Result<Deployment, Polic
     if file.deployment.name.trim().is_empty() {
         return Err(invalid("[deployment] name must not be empty".into()));
     }
-    if file.agents.is_empty() {
-        return Err(invalid("the deployment has no [[agent]] entries".into()));
+    if file.agents.is_empty() && file.agent_types.is_empty() {
+        return Err(invalid("the deployment has no [[agent]] or [[agent-type]] entries".into()));
     }
     let base = path.parent().unwrap_or(Path::new("."));
     let mut agents: Vec<AgentSpec> = Vec::with_capacity(file.agents.len());
@@ -358,10 +361,11 @@ fn validate(file: file::DeploymentFile, path: &Path) -> Result<Deployment, Polic
             policy: path.to_path_buf(),
         });
     }
-    Ok(Deployment { name: file.deployment.name, path: path.to_path_buf(), agents })
+    let types = types::validate(file.agent_types, &agents, base, path).map_err(invalid)?;
+    Ok(Deployment { name: file.deployment.name, path: path.to_path_buf(), agents, types })
 }
 
-fn validate_grants(g: file::GrantsEntry, base: &Path) -> Result<Grants, String> {
+pub(crate) fn validate_grants(g: file::GrantsEntry, base: &Path) -> Result<Grants, String> {
     let messaging = match g.messaging {
         None => None,
         Some(m) => {
@@ -439,7 +443,7 @@ fn validate_grants(g: file::GrantsEntry, base: &Path) -> Result<Grants, String> 
     Ok(Grants { messaging, kv_store, timers, logging, filesystem })
 }
 
-fn validate_limits(l: file::LimitsEntry) -> Result<Limits, String> {
+pub(crate) fn validate_limits(l: file::LimitsEntry) -> Result<Limits, String> {
     let d = Limits::default();
     let limits = Limits {
         memory_bytes: l.memory_bytes.unwrap_or(d.memory_bytes),

@@ -52,6 +52,9 @@ pub enum Instance {
     Live(Box<LiveAgent>),
     /// Failed too often: every message is refused with this cause.
     Quarantined(String),
+    /// A virtual agent's instance that could not start: what is queued is
+    /// refused (`init-failed`) with this cause until it is passivated.
+    NotStarted(String),
     /// None (being restarted, or gone).
     Empty,
 }
@@ -136,6 +139,11 @@ impl AgentCell {
     /// Put `instance` in place (a started or restarted agent, or a quarantine).
     pub fn install(&self, instance: Instance) {
         *lock(&self.instance) = instance;
+    }
+
+    /// Whether its instance could not start ([`Instance::NotStarted`]).
+    pub fn not_started(&self) -> bool {
+        matches!(*lock(&self.instance), Instance::NotStarted(_))
     }
 
     /// Let a held cell (or one supervision has restarted) run: scheduled at
@@ -318,6 +326,7 @@ impl AgentCell {
                         self.env.spec.name
                     ),
                 ),
+                Instance::NotStarted(cause) => self.refuse(event, FailureReason::InitFailed, cause),
                 Instance::Empty => self.refuse_removed(event),
             }
             if started.elapsed() >= BATCH_TIME {

@@ -23,6 +23,8 @@ pub enum FailureReason {
     HostCallLimit,
     /// A host function panicked while the agent ran.
     HostPanic,
+    /// A virtual agent's instance could not start: instantiating it or its `init` failed.
+    InitFailed,
     /// The instance tried to grow its memory past its limit.
     MemoryLimit,
     /// The guest passed the host more data in one call than allowed.
@@ -39,12 +41,13 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Every reason, in wire-string order.
-    pub const ALL: [FailureReason; 11] = [
+    pub const ALL: [FailureReason; 12] = [
         FailureReason::CpuLimit,
         FailureReason::Deadline,
         FailureReason::HandlerError,
         FailureReason::HostCallLimit,
         FailureReason::HostPanic,
+        FailureReason::InitFailed,
         FailureReason::MemoryLimit,
         FailureReason::MessageTooLarge,
         FailureReason::Quarantined,
@@ -65,6 +68,7 @@ impl FailureReason {
             FailureReason::ResourceLimit => "resource-limit",
             FailureReason::Trap => "trap",
             FailureReason::HostPanic => "host-panic",
+            FailureReason::InitFailed => "init-failed",
             FailureReason::Quarantined => "quarantined",
             FailureReason::Removed => "removed",
         }

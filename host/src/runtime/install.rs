@@ -58,7 +58,7 @@ pub(super) struct EnvParts {
 
 impl EnvParts {
     /// The agent's cell (held: it runs once released) with its environment.
-    fn build(self, pre: AgentPre<AgentState>) -> Arc<AgentCell> {
+    pub(super) fn build(self, pre: AgentPre<AgentState>) -> Arc<AgentCell> {
         let capacity = self.spec.limits.mailbox as usize;
         let scheduler = self.scheduler.clone();
         AgentCell::new(
@@ -285,6 +285,36 @@ pub(super) fn start_if_compiled(
             Ok(Ok(started))
         }
         None => Ok(Err((bytes, digest, parts))),
+    }
+}
+
+/// A component linked with some grants, and its content digest.
+pub(super) type LinkedComponent = (AgentPre<AgentState>, [u8; 32]);
+/// A component not compiled in this process yet: its bytes and digest.
+pub(super) type NotLinked = (Vec<u8>, [u8; 32]);
+
+/// On a blocking thread: admit the component `bytes` (at most `limit`
+/// bytes) for `spec` and, when it is already compiled, link it (or take the
+/// link) without instantiating it; otherwise give back what compiling needs.
+pub(super) fn link_if_compiled(
+    linked: &Linked,
+    compiler: &Compiler,
+    spec: &AgentSpec,
+    bytes: Vec<u8>,
+    limit: usize,
+) -> Result<Result<LinkedComponent, NotLinked>, RuntimeError> {
+    let agent = || spec.name.clone();
+    component::check(&bytes, limit).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
+    let digest = linked.digest(&bytes);
+    let info = linked.info(&digest, &bytes).map_err(|source| RuntimeError::Component { agent: agent(), source })?;
+    admit(spec, &info)?;
+    match linked.get(compiler, &digest, spec) {
+        Some(pre) => {
+            let pre = pre?;
+            linked.remember(&bytes, &digest);
+            Ok(Ok((pre, digest)))
+        }
+        None => Ok(Err((bytes, digest))),
     }
 }
 

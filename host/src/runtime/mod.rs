@@ -24,6 +24,7 @@
 //! tokio: they build or retire cells; the scheduler never waits on them.
 
 pub mod agent;
+pub mod agent_types;
 pub mod cell;
 pub mod engine;
 pub mod exports;
@@ -239,6 +240,8 @@ pub struct Runtime {
     scheduler: scheduler::Scheduler,
     max_component_bytes: usize,
     lifecycle: crate::name_locks::NameLocks,
+    /// Agent types and their instances, from the first type deployed.
+    types: std::sync::OnceLock<Arc<agent_types::AgentTypes>>,
     _ticker: engine::EpochTicker,
 }
 
@@ -260,6 +263,7 @@ impl Runtime {
             scheduler: scheduler::Scheduler::new().map_err(|e| RuntimeError::Internal(e.to_string()))?,
             max_component_bytes: config.max_component_bytes,
             lifecycle: crate::name_locks::NameLocks::default(),
+            types: std::sync::OnceLock::new(),
             _ticker: ticker,
         })
     }
@@ -283,7 +287,7 @@ impl Runtime {
     /// agent in `agents` runs it any more (a later deploy loads it from the
     /// cache directory, or compiles it when there is none).
     fn forget_unused(&self, agents: &HashMap<String, Running>, digest: &[u8; 32]) {
-        if !agents.values().any(|r| &r.digest == digest) {
+        if !agents.values().any(|r| &r.digest == digest) && !self.types.get().is_some_and(|t| t.uses(digest)) {
             self.linked.forget(digest);
             self.compiler.forget(digest);
         }
@@ -369,6 +373,9 @@ impl Runtime {
             return Err(RuntimeError::RunsElsewhere { agent, host });
         }
         if !replace && self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
+            return Err(RuntimeError::AlreadyDeployed(name));
+        }
+        if self.types.get().is_some_and(|t| t.contains(&name)) {
             return Err(RuntimeError::AlreadyDeployed(name));
         }
         let inherited =
@@ -535,6 +542,9 @@ impl Runtime {
                 }
                 retire(r.cell, Some(until)).await;
             }));
+        }
+        if let Some(types) = self.types.get() {
+            done.extend(types.retire_all(until));
         }
         for d in done {
             let _ = d.await;

@@ -34,7 +34,8 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    fn observe(&mut self, took: Duration) {
+    /// Count one observation of `took`.
+    pub fn observe(&mut self, took: Duration) {
         if self.counts.is_empty() {
             self.bounds_micros = HANDLE_BUCKETS_MICROS.to_vec();
             self.counts = vec![0; HANDLE_BUCKETS_MICROS.len()];
@@ -69,6 +70,9 @@ pub struct AgentStats {
     pub handle_time: Histogram,
     /// stdout/stderr lines dropped because the agent wrote too fast.
     pub log_lines_dropped: u64,
+    /// When its last call ended (for passivating the least recently used instance first).
+    #[serde(skip)]
+    pub last_call: Option<std::time::Instant>,
 }
 
 impl AgentStats {
@@ -77,6 +81,7 @@ impl AgentStats {
         self.handle_time.observe(took);
         self.fuel_used = self.fuel_used.saturating_add(fuel);
         self.memory_high_water = self.memory_high_water.max(memory);
+        self.last_call = Some(std::time::Instant::now());
     }
 
     /// Record a failure.

@@ -27,5 +27,6 @@ mod standard;
 mod supervision;
 mod support;
 mod trust;
+mod virtual_agents;
 mod wasi_baseline;
 mod wit_coverage;

@@ -1,0 +1,75 @@
+//! Virtual agents as the bus sees them: a receiver the bus does not hold
+//! whose name is an instance's (`TYPE/KEY`) is handed to the [`Activator`],
+//! which registers a mailbox for it (and starts the instance behind it), and
+//! the send goes on into that mailbox. An idle instance leaves through
+//! [`Bus::passivate`], which unregisters it only while nothing is queued or
+//! reserved in its mailbox. Instances are not listed in the directory: their
+//! type is.
+
+use super::mailbox::Mailbox;
+use super::Bus;
+use std::sync::Weak;
+
+/// Activates instances of agent types on their first event.
+pub trait Activator: Send + Sync {
+    /// Make sure the instance `name` is registered on the bus ([`Bus::register_instance`]);
+    /// false when `name` is no instance of a type this host runs.
+    fn activate(&self, name: &str) -> bool;
+}
+
+impl Bus {
+    /// Hand receivers that are not registered to `activator` from now on. Once only.
+    pub fn set_activator(&self, activator: Weak<dyn Activator>) {
+        let _ = self.activator.set(activator);
+    }
+
+    /// Ask the activator to activate `name`; whether it is registered now.
+    pub(super) fn activate(&self, name: &str) -> bool {
+        self.activator.get().and_then(Weak::upgrade).is_some_and(|a| a.activate(name))
+    }
+
+    /// Route the instance `name` to `mailbox` (no directory entry), unless an
+    /// open mailbox is registered for it already; whether `mailbox` is its mailbox now.
+    pub fn register_instance(&self, name: &str, mailbox: Mailbox) -> bool {
+        let mut agents = self.agents.write().unwrap_or_else(|p| p.into_inner());
+        if agents.get(name).is_some_and(|m| !m.is_closed()) {
+            return false;
+        }
+        agents.insert(name.to_string(), mailbox);
+        true
+    }
+
+    /// Stop routing the instance `name` to `mailbox` (it could not start, or
+    /// the server stops); a newer mailbox of the same name stays.
+    pub fn unregister_instance(&self, name: &str, mailbox: &Mailbox) {
+        let mut agents = self.agents.write().unwrap_or_else(|p| p.into_inner());
+        if agents.get(name).is_some_and(|m| m.same_as(mailbox)) {
+            agents.remove(name);
+        }
+        self.topics.remove_agent(name);
+    }
+
+    /// List the agent type `name` in the directory with `profile` (its
+    /// instances' self-description): a search finds the type, and a message
+    /// to `TYPE/KEY` activates an instance.
+    pub fn register_type(&self, name: &str, profile: super::directory::Profile) {
+        self.directory.insert(name, profile);
+        self.changed();
+    }
+
+    /// Unregister the instance `name` and close `mailbox`, its mailbox, when
+    /// nothing is queued or reserved in it; whether it was. Senders hold the
+    /// bus's read lock while they reserve, so none is half-way through.
+    pub fn passivate(&self, name: &str, mailbox: &Mailbox) -> bool {
+        let mut agents = self.agents.write().unwrap_or_else(|p| p.into_inner());
+        if mailbox.depth() > 0 || !mailbox.is_empty() {
+            return false;
+        }
+        mailbox.close();
+        if agents.get(name).is_some_and(|m| m.same_as(mailbox)) {
+            agents.remove(name);
+        }
+        self.topics.remove_agent(name);
+        true
+    }
+}

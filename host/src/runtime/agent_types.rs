@@ -1,0 +1,456 @@
+//! Agent types and their instances (virtual agents): an instance `TYPE/KEY`
+//! exists from its first event and leaves memory when idle, keeping its
+//! kv-store namespace and its timers.
+//!
+//! - **Activation** ([`AgentTypes::activate`], called by the bus for a
+//!   receiver it does not hold): a mailbox is registered for the instance at
+//!   once, so what arrives meanwhile queues in order; a task then waits for
+//!   the instance's turn (after a passivation of the same name finished its
+//!   `shutdown`) and for room under `max-active`, instantiates it from the
+//!   type's linked component (never compiling), runs `init` and releases it.
+//!   A failing start answers every queued message with a `failure`
+//!   (`init-failed`) naming the cause.
+//! - **Passivation**: a sweeper per type passivates an instance that has had
+//!   no event for `idle-after-ms`; an activation beyond `max-active` first
+//!   passivates the least recently used idle instance. Passivating takes the
+//!   instance off the bus only while nothing is queued or reserved in its
+//!   mailbox ([`crate::bus::Bus::passivate`]), then runs its `shutdown`. An
+//!   instance with pending timers stays in memory (its reminders fire into it).
+
+use super::agent::LiveAgent;
+use super::cell::{AgentCell, Instance, Turn};
+use super::install::{self, EnvParts};
+use super::stats::Histogram;
+use crate::bindings::AgentPre;
+use crate::bus::Bus;
+use crate::policy::types::{split_instance, AgentTypeSpec};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What an instance is made from, besides its type: shared by all types.
+pub(super) struct Parts {
+    pub(super) bus: Arc<Bus>,
+    pub(super) kv: Arc<dyn crate::store::KvBackend>,
+    pub(super) runtime: tokio::runtime::Handle,
+    pub(super) scheduler: super::scheduler::Handle,
+    pub(super) timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
+}
+
+/// The agent types of a runtime and their active instances.
+pub struct AgentTypes {
+    parts: Parts,
+    types: RwLock<HashMap<String, Arc<AgentType>>>,
+    /// Starts and passivations of one instance, one at a time.
+    lifecycle: crate::name_locks::NameLocks,
+    me: Weak<AgentTypes>,
+}
+
+/// One deployed agent type.
+pub(super) struct AgentType {
+    pub(super) spec: AgentTypeSpec,
+    pre: AgentPre<super::agent::AgentState>,
+    digest: [u8; 32],
+    instances: Mutex<HashMap<String, Active>>,
+    /// One permit per instance in memory, `max-active` in all.
+    room: Arc<tokio::sync::Semaphore>,
+    /// Whether the type's directory entry was registered (from its first instance's `capabilities`).
+    registered: AtomicBool,
+    activations: AtomicU64,
+    passivations: AtomicU64,
+    activation_time: Mutex<Histogram>,
+    sweeper: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+/// An instance in memory (or on its way there).
+struct Active {
+    cell: Arc<AgentCell>,
+    /// Events it had handled at the last look, and since when that count stood still.
+    seen: (u64, Instant),
+    /// Its room under `max-active`, once it has it.
+    room: Arc<Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>,
+}
+
+/// An agent type as `GET /v1/agent-types` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TypeSummary {
+    /// The type's name.
+    pub name: String,
+    /// Instances in memory (or starting) now.
+    pub active: usize,
+    /// Most instances in memory at once.
+    pub max_active: u32,
+    /// Passivated after this long without an event, in milliseconds.
+    pub idle_after_ms: u64,
+    /// Instances started since the type was deployed.
+    pub activations: u64,
+    /// Instances passivated since the type was deployed.
+    pub passivations: u64,
+    /// How long starts took (message in the mailbox to instance released).
+    pub activation_time: Histogram,
+}
+
+/// An active instance as `GET /v1/agents?type=` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstanceSummary {
+    /// Its name, `TYPE/KEY`.
+    pub name: String,
+    /// `starting`, `idle`, `running`, `restarting`, `quarantined` or `failed` (it could not start).
+    pub state: &'static str,
+    /// Messages waiting in its mailbox.
+    pub mailbox_depth: usize,
+    /// Its counters since it was activated.
+    pub stats: super::stats::AgentStats,
+}
+
+/// How often an instance waiting for room under `max-active` looks again for an idle one to make way.
+const EVICT_RETRY: Duration = Duration::from_millis(10);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Events an instance has handled.
+fn events(cell: &AgentCell) -> u64 {
+    let stats = lock(&cell.env.stats);
+    stats.messages + stats.timers
+}
+
+impl AgentTypes {
+    pub(super) fn new(parts: Parts) -> Arc<AgentTypes> {
+        Arc::new_cyclic(|me| AgentTypes {
+            parts,
+            types: RwLock::new(HashMap::new()),
+            lifecycle: crate::name_locks::NameLocks::default(),
+            me: me.clone(),
+        })
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<AgentType>> {
+        self.types.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    /// Whether a deployed type runs the component with this digest.
+    pub(super) fn uses(&self, digest: &[u8; 32]) -> bool {
+        self.types.read().unwrap_or_else(|p| p.into_inner()).values().any(|t| &t.digest == digest)
+    }
+
+    /// Whether a type of this name is deployed.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Deploy (or replace) the type `spec` with its linked component; its
+    /// instances start from `pre` from now on (those in memory keep running).
+    pub(super) fn insert(&self, spec: AgentTypeSpec, pre: AgentPre<super::agent::AgentState>, digest: [u8; 32]) {
+        let agent_type = Arc::new(AgentType {
+            room: Arc::new(tokio::sync::Semaphore::new(spec.max_active as usize)),
+            spec,
+            pre,
+            digest,
+            instances: Mutex::new(HashMap::new()),
+            registered: AtomicBool::new(false),
+            activations: AtomicU64::new(0),
+            passivations: AtomicU64::new(0),
+            activation_time: Mutex::new(Histogram::default()),
+            sweeper: Mutex::new(None),
+        });
+        let sweeper = self.parts.runtime.spawn(sweep(self.me.clone(), Arc::downgrade(&agent_type)));
+        *lock(&agent_type.sweeper) = Some(sweeper.abort_handle());
+        let name = agent_type.spec.name().to_string();
+        let old = self.types.write().unwrap_or_else(|p| p.into_inner()).insert(name, agent_type);
+        if let Some(old) = old.and_then(|t| lock(&t.sweeper).take()) {
+            old.abort();
+        }
+    }
+
+    /// The deployed types, sorted by name.
+    pub fn summaries(&self) -> Vec<TypeSummary> {
+        let types = self.types.read().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<TypeSummary> = types
+            .values()
+            .map(|t| TypeSummary {
+                name: t.spec.name().to_string(),
+                active: lock(&t.instances).len(),
+                max_active: t.spec.max_active,
+                idle_after_ms: t.spec.idle_after.as_millis() as u64,
+                activations: t.activations.load(Ordering::Relaxed),
+                passivations: t.passivations.load(Ordering::Relaxed),
+                activation_time: lock(&t.activation_time).clone(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// The instances of `agent_type` in memory, sorted by name; `None` when no such type is deployed.
+    pub fn instances(&self, agent_type: &str) -> Option<Vec<InstanceSummary>> {
+        let t = self.get(agent_type)?;
+        let mut list: Vec<InstanceSummary> = lock(&t.instances)
+            .values()
+            .map(|a| {
+                let stats = lock(&a.cell.env.stats).clone();
+                let state = match (a.cell.turn(), &stats.status) {
+                    (_, super::stats::Status::Quarantined(_)) => "quarantined",
+                    (Turn::Idle, _) if a.cell.not_started() => "failed",
+                    (Turn::Held, _) => "starting",
+                    (Turn::Idle, _) => "idle",
+                    (Turn::Restarting, _) => "restarting",
+                    (Turn::Scheduled | Turn::Stopped, _) => "running",
+                };
+                InstanceSummary {
+                    name: a.cell.env.spec.name.clone(),
+                    state,
+                    mailbox_depth: a.cell.mailbox().depth(),
+                    stats,
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Some(list)
+    }
+
+    /// Stop every instance (the server stops): each handles what is queued
+    /// until `until`, then runs its `shutdown`; the tasks doing it.
+    pub(super) fn retire_all(&self, until: Instant) -> Vec<tokio::task::JoinHandle<()>> {
+        let types: Vec<Arc<AgentType>> =
+            self.types.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let mut retiring = Vec::new();
+        for t in types {
+            if let Some(sweeper) = lock(&t.sweeper).take() {
+                sweeper.abort();
+            }
+            for (_, active) in lock(&t.instances).drain() {
+                self.parts.bus.unregister_instance(&active.cell.env.spec.name, active.cell.mailbox());
+                retiring.push(self.parts.runtime.spawn(async move {
+                    super::retire(active.cell, Some(until)).await;
+                    drop(active.room);
+                }));
+            }
+        }
+        retiring
+    }
+
+    /// Passivate the instance `TYPE/KEY` now if it is idle; whether it was.
+    pub fn passivate_now(&self, name: &str) -> bool {
+        let Some((type_name, key)) = split_instance(name) else { return false };
+        self.get(type_name).is_some_and(|t| self.passivate(&t, &mut lock(&t.instances), key))
+    }
+
+    /// Take `key` of `t` out of memory when it is idle and nothing waits for it (see the module doc).
+    fn passivate(&self, t: &Arc<AgentType>, instances: &mut HashMap<String, Active>, key: &str) -> bool {
+        let Some(active) = instances.get(key) else { return false };
+        let cell = &active.cell;
+        if cell.turn() != Turn::Idle || cell.env.timers.active() > 0 {
+            return false;
+        }
+        if !self.parts.bus.passivate(&cell.env.spec.name, cell.mailbox()) {
+            return false;
+        }
+        let Some(active) = instances.remove(key) else { return false };
+        let (Some(types), t) = (self.me.upgrade(), t.clone()) else { return true };
+        self.parts.runtime.spawn(async move {
+            let name = active.cell.env.spec.name.clone();
+            let _turn = types.lifecycle.lock(&name).await;
+            super::retire(active.cell, None).await;
+            drop(active.room);
+            t.passivations.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(agent = %name, "passivated");
+        });
+        true
+    }
+
+    /// Start `TYPE/KEY` (see the module doc); false when `name` is no instance of a deployed type.
+    pub fn activate_instance(&self, name: &str) -> bool {
+        let Some((type_name, key)) = split_instance(name) else { return false };
+        let Some(t) = self.get(type_name) else { return false };
+        let mut instances = lock(&t.instances);
+        if instances.contains_key(key) {
+            return true;
+        }
+        let parts = EnvParts {
+            spec: t.spec.instance(key),
+            bus: self.parts.bus.clone(),
+            kv: self.parts.kv.clone(),
+            runtime: self.parts.runtime.clone(),
+            scheduler: self.parts.scheduler.clone(),
+            timer_log: self.parts.timer_log.clone(),
+            inherited: None,
+        };
+        let cell = parts.build(t.pre.clone());
+        if !self.parts.bus.register_instance(name, cell.mailbox().clone()) {
+            return true;
+        }
+        let room = Arc::new(Mutex::new(None));
+        instances.insert(key.to_string(), Active { cell: cell.clone(), seen: (0, Instant::now()), room: room.clone() });
+        drop(instances);
+        if let Some(types) = self.me.upgrade() {
+            self.parts.runtime.spawn(async move { types.start(t, cell, room).await });
+        }
+        true
+    }
+
+    /// Passivate the least recently used idle instance of `t` other than `starting`.
+    fn evict_one(&self, t: &Arc<AgentType>, starting: &str) {
+        let mut instances = lock(&t.instances);
+        let mut candidates: Vec<(Option<std::time::Instant>, String)> = instances
+            .iter()
+            .filter(|(_, a)| a.cell.env.spec.name != starting && lock(&a.room).is_some())
+            .map(|(key, a)| (lock(&a.cell.env.stats).last_call, key.clone()))
+            .collect();
+        candidates.sort();
+        for (_, key) in candidates {
+            if self.passivate(t, &mut instances, &key) {
+                return;
+            }
+        }
+    }
+
+    /// Instantiate and initialise an activated instance, then let it run.
+    async fn start(
+        &self,
+        t: Arc<AgentType>,
+        cell: Arc<AgentCell>,
+        room: Arc<Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>,
+    ) {
+        let name = cell.env.spec.name.clone();
+        let _turn = self.lifecycle.lock(&name).await;
+        // room under max-active: the least recently used idle instance makes way, else wait for one
+        let permit = loop {
+            if let Ok(permit) = t.room.clone().try_acquire_owned() {
+                break permit;
+            }
+            self.evict_one(&t, &name);
+            tokio::select! {
+                permit = t.room.clone().acquire_owned() => match permit {
+                    Ok(permit) => break permit,
+                    Err(_) => return,
+                },
+                _ = tokio::time::sleep(EVICT_RETRY) => {}
+            }
+        };
+        *lock(&room) = Some(permit);
+        let began = Instant::now();
+        let (env, pre) = (cell.env.clone(), cell.pre.clone());
+        let started = install::blocking(move || {
+            let mut live = LiveAgent::start(env, &pre)?;
+            let profile = live.capabilities().ok();
+            Ok::<_, super::RuntimeError>((live, profile))
+        })
+        .await
+        .and_then(|started| started);
+        match started {
+            Ok((live, profile)) => {
+                if let Some(profile) = profile.filter(|_| !t.registered.swap(true, Ordering::SeqCst)) {
+                    self.parts.bus.register_type(t.spec.name(), profile.into());
+                }
+                cell.install(Instance::Live(Box::new(live)));
+                t.activations.fetch_add(1, Ordering::Relaxed);
+                lock(&t.activation_time).observe(began.elapsed());
+                cell.release();
+            }
+            Err(e) => {
+                // the instance answers what is queued with the cause; passivated once idle, the
+                // next message tries again
+                tracing::warn!(agent = %name, "cannot activate: {e}");
+                cell.install(Instance::NotStarted(e.to_string()));
+                cell.release();
+            }
+        }
+    }
+}
+
+impl super::Runtime {
+    /// Deploy (or replace) the agent type `spec` with the component `bytes`:
+    /// admitted, compiled (or taken from the cache) and linked with the
+    /// type's grants now, so an instance's activation only instantiates it.
+    pub async fn deploy_type(
+        &self,
+        spec: crate::policy::types::AgentTypeSpec,
+        bytes: Vec<u8>,
+    ) -> Result<(), super::RuntimeError> {
+        let name = spec.name().to_string();
+        let _turn = self.lifecycle.lock(&name).await;
+        if self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
+            return Err(super::RuntimeError::AlreadyDeployed(name));
+        }
+        let (pre, digest) = self.link(&spec.agent, bytes).await?;
+        let types = self.types.get_or_init(|| {
+            let types = AgentTypes::new(Parts {
+                bus: self.bus.clone(),
+                kv: self.kv.clone(),
+                runtime: tokio::runtime::Handle::current(),
+                scheduler: self.scheduler.handle(),
+                timer_log: self.timer_log.clone(),
+            });
+            let activator: std::sync::Weak<dyn crate::bus::activation::Activator> = Arc::downgrade(&types) as _;
+            self.bus.set_activator(activator);
+            types
+        });
+        types.insert(spec, pre, digest);
+        tracing::info!(agent_type = %name, "agent type deployed");
+        Ok(())
+    }
+
+    /// The agent types and their instances, once a type was deployed.
+    pub fn agent_types(&self) -> Option<&Arc<AgentTypes>> {
+        self.types.get()
+    }
+
+    /// Admit `bytes` for `spec` and link it with its grants, compiling it first when it is new.
+    async fn link(
+        &self,
+        spec: &crate::policy::AgentSpec,
+        bytes: Vec<u8>,
+    ) -> Result<install::LinkedComponent, super::RuntimeError> {
+        let (linked, compiler, owned) = (self.linked.clone(), self.compiler.clone(), spec.clone());
+        let limit = self.max_component_bytes;
+        let found = install::blocking(move || install::link_if_compiled(&linked, &compiler, &owned, bytes, limit));
+        match found.await?? {
+            Ok(linked) => Ok(linked),
+            Err((bytes, digest)) => {
+                let compiled = self.compile(&spec.name, bytes, digest).await?;
+                Ok((self.linked.insert(&compiled, &digest, spec)?, digest))
+            }
+        }
+    }
+}
+
+impl crate::bus::activation::Activator for AgentTypes {
+    fn activate(&self, name: &str) -> bool {
+        self.activate_instance(name)
+    }
+}
+
+/// Passivate the instances of a type that have had no event for its `idle-after-ms`.
+async fn sweep(types: Weak<AgentTypes>, t: Weak<AgentType>) {
+    let every = match t.upgrade() {
+        Some(t) => (t.spec.idle_after / 4).clamp(Duration::from_millis(5), Duration::from_secs(1)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        let (Some(types), Some(t)) = (types.upgrade(), t.upgrade()) else { return };
+        let now = Instant::now();
+        let mut instances = lock(&t.instances);
+        let mut idle = Vec::new();
+        for (key, active) in instances.iter_mut() {
+            let (cell, count) = (&active.cell, events(&active.cell));
+            let busy = cell.turn() != Turn::Idle || cell.mailbox().depth() > 0 || !cell.mailbox().is_empty();
+            if busy {
+                active.seen = (count, now);
+            } else if cell.not_started()
+                || (count == active.seen.0 && now.duration_since(active.seen.1) >= t.spec.idle_after)
+            {
+                idle.push(key.clone());
+            } else if count != active.seen.0 {
+                active.seen = (count, now);
+            }
+        }
+        for key in idle {
+            types.passivate(&t, &mut instances, &key);
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Virtual agents: instances `TYPE/KEY` of an `[[agent-type]]` exist from
+//! their first message, leave memory when idle, and keep their kv state.
+
+use crate::support::*;
+use caxton::acl::{Message, Performative};
+use caxton::policy::types::AgentTypeSpec;
+use caxton::runtime::Runtime;
+use serde_json::json;
+use std::time::Duration;
+
+/// The `counter` component as agent type `account`.
+fn account(idle_after: Duration, max_active: u32) -> AgentTypeSpec {
+    let mut agent = spec("account", "counter", all_grants());
+    agent.grants.timers = None;
+    agent.grants.logging = None;
+    AgentTypeSpec { agent, idle_after, max_active }
+}
+
+async fn runtime_with_type(t: AgentTypeSpec) -> Runtime {
+    let rt = runtime();
+    let bytes = std::fs::read(&t.agent.component).unwrap();
+    rt.deploy_type(t, bytes).await.unwrap();
+    rt
+}
+
+/// Send `increment` to `to` and wait for the reply, with no timeout (the
+/// paused clock would fire one at once); the reply.
+async fn increment(rt: &Runtime, to: &str) -> Message {
+    let bus = rt.bus();
+    let mut msg = Message::new(Performative::Request, vec![to.into()], json!({ "action": "increment" }).to_string());
+    msg.reply_with = Some(bus.fresh_id("test"));
+    let waiter = bus.expect_reply("tester", &mut msg);
+    bus.send("tester", msg).unwrap();
+    waiter.recv().await.unwrap()
+}
+
+fn count(reply: &Message) -> i64 {
+    content(reply)["result"]["count"].as_i64().unwrap_or_else(|| panic!("not a count: {reply:?}"))
+}
+
+fn active(rt: &Runtime) -> Vec<String> {
+    rt.agent_types().unwrap().instances("account").unwrap().into_iter().map(|i| i.name).collect()
+}
+
+/// Wait (yielding to the runtime, whose clock may be paused) until `done`.
+async fn until(mut done: impl FnMut() -> bool) {
+    while !done() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_keys_of_one_type_count_independently_and_answer_in_their_own_name() {
+    let rt = runtime_with_type(account(Duration::from_secs(60), 100)).await;
+    assert_eq!(count(&increment(&rt, "account/alice").await), 1);
+    assert_eq!(count(&increment(&rt, "account/alice").await), 2);
+    let bob = increment(&rt, "account/bob@example.com").await;
+    assert_eq!((count(&bob), bob.sender.as_str()), (1, "account/bob@example.com"));
+    assert_eq!(active(&rt), ["account/alice", "account/bob@example.com"]);
+    let types = rt.agent_types().unwrap().summaries();
+    assert_eq!((types[0].name.as_str(), types[0].active, types[0].activations), ("account", 2, 2));
+    // not an instance: a key that breaks the rules, or a type nobody deployed
+    for nobody in ["account/white space", "account/", "ledger/alice"] {
+        let msg = Message::new(Performative::Request, vec![nobody.into()], "{}".into());
+        let refused = rt.bus().send("tester", msg).unwrap_err();
+        assert!(refused.to_string().contains("no agent named"), "{nobody}: {refused}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_idle_instance_is_passivated_and_its_next_message_sees_its_kv_state() {
+    let rt = runtime_with_type(account(Duration::from_millis(200), 100)).await;
+    assert_eq!(count(&increment(&rt, "account/alice").await), 1);
+    assert_eq!(count(&increment(&rt, "account/bob").await), 1);
+    // the paused clock moves on (also while the test waits for an agent): both have been idle
+    // for longer than idle-after-ms
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    until(|| rt.agent_types().unwrap().summaries()[0].passivations == 2).await;
+    assert!(active(&rt).is_empty());
+    assert!(!rt.bus().is_agent("account/alice"));
+    assert_eq!(count(&increment(&rt, "account/alice").await), 2, "the count outlived the instance");
+    assert_eq!(active(&rt), ["account/alice"]);
+    assert_eq!(rt.agent_types().unwrap().summaries()[0].activations, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_active_keeps_at_most_that_many_in_memory_and_the_evicted_keep_their_state() {
+    let rt = runtime_with_type(account(Duration::from_secs(3600), 2)).await;
+    for round in 1..=3 {
+        for key in ["account/a", "account/b", "account/c"] {
+            assert_eq!(count(&increment(&rt, key).await), round, "{key}");
+            assert!(active(&rt).len() <= 2, "{:?}", active(&rt));
+        }
+    }
+    let types = rt.agent_types().unwrap().summaries();
+    assert_eq!(types[0].activations, 9, "each key was evicted before its next message");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_sent_while_an_instance_activates_arrive_in_order() {
+    let rt = runtime_with_type(account(Duration::from_secs(60), 100)).await;
+    let bus = rt.bus();
+    let mut waiters = Vec::new();
+    for _ in 0..50 {
+        let mut msg = Message::new(
+            Performative::Request,
+            vec!["account/carol".into()],
+            json!({ "action": "increment" }).to_string(),
+        );
+        msg.reply_with = Some(bus.fresh_id("test"));
+        waiters.push(bus.expect_reply("tester", &mut msg));
+        bus.send("tester", msg).unwrap();
+    }
+    for (n, waiter) in (1..).zip(waiters) {
+        assert_eq!(count(&waiter.recv().await.unwrap()), n);
+    }
+    assert_eq!(rt.agent_types().unwrap().summaries()[0].activations, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_that_cannot_start_answers_its_message_with_a_failure_naming_the_cause() {
+    let mut tiny = account(Duration::from_millis(100), 100);
+    tiny.agent.limits.memory_bytes = 64 * 1024;
+    let rt = runtime_with_type(tiny).await;
+    let reply = increment(&rt, "account/alice").await;
+    assert_eq!(reply.performative, Performative::Failure, "{reply:?}");
+    let failure = content(&reply);
+    assert_eq!(failure["reason"], "init-failed", "{failure}");
+    assert!(failure["error"].as_str().unwrap().contains("account/alice"), "{failure}");
+    // once it has answered what was queued it leaves, and the next message tries again
+    until(|| active(&rt).is_empty()).await;
+    let again = increment(&rt, "account/alice").await;
+    assert_eq!(content(&again)["reason"], "init-failed", "{again:?}");
+}
+
+#[test]
+fn the_accounts_deployment_counts_per_key_from_the_cli_lists_instances_and_survives_a_restart() {
+    use crate::support::process::{caxton, http, spawn_server};
+    component("counter");
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().to_str().unwrap();
+    let send = |addr: &str, to: &str| {
+        let out = caxton(&[
+            "send",
+            to,
+            r#"{"action":"increment"}"#,
+            "--wait",
+            "10000",
+            "--server",
+            &format!("http://{addr}"),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        reply["content"]["result"]["count"].as_i64().unwrap_or_else(|| panic!("{reply}"))
+    };
+    let (mut server, addr) = spawn_server(&["--deployment", "policies/accounts.toml", "--data", data_arg]);
+    assert_eq!((send(&addr, "account/alice"), send(&addr, "account/alice"), send(&addr, "account/bob")), (1, 2, 1));
+    let (status, listed) = http(&addr, "GET", "/v1/agents?type=account", "").unwrap();
+    assert_eq!(status, 200, "{listed}");
+    let names: Vec<&str> = listed["agents"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["account/alice", "account/bob"]);
+    let (_, types) = http(&addr, "GET", "/v1/agent-types", "").unwrap();
+    assert_eq!(
+        (types["agent_types"][0]["name"].clone(), types["agent_types"][0]["activations"].clone()),
+        (json!("account"), json!(2))
+    );
+    let (status, unknown) = http(&addr, "GET", "/v1/agents?type=ledger", "").unwrap();
+    assert_eq!((status, unknown["error"]["code"].clone()), (404, json!("no-such-agent-type")), "{unknown}");
+    // the type is listed in the directory once, not its instances
+    let (_, directory) = http(&addr, "GET", "/v1/directory", "").unwrap();
+    let entries: Vec<&str> =
+        directory["agents"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    assert!(entries.contains(&"account") && !entries.iter().any(|e| e.contains('/')), "{directory}");
+    let _ = server.kill();
+    let _ = server.wait();
+    // restored from the registry without the file: the counts are in the durable kv-store
+    let (mut server, addr) = spawn_server(&["--data", data_arg]);
+    assert_eq!(send(&addr, "account/alice"), 3);
+    let _ = server.kill();
+    let _ = server.wait();
+}
