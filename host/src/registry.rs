@@ -258,6 +258,18 @@ impl crate::capability::timers::TimerLog for Registry {
             Vec::new()
         })
     }
+
+    fn agents_pending(&self, prefix: &str) -> Vec<String> {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let query = "SELECT DISTINCT agent FROM timers WHERE substr(agent, 1, length(?1)) = ?1 ORDER BY agent";
+        let rows = db.prepare(query).and_then(|mut stmt| {
+            stmt.query_map(params![prefix], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()
+        });
+        rows.unwrap_or_else(|e| {
+            tracing::error!(prefix, "cannot read which agents have timers pending: {e}");
+            Vec::new()
+        })
+    }
 }
 
 #[cfg(test)]

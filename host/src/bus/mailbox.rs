@@ -69,16 +69,25 @@ impl Mailbox {
         }
     }
 
-    /// Queue a fired timer (it takes no slot); dropped once the mailbox is closed.
-    pub fn push_timer(&self, id: u64) {
+    /// Queue a fired timer (it takes no slot); false (dropped) once the mailbox is closed.
+    pub fn push_timer(&self, id: u64) -> bool {
         let mut queue = lock(&self.shared.queue);
         // checked under the queue's lock, which `close` takes: no timer lands after the last drain
         if self.shared.closed.load(Ordering::Acquire) {
-            return;
+            return false;
         }
         queue.push_back(Event::Timer(id));
         drop(queue);
         self.wake();
+        true
+    }
+
+    /// A mailbox that takes nothing (timers waiting for an instance that is not in memory).
+    pub fn closed() -> Mailbox {
+        let wake: Weak<dyn Wake> = Weak::<NoWake>::new();
+        let mailbox = Mailbox::new(0, wake);
+        mailbox.close();
+        mailbox
     }
 
     fn push(&self, event: Event) {
@@ -134,6 +143,13 @@ impl Mailbox {
     pub fn capacity(&self) -> usize {
         self.shared.capacity
     }
+}
+
+/// Wakes nothing.
+struct NoWake;
+
+impl Wake for NoWake {
+    fn wake(self: Arc<Self>) {}
 }
 
 /// One reserved message slot; dropping it unused gives the slot back.

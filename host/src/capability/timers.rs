@@ -27,7 +27,14 @@ pub trait TimerLog: Send + Sync {
     fn disarmed(&self, agent: &str, id: u64);
     /// The timers of `agent` still pending: `(id, due_ms)`.
     fn pending(&self, agent: &str) -> Vec<(u64, u64)>;
+    /// The agents whose names start with `prefix` that have timers pending.
+    fn agents_pending(&self, prefix: &str) -> Vec<String>;
 }
+
+/// Called when a timer fires and its mailbox is closed (a virtual agent's
+/// instance was passivated): activates the instance again, whose mailbox the
+/// timers then target.
+pub type Reactivate = Arc<dyn Fn() + Send + Sync>;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -50,6 +57,7 @@ pub struct AgentTimers {
     max_active: u32,
     log: Option<Arc<dyn TimerLog>>,
     state: Mutex<State>,
+    reactivate: Arc<Mutex<Option<Reactivate>>>,
 }
 
 impl AgentTimers {
@@ -69,6 +77,7 @@ impl AgentTimers {
             max_active,
             log,
             state: Mutex::new(State::default()),
+            reactivate: Arc::new(Mutex::new(None)),
         });
         let pending = timers.log.as_ref().map(|l| l.pending(agent)).unwrap_or_default();
         let now = now_ms();
@@ -87,14 +96,28 @@ impl AgentTimers {
     }
 
     fn arm(&self, id: u64, delay_ms: u64) -> AbortHandle {
-        let mailbox = self.mailbox.clone();
+        let (mailbox, reactivate) = (self.mailbox.clone(), self.reactivate.clone());
         self.runtime
             .spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                 let target = mailbox.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                target.push_timer(id);
+                if target.push_timer(id) {
+                    return;
+                }
+                // the instance was passivated: activating it points these timers at its new mailbox
+                let hook = reactivate.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Some(hook) = hook {
+                    hook();
+                    let target = mailbox.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    target.push_timer(id);
+                }
             })
             .abort_handle()
+    }
+
+    /// Call `hook` when a timer fires into a closed mailbox (see [`Reactivate`]).
+    pub fn on_closed(&self, hook: Reactivate) {
+        *self.reactivate.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
     /// Called when a timer event comes out of the mailbox: true if
@@ -287,6 +310,9 @@ mod tests {
         }
         fn pending(&self, _: &str) -> Vec<(u64, u64)> {
             self.0.lock().unwrap().iter().map(|(i, d)| (*i, *d)).collect()
+        }
+        fn agents_pending(&self, _: &str) -> Vec<String> {
+            Vec::new()
         }
     }
 

@@ -134,6 +134,39 @@ pub fn list(state: &ApiState, query: Option<&str>) -> Result<Reply, ApiError> {
     Ok(json_reply(StatusCode::OK, &json!({ "type": agent_type, "agents": instances })))
 }
 
+/// `GET /v1/agents/{type}/{key}`: an instance of an agent type, while it is in memory.
+pub fn get_instance(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
+    let agent_type = name.split_once('/').map_or(name, |(t, _)| t);
+    let instances = state.platform.runtime.agent_types().and_then(|t| t.instances(agent_type)).unwrap_or_default();
+    let instance = instances.into_iter().find(|i| i.name == name).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "no-such-agent",
+            &format!("no instance `{name}` is in memory (its next message activates it)"),
+        )
+    })?;
+    Ok(json_reply(StatusCode::OK, &json!(instance)))
+}
+
+/// `DELETE /v1/agents/{type}/{key}`: purge one instance of an agent type: out of memory, its
+/// timers disarmed and its kv-store deleted (the type stays).
+pub async fn purge_instance(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
+    let types = state.platform.runtime.agent_types();
+    let purged = match types {
+        Some(types) => types.purge(name).await,
+        None => Err(RuntimeError::NotDeployed(name.to_string())),
+    };
+    match purged {
+        Ok(keys) => Ok(json_reply(StatusCode::OK, &json!({ "purged": name, "keys_deleted": keys }))),
+        Err(RuntimeError::NotDeployed(_)) => Err(error(
+            StatusCode::NOT_FOUND,
+            "no-such-agent-type",
+            &format!("`{name}` is not an instance of a deployed agent type (TYPE/KEY)"),
+        )),
+        Err(e) => Err(platform_error(e.into())),
+    }
+}
+
 /// `GET /v1/agent-types`: the deployed agent types with their instance counts and activation times.
 pub fn types(state: &ApiState) -> Reply {
     let types = state.platform.runtime.agent_types().map(|t| t.summaries()).unwrap_or_default();

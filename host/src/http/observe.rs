@@ -145,25 +145,16 @@ pub fn metrics(state: &ApiState) -> Reply {
         })
         .collect();
     family("caxton_agent_failures_total", "counter", "Failed calls by reason.", failures);
-    let mut histogram = Vec::new();
-    for a in &agents {
-        let h = &a.stats.handle_time;
-        let mut cumulative = 0;
-        for (i, bound) in HANDLE_BUCKETS_MICROS.iter().enumerate() {
-            cumulative += h.counts.get(i).copied().unwrap_or(0);
-            let le = if *bound == u64::MAX { "+Inf".to_string() } else { format!("{}", *bound as f64 / 1e6) };
-            histogram.push(format!(
-                "caxton_agent_handle_seconds_bucket{{agent=\"{}\",le=\"{le}\"}} {cumulative}",
-                label(&a.name)
-            ));
-        }
-        histogram.push(format!(
-            "caxton_agent_handle_seconds_sum{{agent=\"{}\"}} {}",
-            label(&a.name),
-            h.sum_micros as f64 / 1e6
-        ));
-        histogram.push(format!("caxton_agent_handle_seconds_count{{agent=\"{}\"}} {cumulative}", label(&a.name)));
-    }
+    let histogram = agents
+        .iter()
+        .flat_map(|a| {
+            histogram_lines(
+                "caxton_agent_handle_seconds",
+                &format!("agent=\"{}\"", label(&a.name)),
+                &a.stats.handle_time,
+            )
+        })
+        .collect();
     family("caxton_agent_handle_seconds", "histogram", "Time spent in the agent's exports.", histogram);
     let dead = runtime.bus().dead_letter_total();
     family(
@@ -183,6 +174,11 @@ pub fn metrics(state: &ApiState) -> Reply {
         "Messages dead-lettered since the server started, by reason.",
         by_reason.collect(),
     );
+    if let Some(types) = runtime.agent_types() {
+        for (name, kind, help, lines) in agent_type_families(&types.summaries()) {
+            family(name, kind, help, lines);
+        }
+    }
     if let Some(cluster) = &state.cluster {
         family(
             "caxton_cluster_hosts",
@@ -202,6 +198,63 @@ pub fn metrics(state: &ApiState) -> Reply {
         );
     }
     typed_reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", out)
+}
+
+/// The lines of histogram `metric` (labels `labels`) in Prometheus's form: cumulative buckets in seconds, sum, count.
+fn histogram_lines(metric: &str, labels: &str, h: &crate::runtime::stats::Histogram) -> Vec<String> {
+    let mut lines = Vec::with_capacity(HANDLE_BUCKETS_MICROS.len() + 2);
+    let mut cumulative = 0;
+    for (i, bound) in HANDLE_BUCKETS_MICROS.iter().enumerate() {
+        cumulative += h.counts.get(i).copied().unwrap_or(0);
+        let le = if *bound == u64::MAX { "+Inf".to_string() } else { format!("{}", *bound as f64 / 1e6) };
+        lines.push(format!("{metric}_bucket{{{labels},le=\"{le}\"}} {cumulative}"));
+    }
+    lines.push(format!("{metric}_sum{{{labels}}} {}", h.sum_micros as f64 / 1e6));
+    lines.push(format!("{metric}_count{{{labels}}} {cumulative}"));
+    lines
+}
+
+/// One metric family: name, kind, help and its lines.
+type Family = (&'static str, &'static str, &'static str, Vec<String>);
+
+/// The families of the agent types: instances in memory, activations, passivations, activation time.
+fn agent_type_families(types: &[crate::runtime::agent_types::TypeSummary]) -> Vec<Family> {
+    let per_type = |metric: &str, f: fn(&crate::runtime::agent_types::TypeSummary) -> u64| -> Vec<String> {
+        types.iter().map(|t| format!("{metric}{{agent_type=\"{}\"}} {}", label(&t.name), f(t))).collect()
+    };
+    let activation_time = types
+        .iter()
+        .flat_map(|t| {
+            let labels = format!("agent_type=\"{}\"", label(&t.name));
+            histogram_lines("caxton_agent_type_activation_seconds", &labels, &t.activation_time)
+        })
+        .collect();
+    vec![
+        (
+            "caxton_agent_type_active",
+            "gauge",
+            "Instances in memory (or starting).",
+            per_type("caxton_agent_type_active", |t| t.active as u64),
+        ),
+        (
+            "caxton_agent_type_activations_total",
+            "counter",
+            "Instances started.",
+            per_type("caxton_agent_type_activations_total", |t| t.activations),
+        ),
+        (
+            "caxton_agent_type_passivations_total",
+            "counter",
+            "Instances passivated.",
+            per_type("caxton_agent_type_passivations_total", |t| t.passivations),
+        ),
+        (
+            "caxton_agent_type_activation_seconds",
+            "histogram",
+            "Time from activation to the instance released.",
+            activation_time,
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@ fn operation(path: &str, method: &str) -> Value {
             "The deployed agents with state and statistics; with ?type=TYPE, that agent type's instances in memory",
             "200",
         ),
+        ("/v1/agents/{type}/{key}", "GET") => ("One instance of an agent type, while it is in memory", "200"),
+        ("/v1/agents/{type}/{key}", _) => {
+            ("Purge one instance of an agent type: out of memory, timers disarmed, kv-store deleted", "200")
+        }
         ("/v1/agent-types", _) => {
             ("The deployed agent types (virtual agents) with active instances, activations and passivations", "200")
         }
@@ -43,7 +47,10 @@ fn operation(path: &str, method: &str) -> Value {
         },
     });
     let name = json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
-    let parameters = if path.contains("{name}") && method == "DELETE" {
+    let in_path = |n: &str| json!({ "name": n, "in": "path", "required": true, "schema": { "type": "string" } });
+    let parameters = if path.contains("{type}") {
+        json!([in_path("type"), in_path("key")])
+    } else if path.contains("{name}") && method == "DELETE" {
         json!([name, { "name": "keep_state", "in": "query", "required": false, "schema": { "type": "boolean" } }])
     } else if path.contains("{name}") {
         json!([name])

@@ -17,6 +17,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/openapi.json", &["GET"]),
     ("/v1/agents", &["GET", "POST"]),
     ("/v1/agents/{name}", &["GET", "DELETE"]),
+    ("/v1/agents/{type}/{key}", &["GET", "DELETE"]),
     ("/v1/agent-types", &["GET"]),
     ("/v1/components", &["POST"]),
     ("/v1/messages", &["POST"]),
@@ -33,6 +34,7 @@ enum Route {
     OpenApi,
     Agents,
     Agent(String),
+    Instance(String),
     AgentTypes,
     Components,
     Messages,
@@ -55,8 +57,16 @@ impl Route {
             "/v1/dead-letters" => Route::DeadLetters,
             "/v1/cluster" => Route::Cluster,
             _ => {
-                let name = path.strip_prefix("/v1/agents/").filter(|n| !n.is_empty() && !n.contains('/'))?;
-                Route::Agent(super::reply::percent_decode(name))
+                let name = path.strip_prefix("/v1/agents/").filter(|n| !n.is_empty())?;
+                match name.split_once('/') {
+                    None => Route::Agent(super::reply::percent_decode(name)),
+                    Some((t, k)) if !t.is_empty() && !k.is_empty() && !k.contains('/') => Route::Instance(format!(
+                        "{}/{}",
+                        super::reply::percent_decode(t),
+                        super::reply::percent_decode(k)
+                    )),
+                    Some(_) => return None,
+                }
             }
         })
     }
@@ -69,6 +79,7 @@ impl Route {
             Route::OpenApi => "/v1/openapi.json",
             Route::Agents => "/v1/agents",
             Route::Agent(_) => "/v1/agents/{name}",
+            Route::Instance(_) => "/v1/agents/{type}/{key}",
             Route::AgentTypes => "/v1/agent-types",
             Route::Components => "/v1/components",
             Route::Messages => "/v1/messages",
@@ -116,6 +127,8 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
         (&Method::POST, Route::Agents) => agents::deploy(state, req).await,
         (&Method::GET, Route::Agent(name)) => agents::get(state, &name),
         (&Method::DELETE, Route::Agent(name)) => agents::remove(state, &name, query.as_deref()).await,
+        (&Method::GET, Route::Instance(name)) => agents::get_instance(state, &name),
+        (&Method::DELETE, Route::Instance(name)) => agents::purge_instance(state, &name).await,
         (&Method::POST, Route::Components) => upload::upload(state, req).await,
         (&Method::POST, Route::Messages) => messages::post(state, req).await,
         (&Method::GET, Route::Directory) => Ok(observe::directory(state, query.as_deref())),
@@ -150,7 +163,13 @@ mod tests {
         }
         assert_eq!(Route::of("/v1/agents/a%20b"), Some(Route::Agent("a b".into())));
         assert_eq!(Route::of("/v1/agents/"), None);
-        assert_eq!(Route::of("/v1/agents/a/b"), None);
+        assert_eq!(Route::of("/v1/agents/a/b"), Some(Route::Instance("a/b".into())));
+        assert_eq!(
+            Route::of("/v1/agents/account/alice%40example.com"),
+            Some(Route::Instance("account/alice@example.com".into()))
+        );
+        assert_eq!(Route::of("/v1/agents/a/b/c"), None);
+        assert_eq!(Route::of("/v1/agents/a/"), None);
         assert_eq!(Route::of("/v2/agents"), None);
     }
 }

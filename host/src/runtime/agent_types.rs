@@ -14,8 +14,11 @@
 //!   no event for `idle-after-ms`; an activation beyond `max-active` first
 //!   passivates the least recently used idle instance. Passivating takes the
 //!   instance off the bus only while nothing is queued or reserved in its
-//!   mailbox ([`crate::bus::Bus::passivate`]), then runs its `shutdown`. An
-//!   instance with pending timers stays in memory (its reminders fire into it).
+//!   mailbox ([`crate::bus::Bus::passivate`]), then runs its `shutdown`.
+//! - **Reminders**: the timers of a passivated instance stay armed (and in
+//!   the timer log); one that falls due activates the instance, which takes
+//!   them over. After a restart, the logged timers of every instance of a
+//!   type are armed again when the type is deployed.
 
 use super::agent::LiveAgent;
 use super::cell::{AgentCell, Instance, Turn};
@@ -23,6 +26,7 @@ use super::install::{self, EnvParts};
 use super::stats::Histogram;
 use crate::bindings::AgentPre;
 use crate::bus::Bus;
+use crate::capability::timers::AgentTimers;
 use crate::policy::types::{split_instance, AgentTypeSpec};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,6 +58,10 @@ pub(super) struct AgentType {
     pre: AgentPre<super::agent::AgentState>,
     digest: [u8; 32],
     instances: Mutex<HashMap<String, Active>>,
+    /// The timers of passivated instances with timers pending, by key: when
+    /// one fires it activates its instance, which takes them over. Taken
+    /// under the lock of `instances`.
+    parked: Mutex<HashMap<String, Arc<AgentTimers>>>,
     /// One permit per instance in memory, `max-active` in all.
     room: Arc<tokio::sync::Semaphore>,
     /// Whether the type's directory entry was registered (from its first instance's `capabilities`).
@@ -151,6 +159,7 @@ impl AgentTypes {
             pre,
             digest,
             instances: Mutex::new(HashMap::new()),
+            parked: Mutex::new(HashMap::new()),
             registered: AtomicBool::new(false),
             activations: AtomicU64::new(0),
             passivations: AtomicU64::new(0),
@@ -159,11 +168,43 @@ impl AgentTypes {
         });
         let sweeper = self.parts.runtime.spawn(sweep(self.me.clone(), Arc::downgrade(&agent_type)));
         *lock(&agent_type.sweeper) = Some(sweeper.abort_handle());
+        self.park_logged_timers(&agent_type);
         let name = agent_type.spec.name().to_string();
         let old = self.types.write().unwrap_or_else(|p| p.into_inner()).insert(name, agent_type);
-        if let Some(old) = old.and_then(|t| lock(&t.sweeper).take()) {
-            old.abort();
+        if let Some(old) = old {
+            // the instances of the version replaced finish what they have; the next message starts the new one
+            let until = Instant::now() + super::REDEPLOY_GRACE;
+            drop(self.retire_type(&old, until));
         }
+    }
+
+    /// Arm the logged timers of the instances of `t` that are not in memory
+    /// (after a restart): each activates its instance when it falls due.
+    fn park_logged_timers(&self, t: &AgentType) {
+        let Some(log) = &self.parts.timer_log else { return };
+        let max_active = t.spec.agent.grants.timers.map_or(0, |g| g.max_active);
+        for name in log.agents_pending(&format!("{}/", t.spec.name())) {
+            let Some((_, key)) = split_instance(&name) else { continue };
+            let timers = AgentTimers::new(
+                &name,
+                crate::bus::mailbox::Mailbox::closed(),
+                self.parts.runtime.clone(),
+                max_active,
+                Some(log.clone()),
+            );
+            timers.on_closed(self.reactivation(&name));
+            lock(&t.parked).insert(key.to_string(), timers);
+        }
+    }
+
+    /// What a timer of the instance `name` calls when it fires while the instance is passivated.
+    fn reactivation(&self, name: &str) -> crate::capability::timers::Reactivate {
+        let (types, name) = (self.me.clone(), name.to_string());
+        Arc::new(move || {
+            if let Some(types) = types.upgrade() {
+                types.activate_instance(&name);
+            }
+        })
     }
 
     /// The deployed types, sorted by name.
@@ -217,20 +258,54 @@ impl AgentTypes {
     pub(super) fn retire_all(&self, until: Instant) -> Vec<tokio::task::JoinHandle<()>> {
         let types: Vec<Arc<AgentType>> =
             self.types.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        types.iter().flat_map(|t| self.retire_type(t, until)).collect()
+    }
+
+    /// Stop the sweeper and every instance of `t` (see [`AgentTypes::retire_all`]).
+    fn retire_type(&self, t: &AgentType, until: Instant) -> Vec<tokio::task::JoinHandle<()>> {
+        if let Some(sweeper) = lock(&t.sweeper).take() {
+            sweeper.abort();
+        }
         let mut retiring = Vec::new();
-        for t in types {
-            if let Some(sweeper) = lock(&t.sweeper).take() {
-                sweeper.abort();
-            }
-            for (_, active) in lock(&t.instances).drain() {
-                self.parts.bus.unregister_instance(&active.cell.env.spec.name, active.cell.mailbox());
-                retiring.push(self.parts.runtime.spawn(async move {
-                    super::retire(active.cell, Some(until)).await;
-                    drop(active.room);
-                }));
+        for (_, active) in lock(&t.instances).drain() {
+            self.parts.bus.unregister_instance(&active.cell.env.spec.name, active.cell.mailbox());
+            retiring.push(self.parts.runtime.spawn(async move {
+                super::retire(active.cell, Some(until)).await;
+                drop(active.room);
+            }));
+        }
+        lock(&t.parked).clear();
+        retiring
+    }
+
+    /// Purge the instance `TYPE/KEY`: out of memory at once (it finishes the
+    /// event in hand; what is queued is answered with `failure`, reason
+    /// `removed`), its timers disarmed and its kv-store deleted; how many keys
+    /// went. The type stays: the next message starts the instance afresh.
+    pub async fn purge(&self, name: &str) -> Result<u64, super::RuntimeError> {
+        let not_deployed = || super::RuntimeError::NotDeployed(name.to_string());
+        let (type_name, key) = split_instance(name).ok_or_else(not_deployed)?;
+        let t = self.get(type_name).ok_or_else(not_deployed)?;
+        let _turn = self.lifecycle.lock(name).await;
+        let active = lock(&t.instances).remove(key);
+        if let Some(parked) = lock(&t.parked).remove(key) {
+            parked.disarm_all();
+        }
+        if let Some(active) = active {
+            self.parts.bus.unregister_instance(name, active.cell.mailbox());
+            active.cell.halt();
+            active.cell.env.timers.disarm_all();
+            super::retire(active.cell, None).await;
+        }
+        if let Some(log) = &self.parts.timer_log {
+            for (id, _) in log.pending(name) {
+                log.disarmed(name, id);
             }
         }
-        retiring
+        let (kv, owner) = (self.parts.kv.clone(), name.to_string());
+        let cleared = tokio::task::spawn_blocking(move || kv.clear(&owner)).await;
+        let cleared = cleared.map_err(|e| super::RuntimeError::Internal(e.to_string()))?;
+        cleared.map_err(|source| super::RuntimeError::Storage { agent: name.to_string(), source })
     }
 
     /// Passivate the instance `TYPE/KEY` now if it is idle; whether it was.
@@ -243,13 +318,16 @@ impl AgentTypes {
     fn passivate(&self, t: &Arc<AgentType>, instances: &mut HashMap<String, Active>, key: &str) -> bool {
         let Some(active) = instances.get(key) else { return false };
         let cell = &active.cell;
-        if cell.turn() != Turn::Idle || cell.env.timers.active() > 0 {
+        if cell.turn() != Turn::Idle {
             return false;
         }
         if !self.parts.bus.passivate(&cell.env.spec.name, cell.mailbox()) {
             return false;
         }
         let Some(active) = instances.remove(key) else { return false };
+        if active.cell.env.timers.active() > 0 {
+            lock(&t.parked).insert(key.to_string(), active.cell.env.timers.clone());
+        }
         let (Some(types), t) = (self.me.upgrade(), t.clone()) else { return true };
         self.parts.runtime.spawn(async move {
             let name = active.cell.env.spec.name.clone();
@@ -277,9 +355,10 @@ impl AgentTypes {
             runtime: self.parts.runtime.clone(),
             scheduler: self.parts.scheduler.clone(),
             timer_log: self.parts.timer_log.clone(),
-            inherited: None,
+            inherited: lock(&t.parked).remove(key),
         };
         let cell = parts.build(t.pre.clone());
+        cell.env.timers.on_closed(self.reactivation(name));
         if !self.parts.bus.register_instance(name, cell.mailbox().clone()) {
             return true;
         }

@@ -118,7 +118,7 @@ fn every_admin_route_needs_the_token_and_health_does_not() {
 
 #[test]
 fn with_the_token_every_admin_route_succeeds() {
-    let api = Api::start();
+    let api = Api::start_with(&["--deployment", "policies/accounts.toml"]);
     let wasm = std::fs::read(component("text_processor")).unwrap();
     let mut exercised = Vec::new();
     let mut expect_2xx = |method: &'static str, pattern: &'static str, path: &str, content_type: &str, body: &[u8]| {
@@ -133,7 +133,7 @@ fn with_the_token_every_admin_route_succeeds() {
     expect_2xx("GET", "/v1/agents", "/v1/agents", "application/json", b"");
     expect_2xx("GET", "/v1/agents/{name}", "/v1/agents/tp", "application/json", b"");
     let types = expect_2xx("GET", "/v1/agent-types", "/v1/agent-types", "application/json", b"");
-    assert_eq!(types["agent_types"], json!([]), "{types}");
+    assert_eq!(types["agent_types"][0]["name"], "account", "{types}");
     let message = json!({ "performative": "request", "receiver": "tp", "content": { "action": "get_status" } });
     expect_2xx("POST", "/v1/messages", "/v1/messages", "application/json", message.to_string().as_bytes());
     expect_2xx("GET", "/v1/directory", "/v1/directory", "application/json", b"");
@@ -143,6 +143,29 @@ fn with_the_token_every_admin_route_succeeds() {
     assert_eq!(alone["cluster"], Value::Null, "a server without --cluster runs alone: {alone}");
     assert_eq!(alone["hosts"][0]["agents"], json!(["tp"]));
     expect_2xx("DELETE", "/v1/agents/{name}", "/v1/agents/tp", "application/json", b"");
+    let increment =
+        json!({ "performative": "request", "receiver": "account/alice", "content": { "action": "increment" } });
+    expect_2xx(
+        "POST",
+        "/v1/messages",
+        "/v1/messages?wait_ms=10000",
+        "application/json",
+        increment.to_string().as_bytes(),
+    );
+    let alice = expect_2xx("GET", "/v1/agents/{type}/{key}", "/v1/agents/account/alice", "application/json", b"");
+    assert_eq!(alice["name"], "account/alice", "{alice}");
+    let purged = expect_2xx("DELETE", "/v1/agents/{type}/{key}", "/v1/agents/account/alice", "application/json", b"");
+    assert_eq!(purged["keys_deleted"], 1, "{purged}");
+    let (status, gone) = api.call("GET", "/v1/agents/account/alice", Some(TOKEN), "application/json", b"");
+    assert_eq!(status, 404, "a purged instance is out of memory: {gone}");
+    let again = expect_2xx(
+        "POST",
+        "/v1/messages",
+        "/v1/messages?wait_ms=10000",
+        "application/json",
+        increment.to_string().as_bytes(),
+    );
+    assert_eq!(again["content"]["result"]["count"], 1, "a purged instance starts afresh: {again}");
     for (pattern, methods) in caxton::http::routes::ROUTES {
         for method in *methods {
             let open = *pattern == "/healthz" || *pattern == "/v1/openapi.json";

@@ -5,7 +5,7 @@ use crate::support::*;
 use caxton::acl::{Message, Performative};
 use caxton::policy::types::AgentTypeSpec;
 use caxton::runtime::Runtime;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 /// The `counter` component as agent type `account`.
@@ -133,6 +133,29 @@ async fn an_instance_that_cannot_start_answers_its_message_with_a_failure_naming
     assert_eq!(content(&again)["reason"], "init-failed", "{again:?}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reminder_set_before_passivation_activates_the_instance_when_due() {
+    let store = std::sync::Arc::new(caxton::store::memory::MemoryStore::new());
+    let rt = runtime_on(store.clone());
+    let probe = AgentTypeSpec {
+        agent: spec("probe", "bus_probe", all_grants()),
+        idle_after: Duration::from_millis(20),
+        max_active: 10,
+    };
+    let bytes = std::fs::read(&probe.agent.component).unwrap();
+    rt.deploy_type(probe, bytes).await.unwrap();
+    let set = ask(&rt, "probe/a", json!({ "action": "timers", "delays": [400] })).await;
+    let id = content(&set)["result"]["timers"][0].as_u64().unwrap();
+    let summary = || rt.agent_types().unwrap().summaries().remove(0);
+    // passivated while its timer is pending (an idle instance with a reminder leaves memory)...
+    until(|| summary().passivations >= 1).await;
+    assert!(rt.agent_types().unwrap().instances("probe").unwrap().is_empty());
+    // ...and the timer activates it when due: its handler writes down that it fired
+    let fired = format!("timer-fired-{id}");
+    until(|| caxton::store::KvBackend::get(&*store, "probe/a", &fired).unwrap().is_some()).await;
+    assert_eq!(summary().activations, 2, "activated by its message, then by its reminder");
+}
+
 #[test]
 fn the_accounts_deployment_counts_per_key_from_the_cli_lists_instances_and_survives_a_restart() {
     use crate::support::process::{caxton, http, spawn_server};
@@ -164,6 +187,15 @@ fn the_accounts_deployment_counts_per_key_from_the_cli_lists_instances_and_survi
         (types["agent_types"][0]["name"].clone(), types["agent_types"][0]["activations"].clone()),
         (json!("account"), json!(2))
     );
+    let (_, metrics) = http(&addr, "GET", "/metrics", "").unwrap();
+    let metrics = metrics.as_str().unwrap();
+    for line in [
+        "caxton_agent_type_active{agent_type=\"account\"} 2",
+        "caxton_agent_type_activations_total{agent_type=\"account\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    assert!(metrics.contains("caxton_agent_type_activation_seconds_count{agent_type=\"account\"} 2"), "{metrics}");
     let (status, unknown) = http(&addr, "GET", "/v1/agents?type=ledger", "").unwrap();
     assert_eq!((status, unknown["error"]["code"].clone()), (404, json!("no-such-agent-type")), "{unknown}");
     // the type is listed in the directory once, not its instances
@@ -176,6 +208,43 @@ fn the_accounts_deployment_counts_per_key_from_the_cli_lists_instances_and_survi
     // restored from the registry without the file: the counts are in the durable kv-store
     let (mut server, addr) = spawn_server(&["--data", data_arg]);
     assert_eq!(send(&addr, "account/alice"), 3);
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn a_reminder_outlives_a_server_restart_and_activates_its_instance_when_due() {
+    use crate::support::process::{http, spawn_server};
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("probes.toml");
+    let file = format!(
+        "[deployment]\nname = \"probes\"\n\n[[agent-type]]\nname = \"probe\"\ncomponent = \"{}\"\nidle-after-ms = 50\n\
+         [agent-type.grants]\nmessaging = {{ send-to = [\"*\"] }}\nkv-store = {{}}\ntimers = {{ max-active = 4 }}\nlogging = {{}}\n",
+        component("bus_probe").display()
+    );
+    std::fs::write(&policy, file).unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let ask = |addr: &str, content: Value| {
+        let msg = json!({ "performative": "request", "receiver": "probe/a", "content": content });
+        let (status, reply) = http(addr, "POST", "/v1/messages?wait_ms=10000", &msg.to_string()).unwrap();
+        assert_eq!(status, 200, "{reply}");
+        reply["content"]["result"].clone()
+    };
+    let (mut server, addr) = spawn_server(&["--deployment", policy.to_str().unwrap(), "--data", data_arg]);
+    let id = ask(&addr, json!({ "action": "timers", "delays": [3000] }))["timers"][0].as_u64().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let (mut server, addr) = spawn_server(&["--data", data_arg]);
+    // nobody sends probe/a anything: its reminder alone brings it back
+    let activations = || http(&addr, "GET", "/v1/agent-types", "").unwrap().1["agent_types"][0]["activations"].as_u64();
+    let started = std::time::Instant::now();
+    while activations() != Some(1) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the reminder never fired");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let fired = ask(&addr, json!({ "action": "get", "key": format!("timer-fired-{id}") }));
+    assert!(fired.as_str().is_some_and(|at| !at.is_empty()), "{fired}");
     let _ = server.kill();
     let _ = server.wait();
 }
