@@ -20,6 +20,7 @@ pub use hop::probe_spec;
 mod idle;
 mod quick;
 mod spawn;
+mod virtual_agents;
 
 use common::{median, percentile, root, table, Row};
 
@@ -71,6 +72,7 @@ fn main() {
         Ok("idle-bare-described") => return idle::bare_arm(true),
         Ok("cold-caxton") => return cold::caxton_arm(),
         Ok("cold-bare") => return cold::bare_arm(),
+        Ok(virtual_agents::MEMORY_CHILD) => return virtual_agents::memory_child(),
         Ok(other) => panic!("unknown bench child `{other}`"),
         Err(_) => {}
     }
@@ -79,6 +81,12 @@ fn main() {
         let _guard = tokio.enter();
         // the section is measured whole: a run of it alone rewrites it in BENCHMARKS.md
         return cluster::run(&tokio, true);
+    }
+    if std::env::var("CAXTON_BENCH_ONLY").as_deref() == Ok("virtual") {
+        let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let _guard = tokio.enter();
+        // the section is measured whole: a run of it alone rewrites it in BENCHMARKS.md
+        return virtual_agents::run(&tokio, true);
     }
     if let Ok(row) = std::env::var("CAXTON_BENCH_ONLY") {
         return quick::run(&row);
@@ -254,4 +262,5 @@ fn main() {
     common::write_section(SECTION, &section);
     drop((rt, client, bare_pair));
     cluster::run(&tokio, true);
+    virtual_agents::run(&tokio, true);
 }

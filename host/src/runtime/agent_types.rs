@@ -11,8 +11,8 @@
 //!   A failing start answers every queued message with a `failure`
 //!   (`init-failed`) naming the cause.
 //! - **Passivation**: a sweeper per type passivates an instance that has had
-//!   no event for `idle-after-ms`; an activation beyond `max-active` first
-//!   passivates the least recently used idle instance. Passivating takes the
+//!   no event for `idle-after-ms`; a start beyond `max-active` waits while the
+//!   sweeper passivates the least recently used idle instance for it. Passivating takes the
 //!   instance off the bus only while nothing is queued or reserved in its
 //!   mailbox ([`crate::bus::Bus::passivate`]), then runs its `shutdown`.
 //! - **Reminders**: the timers of a passivated instance stay armed (and in
@@ -64,6 +64,11 @@ pub(super) struct AgentType {
     parked: Mutex<HashMap<String, Arc<AgentTimers>>>,
     /// One permit per instance in memory, `max-active` in all.
     room: Arc<tokio::sync::Semaphore>,
+    /// Starts waiting for room, and passivations under way (whose room is about to come free).
+    waiting: std::sync::atomic::AtomicUsize,
+    retiring: std::sync::atomic::AtomicUsize,
+    /// Notified when a start begins to wait for room: the sweeper makes some.
+    need_room: tokio::sync::Notify,
     /// Whether the type's directory entry was registered (from its first instance's `capabilities`).
     registered: AtomicBool,
     activations: AtomicU64,
@@ -113,7 +118,7 @@ pub struct InstanceSummary {
     pub stats: super::stats::AgentStats,
 }
 
-/// How often an instance waiting for room under `max-active` looks again for an idle one to make way.
+/// How soon the sweeper looks again for idle instances to make way when starts wait for room and none was idle.
 const EVICT_RETRY: Duration = Duration::from_millis(10);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -155,6 +160,9 @@ impl AgentTypes {
     pub(super) fn insert(&self, spec: AgentTypeSpec, pre: AgentPre<super::agent::AgentState>, digest: [u8; 32]) {
         let agent_type = Arc::new(AgentType {
             room: Arc::new(tokio::sync::Semaphore::new(spec.max_active as usize)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            retiring: std::sync::atomic::AtomicUsize::new(0),
+            need_room: tokio::sync::Notify::new(),
             spec,
             pre,
             digest,
@@ -329,11 +337,13 @@ impl AgentTypes {
             lock(&t.parked).insert(key.to_string(), active.cell.env.timers.clone());
         }
         let (Some(types), t) = (self.me.upgrade(), t.clone()) else { return true };
+        t.retiring.fetch_add(1, Ordering::SeqCst);
         self.parts.runtime.spawn(async move {
             let name = active.cell.env.spec.name.clone();
             let _turn = types.lifecycle.lock(&name).await;
             super::retire(active.cell, None).await;
             drop(active.room);
+            t.retiring.fetch_sub(1, Ordering::SeqCst);
             t.passivations.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(agent = %name, "passivated");
         });
@@ -371,20 +381,25 @@ impl AgentTypes {
         true
     }
 
-    /// Passivate the least recently used idle instance of `t` other than `starting`.
-    fn evict_one(&self, t: &Arc<AgentType>, starting: &str) {
+    /// Passivate up to `wanted` idle instances of `t` in memory, the least recently used first; how many went.
+    fn evict(&self, t: &Arc<AgentType>, wanted: usize) -> usize {
         let mut instances = lock(&t.instances);
-        let mut candidates: Vec<(Option<std::time::Instant>, String)> = instances
+        let mut idle: Vec<(Option<std::time::Instant>, String)> = instances
             .iter()
-            .filter(|(_, a)| a.cell.env.spec.name != starting && lock(&a.room).is_some())
+            .filter(|(_, a)| a.cell.turn() == Turn::Idle && a.cell.mailbox().is_empty() && lock(&a.room).is_some())
             .map(|(key, a)| (lock(&a.cell.env.stats).last_call, key.clone()))
             .collect();
-        candidates.sort();
-        for (_, key) in candidates {
+        idle.sort_unstable();
+        let mut evicted = 0;
+        for (_, key) in idle {
+            if evicted == wanted {
+                break;
+            }
             if self.passivate(t, &mut instances, &key) {
-                return;
+                evicted += 1;
             }
         }
+        evicted
     }
 
     /// Instantiate and initialise an activated instance, then let it run.
@@ -396,18 +411,18 @@ impl AgentTypes {
     ) {
         let name = cell.env.spec.name.clone();
         let _turn = self.lifecycle.lock(&name).await;
-        // room under max-active: the least recently used idle instance makes way, else wait for one
-        let permit = loop {
-            if let Ok(permit) = t.room.clone().try_acquire_owned() {
-                break permit;
-            }
-            self.evict_one(&t, &name);
-            tokio::select! {
-                permit = t.room.clone().acquire_owned() => match permit {
-                    Ok(permit) => break permit,
+        // room under max-active; without it, the sweeper makes some (see `sweep`)
+        let permit = match t.room.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                t.waiting.fetch_add(1, Ordering::SeqCst);
+                t.need_room.notify_one();
+                let permit = t.room.clone().acquire_owned().await;
+                t.waiting.fetch_sub(1, Ordering::SeqCst);
+                match permit {
+                    Ok(permit) => permit,
                     Err(_) => return,
-                },
-                _ = tokio::time::sleep(EVICT_RETRY) => {}
+                }
             }
         };
         *lock(&room) = Some(permit);
@@ -503,33 +518,54 @@ impl crate::bus::activation::Activator for AgentTypes {
     }
 }
 
-/// Passivate the instances of a type that have had no event for its `idle-after-ms`.
+/// Passivate the instances of a type that have had no event for its
+/// `idle-after-ms`, and make room under `max-active` for starts waiting for
+/// it: the least recently used idle instances go, one per waiting start
+/// (less those already going); when too few are idle, look again soon.
 async fn sweep(types: Weak<AgentTypes>, t: Weak<AgentType>) {
     let every = match t.upgrade() {
         Some(t) => (t.spec.idle_after / 4).clamp(Duration::from_millis(5), Duration::from_secs(1)),
         None => return,
     };
+    let (mut swept, mut short) = (Instant::now(), false);
     loop {
-        tokio::time::sleep(every).await;
-        let (Some(types), Some(t)) = (types.upgrade(), t.upgrade()) else { return };
-        let now = Instant::now();
-        let mut instances = lock(&t.instances);
-        let mut idle = Vec::new();
-        for (key, active) in instances.iter_mut() {
-            let (cell, count) = (&active.cell, events(&active.cell));
-            let busy = cell.turn() != Turn::Idle || cell.mailbox().depth() > 0 || !cell.mailbox().is_empty();
-            if busy {
-                active.seen = (count, now);
-            } else if cell.not_started()
-                || (count == active.seen.0 && now.duration_since(active.seen.1) >= t.spec.idle_after)
-            {
-                idle.push(key.clone());
-            } else if count != active.seen.0 {
-                active.seen = (count, now);
-            }
+        let Some(agent_type) = t.upgrade() else { return };
+        let pause = if short { EVICT_RETRY } else { every };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = agent_type.need_room.notified() => {}
         }
-        for key in idle {
-            types.passivate(&t, &mut instances, &key);
+        let Some(types) = types.upgrade() else { return };
+        let (waiting, retiring) =
+            (agent_type.waiting.load(Ordering::SeqCst), agent_type.retiring.load(Ordering::SeqCst));
+        let wanted = waiting.saturating_sub(retiring);
+        short = wanted > 0 && types.evict(&agent_type, wanted) < wanted;
+        if swept.elapsed() >= every {
+            swept = Instant::now();
+            passivate_idle(&types, &agent_type);
         }
+    }
+}
+
+/// Passivate the instances of `t` idle for its `idle-after-ms`.
+fn passivate_idle(types: &AgentTypes, t: &Arc<AgentType>) {
+    let now = Instant::now();
+    let mut instances = lock(&t.instances);
+    let mut idle = Vec::new();
+    for (key, active) in instances.iter_mut() {
+        let (cell, count) = (&active.cell, events(&active.cell));
+        let busy = cell.turn() != Turn::Idle || cell.mailbox().depth() > 0 || !cell.mailbox().is_empty();
+        if busy {
+            active.seen = (count, now);
+        } else if cell.not_started()
+            || (count == active.seen.0 && now.duration_since(active.seen.1) >= t.spec.idle_after)
+        {
+            idle.push(key.clone());
+        } else if count != active.seen.0 {
+            active.seen = (count, now);
+        }
+    }
+    for key in idle {
+        types.passivate(t, &mut instances, &key);
     }
 }
