@@ -342,6 +342,7 @@ impl AgentTypes {
             let name = active.cell.env.spec.name.clone();
             let _turn = types.lifecycle.lock(&name).await;
             super::retire(active.cell, None).await;
+            types.parts.kv.release(&name);
             drop(active.room);
             t.retiring.fetch_sub(1, Ordering::SeqCst);
             t.passivations.fetch_add(1, Ordering::Relaxed);

@@ -176,6 +176,10 @@ pub trait KvBackend: Send + Sync {
     /// What `namespace` uses of its quota.
     fn usage(&self, namespace: &str) -> Result<Usage, StoreError>;
 
+    /// `owner` left memory (a passivated virtual agent): what the backend
+    /// keeps in memory about its namespaces may go; the data stays.
+    fn release(&self, _owner: &str) {}
+
     /// Delete every key of `owner`'s namespaces (its own and its buckets, see
     /// [`owned_by`]) atomically; returns how many keys went. Durable when it returns.
     fn clear(&self, owner: &str) -> Result<u64, StoreError>;

@@ -33,9 +33,11 @@ enum Job {
     Clear { owner: String, reply: mpsc::SyncSender<Result<u64, StoreError>> },
 }
 
-/// Quota usage by namespace. Kept in memory (computed from the data when the
-/// store opens, so it is always consistent with it) and changed only by the
-/// writer, after a commit: a write touches one page of the database, not two.
+/// Quota usage of the namespaces in use. Computed from the data the first
+/// time the writer needs a namespace's (so it is always consistent with it),
+/// changed only by the writer after a commit (a write touches one page of the
+/// database, not two), and forgotten when its owner leaves memory
+/// ([`KvBackend::release`]): a million virtual agents' namespaces cost nothing here while passivated.
 type UsageMap = Arc<Mutex<HashMap<Vec<u8>, Usage>>>;
 
 /// The kv-store in a SQLite database file.
@@ -46,12 +48,12 @@ pub struct SqliteStore {
     usage: UsageMap,
 }
 
-fn load_usage(conn: &Connection) -> rusqlite::Result<HashMap<Vec<u8>, Usage>> {
-    let mut stmt = conn.prepare("SELECT ns, SUM(length(key) + length(value)), COUNT(*) FROM kv GROUP BY ns")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, Usage { bytes: r.get::<_, i64>(1)? as u64, keys: r.get::<_, i64>(2)? as u64 }))
-    })?;
-    rows.collect()
+/// What `namespace` uses, from the data.
+fn usage_of(conn: &Connection, namespace: &[u8]) -> rusqlite::Result<Usage> {
+    conn.prepare_cached("SELECT COALESCE(SUM(length(key) + length(value)), 0), COUNT(*) FROM kv WHERE ns = ?1")?
+        .query_row(params![namespace], |r| {
+            Ok(Usage { bytes: r.get::<_, i64>(0)? as u64, keys: r.get::<_, i64>(1)? as u64 })
+        })
 }
 
 fn io(e: rusqlite::Error) -> StoreError {
@@ -86,7 +88,7 @@ impl SqliteStore {
         if let Some(pages) = max_pages {
             conn.pragma_update(None, "max_page_count", pages).map_err(io)?;
         }
-        let usage: UsageMap = Arc::new(Mutex::new(load_usage(&conn).map_err(io)?));
+        let usage: UsageMap = Arc::new(Mutex::new(HashMap::new()));
         let (tx, rx) = mpsc::channel();
         let writer_usage = usage.clone();
         std::thread::Builder::new()
@@ -172,9 +174,11 @@ fn commit(conn: &mut Connection, batch: &[WriteRequest], usage: &UsageMap) -> Ve
         let mut results = Vec::with_capacity(batch.len());
         for r in batch {
             let ns = r.namespace.as_bytes();
-            let before = match changed.get(ns) {
-                Some(u) => *u,
-                None => usage.lock().unwrap_or_else(|p| p.into_inner()).get(ns).copied().unwrap_or_default(),
+            let known = changed.get(ns).copied();
+            let known = known.or_else(|| usage.lock().unwrap_or_else(|p| p.into_inner()).get(ns).copied());
+            let before = match known {
+                Some(u) => u,
+                None => usage_of(&tx, ns)?,
             };
             let (result, after) = apply_one(&tx, r, before)?;
             changed.insert(ns.to_vec(), after);
@@ -277,7 +281,16 @@ impl KvBackend for SqliteStore {
     }
 
     fn usage(&self, namespace: &str) -> Result<Usage, StoreError> {
-        Ok(self.usage.lock().unwrap_or_else(|p| p.into_inner()).get(namespace.as_bytes()).copied().unwrap_or_default())
+        let known = self.usage.lock().unwrap_or_else(|p| p.into_inner()).get(namespace.as_bytes()).copied();
+        match known {
+            Some(usage) => Ok(usage),
+            None => self.read(|c| usage_of(c, namespace.as_bytes())),
+        }
+    }
+
+    fn release(&self, owner: &str) {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        usage.retain(|ns, _| !std::str::from_utf8(ns).is_ok_and(|ns| super::owned_by(ns, owner)));
     }
 
     fn clear(&self, owner: &str) -> Result<u64, StoreError> {
@@ -321,6 +334,22 @@ mod tests {
         assert_eq!(s.get("a", "k").unwrap(), Some(b"v".to_vec()));
         assert_eq!(s.apply("a", "n", Op::Increment(1), q).unwrap(), Outcome::Counter(42));
         assert_eq!(s.usage("a").unwrap().keys, 2);
+    }
+
+    #[test]
+    fn a_released_owners_usage_is_read_again_from_the_data_and_its_quota_still_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("kv.sqlite")).unwrap();
+        let q = Quota { bytes: 1 << 20, keys: 2 };
+        s.apply("account/alice", "a", Op::Put(b"1".to_vec()), q).unwrap();
+        s.apply(&crate::store::bucket_namespace("account/alice", "b"), "x", Op::Put(b"2".to_vec()), q).unwrap();
+        s.apply("account/alicia", "a", Op::Put(b"3".to_vec()), q).unwrap();
+        s.release("account/alice");
+        assert_eq!(s.usage.lock().unwrap().len(), 1, "only the other owner's usage is kept");
+        assert_eq!(s.usage("account/alice").unwrap(), Usage { bytes: 2, keys: 1 });
+        s.apply("account/alice", "b", Op::Put(b"4".to_vec()), q).unwrap();
+        assert!(matches!(s.apply("account/alice", "c", Op::Put(b"5".to_vec()), q), Err(StoreError::QuotaExceeded(_))));
+        assert_eq!(s.usage("account/alice").unwrap().keys, 2);
     }
 
     #[test]
