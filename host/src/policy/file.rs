@@ -15,29 +15,10 @@ pub struct DeploymentFile {
     /// The `[[agent]]` tables.
     #[serde(default, rename = "agent")]
     pub agents: Vec<AgentEntry>,
-    /// The `[[agent-type]]` tables.
+    /// The `[[agent-type]]` tables: the keys of `[[agent]]` (its grants and limits are each
+    /// instance's) plus `idle-after-ms` and `max-active`.
     #[serde(default, rename = "agent-type")]
-    pub agent_types: Vec<AgentTypeEntry>,
-}
-
-/// One `[[agent-type]]`: the keys of `[[agent]]` plus when its instances leave memory.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct AgentTypeEntry {
-    /// The type's name; its instances are `NAME/KEY`.
-    pub name: String,
-    /// Path of the component, relative to the deployment file's directory.
-    pub component: PathBuf,
-    /// `[agent-type.grants]`, as `[agent.grants]`.
-    #[serde(default)]
-    pub grants: GrantsEntry,
-    /// `[agent-type.limits]`, as `[agent.limits]`, for each instance.
-    #[serde(default)]
-    pub limits: LimitsEntry,
-    /// An instance without an event for this long is passivated.
-    pub idle_after_ms: Option<u64>,
-    /// Most instances in memory at once.
-    pub max_active: Option<u32>,
+    pub agent_types: Vec<AgentEntry>,
 }
 
 /// `[deployment]`.
@@ -48,11 +29,11 @@ pub struct DeploymentSection {
     pub name: String,
 }
 
-/// One `[[agent]]`.
+/// One `[[agent]]` or `[[agent-type]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AgentEntry {
-    /// The agent's name, unique in the deployment.
+    /// The agent's (or type's) name, unique in the deployment.
     pub name: String,
     /// Path of the component, relative to the deployment file's directory.
     pub component: PathBuf,
@@ -62,6 +43,10 @@ pub struct AgentEntry {
     /// `[agent.limits]`: absent limits take the defaults.
     #[serde(default)]
     pub limits: LimitsEntry,
+    /// An agent type's instance without an event for this long is passivated (types only).
+    pub idle_after_ms: Option<u64>,
+    /// Most instances of an agent type in memory at once (types only).
+    pub max_active: Option<u32>,
 }
 
 /// `[agent.grants]`.

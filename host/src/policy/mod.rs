@@ -350,6 +350,12 @@ fn validate(file: file::DeploymentFile, path: &Path) -> Result<Deployment, Polic
         if agents.iter().any(|a| a.name == entry.name) {
             return Err(invalid(format!("agent `{}` is declared twice", entry.name)));
         }
+        if entry.idle_after_ms.is_some() || entry.max_active.is_some() {
+            return Err(invalid(format!(
+                "agent `{}`: idle-after-ms and max-active belong to [[agent-type]] entries, whose instances come and go",
+                entry.name
+            )));
+        }
         let grants =
             validate_grants(entry.grants, base).map_err(|m| invalid(format!("agent `{}`: {m}", entry.name)))?;
         let limits = validate_limits(entry.limits).map_err(|m| invalid(format!("agent `{}`: {m}", entry.name)))?;

@@ -58,7 +58,7 @@ pub fn split_instance(name: &str) -> Option<(&str, &str)> {
 /// Validate the `[[agent-type]]` entries of the file at `path` (components
 /// next to `base`); a type may not share a name with an agent or another type.
 pub(super) fn validate(
-    entries: Vec<file::AgentTypeEntry>,
+    entries: Vec<file::AgentEntry>,
     agents: &[AgentSpec],
     base: &Path,
     path: &Path,
@@ -144,6 +144,9 @@ mailbox = 16
             .contains("idle-after-ms"));
         assert!(refused("[[agent-type]]\nname = \"a\"\ncomponent = \"c.wasm\"\nmax-active = 0").contains("max-active"));
         assert!(refused("[[agent-type]]\nname = \"a\"\ncomponent = \"c.wasm\"\nidle = 5").contains("unknown field"));
+        let plain =
+            parse("[deployment]\nname = \"d\"\n[[agent]]\nname = \"b\"\ncomponent = \"b.wasm\"\nmax-active = 3");
+        assert!(plain.unwrap_err().to_string().contains("belong to [[agent-type]]"));
         assert_eq!(split_instance("account/alice"), Some(("account", "alice")));
         assert_eq!(split_instance("account/a:b@c.d-e_f"), Some(("account", "a:b@c.d-e_f")));
         assert_eq!(split_instance("account/"), None);

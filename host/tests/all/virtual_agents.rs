@@ -133,6 +133,30 @@ async fn an_instance_that_cannot_start_answers_its_message_with_a_failure_naming
     assert_eq!(content(&again)["reason"], "init-failed", "{again:?}");
 }
 
+// on the real clock: under a paused one the sweeper's ticks would spread the failures past the supervisor's window
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashing_instance_is_restarted_and_quarantined_on_its_own_and_its_siblings_answer() {
+    let crasher = AgentTypeSpec {
+        agent: spec("crasher", "misbehaver", all_grants()),
+        idle_after: Duration::from_secs(3600),
+        max_active: 10,
+    };
+    let rt = runtime_with_type(crasher).await;
+    assert_eq!(content(&ask(&rt, "crasher/b", json!({ "action": "ping" })).await)["result"], "pong");
+    for _ in 0..5 {
+        let reply = ask(&rt, "crasher/a", json!({ "action": "panic" })).await;
+        assert_eq!(content(&reply)["reason"], "trap", "{}", reply.content);
+    }
+    let refused = ask(&rt, "crasher/a", json!({ "action": "ping" })).await;
+    assert_eq!(content(&refused)["reason"], "quarantined", "{}", refused.content);
+    let pong = ask(&rt, "crasher/b", json!({ "action": "ping" })).await;
+    assert_eq!(content(&pong)["result"], "pong", "a sibling of a quarantined instance still answers");
+    let instances = rt.agent_types().unwrap().instances("crasher").unwrap();
+    let state = |name: &str| instances.iter().find(|i| i.name == name).map(|i| (i.state, i.stats.restarts));
+    assert_eq!(state("crasher/a"), Some(("quarantined", 4)));
+    assert_eq!(state("crasher/b"), Some(("idle", 0)));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reminder_set_before_passivation_activates_the_instance_when_due() {
     let store = std::sync::Arc::new(caxton::store::memory::MemoryStore::new());
