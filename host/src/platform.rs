@@ -28,6 +28,12 @@ pub enum PlatformError {
         /// The file.
         file: std::path::PathBuf,
     },
+    /// The name is an agent type's, which cannot be removed like an agent.
+    #[error(
+        "`{0}` is an agent type: removing a type is not supported yet (deploy a file without it and restart to stop \
+         it); purge one instance's state with `DELETE /v1/agents/{0}/KEY`"
+    )]
+    AgentType(String),
     /// The component could not be read.
     #[error("agent `{agent}`: {source}")]
     Component {
@@ -160,6 +166,9 @@ impl Platform {
     /// Remove an agent and forget it; its kv-store and timers go or stay as `state` says.
     pub async fn remove(&self, name: &str, state: crate::runtime::StateOnRemove) -> Result<(), PlatformError> {
         let _turn = self.lifecycle.lock(name).await;
+        if self.runtime.agent_types().is_some_and(|t| t.contains(name)) {
+            return Err(PlatformError::AgentType(name.to_string()));
+        }
         match self.runtime.remove(name, state).await {
             Ok(()) => {}
             // remembered but not running (it could not be restored): forget it all the same

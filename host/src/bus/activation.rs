@@ -15,12 +15,20 @@ pub trait Activator: Send + Sync {
     /// Make sure the instance `name` is registered on the bus ([`Bus::register_instance`]);
     /// false when `name` is no instance of a type this host runs.
     fn activate(&self, name: &str) -> bool;
+
+    /// Whether `name` is a deployed agent type or an instance of one (in memory or not).
+    fn owns(&self, name: &str) -> bool;
 }
 
 impl Bus {
     /// Hand receivers that are not registered to `activator` from now on. Once only.
     pub fn set_activator(&self, activator: Weak<dyn Activator>) {
         let _ = self.activator.set(activator);
+    }
+
+    /// Whether `name` is a deployed agent type or an instance of one (see [`Activator::owns`]).
+    pub fn is_virtual(&self, name: &str) -> bool {
+        self.activator.get().and_then(Weak::upgrade).is_some_and(|a| a.owns(name))
     }
 
     /// Ask the activator to activate `name`; whether it is registered now.

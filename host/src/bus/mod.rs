@@ -190,9 +190,10 @@ impl Bus {
         self.agents.read().unwrap_or_else(|p| p.into_inner()).contains_key(name)
     }
 
-    /// Whether an agent of this name runs here or on another host of the cluster.
+    /// Whether an agent of this name runs here or on another host of the cluster, or the name is
+    /// an agent type's or one of its instances' (in memory or not).
     pub fn is_agent_anywhere(&self, name: &str) -> bool {
-        self.is_agent(name) || self.remote.get().is_some_and(|r| r.host_of(name).is_some())
+        self.is_agent(name) || self.is_virtual(name) || self.remote.get().is_some_and(|r| r.host_of(name).is_some())
     }
 
     /// `Err(RunsElsewhere)` when another host of the cluster runs an agent named `name`.

@@ -106,6 +106,7 @@ fn platform_error(e: PlatformError) -> ApiError {
             (StatusCode::BAD_REQUEST, "bad-component")
         }
         PlatformError::Runtime(RuntimeError::NotDeployed(_)) => (StatusCode::NOT_FOUND, "no-such-agent"),
+        PlatformError::AgentType(_) => (StatusCode::CONFLICT, "agent-type"),
         PlatformError::Runtime(RuntimeError::AlreadyDeployed(_) | RuntimeError::RunsElsewhere { .. }) => {
             (StatusCode::CONFLICT, "conflict")
         }
@@ -150,7 +151,14 @@ pub fn get_instance(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
 
 /// `DELETE /v1/agents/{type}/{key}`: purge one instance of an agent type: out of memory, its
 /// timers disarmed and its kv-store deleted (the type stays).
-pub async fn purge_instance(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
+pub async fn purge_instance(state: &ApiState, name: &str, query: Option<&str>) -> Result<Reply, ApiError> {
+    if query_param(query, "keep_state").is_some() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            "a purge deletes the instance's state; an instance left alone is passivated with its state kept",
+        ));
+    }
     let types = state.platform.runtime.agent_types();
     let purged = match types {
         Some(types) => types.purge(name).await,

@@ -128,7 +128,7 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
         (&Method::GET, Route::Agent(name)) => agents::get(state, &name),
         (&Method::DELETE, Route::Agent(name)) => agents::remove(state, &name, query.as_deref()).await,
         (&Method::GET, Route::Instance(name)) => agents::get_instance(state, &name),
-        (&Method::DELETE, Route::Instance(name)) => agents::purge_instance(state, &name).await,
+        (&Method::DELETE, Route::Instance(name)) => agents::purge_instance(state, &name, query.as_deref()).await,
         (&Method::POST, Route::Components) => upload::upload(state, req).await,
         (&Method::POST, Route::Messages) => messages::post(state, req).await,
         (&Method::GET, Route::Directory) => Ok(observe::directory(state, query.as_deref())),

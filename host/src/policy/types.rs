@@ -71,6 +71,11 @@ pub(super) fn validate(
                 "agent-type name `{name}` is not valid: use 1 to 64 characters from a-z, 0-9, `-`, `_` and `.`, starting with a letter or digit"
             ));
         }
+        if name == crate::acl::DEFAULT_CLIENT {
+            return Err(format!(
+                "agent-type name `{name}` is reserved for HTTP clients that do not name themselves; choose another"
+            ));
+        }
         if agents.iter().any(|a| a.name == name) || types.iter().any(|t| t.name() == name) {
             return Err(format!("`{name}` is declared twice (agent and agent-type names share one namespace)"));
         }

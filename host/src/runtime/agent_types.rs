@@ -517,6 +517,10 @@ impl crate::bus::activation::Activator for AgentTypes {
     fn activate(&self, name: &str) -> bool {
         self.activate_instance(name)
     }
+
+    fn owns(&self, name: &str) -> bool {
+        self.contains(name) || split_instance(name).is_some_and(|(t, _)| self.contains(t))
+    }
 }
 
 /// Passivate the instances of a type that have had no event for its

@@ -222,6 +222,17 @@ fn the_accounts_deployment_counts_per_key_from_the_cli_lists_instances_and_survi
     assert!(metrics.contains("caxton_agent_type_activation_seconds_count{agent_type=\"account\"} 2"), "{metrics}");
     let (status, unknown) = http(&addr, "GET", "/v1/agents?type=ledger", "").unwrap();
     assert_eq!((status, unknown["error"]["code"].clone()), (404, json!("no-such-agent-type")), "{unknown}");
+    // a type is not removed like an agent (that would forget it at the next start), and a client cannot
+    // speak in the name of an instance, in memory or not
+    let (status, refused) = http(&addr, "DELETE", "/v1/agents/account", "").unwrap();
+    assert_eq!((status, refused["error"]["code"].clone()), (409, json!("agent-type")), "{refused}");
+    for forged in ["account/alice", "account/carol", "account"] {
+        let msg = json!({ "performative": "request", "sender": forged, "receiver": "account/bob", "content": { "action": "increment" } });
+        let (status, refused) = http(&addr, "POST", "/v1/messages", &msg.to_string()).unwrap();
+        assert_eq!((status, refused["error"]["code"].clone()), (400, json!("bad-sender")), "{forged}: {refused}");
+    }
+    let (status, refused) = http(&addr, "DELETE", "/v1/agents/account/bob?keep_state=true", "").unwrap();
+    assert_eq!(status, 400, "a purge always deletes: {refused}");
     // the type is listed in the directory once, not its instances
     let (_, directory) = http(&addr, "GET", "/v1/directory", "").unwrap();
     let entries: Vec<&str> =
