@@ -47,9 +47,11 @@ pub fn deploy(file: &Path, name: &str, policy: &Path, remote: &Remote) -> anyhow
 
 pub fn remove(name: &str, keep_state: bool, remote: &Remote) -> anyhow::Result<ExitCode> {
     let query = if keep_state { "?keep_state=true" } else { "" };
-    let removed = remote.expect(Method::DELETE, &format!("/v1/agents/{}{query}", encode(name)), None)?;
+    let removed = remote.expect(Method::DELETE, &format!("/v1/agents/{}{query}", agent_path(name)), None)?;
     if remote.json {
         print_json(&removed)?;
+    } else if name.contains('/') {
+        println!("purged `{name}`: its kv-store and timers are deleted; its next message starts it afresh");
     } else if keep_state {
         println!("removed `{name}`; its kv-store and timers are kept for the next agent named `{name}`");
     } else {
@@ -59,9 +61,18 @@ pub fn remove(name: &str, keep_state: bool, remote: &Remote) -> anyhow::Result<E
 }
 
 pub fn get(name: &str, remote: &Remote) -> anyhow::Result<ExitCode> {
-    let agent = remote.expect(Method::GET, &format!("/v1/agents/{}", encode(name)), None)?;
+    let agent = remote.expect(Method::GET, &format!("/v1/agents/{}", agent_path(name)), None)?;
     print_json(&agent)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The path of agent `name` under `/v1/agents/`: an instance `TYPE/KEY` keeps its `/` (its route
+/// is `/v1/agents/{type}/{key}`), each part encoded.
+fn agent_path(name: &str) -> String {
+    match name.split_once('/') {
+        Some((agent_type, key)) => format!("{}/{}", encode(agent_type), encode(key)),
+        None => encode(name),
+    }
 }
 
 /// Percent-encode a path segment or query value.

@@ -137,7 +137,7 @@ pub fn list(state: &ApiState, query: Option<&str>) -> Result<Reply, ApiError> {
 
 /// `GET /v1/agents/{type}/{key}`: an instance of an agent type, while it is in memory.
 pub fn get_instance(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
-    let agent_type = name.split_once('/').map_or(name, |(t, _)| t);
+    let agent_type = instance_type(state, name)?;
     let instances = state.platform.runtime.agent_types().and_then(|t| t.instances(agent_type)).unwrap_or_default();
     let instance = instances.into_iter().find(|i| i.name == name).ok_or_else(|| {
         error(
@@ -159,6 +159,7 @@ pub async fn purge_instance(state: &ApiState, name: &str, query: Option<&str>) -
             "a purge deletes the instance's state; an instance left alone is passivated with its state kept",
         ));
     }
+    instance_type(state, name)?;
     let types = state.platform.runtime.agent_types();
     let purged = match types {
         Some(types) => types.purge(name).await,
@@ -173,6 +174,25 @@ pub async fn purge_instance(state: &ApiState, name: &str, query: Option<&str>) -
         )),
         Err(e) => Err(platform_error(e.into())),
     }
+}
+
+/// The type of the instance `name` (`TYPE/KEY`): a 400 stating the rule for a bad key, a 404 for a
+/// type that is not deployed.
+fn instance_type<'a>(state: &ApiState, name: &'a str) -> Result<&'a str, ApiError> {
+    let (agent_type, key) = name.split_once('/').unwrap_or((name, ""));
+    if !state.platform.runtime.agent_types().is_some_and(|t| t.contains(agent_type)) {
+        let message = format!("no agent type named `{agent_type}` is deployed");
+        return Err(error(StatusCode::NOT_FOUND, "no-such-agent-type", &message));
+    }
+    if !crate::policy::types::valid_key(key) {
+        let message = format!(
+            "`{}` is not a key of an instance: use 1 to {} characters from a-z, A-Z, 0-9, `-`, `_`, `.`, `:` and `@`",
+            key.chars().take(140).collect::<String>(),
+            crate::policy::types::MAX_KEY_BYTES
+        );
+        return Err(error(StatusCode::BAD_REQUEST, "bad-name", &message));
+    }
+    Ok(agent_type)
 }
 
 /// `GET /v1/agent-types`: the deployed agent types with their instance counts and activation times.

@@ -233,6 +233,19 @@ fn the_accounts_deployment_counts_per_key_from_the_cli_lists_instances_and_survi
     }
     let (status, refused) = http(&addr, "DELETE", "/v1/agents/account/bob?keep_state=true", "").unwrap();
     assert_eq!(status, 400, "a purge always deletes: {refused}");
+    let (status, bad) = http(&addr, "GET", "/v1/agents/account/has%20space", "").unwrap();
+    assert_eq!((status, bad["error"]["code"].clone()), (400, json!("bad-name")), "{bad}");
+    let (status, nosuch) = http(&addr, "GET", "/v1/agents/ledger/alice", "").unwrap();
+    assert_eq!((status, nosuch["error"]["code"].clone()), (404, json!("no-such-agent-type")), "{nosuch}");
+    // the CLI addresses instances too
+    let url = format!("http://{addr}");
+    let got = caxton(&["agents", "get", "account/alice", "--server", &url]);
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert!(String::from_utf8_lossy(&got.stdout).contains("\"account/alice\""));
+    let purged = caxton(&["remove", "account/bob", "--server", &url]);
+    assert!(purged.status.success(), "{}", String::from_utf8_lossy(&purged.stderr));
+    assert!(String::from_utf8_lossy(&purged.stdout).contains("purged `account/bob`"));
+    assert_eq!(send(&addr, "account/bob"), 1, "a purged instance starts afresh");
     // the type is listed in the directory once, not its instances
     let (_, directory) = http(&addr, "GET", "/v1/directory", "").unwrap();
     let entries: Vec<&str> =
