@@ -123,12 +123,7 @@ impl Platform {
         policy_text: &str,
     ) -> Result<(), PlatformError> {
         let name = spec.name().to_string();
-        let path = spec.agent.component.clone();
-        let limit = self.runtime.max_component_bytes();
-        let bytes = tokio::task::spawn_blocking(move || component::read(&path, limit))
-            .await
-            .map_err(|e| RuntimeError::Internal(e.to_string()))?
-            .map_err(|source| PlatformError::Component { agent: name.clone(), source })?;
+        let bytes = self.read_component(&spec.agent).await?;
         let _turn = self.lifecycle.lock(&name).await;
         self.runtime.deploy_type(spec, bytes.clone()).await?;
         self.registry.record(&name, policy_path, policy_text, &bytes)?;
@@ -137,14 +132,17 @@ impl Platform {
 
     /// Deploy one agent of a deployment file, reading its component from disk.
     pub async fn deploy(&self, spec: AgentSpec, policy_path: &Path, policy_text: &str) -> Result<(), PlatformError> {
-        let name = spec.name.clone();
-        let path = spec.component.clone();
-        let limit = self.runtime.max_component_bytes();
-        let bytes = tokio::task::spawn_blocking(move || component::read(&path, limit))
+        let bytes = self.read_component(&spec).await?;
+        self.deploy_bytes(spec, bytes, policy_path, policy_text).await
+    }
+
+    /// The component of `spec`, read from disk (at most the runtime's size limit) off the async threads.
+    async fn read_component(&self, spec: &AgentSpec) -> Result<Vec<u8>, PlatformError> {
+        let (path, limit) = (spec.component.clone(), self.runtime.max_component_bytes());
+        tokio::task::spawn_blocking(move || component::read(&path, limit))
             .await
             .map_err(|e| RuntimeError::Internal(e.to_string()))?
-            .map_err(|source| PlatformError::Component { agent: name.clone(), source })?;
-        self.deploy_bytes(spec, bytes, policy_path, policy_text).await
+            .map_err(|source| PlatformError::Component { agent: spec.name.clone(), source })
     }
 
     /// Deploy (or redeploy, swapping atomically and keeping its state) one

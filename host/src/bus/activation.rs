@@ -51,6 +51,11 @@ impl Bus {
     /// the server stops); a newer mailbox of the same name stays.
     pub fn unregister_instance(&self, name: &str, mailbox: &Mailbox) {
         let mut agents = self.agents.write().unwrap_or_else(|p| p.into_inner());
+        self.forget_instance(&mut agents, name, mailbox);
+    }
+
+    /// Drop `name`'s route if it is `mailbox` (under the held write lock `agents`), and its subscriptions.
+    fn forget_instance(&self, agents: &mut std::collections::HashMap<String, Mailbox>, name: &str, mailbox: &Mailbox) {
         if agents.get(name).is_some_and(|m| m.same_as(mailbox)) {
             agents.remove(name);
         }
@@ -74,10 +79,7 @@ impl Bus {
             return false;
         }
         mailbox.close();
-        if agents.get(name).is_some_and(|m| m.same_as(mailbox)) {
-            agents.remove(name);
-        }
-        self.topics.remove_agent(name);
+        self.forget_instance(&mut agents, name, mailbox);
         true
     }
 }
