@@ -18,6 +18,9 @@ pub trait Activator: Send + Sync {
 
     /// Whether `name` is a deployed agent type or an instance of one (in memory or not).
     fn owns(&self, name: &str) -> bool;
+
+    /// The deployed agent types, sorted.
+    fn types(&self) -> Vec<String>;
 }
 
 impl Bus {
@@ -29,6 +32,28 @@ impl Bus {
     /// Whether `name` is a deployed agent type or an instance of one (see [`Activator::owns`]).
     pub fn is_virtual(&self, name: &str) -> bool {
         self.activator.get().and_then(Weak::upgrade).is_some_and(|a| a.owns(name))
+    }
+
+    /// Whether this host runs the agent type `name`.
+    pub fn runs_type(&self, name: &str) -> bool {
+        !name.contains('/') && self.is_virtual(name)
+    }
+
+    /// The agent types this host runs, sorted.
+    pub fn local_types(&self) -> Vec<String> {
+        self.activator.get().and_then(Weak::upgrade).map(|a| a.types()).unwrap_or_default()
+    }
+
+    /// Note that an agent type was deployed or replaced (so the cluster hears of it).
+    pub fn types_changed(&self) {
+        self.changed();
+    }
+
+    /// Whether the instance `name`, held here, is placed on another host of
+    /// the cluster now (a host that runs its type joined): it should leave
+    /// this host once idle.
+    pub fn placed_elsewhere(&self, name: &str) -> bool {
+        self.remote.get().is_some_and(|r| r.host_of(name).is_some())
     }
 
     /// Ask the activator to activate `name`; whether it is registered now.

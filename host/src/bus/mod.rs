@@ -193,11 +193,23 @@ impl Bus {
     /// Whether an agent of this name runs here or on another host of the cluster, or the name is
     /// an agent type's or one of its instances' (in memory or not).
     pub fn is_agent_anywhere(&self, name: &str) -> bool {
-        self.is_agent(name) || self.is_virtual(name) || self.remote.get().is_some_and(|r| r.host_of(name).is_some())
+        self.is_agent(name)
+            || self.is_virtual(name)
+            || self.remote.get().is_some_and(|r| r.host_of(name).is_some() || r.type_host(name).is_some())
     }
 
-    /// `Err(RunsElsewhere)` when another host of the cluster runs an agent named `name`.
+    /// `Err(RunsElsewhere)` when another host of the cluster runs an agent or an agent type named `name`.
     pub fn name_is_free(&self, name: &str) -> Result<(), BusError> {
+        let remote = self.remote.get();
+        match remote.and_then(|r| r.host_of(name).or_else(|| r.type_host(name))) {
+            Some(host) => Err(BusError::RunsElsewhere { agent: name.to_string(), host }),
+            None => Ok(()),
+        }
+    }
+
+    /// `Err(RunsElsewhere)` when another host of the cluster runs an agent named
+    /// `name` (other hosts may run an agent type of that name too).
+    pub fn type_name_is_free(&self, name: &str) -> Result<(), BusError> {
         match self.remote.get().and_then(|r| r.host_of(name)) {
             Some(host) => Err(BusError::RunsElsewhere { agent: name.to_string(), host }),
             None => Ok(()),
@@ -208,6 +220,12 @@ impl Bus {
     /// and delivered through, `remote`. Once only; later calls are ignored.
     pub fn join(&self, remote: Arc<dyn Remote>) {
         let _ = self.remote.set(remote);
+    }
+
+    /// The names of this host's agents (not its agent types), sorted.
+    pub fn local_agent_names(&self) -> Vec<String> {
+        let entries = self.directory.search(&Query::default()).into_iter().map(|(name, _)| name);
+        entries.filter(|name| !self.runs_type(name)).collect()
     }
 
     /// This host's agents with their directory entries (all of them).
@@ -226,6 +244,8 @@ impl Bus {
         if let Some(remote) = self.remote.get() {
             found.extend(remote.search(query));
             found.sort_by(|a, b| a.0.cmp(&b.0));
+            // an agent type several hosts run is one entry
+            found.dedup_by(|a, b| a.0 == b.0);
         }
         found
     }

@@ -13,8 +13,12 @@ pub trait Remote: Send + Sync {
     /// This host's id in the cluster.
     fn host_id(&self) -> &str;
 
-    /// The host that runs agent `agent`, when another host does.
+    /// The host that runs agent `agent`, when another host does; for an
+    /// instance `TYPE/KEY`, the host it is placed on when that is another host.
     fn host_of(&self, agent: &str) -> Option<String>;
+
+    /// A host that runs the agent type `agent_type`, when another host does.
+    fn type_host(&self, agent_type: &str) -> Option<String>;
 
     /// Deliver `msg` (its sender already stamped) to `receivers`, all agents or
     /// waiting parties of `host`: `Ok` once every receiver's mailbox took it

@@ -112,8 +112,9 @@ pub fn dead_letters(remote: &Remote) -> anyhow::Result<ExitCode> {
 }
 
 pub fn cluster(remote: &Remote) -> anyhow::Result<ExitCode> {
-    show(remote, "/v1/cluster", "hosts", &["HOST", "STATE", "AGENTS", "LAST HEARTBEAT"], |h| {
+    show(remote, "/v1/cluster", "hosts", &["HOST", "STATE", "AGENTS", "TYPES", "LAST HEARTBEAT"], |h| {
         let host = if h["host"].is_null() { "(alone)".to_string() } else { text(&h["host"]) };
-        vec![host, text(&h["state"]), joined(&h["agents"], ""), format!("{} ms ago", text(&h["last_heartbeat_ms_ago"]))]
+        let heard = format!("{} ms ago", text(&h["last_heartbeat_ms_ago"]));
+        vec![host, text(&h["state"]), joined(&h["agents"], ""), joined(&h["types"], ""), heard]
     })
 }

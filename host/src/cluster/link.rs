@@ -6,7 +6,8 @@ use super::envelope::Dropped;
 use super::presence::{Heard, Presence, HEARTBEAT};
 use super::wire::{Answer, Batch, Delivered, Delivery, Outcome};
 use super::{Cluster, ClusterError, Outgoing};
-use crate::bus::BusError;
+use crate::bus::{Bus, BusError};
+use crate::policy::types::split_instance;
 use futures_util::StreamExt;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -168,24 +169,40 @@ async fn send_outcome(cluster: &Cluster, host: &str, outcome: Outcome) {
     }
 }
 
+/// Whether host `from` may send in the name of `sender`: an instance of an
+/// agent type only when `from` runs that type (an instance may be in memory
+/// on two hosts for a moment while it moves); any other name only when it is
+/// no agent of this host or of a third host (then it is `from`'s agent or a client there).
+fn may_send_as(cluster: &Cluster, bus: &Bus, from: &str, sender: &str) -> bool {
+    if from == cluster.host {
+        return false;
+    }
+    if let Some((agent_type, _)) = split_instance(sender) {
+        if bus.runs_type(agent_type) || cluster.view.type_host(agent_type).is_some() {
+            return cluster.view.runs_type(from, agent_type);
+        }
+    }
+    !bus.is_agent(sender) && cluster.view.host_of(sender).is_none_or(|host| host == from)
+}
+
 /// Top up the slots reserved for `from` in the mailboxes of the agents among
 /// `receivers` (`renew`ing them: see [`super::flow`]); the grants to send.
+/// Instances of agent types get none: a reserved slot would keep one from
+/// passivating, so every send to another host's instance waits for its answer.
 fn grant(cluster: &Cluster, from: &str, receivers: &[String], renew: bool) -> Vec<super::flow::Grant> {
     let Some(bus) = cluster.bus.upgrade() else { return Vec::new() };
-    receivers.iter().filter_map(|agent| cluster.grants.top_up((from, agent), &bus.mailbox_of(agent)?, renew)).collect()
+    let agents = receivers.iter().filter(|agent| !bus.is_virtual(agent));
+    agents.filter_map(|agent| cluster.grants.top_up((from, agent), &bus.mailbox_of(agent)?, renew)).collect()
 }
 
 /// Deliver a message `from` another host to its receivers here, after
-/// checking that its sender is not an agent some other host runs (or this
-/// one). A credited message goes into the slots reserved for `from`; one
-/// that cannot be delivered after all is answered with a `failure` here.
+/// checking that `from` may speak for its sender ([`may_send_as`]). A
+/// credited message goes into the slots reserved for `from`; one that cannot
+/// be delivered after all is answered with a `failure` here.
 fn deliver(cluster: &Cluster, from: &str, delivery: Delivery) -> Result<Delivered, Dropped> {
     let msg = delivery.message;
     let Some(bus) = cluster.bus.upgrade() else { return Ok(Delivered::Refused("the host is stopping".into())) };
-    if from == cluster.host || bus.is_agent(&msg.sender) {
-        return Err(Dropped::Impersonation);
-    }
-    if cluster.view.host_of(&msg.sender).is_some_and(|host| host != from) {
+    if !may_send_as(cluster, &bus, from, &msg.sender) {
         return Err(Dropped::Impersonation);
     }
     let credited = delivery.credited;
@@ -299,8 +316,13 @@ async fn announce(cluster: Weak<Cluster>) {
 /// Publish this host's presence (or that it leaves).
 async fn publish_presence(cluster: &Cluster, leaving: bool) {
     let presence = match cluster.bus.upgrade() {
-        Some(bus) if !leaving => Presence { agents: bus.local_directory(), topics: bus.topics().all(), leaving: false },
-        _ => Presence { agents: Vec::new(), topics: Vec::new(), leaving: true },
+        Some(bus) if !leaving => Presence {
+            agents: bus.local_directory(),
+            topics: bus.topics().all(),
+            types: bus.local_types(),
+            leaving: false,
+        },
+        _ => Presence { agents: Vec::new(), topics: Vec::new(), types: Vec::new(), leaving: true },
     };
     let subject = cluster.subject("presence");
     let (payload, headers, _) = cluster.seal(&subject, &presence);

@@ -227,12 +227,13 @@ impl Cluster {
 
     /// The cluster as this host sees it.
     pub fn summary(&self) -> ClusterSummary {
-        let agents = self.bus.upgrade().map(|b| b.local_directory().into_iter().map(|(n, _)| n).collect());
+        let bus = self.bus.upgrade();
         let this = HostSummary {
             host: self.host.clone(),
             state: "this host",
             boot: self.seal.boot().to_string(),
-            agents: agents.unwrap_or_default(),
+            agents: bus.as_ref().map(|b| b.local_agent_names()).unwrap_or_default(),
+            types: bus.as_ref().map(|b| b.local_types()).unwrap_or_default(),
             last_heartbeat_ms_ago: 0,
         };
         ClusterSummary {
@@ -406,7 +407,16 @@ impl crate::bus::remote::Remote for Cluster {
     }
 
     fn host_of(&self, agent: &str) -> Option<String> {
-        self.view.host_of(agent)
+        if let Some(host) = self.view.host_of(agent) {
+            return Some(host);
+        }
+        let (agent_type, _) = crate::policy::types::split_instance(agent)?;
+        let here = self.bus.upgrade().is_some_and(|bus| bus.runs_type(agent_type));
+        self.view.place(agent, agent_type, here.then_some(self.host.as_str()))
+    }
+
+    fn type_host(&self, agent_type: &str) -> Option<String> {
+        self.view.type_host(agent_type)
     }
 
     fn forward(&self, host: &str, msg: &Message, receivers: &[String]) -> Result<(), BusError> {
@@ -423,7 +433,7 @@ impl crate::bus::remote::Remote for Cluster {
             None => SEND_TIMEOUT,
         };
         // agents take a mailbox slot; a waiting party (a reply to a client) takes none
-        let agents: Vec<String> = receivers.iter().filter(|r| self.view.host_of(r).is_some()).cloned().collect();
+        let agents: Vec<String> = receivers.iter().filter(|r| self.host_of(r).is_some()).cloned().collect();
         let message = self.pack(host, msg, receivers)?;
         if self.credits.spend(host, &agents) {
             self.post(host, (message, receivers, true), None);

@@ -3,6 +3,12 @@
 //! [`HEARTBEAT`] and whenever they change; a host unheard of for
 //! [`HOST_TIMEOUT`] leaves the view with all its agents, and comes back with
 //! its next heartbeat. A host that stops cleanly says so and leaves at once.
+//!
+//! A host also announces the agent types it runs: an instance `TYPE/KEY` is
+//! placed on one of the live hosts that run `TYPE` (this one included), the
+//! one whose rendezvous score for the instance's name is highest
+//! ([`View::place`]). Every host computes the same place from the same view,
+//! and when a host leaves, only the instances it held move.
 
 use crate::bus::directory::{Profile, Query};
 use crate::glob;
@@ -23,6 +29,8 @@ pub struct Presence {
     pub agents: Vec<(String, Profile)>,
     /// Each agent's topic patterns.
     pub topics: Vec<(String, Vec<String>)>,
+    /// The agent types it runs (their directory entries, once registered, are among `agents`).
+    pub types: Vec<String>,
     /// Whether it is leaving (stopping cleanly).
     #[serde(default)]
     pub leaving: bool,
@@ -32,6 +40,7 @@ pub struct Presence {
 struct Host {
     boot: String,
     agents: HashMap<String, Profile>,
+    types: Vec<String>,
     topics: Vec<(String, Vec<String>)>,
     heard: Instant,
 }
@@ -47,6 +56,8 @@ pub struct HostSummary {
     pub boot: String,
     /// Its agents, sorted.
     pub agents: Vec<String>,
+    /// The agent types it runs, sorted.
+    pub types: Vec<String>,
     /// Milliseconds since its last heartbeat.
     pub last_heartbeat_ms_ago: u64,
 }
@@ -62,13 +73,38 @@ struct Inner {
     hosts: HashMap<String, Host>,
     /// Agent name → host.
     placement: HashMap<String, String>,
+    /// Agent type → the hosts that run it, sorted.
+    type_hosts: HashMap<String, Vec<String>>,
 }
 
 impl Inner {
     fn index(&mut self) {
-        self.placement =
-            self.hosts.iter().flat_map(|(h, host)| host.agents.keys().map(move |a| (a.clone(), h.clone()))).collect();
+        self.placement = self
+            .hosts
+            .iter()
+            .flat_map(|(h, host)| {
+                // a type's directory entry names no agent: its instances are placed by `View::place`
+                let agents = host.agents.keys().filter(|a| !host.types.contains(a));
+                agents.map(move |a| (a.clone(), h.clone()))
+            })
+            .collect();
+        self.type_hosts.clear();
+        for (h, host) in &self.hosts {
+            for t in &host.types {
+                self.type_hosts.entry(t.clone()).or_default().push(h.clone());
+            }
+        }
+        self.type_hosts.values_mut().for_each(|hosts| hosts.sort());
     }
+}
+
+/// The rendezvous (highest random weight) score of `host` for the instance
+/// `name`: the first 8 bytes of SHA-256(host, 0, name). A well-defined hash,
+/// so hosts of different builds agree.
+fn score(host: &str, name: &str) -> u64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new().chain_update(host).chain_update([0]).chain_update(name).finalize();
+    digest.iter().take(8).fold(0, |score, byte| score << 8 | u64::from(*byte))
 }
 
 /// What [`View::heard`] learned.
@@ -95,11 +131,14 @@ impl View {
         }
         let was = inner.hosts.get(host).map(|h| h.boot == boot);
         let changed = inner.hosts.get(host).is_none_or(|h| {
-            h.agents.len() != presence.agents.len() || presence.agents.iter().any(|(a, p)| h.agents.get(a) != Some(p))
+            h.agents.len() != presence.agents.len()
+                || presence.agents.iter().any(|(a, p)| h.agents.get(a) != Some(p))
+                || h.types != presence.types
         });
         let entry = Host {
             boot: boot.to_string(),
             agents: presence.agents.into_iter().collect(),
+            types: presence.types,
             topics: presence.topics,
             heard: Instant::now(),
         };
@@ -131,6 +170,29 @@ impl View {
     /// The host that runs `agent`.
     pub fn host_of(&self, agent: &str) -> Option<String> {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).placement.get(agent).cloned()
+    }
+
+    /// A host that runs the agent type `name`, when another host does.
+    pub fn type_host(&self, name: &str) -> Option<String> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.type_hosts.get(name).and_then(|hosts| hosts.first().cloned())
+    }
+
+    /// Whether `host` runs the agent type `agent_type`.
+    pub fn runs_type(&self, host: &str, agent_type: &str) -> bool {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.type_hosts.get(agent_type).is_some_and(|hosts| hosts.iter().any(|h| h == host))
+    }
+
+    /// Where the instance `name` of the agent type `agent_type` lives: of the
+    /// hosts that run the type (the other hosts in the view, and `this` host
+    /// when it runs the type too), the one with the highest [`score`]. `None`
+    /// when that is `this` host or no host runs the type.
+    pub fn place(&self, name: &str, agent_type: &str, this: Option<&str>) -> Option<String> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let others = inner.type_hosts.get(agent_type)?;
+        let best = others.iter().map(String::as_str).chain(this).max_by_key(|host| (score(host, name), *host))?;
+        (Some(best) != this).then(|| best.to_string())
     }
 
     /// The boot of `host`, when it is in the view.
@@ -179,13 +241,16 @@ impl View {
             .hosts
             .iter()
             .map(|(id, h)| {
-                let mut agents: Vec<String> = h.agents.keys().cloned().collect();
+                let mut agents: Vec<String> = h.agents.keys().filter(|a| !h.types.contains(a)).cloned().collect();
                 agents.sort();
+                let mut types = h.types.clone();
+                types.sort();
                 HostSummary {
                     host: id.clone(),
                     state: "up",
                     boot: h.boot.clone(),
                     agents,
+                    types,
                     last_heartbeat_ms_ago: h.heard.elapsed().as_millis() as u64,
                 }
             })
@@ -203,6 +268,7 @@ mod tests {
         Presence {
             agents: agents.iter().map(|a| (a.to_string(), Profile::default())).collect(),
             topics: topics.iter().map(|(a, p)| (a.to_string(), vec![p.to_string()])).collect(),
+            types: Vec::new(),
             leaving: false,
         }
     }
@@ -224,5 +290,34 @@ mod tests {
         assert_eq!(view.host_of("x"), None);
         assert_eq!(view.hosts().iter().map(|h| h.host.as_str()).collect::<Vec<_>>(), ["c"]);
         assert!(view.expire().is_empty(), "c was heard just now");
+    }
+
+    #[test]
+    fn an_instance_is_placed_on_one_host_of_its_type_and_only_the_leaving_hosts_instances_move() {
+        let view = View::default();
+        let with_type = |agents: &[&str]| Presence { types: vec!["account".into()], ..presence(agents, &[]) };
+        view.heard("b", "boot-1", with_type(&["account"]));
+        view.heard("c", "boot-1", with_type(&[]));
+        view.heard("d", "boot-1", presence(&["other"], &[]));
+        assert_eq!(view.host_of("account"), None, "a type is no agent of one host");
+        assert_eq!(view.type_host("account").as_deref(), Some("b"));
+        assert_eq!(view.hosts()[0].types, ["account"]);
+        let keys: Vec<String> = (0..300).map(|i| format!("account/k{i}")).collect();
+        let placed = |this: Option<&str>| -> Vec<String> {
+            keys.iter().map(|k| view.place(k, "account", this).unwrap_or_else(|| "a".into())).collect()
+        };
+        let before = placed(Some("a"));
+        for host in ["a", "b", "c"] {
+            let share = before.iter().filter(|h| *h == host).count();
+            assert!((50..=150).contains(&share), "{host} holds {share} of 300");
+        }
+        assert_eq!(placed(Some("a")), before, "the same view places alike");
+        assert!(placed(None).iter().all(|h| h != "a" && h != "d"), "only hosts that run the type hold instances");
+        assert_eq!(view.place("account/k1", "nobody", Some("a")), None);
+        view.heard("c", "boot-1", Presence { leaving: true, ..presence(&[], &[]) });
+        let after = placed(Some("a"));
+        for (was, is) in before.iter().zip(&after) {
+            assert!(was == is || was == "c", "an instance moved from `{was}` to `{is}`");
+        }
     }
 }

@@ -91,11 +91,13 @@ pub fn cluster(state: &ApiState) -> Reply {
     let summary = match &state.cluster {
         Some(cluster) => serde_json::to_value(cluster.summary()).unwrap_or_default(),
         None => {
-            let agents: Vec<String> =
-                state.platform.runtime.bus().local_directory().into_iter().map(|(name, _)| name).collect();
+            let bus = state.platform.runtime.bus();
+            let (agents, types) = (bus.local_agent_names(), bus.local_types());
             serde_json::json!({
                 "cluster": null, "host": null, "connected": false, "dropped": {},
-                "hosts": [{ "host": null, "state": "this host", "agents": agents, "last_heartbeat_ms_ago": 0 }],
+                "hosts": [{
+                    "host": null, "state": "this host", "agents": agents, "types": types, "last_heartbeat_ms_ago": 0,
+                }],
             })
         }
     };

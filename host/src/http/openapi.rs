@@ -32,7 +32,7 @@ fn operation(path: &str, method: &str) -> Value {
         ("/v1/messages", _) => ("Send an ACL message; with ?wait_ms=N wait for the reply (504 on timeout)", "202"),
         ("/v1/directory", _) => ("Agents by service, ontology or protocol, on every host of a cluster", "200"),
         ("/v1/cluster", _) => (
-            "The cluster's hosts with their agents and last heartbeat, and envelopes dropped by reason \
+            "The cluster's hosts with their agents, agent types and last heartbeat, and envelopes dropped by reason \
              (`cluster: null` when the server runs alone)",
             "200",
         ),

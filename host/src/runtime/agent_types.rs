@@ -19,6 +19,10 @@
 //!   the timer log); one that falls due activates the instance, which takes
 //!   them over. After a restart, the logged timers of every instance of a
 //!   type are armed again when the type is deployed.
+//! - **In a cluster** the bus sends a message for an instance to the host it
+//!   is placed on (`crate::cluster::presence`); an instance held here that is
+//!   placed on another host now (a host that runs its type joined) is
+//!   passivated by the sweeper once idle, as an idle one is.
 
 use super::agent::LiveAgent;
 use super::cell::{AgentCell, Instance, Turn};
@@ -179,6 +183,7 @@ impl AgentTypes {
         self.park_logged_timers(&agent_type);
         let name = agent_type.spec.name().to_string();
         let old = self.types.write().unwrap_or_else(|p| p.into_inner()).insert(name, agent_type);
+        self.parts.bus.types_changed();
         if let Some(old) = old {
             // the instances of the version replaced finish what they have; the next message starts the new one
             let until = Instant::now() + super::REDEPLOY_GRACE;
@@ -468,6 +473,9 @@ impl super::Runtime {
     ) -> Result<(), super::RuntimeError> {
         let name = spec.name().to_string();
         let _turn = self.lifecycle.lock(&name).await;
+        if let Err(crate::bus::BusError::RunsElsewhere { agent, host }) = self.bus.type_name_is_free(&name) {
+            return Err(super::RuntimeError::RunsElsewhere { agent, host });
+        }
         if self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
             return Err(super::RuntimeError::AlreadyDeployed(name));
         }
@@ -521,6 +529,12 @@ impl crate::bus::activation::Activator for AgentTypes {
     fn owns(&self, name: &str) -> bool {
         self.contains(name) || split_instance(name).is_some_and(|(t, _)| self.contains(t))
     }
+
+    fn types(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.types.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        names.sort();
+        names
+    }
 }
 
 /// Passivate the instances of a type that have had no event for its
@@ -552,7 +566,8 @@ async fn sweep(types: Weak<AgentTypes>, t: Weak<AgentType>) {
     }
 }
 
-/// Passivate the instances of `t` idle for its `idle-after-ms`.
+/// Passivate the instances of `t` idle for its `idle-after-ms`, and the idle
+/// ones the cluster places on another host now.
 fn passivate_idle(types: &AgentTypes, t: &Arc<AgentType>) {
     let now = Instant::now();
     let mut instances = lock(&t.instances);
@@ -564,6 +579,7 @@ fn passivate_idle(types: &AgentTypes, t: &Arc<AgentType>) {
             active.seen = (count, now);
         } else if cell.not_started()
             || (count == active.seen.0 && now.duration_since(active.seen.1) >= t.spec.idle_after)
+            || types.parts.bus.placed_elsewhere(&cell.env.spec.name)
         {
             idle.push(key.clone());
         } else if count != active.seen.0 {

@@ -28,5 +28,6 @@ mod supervision;
 mod support;
 mod trust;
 mod virtual_agents;
+mod virtual_cluster;
 mod wasi_baseline;
 mod wit_coverage;

@@ -115,24 +115,33 @@ impl Host {
         super::process::http(&self.addr, method, path, body).unwrap()
     }
 
-    /// The agents this host sees on `host` (from `GET /v1/cluster`).
-    pub fn agents_on(&self, host: &str) -> Vec<String> {
+    /// The names under `field` (`agents` or `types`) of `host` in this host's `GET /v1/cluster`.
+    fn listed_on(&self, host: &str, field: &str) -> Vec<String> {
         let (_, cluster) = self.request("GET", "/v1/cluster", "");
         let hosts = cluster["hosts"].as_array().cloned().unwrap_or_default();
         let entry = hosts.iter().find(|h| h["host"] == host);
         entry
-            .and_then(|h| h["agents"].as_array())
+            .and_then(|h| h[field].as_array())
             .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
             .unwrap_or_default()
     }
 
     /// Wait until this host sees `agent` on `host` (or, with `present` false, no longer sees it).
     pub fn wait_for(&self, host: &str, agent: &str, present: bool) {
+        self.wait_listed(host, "agents", agent, present);
+    }
+
+    /// Wait until this host sees `host` run the agent type `agent_type` (or, with `present` false, no longer).
+    pub fn wait_for_type(&self, host: &str, agent_type: &str, present: bool) {
+        self.wait_listed(host, "types", agent_type, present);
+    }
+
+    fn wait_listed(&self, host: &str, field: &str, name: &str, present: bool) {
         let started = Instant::now();
-        while self.agents_on(host).iter().any(|a| a == agent) != present {
+        while self.listed_on(host, field).iter().any(|a| a == name) != present {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "host at {} never saw `{agent}` {} `{host}`",
+                "host at {} never saw `{name}` {} `{host}`",
                 self.addr,
                 if present { "on" } else { "leave" }
             );
