@@ -16,12 +16,18 @@ pub struct NameLocks {
 impl NameLocks {
     /// Wait for the turn of `name`; the turn lasts while the guard lives.
     pub async fn lock(&self, name: &str) -> OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-            locks.entry(name.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
+        self.entry(name).lock_owned().await
+    }
+
+    /// The turn of `name` now, unless someone holds or awaits it.
+    pub fn try_lock(&self, name: &str) -> Option<OwnedMutexGuard<()>> {
+        self.entry(name).try_lock_owned().ok()
+    }
+
+    fn entry(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(name.to_string()).or_default().clone()
     }
 }
 
@@ -41,6 +47,7 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "the same name waits");
+        assert!(locks.try_lock("x").is_none(), "a held name is not taken without waiting");
         drop(first);
         waiting.await.unwrap();
         drop(other);

@@ -4,12 +4,14 @@
 //!
 //! - **Activation** ([`AgentTypes::activate`], called by the bus for a
 //!   receiver it does not hold): a mailbox is registered for the instance at
-//!   once, so what arrives meanwhile queues in order; a task then waits for
-//!   the instance's turn (after a passivation of the same name finished its
-//!   `shutdown`) and for room under `max-active`, instantiates it from the
-//!   type's linked component (never compiling), runs `init` and releases it.
-//!   A failing start answers every queued message with a `failure`
-//!   (`init-failed`) naming the cause.
+//!   once, so what arrives meanwhile queues in order. When nothing else is
+//!   under way for the name and there is room under `max-active`, the
+//!   instance is released at once and its first batch, on the worker that
+//!   takes its first message, instantiates it from the type's linked
+//!   component (never compiling), runs `init` and handles the message; else
+//!   a task first waits for its turn (a passivation of the same name
+//!   finishing its `shutdown`) and for room. A failing start answers every
+//!   queued message with a `failure` (`init-failed`) naming the cause.
 //! - **Passivation**: a sweeper per type passivates an instance that has had
 //!   no event for `idle-after-ms`; a start beyond `max-active` waits while the
 //!   sweeper passivates the least recently used idle instance for it. Passivating takes the
@@ -35,8 +37,10 @@ use crate::policy::types::{split_instance, AgentTypeSpec};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
 use tokio::time::Instant;
+
+mod sweeper;
+use sweeper::sweep;
 
 /// What an instance is made from, besides its type: shared by all types.
 pub(super) struct Parts {
@@ -122,17 +126,8 @@ pub struct InstanceSummary {
     pub stats: super::stats::AgentStats,
 }
 
-/// How soon the sweeper looks again for idle instances to make way when starts wait for room and none was idle.
-const EVICT_RETRY: Duration = Duration::from_millis(10);
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Events an instance has handled.
-fn events(cell: &AgentCell) -> u64 {
-    let stats = lock(&cell.env.stats);
-    stats.messages + stats.timers
 }
 
 impl AgentTypes {
@@ -334,6 +329,8 @@ impl AgentTypes {
         if cell.turn() != Turn::Idle {
             return false;
         }
+        // the turn is taken now, so no activation of this name starts before `shutdown` ran
+        let Some(turn) = self.lifecycle.try_lock(&cell.env.spec.name) else { return false };
         if !self.parts.bus.passivate(&cell.env.spec.name, cell.mailbox()) {
             return false;
         }
@@ -345,7 +342,7 @@ impl AgentTypes {
         t.retiring.fetch_add(1, Ordering::SeqCst);
         self.parts.runtime.spawn(async move {
             let name = active.cell.env.spec.name.clone();
-            let _turn = types.lifecycle.lock(&name).await;
+            let _turn = turn;
             super::retire(active.cell, None).await;
             types.parts.kv.release(&name);
             drop(active.room);
@@ -381,8 +378,20 @@ impl AgentTypes {
         let room = Arc::new(Mutex::new(None));
         instances.insert(key.to_string(), Active { cell: cell.clone(), seen: (0, Instant::now()), room: room.clone() });
         drop(instances);
-        if let Some(types) = self.me.upgrade() {
-            self.parts.runtime.spawn(async move { types.start(t, cell, room).await });
+        let began = Instant::now();
+        // at once when nothing is under way for this name and there is room (nobody waits for it)
+        let turn = self.lifecycle.try_lock(name).filter(|_| t.waiting.load(Ordering::SeqCst) == 0);
+        match turn.and_then(|turn| Some((turn, t.room.clone().try_acquire_owned().ok()?))) {
+            Some((turn, permit)) => {
+                *lock(&room) = Some(permit);
+                cell.install(Instance::Unstarted(starter(&self.parts.bus, t, &cell, turn, began)));
+                cell.release();
+            }
+            None => {
+                if let Some(types) = self.me.upgrade() {
+                    self.parts.runtime.spawn(async move { types.start(t, cell, room, began).await });
+                }
+            }
         }
         true
     }
@@ -408,15 +417,17 @@ impl AgentTypes {
         evicted
     }
 
-    /// Instantiate and initialise an activated instance, then let it run.
+    /// Wait for the turn of an activated instance (a passivation of the same
+    /// name finishing its `shutdown`) and for room under `max-active`, then
+    /// let it run: its first batch starts it.
     async fn start(
         &self,
         t: Arc<AgentType>,
         cell: Arc<AgentCell>,
         room: Arc<Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>,
+        began: Instant,
     ) {
-        let name = cell.env.spec.name.clone();
-        let _turn = self.lifecycle.lock(&name).await;
+        let turn = self.lifecycle.lock(&cell.env.spec.name).await;
         // room under max-active; without it, the sweeper makes some (see `sweep`)
         let permit = match t.room.clone().try_acquire_owned() {
             Ok(permit) => permit,
@@ -432,34 +443,47 @@ impl AgentTypes {
             }
         };
         *lock(&room) = Some(permit);
-        let began = Instant::now();
-        let (env, pre) = (cell.env.clone(), cell.pre.clone());
-        let started = install::blocking(move || {
-            let mut live = LiveAgent::start(env, &pre)?;
-            let profile = live.capabilities().ok();
-            Ok::<_, super::RuntimeError>((live, profile))
-        })
-        .await
-        .and_then(|started| started);
-        match started {
-            Ok((live, profile)) => {
+        cell.install(Instance::Unstarted(starter(&self.parts.bus, t, &cell, turn, began)));
+        cell.release();
+    }
+}
+
+/// What starts an activated instance of `t` in `cell`, on the worker that
+/// runs its first batch (so its first message is handled right after `init`,
+/// with no trip between threads): instantiate it from the type's linked
+/// component and run `init`, holding `turn` (the instance's lifecycle turn)
+/// until then. The type's directory entry comes from its first instance's
+/// `capabilities`. A failing start leaves [`Instance::NotStarted`] with the
+/// cause, so what is queued is answered with a `failure` (`init-failed`);
+/// passivated once idle, the next message tries again.
+fn starter(
+    bus: &Arc<Bus>,
+    t: Arc<AgentType>,
+    cell: &AgentCell,
+    turn: tokio::sync::OwnedMutexGuard<()>,
+    began: Instant,
+) -> super::cell::Starter {
+    let (env, pre, bus) = (cell.env.clone(), cell.pre.clone(), bus.clone());
+    Box::new(move || {
+        let _turn = turn;
+        let name = env.spec.name.clone();
+        let describe = !t.registered.load(Ordering::SeqCst);
+        match LiveAgent::start(env, &pre) {
+            Ok(mut live) => {
+                let profile = if describe { live.capabilities().ok() } else { None };
                 if let Some(profile) = profile.filter(|_| !t.registered.swap(true, Ordering::SeqCst)) {
-                    self.parts.bus.register_type(t.spec.name(), profile.into());
+                    bus.register_type(t.spec.name(), profile.into());
                 }
-                cell.install(Instance::Live(Box::new(live)));
                 t.activations.fetch_add(1, Ordering::Relaxed);
                 lock(&t.activation_time).observe(began.elapsed());
-                cell.release();
+                Instance::Live(Box::new(live))
             }
             Err(e) => {
-                // the instance answers what is queued with the cause; passivated once idle, the
-                // next message tries again
                 tracing::warn!(agent = %name, "cannot activate: {e}");
-                cell.install(Instance::NotStarted(e.to_string()));
-                cell.release();
+                Instance::NotStarted(e.to_string())
             }
         }
-    }
+    })
 }
 
 impl super::Runtime {
@@ -534,59 +558,5 @@ impl crate::bus::activation::Activator for AgentTypes {
         let mut names: Vec<String> = self.types.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
         names.sort();
         names
-    }
-}
-
-/// Passivate the instances of a type that have had no event for its
-/// `idle-after-ms`, and make room under `max-active` for starts waiting for
-/// it: the least recently used idle instances go, one per waiting start
-/// (less those already going); when too few are idle, look again soon.
-async fn sweep(types: Weak<AgentTypes>, t: Weak<AgentType>) {
-    let every = match t.upgrade() {
-        Some(t) => (t.spec.idle_after / 4).clamp(Duration::from_millis(5), Duration::from_secs(1)),
-        None => return,
-    };
-    let (mut swept, mut short) = (Instant::now(), false);
-    loop {
-        let Some(agent_type) = t.upgrade() else { return };
-        let pause = if short { EVICT_RETRY } else { every };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = agent_type.need_room.notified() => {}
-        }
-        let Some(types) = types.upgrade() else { return };
-        let (waiting, retiring) =
-            (agent_type.waiting.load(Ordering::SeqCst), agent_type.retiring.load(Ordering::SeqCst));
-        let wanted = waiting.saturating_sub(retiring);
-        short = wanted > 0 && types.evict(&agent_type, wanted) < wanted;
-        if swept.elapsed() >= every {
-            swept = Instant::now();
-            passivate_idle(&types, &agent_type);
-        }
-    }
-}
-
-/// Passivate the instances of `t` idle for its `idle-after-ms`, and the idle
-/// ones the cluster places on another host now.
-fn passivate_idle(types: &AgentTypes, t: &Arc<AgentType>) {
-    let now = Instant::now();
-    let mut instances = lock(&t.instances);
-    let mut idle = Vec::new();
-    for (key, active) in instances.iter_mut() {
-        let (cell, count) = (&active.cell, events(&active.cell));
-        let busy = cell.turn() != Turn::Idle || cell.mailbox().depth() > 0 || !cell.mailbox().is_empty();
-        if busy {
-            active.seen = (count, now);
-        } else if cell.not_started()
-            || (count == active.seen.0 && now.duration_since(active.seen.1) >= t.spec.idle_after)
-            || types.parts.bus.placed_elsewhere(&cell.env.spec.name)
-        {
-            idle.push(key.clone());
-        } else if count != active.seen.0 {
-            active.seen = (count, now);
-        }
-    }
-    for key in idle {
-        types.passivate(t, &mut instances, &key);
     }
 }

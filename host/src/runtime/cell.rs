@@ -46,6 +46,10 @@ pub enum Turn {
     Stopped,
 }
 
+/// What starts an activated instance (instantiate, `init`): the instance to
+/// run, or [`Instance::NotStarted`] with the cause.
+pub type Starter = Box<dyn FnOnce() -> Instance + Send>;
+
 /// The agent's instance between batches.
 pub enum Instance {
     /// Ready to handle events.
@@ -55,6 +59,9 @@ pub enum Instance {
     /// A virtual agent's instance that could not start: what is queued is
     /// refused (`init-failed`) with this cause until it is passivated.
     NotStarted(String),
+    /// A virtual agent's instance not instantiated yet: its first batch runs
+    /// the [`Starter`] on the worker that took it, then handles its events.
+    Unstarted(Starter),
     /// None (being restarted, or gone).
     Empty,
 }
@@ -306,6 +313,9 @@ impl AgentCell {
     fn batch(&self) -> Batch {
         let generation = self.generation.load(Ordering::SeqCst);
         let mut instance = std::mem::replace(&mut *lock(&self.instance), Instance::Empty);
+        if let Instance::Unstarted(start) = instance {
+            instance = start();
+        }
         let started = Instant::now();
         for _ in 0..BATCH_EVENTS {
             if self.halted() {
@@ -327,7 +337,7 @@ impl AgentCell {
                     ),
                 ),
                 Instance::NotStarted(cause) => self.refuse(event, FailureReason::InitFailed, cause),
-                Instance::Empty => self.refuse_removed(event),
+                Instance::Empty | Instance::Unstarted(_) => self.refuse_removed(event),
             }
             if started.elapsed() >= BATCH_TIME {
                 break;

@@ -151,9 +151,13 @@ async fn a_crashing_instance_is_restarted_and_quarantined_on_its_own_and_its_sib
     assert_eq!(content(&refused)["reason"], "quarantined", "{}", refused.content);
     let pong = ask(&rt, "crasher/b", json!({ "action": "ping" })).await;
     assert_eq!(content(&pong)["result"], "pong", "a sibling of a quarantined instance still answers");
-    let instances = rt.agent_types().unwrap().instances("crasher").unwrap();
-    let state = |name: &str| instances.iter().find(|i| i.name == name).map(|i| (i.state, i.stats.restarts));
+    let state = |name: &str| {
+        let instances = rt.agent_types().unwrap().instances("crasher").unwrap();
+        instances.iter().find(|i| i.name == name).map(|i| (i.state, i.stats.restarts))
+    };
     assert_eq!(state("crasher/a"), Some(("quarantined", 4)));
+    // its reply left before its turn ended: wait for the turn, not for a time
+    until(|| state("crasher/b").is_some_and(|(s, _)| s != "running")).await;
     assert_eq!(state("crasher/b"), Some(("idle", 0)));
 }
 
