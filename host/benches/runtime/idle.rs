@@ -18,7 +18,7 @@ pub const AGENTS: usize = 10_000;
 const POOL: PoolSize = PoolSize { instances: AGENTS as u32 + 10 };
 
 /// The process's proportional set size in KiB.
-fn pss_kib() -> f64 {
+pub fn pss_kib() -> f64 {
     let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").expect("/proc/self/smaps_rollup (Linux only)");
     rollup
         .lines()

@@ -73,6 +73,7 @@ fn main() {
         Ok("cold-caxton") => return cold::caxton_arm(),
         Ok("cold-bare") => return cold::bare_arm(),
         Ok(virtual_agents::MEMORY_CHILD) => return virtual_agents::memory_child(),
+        Ok(virtual_agents::ACTIVE_CHILD) => return virtual_agents::active_child(),
         Ok(other) => panic!("unknown bench child `{other}`"),
         Err(_) => {}
     }

@@ -97,6 +97,33 @@ pub fn agents(remote: &Remote) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `caxton agents --type TYPE`: the instances of `agent_type` in memory.
+pub fn instances(agent_type: &str, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let path = format!("/v1/agents?type={}", encode(agent_type));
+    show(remote, &path, "agents", &["INSTANCE", "STATE", "MAILBOX", "MESSAGES", "FAILURES", "RESTARTS"], |a| {
+        let stats = &a["stats"];
+        let failures: u64 = stats["failures"].as_object().map_or(0, |f| f.values().filter_map(Value::as_u64).sum());
+        let counts = [&a["mailbox_depth"], &stats["messages"]].map(text);
+        let [mailbox, messages] = counts;
+        vec![text(&a["name"]), text(&a["state"]), mailbox, messages, failures.to_string(), text(&stats["restarts"])]
+    })
+}
+
+/// `caxton agents types`: the deployed agent types.
+pub fn agent_types(remote: &Remote) -> anyhow::Result<ExitCode> {
+    let headers = ["TYPE", "ACTIVE", "MAX ACTIVE", "IDLE AFTER", "ACTIVATIONS", "PASSIVATIONS"];
+    show(remote, "/v1/agent-types", "agent_types", &headers, |t| {
+        vec![
+            text(&t["name"]),
+            text(&t["active"]),
+            text(&t["max_active"]),
+            format!("{} ms", text(&t["idle_after_ms"])),
+            text(&t["activations"]),
+            text(&t["passivations"]),
+        ]
+    })
+}
+
 pub fn dead_letters(remote: &Remote) -> anyhow::Result<ExitCode> {
     show(remote, "/v1/dead-letters", "dead_letters", &["ID", "REASON", "FROM", "TO", "ACT", "DETAIL"], |d| {
         let m = &d["message"];

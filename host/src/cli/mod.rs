@@ -54,6 +54,10 @@ pub enum Command {
         /// Largest component accepted (uploaded or read from a deployment file), in bytes.
         #[arg(long, default_value_t = crate::component::MAX_COMPONENT_BYTES, value_name = "BYTES")]
         max_component_bytes: usize,
+        /// Most agents and agent-type instances in memory at once (the slots of the
+        /// instance pool). Beyond about 13,000, raise the kernel's `vm.max_map_count` too.
+        #[arg(long, default_value_t = 1_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        instance_pool: u32,
         /// Joining a cluster of hosts over NATS.
         #[command(flatten)]
         cluster: serve::ClusterArgs,
@@ -68,9 +72,12 @@ pub enum Command {
     Send(client::SendArgs),
     /// List the deployed agents with their state and counters (`agents get NAME` for one).
     Agents {
-        /// `get NAME` shows one agent in full.
+        /// `get NAME` shows one agent in full; `types` lists the agent types.
         #[command(subcommand)]
         command: Option<AgentsCommand>,
+        /// List the instances in memory of this agent type instead.
+        #[arg(long = "type", value_name = "TYPE")]
+        agent_type: Option<String>,
         /// Where the server is and how to print.
         #[command(flatten)]
         output: client::Remote,
@@ -157,6 +164,8 @@ pub enum AgentsCommand {
         /// The agent's name.
         name: String,
     },
+    /// The deployed agent types: instances in memory, activations, passivations.
+    Types,
 }
 
 /// `caxton policy …`.
@@ -188,6 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             header_timeout_ms,
             body_timeout_ms,
             max_component_bytes,
+            instance_pool,
             cluster,
         } => {
             let timeouts = crate::http::Timeouts {
@@ -202,6 +212,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 token_file,
                 timeouts,
                 max_component_bytes,
+                instance_pool,
                 cluster,
             })
         }
@@ -211,8 +222,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::DeadLetters { output } => listing::dead_letters(&output),
         Command::Cluster { output } => listing::cluster(&output),
-        Command::Agents { command: None, output } => listing::agents(&output),
-        Command::Agents { command: Some(AgentsCommand::Get { name }), output } => deploy::get(&name, &output),
+        Command::Agents { command: None, agent_type: None, output } => listing::agents(&output),
+        Command::Agents { command: None, agent_type: Some(t), output } => listing::instances(&t, &output),
+        Command::Agents { command: Some(AgentsCommand::Get { name }), output, .. } => deploy::get(&name, &output),
+        Command::Agents { command: Some(AgentsCommand::Types), output, .. } => listing::agent_types(&output),
         Command::Deploy { file, name, policy, output } => deploy::deploy(&file, &name, &policy, &output),
         Command::Remove { name, keep_state, output } => deploy::remove(&name, keep_state, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),

@@ -99,6 +99,7 @@ pub struct Options {
     pub token_file: Option<PathBuf>,
     pub timeouts: crate::http::Timeouts,
     pub max_component_bytes: usize,
+    pub instance_pool: u32,
     pub cluster: ClusterArgs,
 }
 
@@ -128,6 +129,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         timer_log: Some(registry.clone()),
         dead_letter_log: Some(journal.clone()),
         max_component_bytes: options.max_component_bytes,
+        pool: crate::runtime::engine::PoolSize { instances: options.instance_pool },
         ..RuntimeConfig::new(Arc::new(kv))
     })?);
     let cluster = match cluster_config {

@@ -57,6 +57,8 @@ pub struct AgentTypes {
     types: RwLock<HashMap<String, Arc<AgentType>>>,
     /// Starts and passivations of one instance, one at a time.
     lifecycle: crate::name_locks::NameLocks,
+    /// Gives what passivated instances freed back to the system.
+    reclaimer: Arc<super::reclaim::Reclaimer>,
     me: Weak<AgentTypes>,
 }
 
@@ -132,12 +134,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl AgentTypes {
     pub(super) fn new(parts: Parts) -> Arc<AgentTypes> {
+        let reclaimer = Arc::new(super::reclaim::Reclaimer::default());
+        parts.runtime.spawn(super::reclaim::Reclaimer::run(Arc::downgrade(&reclaimer)));
         Arc::new_cyclic(|me| AgentTypes {
             parts,
             types: RwLock::new(HashMap::new()),
             lifecycle: crate::name_locks::NameLocks::default(),
+            reclaimer,
             me: me.clone(),
         })
+    }
+
+    /// How many times the memory passivated instances freed was given back to the system
+    /// (see [`super::reclaim`]).
+    pub fn memory_trims(&self) -> u64 {
+        self.reclaimer.trims()
     }
 
     fn get(&self, name: &str) -> Option<Arc<AgentType>> {
@@ -348,6 +359,7 @@ impl AgentTypes {
             drop(active.room);
             t.retiring.fetch_sub(1, Ordering::SeqCst);
             t.passivations.fetch_add(1, Ordering::Relaxed);
+            types.reclaimer.freed();
             tracing::debug!(agent = %name, "passivated");
         });
         true

@@ -328,14 +328,9 @@ impl AgentCell {
                     Ok(Some(failure)) => return Batch::Failed(failure),
                     Ok(None) => {}
                 },
-                Instance::Quarantined(cause) => self.refuse(
-                    event,
-                    FailureReason::Quarantined,
-                    &format!(
-                        "agent `{}` is quarantined after repeated failures; redeploy it ({cause})",
-                        self.env.spec.name
-                    ),
-                ),
+                Instance::Quarantined(cause) => {
+                    self.refuse(event, FailureReason::Quarantined, &quarantined(&self.env.spec.name, cause))
+                }
                 Instance::NotStarted(cause) => self.refuse(event, FailureReason::InitFailed, cause),
                 Instance::Empty | Instance::Unstarted(_) => self.refuse_removed(event),
             }
@@ -345,6 +340,18 @@ impl AgentCell {
         }
         *lock(&self.instance) = instance;
         Batch::Done
+    }
+}
+
+/// Why a quarantined agent refuses a message, and what ends its quarantine.
+fn quarantined(name: &str, cause: &str) -> String {
+    if crate::policy::types::split_instance(name).is_some() {
+        format!(
+            "instance `{name}` is quarantined after repeated failures until it is passivated (after its type's \
+             idle-after-ms) or purged (DELETE /v1/agents/{name}) ({cause})"
+        )
+    } else {
+        format!("agent `{name}` is quarantined after repeated failures; redeploy it ({cause})")
     }
 }
 

@@ -16,6 +16,13 @@ pub use crate::policy::MAX_MEMORY_BYTES;
 /// Native stack available to wasm code; deeper recursion traps with a stack overflow.
 pub const MAX_WASM_STACK: usize = 512 * 1024;
 
+/// What one memory slot of the pool reserves by default: 4 GiB and wasmtime's 32 MiB guard.
+const DEFAULT_SLOT_BYTES: u64 = (4 << 30) + (32 << 20);
+/// The address space a pool may take (of the 128 TiB a 64-bit Linux process has).
+const ADDRESS_SPACE_FOR_POOL: u64 = 32 << 40;
+/// The guard after each memory slot of a large pool.
+const SMALL_GUARD_BYTES: u64 = 64 << 10;
+
 /// How many agents an engine's instance pool holds.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSize {
@@ -57,6 +64,13 @@ pub fn new_engine(pool: PoolSize) -> wasmtime::Result<Engine> {
         .max_memories_per_component(4)
         .max_tables_per_component(16);
     let mut config = base_config();
+    if u64::from(instances) * 2 * DEFAULT_SLOT_BYTES > ADDRESS_SPACE_FOR_POOL {
+        // each memory slot reserves 4 GiB plus a guard by default (so wasm needs no bounds
+        // checks); a pool that large would not fit the address space, so its slots reserve
+        // only the largest memory an agent may have, and bounds are checked in code
+        config.memory_reservation(MAX_MEMORY_BYTES);
+        config.memory_guard_size(SMALL_GUARD_BYTES);
+    }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     match Engine::new(&config) {
         Ok(engine) => Ok(engine),

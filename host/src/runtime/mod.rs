@@ -30,6 +30,7 @@ pub mod engine;
 pub mod exports;
 pub mod failure;
 mod install;
+pub mod reclaim;
 pub mod scheduler;
 pub mod stats;
 pub mod supervisor;

@@ -81,6 +81,14 @@ async fn an_idle_instance_is_passivated_and_its_next_message_sees_its_kv_state()
     assert_eq!(count(&increment(&rt, "account/alice").await), 2, "the count outlived the instance");
     assert_eq!(active(&rt), ["account/alice"]);
     assert_eq!(rt.agent_types().unwrap().summaries()[0].activations, 3);
+    // what the passivated instances freed is given back to the system, and only after passivations
+    let types = rt.agent_types().unwrap();
+    until(|| types.memory_trims() > 0).await;
+    until(|| types.summaries()[0].passivations == 3).await;
+    tokio::time::sleep(caxton::runtime::reclaim::WINDOW + caxton::runtime::reclaim::EVERY).await;
+    let trims = types.memory_trims();
+    tokio::time::sleep(3 * caxton::runtime::reclaim::EVERY).await;
+    assert_eq!(types.memory_trims(), trims, "no trimming long after the last passivation");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -149,6 +157,7 @@ async fn a_crashing_instance_is_restarted_and_quarantined_on_its_own_and_its_sib
     }
     let refused = ask(&rt, "crasher/a", json!({ "action": "ping" })).await;
     assert_eq!(content(&refused)["reason"], "quarantined", "{}", refused.content);
+    assert!(refused.content.contains("until it is passivated"), "{}", refused.content);
     let pong = ask(&rt, "crasher/b", json!({ "action": "ping" })).await;
     assert_eq!(content(&pong)["result"], "pong", "a sibling of a quarantined instance still answers");
     let state = |name: &str| {
@@ -246,6 +255,15 @@ fn the_accounts_deployment_counts_per_key_from_the_cli_lists_instances_and_survi
     let got = caxton(&["agents", "get", "account/alice", "--server", &url]);
     assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
     assert!(String::from_utf8_lossy(&got.stdout).contains("\"account/alice\""));
+    let types = caxton(&["agents", "types", "--server", &url]);
+    let types = String::from_utf8_lossy(&types.stdout);
+    assert!(types.contains("account") && types.contains("30000 ms"), "{types}");
+    let listed = caxton(&["agents", "--type", "account", "--server", &url]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("INSTANCE") && listed.contains("account/alice") && listed.contains("account/bob"),
+        "{listed}"
+    );
     let purged = caxton(&["remove", "account/bob", "--server", &url]);
     assert!(purged.status.success(), "{}", String::from_utf8_lossy(&purged.stderr));
     assert!(String::from_utf8_lossy(&purged.stdout).contains("purged `account/bob`"));
