@@ -34,6 +34,24 @@ impl Bus {
         self.activator.get().and_then(Weak::upgrade).is_some_and(|a| a.owns(name))
     }
 
+    /// Why no agent is named `name`, in words a person can act on: the bare
+    /// name of an agent type (of any host), or a malformed instance name of
+    /// one, gets the rule for instance names.
+    pub fn why_no_agent(&self, name: &str) -> String {
+        let is_type = |t: &str| self.runs_type(t) || self.remote.get().is_some_and(|r| r.type_host(t).is_some());
+        let rule = crate::policy::types::KEY_RULE;
+        if is_type(name) {
+            return format!("`{name}` is an agent type: send to one of its instances, `{name}/KEY` (KEY: {rule})");
+        }
+        match name.split_once('/') {
+            Some((agent_type, key)) if is_type(agent_type) => format!(
+                "`{name}` names no instance of the agent type `{agent_type}`: `{}` is not a key (use {rule})",
+                key.chars().take(140).collect::<String>()
+            ),
+            _ => super::BusError::NoSuchAgent(name.to_string()).to_string(),
+        }
+    }
+
     /// Whether this host runs the agent type `name`.
     pub fn runs_type(&self, name: &str) -> bool {
         !name.contains('/') && self.is_virtual(name)

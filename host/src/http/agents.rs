@@ -186,9 +186,9 @@ fn instance_type<'a>(state: &ApiState, name: &'a str) -> Result<&'a str, ApiErro
     }
     if !crate::policy::types::valid_key(key) {
         let message = format!(
-            "`{}` is not a key of an instance: use 1 to {} characters from a-z, A-Z, 0-9, `-`, `_`, `.`, `:` and `@`",
+            "`{}` is not a key of an instance: use {}",
             key.chars().take(140).collect::<String>(),
-            crate::policy::types::MAX_KEY_BYTES
+            crate::policy::types::KEY_RULE
         );
         return Err(error(StatusCode::BAD_REQUEST, "bad-name", &message));
     }

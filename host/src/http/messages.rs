@@ -80,13 +80,13 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
 /// on the blocking pool, not on the thread that serves connections.
 async fn send(bus: &std::sync::Arc<crate::bus::Bus>, sender: &str, msg: crate::acl::Message) -> Result<(), ApiError> {
     if !bus.crosses_hosts(&msg) {
-        return bus.send(sender, msg).map_err(bus_error);
+        return bus.send(sender, msg).map_err(|e| bus_error(bus, e));
     }
-    let (bus, sender) = (bus.clone(), sender.to_string());
-    tokio::task::spawn_blocking(move || bus.send(&sender, msg))
+    let (sending, sender) = (bus.clone(), sender.to_string());
+    tokio::task::spawn_blocking(move || sending.send(&sender, msg))
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()))?
-        .map_err(bus_error)
+        .map_err(|e| bus_error(bus, e))
 }
 
 /// The host's `failure` for a request whose reply-by deadline passed.
@@ -96,7 +96,10 @@ fn is_reply_by_failure(reply: &crate::acl::Message) -> bool {
             .is_ok_and(|c| c.get("reason").and_then(Value::as_str) == Some(Reason::ReplyBy.as_str()))
 }
 
-fn bus_error(e: BusError) -> ApiError {
+fn bus_error(bus: &crate::bus::Bus, e: BusError) -> ApiError {
+    if let BusError::NoSuchAgent(name) = &e {
+        return error(StatusCode::NOT_FOUND, "no-such-agent", &bus.why_no_agent(name));
+    }
     let (status, code) = match &e {
         BusError::NoReceivers => (StatusCode::BAD_REQUEST, "bad-message"),
         BusError::NoSuchAgent(_) => (StatusCode::NOT_FOUND, "no-such-agent"),

@@ -43,6 +43,9 @@ pub fn instance_name(agent_type: &str, key: &str) -> String {
     format!("{agent_type}/{key}")
 }
 
+/// What a key may be, in words (see [`valid_key`]).
+pub const KEY_RULE: &str = "1 to 128 characters from a-z, A-Z, 0-9, `-`, `_`, `.`, `:` and `@`";
+
 /// Whether `key` can name an instance: 1–128 of `a-z A-Z 0-9 - _ . : @`.
 pub fn valid_key(key: &str) -> bool {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@');

@@ -244,6 +244,13 @@ fn the_accounts_deployment_counts_per_key_from_the_cli_lists_instances_and_survi
         let (status, refused) = http(&addr, "POST", "/v1/messages", &msg.to_string()).unwrap();
         assert_eq!((status, refused["error"]["code"].clone()), (400, json!("bad-sender")), "{forged}: {refused}");
     }
+    // a message to the type itself, or to a key that cannot be one, says what an instance's name is
+    for (to, says) in [("account", "is an agent type"), ("account/has space", "is not a key")] {
+        let msg = json!({ "performative": "request", "receiver": to, "content": { "action": "increment" } });
+        let (status, refused) = http(&addr, "POST", "/v1/messages", &msg.to_string()).unwrap();
+        assert_eq!((status, refused["error"]["code"].clone()), (404, json!("no-such-agent")), "{to}: {refused}");
+        assert!(refused["error"]["message"].as_str().unwrap_or_default().contains(says), "{to}: {refused}");
+    }
     let (status, refused) = http(&addr, "DELETE", "/v1/agents/account/bob?keep_state=true", "").unwrap();
     assert_eq!(status, 400, "a purge always deletes: {refused}");
     let (status, bad) = http(&addr, "GET", "/v1/agents/account/has%20space", "").unwrap();
