@@ -7,10 +7,15 @@
 //! [`MAX_BYTES_PER_INITIATOR`] bytes of headers, and all together at most
 //! [`MAX_WATCHES`], so one party cannot spend the watch of everyone else.
 //! A request that reuses a `reply-with` replaces the earlier watch.
+//! When a deadline passes unanswered the bus dead-letters the request and
+//! tells its initiator with a `failure` (`reply-by`).
 
-use crate::acl::Message;
+use super::dead_letters::Reason;
+use super::ReplyKey;
+use crate::acl::{Message, Performative};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::task::AbortHandle;
 
 /// Most deadlines watched at once.
@@ -148,5 +153,62 @@ impl Deadlines {
     /// Whether no deadline is watched.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl super::Bus {
+    /// Start the reply-by clock for a request that asks for a reply by a deadline.
+    pub(super) fn watch_reply_by(self: &Arc<Self>, msg: &Message) {
+        let (Some(reply_with), Some(reply_by)) = (&msg.reply_with, msg.reply_by) else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("reply-by of `{reply_with}` not watched: no async runtime");
+            return;
+        };
+        let key = (msg.sender.clone(), reply_with.clone());
+        let generation = match self.deadlines.watch(key.clone(), msg.header()) {
+            Ok(generation) => generation,
+            Err(why) => {
+                tracing::warn!("reply-by of `{reply_with}` not watched: {why}");
+                return;
+            }
+        };
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let delay = Duration::from_millis(reply_by.saturating_sub(now_ms));
+        let bus = Arc::downgrade(self);
+        let watched = key.clone();
+        let task = runtime.spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(bus) = bus.upgrade() {
+                bus.expire(&watched, generation);
+            }
+        });
+        self.deadlines.armed(&key, generation, task.abort_handle());
+    }
+
+    /// The reply-by deadline of `key` passed: if it is still unanswered,
+    /// dead-letter the request and tell the initiator with a `failure` (when
+    /// it is an agent or waits; a client that did not wait has the dead letter).
+    fn expire(self: &Arc<Self>, key: &ReplyKey, generation: u64) {
+        let Some(pending) = self.deadlines.expired(key, generation) else {
+            return;
+        };
+        let (initiator, token) = key;
+        let mut request = pending.request;
+        let failure_to = self.is_agent(initiator) || self.replies.asked_as(token).is_some();
+        let failure = request.host_reply(Performative::Failure, String::new());
+        // a waiting party knows its request by its own reply-with, not by the host's token
+        let asked_as = self.replies.asked_as(token).unwrap_or_else(|| token.clone());
+        request.reply_with = Some(asked_as.clone());
+        let receiver = pending.receivers.first().cloned().unwrap_or_default();
+        let detail = format!("no reply from `{receiver}` to `{asked_as}` by its reply-by deadline");
+        let content = serde_json::json!({ "error": detail, "reason": Reason::ReplyBy.as_str() });
+        self.dead_letter(Reason::ReplyBy, &receiver, detail, request);
+        if failure_to {
+            let failure = Message { content: content.to_string(), ..failure };
+            if let Err(e) = self.send(&receiver, failure) {
+                tracing::debug!("reply-by failure for `{token}` undeliverable: {e}");
+            }
+        }
     }
 }

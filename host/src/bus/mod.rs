@@ -6,6 +6,7 @@
 //! first, and the message is queued only when all reservations succeed.
 
 pub mod activation;
+pub mod conversations;
 pub mod dead_letters;
 pub mod deadlines;
 pub mod directory;
@@ -16,6 +17,7 @@ pub mod topics;
 
 use crate::acl::{Message, Performative};
 use crate::ids;
+use conversations::Outcome;
 use dead_letters::{DeadLetter, DeadLetters, Reason};
 use directory::{Directory, Profile, Query};
 use remote::Remote;
@@ -23,7 +25,6 @@ use replies::{Claim, Replies};
 pub use replies::{ReplyWaiter, NOBODY_WAITS};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
 use topics::Topics;
 
 /// Longest chain of messages caused by one another; beyond it messages are dead-lettered.
@@ -112,6 +113,7 @@ pub struct Bus {
     directory: Directory,
     topics: Topics,
     dead_letters: DeadLetters,
+    conversations: conversations::Conversations,
     /// The other hosts, once this host joined a cluster.
     remote: OnceLock<Arc<dyn Remote>>,
     /// Starts instances of agent types on their first event (see [`activation`]).
@@ -285,8 +287,10 @@ impl Bus {
         self.dead_letters.counts()
     }
 
-    /// Record a message that will not be handled.
+    /// Record a message that will not be handled (also in its conversation).
     pub fn dead_letter(&self, reason: Reason, receiver: &str, detail: String, message: Message) {
+        let receivers = [receiver.to_string()];
+        self.conversations.record(&message, &receivers, Outcome::DeadLettered, Some(reason.as_str()));
         self.dead_letters.push(reason, receiver, detail, message);
     }
 
@@ -330,15 +334,24 @@ impl Bus {
             Ok(slots) => slots,
             Err(e) => {
                 if let Some((reason, receiver)) = e.dead_letter_reason() {
-                    self.dead_letter(reason, receiver, e.to_string(), msg);
+                    // refused at send: recorded as refused in its conversation, and kept as a dead letter
+                    let receivers = [receiver.to_string()];
+                    self.conversations.record(&msg, &receivers, Outcome::Refused, Some(reason.as_str()));
+                    self.dead_letters.push(reason, receiver, e.to_string(), msg);
                 }
                 return Err(e);
             }
         };
         self.deadlines.answered(&msg);
         self.watch_reply_by(&msg);
+        self.conversations.record(&msg, &msg.receivers, Outcome::Delivered, None);
         self.commit(msg, slots);
         Ok(())
+    }
+
+    /// The conversation records (see [`conversations`]).
+    pub fn conversations(&self) -> &conversations::Conversations {
+        &self.conversations
     }
 
     /// Whether sending `msg` would hand any of its receivers to another host
@@ -367,6 +380,7 @@ impl Bus {
             Err(e) => return Err((e, Box::new(msg))),
         };
         self.deadlines.answered(&msg);
+        self.conversations.record(&msg, receivers, Outcome::Delivered, None);
         self.commit(msg, slots);
         Ok(())
     }
@@ -519,61 +533,6 @@ impl Bus {
     /// Send a copy of `msg` to every subscriber of `topic` except `sender`.
     pub fn publish(self: &Arc<Self>, sender: &str, topic: &str, msg: &Message) -> u32 {
         self.deliver_each(sender, msg, self.subscribers(topic))
-    }
-
-    /// Start the reply-by clock for a request that asks for a reply by a deadline.
-    fn watch_reply_by(self: &Arc<Self>, msg: &Message) {
-        let (Some(reply_with), Some(reply_by)) = (&msg.reply_with, msg.reply_by) else { return };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("reply-by of `{reply_with}` not watched: no async runtime");
-            return;
-        };
-        let key = (msg.sender.clone(), reply_with.clone());
-        let generation = match self.deadlines.watch(key.clone(), msg.header()) {
-            Ok(generation) => generation,
-            Err(why) => {
-                tracing::warn!("reply-by of `{reply_with}` not watched: {why}");
-                return;
-            }
-        };
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let delay = Duration::from_millis(reply_by.saturating_sub(now_ms));
-        let bus = Arc::downgrade(self);
-        let watched = key.clone();
-        let task = runtime.spawn(async move {
-            tokio::time::sleep(delay).await;
-            if let Some(bus) = bus.upgrade() {
-                bus.expire(&watched, generation);
-            }
-        });
-        self.deadlines.armed(&key, generation, task.abort_handle());
-    }
-
-    /// The reply-by deadline of `key` passed: if it is still unanswered,
-    /// dead-letter the request and tell the initiator with a `failure` (when
-    /// it is an agent or waits; a client that did not wait has the dead letter).
-    fn expire(self: &Arc<Self>, key: &ReplyKey, generation: u64) {
-        let Some(pending) = self.deadlines.expired(key, generation) else {
-            return;
-        };
-        let (initiator, token) = key;
-        let mut request = pending.request;
-        let failure_to = self.is_agent(initiator) || self.replies.asked_as(token).is_some();
-        let failure = request.host_reply(Performative::Failure, String::new());
-        // a waiting party knows its request by its own reply-with, not by the host's token
-        let asked_as = self.replies.asked_as(token).unwrap_or_else(|| token.clone());
-        request.reply_with = Some(asked_as.clone());
-        let receiver = pending.receivers.first().cloned().unwrap_or_default();
-        let detail = format!("no reply from `{receiver}` to `{asked_as}` by its reply-by deadline");
-        let content = serde_json::json!({ "error": detail, "reason": Reason::ReplyBy.as_str() });
-        self.dead_letter(Reason::ReplyBy, &receiver, detail, request);
-        if failure_to {
-            let failure = Message { content: content.to_string(), ..failure };
-            if let Err(e) = self.send(&receiver, failure) {
-                tracing::debug!("reply-by failure for `{token}` undeliverable: {e}");
-            }
-        }
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::acl::Performative;
+use std::time::Duration;
 
 fn msg(to: &[&str]) -> Message {
     Message::new(Performative::Request, to.iter().map(|s| s.to_string()).collect(), "{}".into())

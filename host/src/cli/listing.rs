@@ -124,6 +124,28 @@ pub fn agent_types(remote: &Remote) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `caxton conversations [--agent A] [--protocol P]`: the conversations kept, the most recent first.
+pub fn conversations(remote: &Remote, filters: [(&str, Option<String>); 2]) -> anyhow::Result<ExitCode> {
+    let query: Vec<String> =
+        filters.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
+    let path = format!("/v1/conversations?{}", query.join("&"));
+    let headers = ["CONVERSATION", "PROTOCOL", "INITIATOR", "PARTICIPANTS", "STATE", "MESSAGES"];
+    show(remote, &path, "conversations", &headers, |c| {
+        let protocol = if c["protocol"].is_null() { "-".to_string() } else { text(&c["protocol"]) };
+        let (id, initiator) = (text(&c["id"]), text(&c["initiator"]));
+        vec![id, protocol, initiator, joined(&c["participants"], ""), text(&c["state"]), text(&c["message_count"])]
+    })
+}
+
+/// `caxton conversations ID`: one conversation's messages in order.
+pub fn conversation(id: &str, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let path = format!("/v1/conversations/{}", encode(id));
+    show(remote, &path, "messages", &["ACT", "FROM", "TO", "OUTCOME", "REASON"], |m| {
+        let reason = if m["reason"].is_null() { String::new() } else { text(&m["reason"]) };
+        vec![text(&m["performative"]), text(&m["sender"]), joined(&m["receivers"], ""), text(&m["outcome"]), reason]
+    })
+}
+
 pub fn dead_letters(remote: &Remote) -> anyhow::Result<ExitCode> {
     show(remote, "/v1/dead-letters", "dead_letters", &["ID", "REASON", "FROM", "TO", "ACT", "DETAIL"], |d| {
         let m = &d["message"];

@@ -129,6 +129,20 @@ pub enum Command {
         #[command(flatten)]
         output: client::Remote,
     },
+    /// List the conversations the server kept, or show one with its messages.
+    Conversations {
+        /// Show this conversation's messages in order, with what became of each.
+        id: Option<String>,
+        /// Only conversations this agent started or took part in.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only conversations of this interaction protocol (e.g. fipa-contract-net).
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Where the server is and how to print.
+        #[command(flatten)]
+        output: client::Remote,
+    },
     /// Scaffold a new agent (source, build wiring, a deployment file).
     New {
         /// The language to write it in.
@@ -221,6 +235,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listing::directory(&output, [("service", service), ("ontology", ontology), ("protocol", protocol)])
         }
         Command::DeadLetters { output } => listing::dead_letters(&output),
+        Command::Conversations { id: Some(id), output, .. } => listing::conversation(&id, &output),
+        Command::Conversations { id: None, agent, protocol, output } => {
+            listing::conversations(&output, [("agent", agent), ("protocol", protocol)])
+        }
         Command::Cluster { output } => listing::cluster(&output),
         Command::Agents { command: None, agent_type: None, output } => listing::agents(&output),
         Command::Agents { command: None, agent_type: Some(t), output } => listing::instances(&t, &output),

@@ -9,6 +9,7 @@
 
 mod agents;
 mod auth;
+mod conversations;
 mod messages;
 mod observe;
 pub mod openapi;

@@ -17,6 +17,15 @@ fn operation(path: &str, method: &str) -> Value {
         ("/v1/agents/{type}/{key}", _) => {
             ("Purge one instance of an agent type: out of memory, timers disarmed, kv-store deleted", "200")
         }
+        ("/v1/conversations", _) => (
+            "Conversation records, the most recently updated first, without their messages \
+             (?agent=, ?protocol=, ?state=, ?limit= up to 1000, default 100)",
+            "200",
+        ),
+        ("/v1/conversations/{id}", _) => (
+            "One conversation: initiator, participants, protocol, state and its messages in order with outcomes",
+            "200",
+        ),
         ("/v1/agent-types", _) => {
             ("The deployed agent types (virtual agents) with active instances, activations and passivations", "200")
         }

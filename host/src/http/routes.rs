@@ -2,7 +2,7 @@
 //! for its token when the route is an admin route, then handled.
 
 use super::reply::{error, ApiError, Reply};
-use super::{agents, auth, messages, observe, upload, ApiState};
+use super::{agents, auth, conversations, messages, observe, upload, ApiState};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, StatusCode};
@@ -23,6 +23,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/messages", &["POST"]),
     ("/v1/directory", &["GET"]),
     ("/v1/dead-letters", &["GET"]),
+    ("/v1/conversations", &["GET"]),
+    ("/v1/conversations/{id}", &["GET"]),
     ("/v1/cluster", &["GET"]),
 ];
 
@@ -40,6 +42,8 @@ enum Route {
     Messages,
     Directory,
     DeadLetters,
+    Conversations,
+    Conversation(String),
     Cluster,
 }
 
@@ -55,7 +59,12 @@ impl Route {
             "/v1/messages" => Route::Messages,
             "/v1/directory" => Route::Directory,
             "/v1/dead-letters" => Route::DeadLetters,
+            "/v1/conversations" => Route::Conversations,
             "/v1/cluster" => Route::Cluster,
+            _ if path.starts_with("/v1/conversations/") => {
+                let id = path.strip_prefix("/v1/conversations/").filter(|id| !id.is_empty() && !id.contains('/'))?;
+                Route::Conversation(super::reply::percent_decode(id))
+            }
             _ => {
                 let name = path.strip_prefix("/v1/agents/").filter(|n| !n.is_empty())?;
                 match name.split_once('/') {
@@ -85,6 +94,8 @@ impl Route {
             Route::Messages => "/v1/messages",
             Route::Directory => "/v1/directory",
             Route::DeadLetters => "/v1/dead-letters",
+            Route::Conversations => "/v1/conversations",
+            Route::Conversation(_) => "/v1/conversations/{id}",
             Route::Cluster => "/v1/cluster",
         }
     }
@@ -133,6 +144,8 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
         (&Method::POST, Route::Messages) => messages::post(state, req).await,
         (&Method::GET, Route::Directory) => Ok(observe::directory(state, query.as_deref())),
         (&Method::GET, Route::DeadLetters) => Ok(observe::dead_letters(state)),
+        (&Method::GET, Route::Conversations) => conversations::list(state, query.as_deref()),
+        (&Method::GET, Route::Conversation(id)) => conversations::get(state, &id),
         (&Method::GET, Route::Cluster) => Ok(observe::cluster(state)),
         (_, route) => {
             let allowed = ROUTES.iter().find(|(p, _)| *p == route.pattern()).map_or(&[][..], |(_, m)| m).join(", ");
@@ -171,5 +184,7 @@ mod tests {
         assert_eq!(Route::of("/v1/agents/a/b/c"), None);
         assert_eq!(Route::of("/v1/agents/a/"), None);
         assert_eq!(Route::of("/v2/agents"), None);
+        assert_eq!(Route::of("/v1/conversations/conv-1"), Some(Route::Conversation("conv-1".into())));
+        assert_eq!(Route::of("/v1/conversations/a/b"), None);
     }
 }

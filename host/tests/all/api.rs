@@ -134,8 +134,14 @@ fn with_the_token_every_admin_route_succeeds() {
     expect_2xx("GET", "/v1/agents/{name}", "/v1/agents/tp", "application/json", b"");
     let types = expect_2xx("GET", "/v1/agent-types", "/v1/agent-types", "application/json", b"");
     assert_eq!(types["agent_types"][0]["name"], "account", "{types}");
-    let message = json!({ "performative": "request", "receiver": "tp", "content": { "action": "get_status" } });
+    let message = json!({
+        "performative": "request", "receiver": "tp", "conversation_id": "c-1", "content": { "action": "get_status" }
+    });
     expect_2xx("POST", "/v1/messages", "/v1/messages", "application/json", message.to_string().as_bytes());
+    let listed = expect_2xx("GET", "/v1/conversations", "/v1/conversations", "application/json", b"");
+    assert!(listed["conversations"].as_array().is_some_and(|c| !c.is_empty()), "{listed}");
+    let one = expect_2xx("GET", "/v1/conversations/{id}", "/v1/conversations/c-1", "application/json", b"");
+    assert_eq!(one["messages"][0]["performative"], "request", "{one}");
     expect_2xx("GET", "/v1/directory", "/v1/directory", "application/json", b"");
     expect_2xx("GET", "/v1/dead-letters", "/v1/dead-letters", "application/json", b"");
     expect_2xx("GET", "/metrics", "/metrics", "application/json", b"");

@@ -13,6 +13,7 @@ mod components;
 mod composition;
 mod conformance;
 mod contract_net;
+mod conversations;
 mod durability;
 mod failures;
 mod filesystem;
