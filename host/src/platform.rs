@@ -30,8 +30,8 @@ pub enum PlatformError {
     },
     /// The name is an agent type's, which cannot be removed like an agent.
     #[error(
-        "`{0}` is an agent type: removing a type is not supported yet (deploy a file without it and restart to stop \
-         it); purge one instance's state with `DELETE /v1/agents/{0}/KEY`"
+        "`{0}` is an agent type: removing a type is not supported yet (the server remembers it across restarts, \
+         with or without the deployment file); purge one instance's state with `DELETE /v1/agents/{0}/KEY`"
     )]
     AgentType(String),
     /// The component could not be read.

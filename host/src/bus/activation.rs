@@ -10,11 +10,22 @@ use super::mailbox::Mailbox;
 use super::Bus;
 use std::sync::Weak;
 
+/// What asking for an instance gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activated {
+    /// It is registered on the bus now (started or starting).
+    Registered,
+    /// `name` is no instance of a type this host runs.
+    NotAnInstance,
+    /// Its type already has as many instances starting or waiting for room as
+    /// it may: the sender is refused as by a full mailbox (back-pressure).
+    Busy,
+}
+
 /// Activates instances of agent types on their first event.
 pub trait Activator: Send + Sync {
-    /// Make sure the instance `name` is registered on the bus ([`Bus::register_instance`]);
-    /// false when `name` is no instance of a type this host runs.
-    fn activate(&self, name: &str) -> bool;
+    /// Make sure the instance `name` is registered on the bus ([`Bus::register_instance`]).
+    fn activate(&self, name: &str) -> Activated;
 
     /// Whether `name` is a deployed agent type or an instance of one (in memory or not).
     fn owns(&self, name: &str) -> bool;
@@ -74,9 +85,30 @@ impl Bus {
         self.remote.get().is_some_and(|r| r.host_of(name).is_some())
     }
 
-    /// Ask the activator to activate `name`; whether it is registered now.
-    pub(super) fn activate(&self, name: &str) -> bool {
-        self.activator.get().and_then(Weak::upgrade).is_some_and(|a| a.activate(name))
+    /// Ask the activator to activate `name`.
+    pub(super) fn activate(&self, name: &str) -> Activated {
+        self.activator.get().and_then(Weak::upgrade).map_or(Activated::NotAnInstance, |a| a.activate(name))
+    }
+
+    /// Activate, before a send reserves its slots, every receiver that is not
+    /// registered here and that an agent type of this host would hold, in
+    /// one pass (so a message to many new instances costs one activation
+    /// each, not a retry of the whole send each); `Err(MailboxFull)` for one whose type is busy.
+    /// With `remote`, receivers the cluster places on another host are left to it.
+    pub(super) fn activate_receivers(&self, receivers: &[String], remote: bool) -> Result<(), super::BusError> {
+        if self.activator.get().is_none() {
+            return Ok(());
+        }
+        let missing: Vec<&String> = {
+            let agents = self.agents.read().unwrap_or_else(|p| p.into_inner());
+            receivers.iter().filter(|r| r.contains('/') && !agents.contains_key(*r)).collect()
+        };
+        for receiver in missing.into_iter().filter(|r| !(remote && self.placed_elsewhere(r))) {
+            if self.activate(receiver) == Activated::Busy {
+                return Err(super::BusError::MailboxFull(receiver.clone()));
+            }
+        }
+        Ok(())
     }
 
     /// Route the instance `name` to `mailbox` (no directory entry), unless an

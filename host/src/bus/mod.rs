@@ -466,11 +466,17 @@ impl Bus {
         remote: bool,
         held: &mut dyn FnMut(&str, &Mailbox) -> Option<mailbox::Permit>,
     ) -> Result<Vec<(String, Slot)>, BusError> {
-        // a receiver that is an instance of an agent type is activated, and the reservation tried again
-        let mut tries = receivers.len() + 2;
+        // receivers that are instances of agent types here are activated first; one that was
+        // passivated again meanwhile is activated again, and the reservation tried again
+        self.activate_receivers(receivers, remote)?;
+        let mut tries = receivers.len().min(8) + 2;
         loop {
             match self.reserve_once(msg, receivers, remote, held) {
-                Err(BusError::NoSuchAgent(receiver)) if tries > 0 && self.activate(&receiver) => tries -= 1,
+                Err(BusError::NoSuchAgent(receiver)) if tries > 0 => match self.activate(&receiver) {
+                    activation::Activated::Registered => tries -= 1,
+                    activation::Activated::Busy => return Err(BusError::MailboxFull(receiver)),
+                    activation::Activated::NotAnInstance => return Err(BusError::NoSuchAgent(receiver)),
+                },
                 reserved => return reserved,
             }
         }

@@ -55,8 +55,8 @@ pub enum Command {
         #[arg(long, default_value_t = crate::component::MAX_COMPONENT_BYTES, value_name = "BYTES")]
         max_component_bytes: usize,
         /// Most agents and agent-type instances in memory at once (the slots of the
-        /// instance pool). Beyond about 13,000, raise the kernel's `vm.max_map_count` too.
-        #[arg(long, default_value_t = 1_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        /// instance pool), up to 100,000. Beyond about 13,000, raise the kernel's `vm.max_map_count` too.
+        #[arg(long, default_value_t = 1_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
         instance_pool: u32,
         /// Joining a cluster of hosts over NATS.
         #[command(flatten)]

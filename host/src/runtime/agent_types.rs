@@ -31,6 +31,7 @@ use super::cell::{AgentCell, Instance, Turn};
 use super::install::{self, EnvParts};
 use super::stats::Histogram;
 use crate::bindings::AgentPre;
+use crate::bus::activation::Activated;
 use crate::bus::Bus;
 use crate::capability::timers::AgentTimers;
 use crate::policy::types::{split_instance, AgentTypeSpec};
@@ -128,6 +129,11 @@ pub struct InstanceSummary {
     pub stats: super::stats::AgentStats,
 }
 
+/// How many instances of a type may be in memory or waiting for room, in
+/// multiples of its `max-active`; beyond it a message to a new instance is
+/// refused as by a full mailbox, so a flood of new keys cannot queue without bound.
+pub const MAX_WAITING: usize = 2;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -221,7 +227,8 @@ impl AgentTypes {
         let (types, name) = (self.me.clone(), name.to_string());
         Arc::new(move || {
             if let Some(types) = types.upgrade() {
-                types.activate_instance(&name);
+                // a due reminder starts its instance even when the type is busy
+                types.activate_instance(&name, false);
             }
         })
     }
@@ -365,13 +372,18 @@ impl AgentTypes {
         true
     }
 
-    /// Start `TYPE/KEY` (see the module doc); false when `name` is no instance of a deployed type.
-    pub fn activate_instance(&self, name: &str) -> bool {
-        let Some((type_name, key)) = split_instance(name) else { return false };
-        let Some(t) = self.get(type_name) else { return false };
+    /// Start `TYPE/KEY` (see the module doc). With `bounded`, refused
+    /// ([`Activated::Busy`]) while its type has [`MAX_WAITING`] times
+    /// `max-active` instances in memory or waiting for room.
+    pub fn activate_instance(&self, name: &str, bounded: bool) -> Activated {
+        let Some((type_name, key)) = split_instance(name) else { return Activated::NotAnInstance };
+        let Some(t) = self.get(type_name) else { return Activated::NotAnInstance };
         let mut instances = lock(&t.instances);
         if instances.contains_key(key) {
-            return true;
+            return Activated::Registered;
+        }
+        if bounded && instances.len() >= MAX_WAITING.saturating_mul(t.spec.max_active as usize) {
+            return Activated::Busy;
         }
         let parts = EnvParts {
             spec: t.spec.instance(key),
@@ -385,7 +397,7 @@ impl AgentTypes {
         let cell = parts.build(t.pre.clone());
         cell.env.timers.on_closed(self.reactivation(name));
         if !self.parts.bus.register_instance(name, cell.mailbox().clone()) {
-            return true;
+            return Activated::Registered;
         }
         let room = Arc::new(Mutex::new(None));
         instances.insert(key.to_string(), Active { cell: cell.clone(), seen: (0, Instant::now()), room: room.clone() });
@@ -405,7 +417,7 @@ impl AgentTypes {
                 }
             }
         }
-        true
+        Activated::Registered
     }
 
     /// Passivate up to `wanted` idle instances of `t` in memory, the least recently used first; how many went.
@@ -429,9 +441,9 @@ impl AgentTypes {
         evicted
     }
 
-    /// Wait for the turn of an activated instance (a passivation of the same
-    /// name finishing its `shutdown`) and for room under `max-active`, then
-    /// let it run: its first batch starts it.
+    /// Wait for room under `max-active` and for the turn of an activated
+    /// instance (a passivation of the same name finishing its `shutdown`),
+    /// then let it run: its first batch starts it.
     async fn start(
         &self,
         t: Arc<AgentType>,
@@ -439,8 +451,8 @@ impl AgentTypes {
         room: Arc<Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>,
         began: Instant,
     ) {
-        let turn = self.lifecycle.lock(&cell.env.spec.name).await;
-        // room under max-active; without it, the sweeper makes some (see `sweep`)
+        // room under max-active first (the sweeper makes some, see `sweep`), holding no turn,
+        // so a purge of the waiting instance goes ahead at once
         let permit = match t.room.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -454,6 +466,11 @@ impl AgentTypes {
                 }
             }
         };
+        let turn = self.lifecycle.lock(&cell.env.spec.name).await;
+        if cell.halted() {
+            // purged (or retired with its type) while it waited: the room goes back
+            return;
+        }
         *lock(&room) = Some(permit);
         cell.install(Instance::Unstarted(starter(&self.parts.bus, t, &cell, turn, began)));
         cell.release();
@@ -478,10 +495,13 @@ fn starter(
     let (env, pre, bus) = (cell.env.clone(), cell.pre.clone(), bus.clone());
     Box::new(move || {
         let _turn = turn;
-        let name = env.spec.name.clone();
+        let (name, staged) = (env.spec.name.clone(), env.subscriptions.clone());
         let describe = !t.registered.load(Ordering::SeqCst);
         match LiveAgent::start(env, &pre) {
             Ok(mut live) => {
+                // what `init` subscribed to takes effect now, and later subscriptions at once;
+                // they end when the instance is passivated
+                bus.topics().set(&name, staged.take());
                 let profile = if describe { live.capabilities().ok() } else { None };
                 if let Some(profile) = profile.filter(|_| !t.registered.swap(true, Ordering::SeqCst)) {
                     bus.register_type(t.spec.name(), profile.into());
@@ -558,8 +578,8 @@ impl super::Runtime {
 }
 
 impl crate::bus::activation::Activator for AgentTypes {
-    fn activate(&self, name: &str) -> bool {
-        self.activate_instance(name)
+    fn activate(&self, name: &str) -> Activated {
+        self.activate_instance(name, true)
     }
 
     fn owns(&self, name: &str) -> bool {

@@ -105,6 +105,40 @@ async fn max_active_keeps_at_most_that_many_in_memory_and_the_evicted_keep_their
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_message_to_more_new_instances_than_a_type_can_hold_waiting_is_refused_as_mailbox_full() {
+    let rt = runtime_with_type(account(Duration::from_secs(3600), 2)).await;
+    let limit = caxton::runtime::agent_types::MAX_WAITING * 2;
+    let keys: Vec<String> = (0..=limit).map(|i| format!("account/k{i}")).collect();
+    let fan_out = Message::new(Performative::Inform, keys.clone(), json!({ "action": "increment" }).to_string());
+    let refused = rt.bus().send("tester", fan_out);
+    assert_eq!(refused, Err(caxton::bus::BusError::MailboxFull(keys[limit].clone())), "back-pressure, not a queue");
+    let dead = rt.bus().dead_letters();
+    assert_eq!(dead.last().map(|d| d.reason.as_str()), Some("mailbox-full"));
+    // what fits goes, and the type keeps answering
+    let fits =
+        Message::new(Performative::Request, keys[..limit].to_vec(), json!({ "action": "increment" }).to_string());
+    rt.bus().send("tester", fits).unwrap();
+    assert_eq!(count(&increment(&rt, "account/k0").await), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_receives_publications_on_its_subscriptions_while_it_is_in_memory() {
+    let mut agent = probe("vprobe");
+    if let Some(messaging) = agent.grants.messaging.as_mut() {
+        messaging.subscribe = vec!["prices.*".into()];
+    }
+    let rt = runtime_with_type(AgentTypeSpec { agent, idle_after: Duration::from_secs(3600), max_active: 10 }).await;
+    let subscribed = ask(&rt, "vprobe/eu", json!({ "action": "subscribe", "pattern": "prices.*" })).await;
+    assert_eq!(content(&subscribed)["result"], "subscribed", "{}", subscribed.content);
+    assert_eq!(rt.bus().subscribers("prices.eu"), ["vprobe/eu"]);
+    let inform = Message::new(Performative::Inform, vec![], json!({ "price": 3 }).to_string());
+    assert_eq!(rt.bus().publish("tester", "prices.eu", &inform), 1);
+    let types = rt.agent_types().unwrap();
+    until(|| types.passivate_now("vprobe/eu")).await;
+    assert!(rt.bus().subscribers("prices.eu").is_empty(), "subscriptions end with the instance in memory");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn messages_sent_while_an_instance_activates_arrive_in_order() {
     let rt = runtime_with_type(account(Duration::from_secs(60), 100)).await;
     let bus = rt.bus();
