@@ -1,18 +1,20 @@
-//! Conversation records: for each conversation id the bus has seen, who
-//! started it, who took part, its protocol, and its messages in order with
-//! what became of each (delivered, refused at send with the reason, or
-//! dead-lettered later with the reason). `GET /v1/conversations` shows them.
+//! Conversation records: for each conversation the bus has seen that follows
+//! an interaction protocol (its first message named one; later messages of it
+//! are kept with or without), who started it, who took part, its protocol, and
+//! its messages in order with what became of each (delivered, refused at send
+//! with the reason, or dead-lettered later with the reason).
+//! `GET /v1/conversations` shows them. Messages outside such a conversation
+//! cost one lookup and are not kept.
 //!
 //! Bounded, so a flood of conversations cannot grow the host's memory: a
 //! conversation keeps its first [`Caps::messages`] messages and counts the
 //! ones beyond (`dropped`), and at most [`Caps::conversations`] are kept;
-//! beyond that the conversation whose last message is oldest is forgotten
-//! first. Records are split over [`SHARDS`] locks by conversation id, so
+//! beyond that the conversation that started first is forgotten first. Records are split over [`SHARDS`] locks by conversation id, so
 //! senders on different threads rarely wait for each other.
 
 use crate::acl::{Message, Performative};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// Locks the records are split over.
@@ -91,6 +93,33 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// Take `msg` into the record: its parties, and the message while fewer than `cap` are kept.
+    fn add(
+        &mut self,
+        msg: &Message,
+        receivers: &[String],
+        at_ms: u64,
+        outcome: (Outcome, Option<&'static str>),
+        cap: usize,
+    ) {
+        for party in std::iter::once(&msg.sender).chain(receivers) {
+            if *party != self.initiator {
+                if let Err(at) = self.participants.binary_search(party) {
+                    self.participants.insert(at, party.clone());
+                }
+            }
+        }
+        self.updated_ms = at_ms;
+        self.message_count += 1;
+        if self.messages.len() < cap {
+            let (outcome, reason) = outcome;
+            let (sender, receivers) = (msg.sender.clone(), receivers.to_vec());
+            self.messages.push(Entry { performative: msg.performative, sender, receivers, at_ms, outcome, reason });
+        } else {
+            self.dropped += 1;
+        }
+    }
+
     fn involves(&self, agent: &str) -> bool {
         self.initiator == agent || self.participants.iter().any(|p| p == agent)
     }
@@ -109,16 +138,15 @@ pub struct Filter {
 
 #[derive(Default)]
 struct Shard {
-    by_id: HashMap<String, (u64, Conversation)>,
-    /// Last-update sequence → id, oldest first.
-    by_age: BTreeMap<u64, String>,
+    by_id: HashMap<String, Conversation>,
+    /// Ids in the order their conversations started, oldest first.
+    by_age: VecDeque<String>,
 }
 
 /// The conversation records of one bus.
 pub struct Conversations {
     shards: [Mutex<Shard>; SHARDS],
     caps: Caps,
-    next: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Conversations {
@@ -134,11 +162,7 @@ fn now_ms() -> u64 {
 impl Conversations {
     /// Records that keep at most what `caps` says.
     pub fn with_caps(caps: Caps) -> Conversations {
-        Conversations {
-            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
-            caps,
-            next: std::sync::atomic::AtomicU64::new(0),
-        }
+        Conversations { shards: std::array::from_fn(|_| Mutex::new(Shard::default())), caps }
     }
 
     fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, Shard> {
@@ -149,62 +173,46 @@ impl Conversations {
         shard.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Record `msg` (sent to `receivers`) with its `outcome`; nothing for a message without a conversation id.
+    /// Record `msg` (sent to `receivers`) with its `outcome`: in its conversation when that is
+    /// kept, else in a new one when `msg` names a protocol; nothing without a conversation id.
     pub fn record(&self, msg: &Message, receivers: &[String], outcome: Outcome, reason: Option<&'static str>) {
         let Some(id) = msg.conversation_id.as_deref() else { return };
         let at_ms = now_ms();
-        let seq = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let per_shard = self.caps.conversations.div_ceil(SHARDS).max(1);
         let mut shard = self.shard(id);
-        let shard = &mut *shard;
-        let (old_seq, conversation) = shard.by_id.entry(id.to_string()).or_insert_with(|| {
-            let conversation = Conversation {
-                id: id.to_string(),
-                protocol: msg.protocol.clone(),
-                initiator: msg.sender.clone(),
-                participants: Vec::new(),
-                state: "open",
-                started_ms: at_ms,
-                updated_ms: at_ms,
-                message_count: 0,
-                dropped: 0,
-                messages: Vec::new(),
-            };
-            (seq, conversation)
-        });
-        shard.by_age.remove(old_seq);
-        *old_seq = seq;
-        shard.by_age.insert(seq, id.to_string());
-        for party in std::iter::once(&msg.sender).chain(receivers) {
-            if *party != conversation.initiator {
-                if let Err(at) = conversation.participants.binary_search(party) {
-                    conversation.participants.insert(at, party.clone());
-                }
-            }
+        // the common case, a conversation already kept, allocates only for the kept entry
+        if let Some(conversation) = shard.by_id.get_mut(id) {
+            conversation.add(msg, receivers, at_ms, (outcome, reason), self.caps.messages);
+            return;
         }
-        conversation.updated_ms = at_ms;
-        conversation.message_count += 1;
-        if conversation.messages.len() < self.caps.messages {
-            conversation.messages.push(Entry {
-                performative: msg.performative,
-                sender: msg.sender.clone(),
-                receivers: receivers.to_vec(),
-                at_ms,
-                outcome,
-                reason,
-            });
-        } else {
-            conversation.dropped += 1;
+        if msg.protocol.is_none() {
+            // only a message that names an interaction protocol starts a record
+            return;
         }
+        let mut conversation = Conversation {
+            id: id.to_string(),
+            protocol: msg.protocol.clone(),
+            initiator: msg.sender.clone(),
+            participants: Vec::new(),
+            state: "open",
+            started_ms: at_ms,
+            updated_ms: at_ms,
+            message_count: 0,
+            dropped: 0,
+            messages: Vec::new(),
+        };
+        conversation.add(msg, receivers, at_ms, (outcome, reason), self.caps.messages);
+        shard.by_id.insert(id.to_string(), conversation);
+        shard.by_age.push_back(id.to_string());
+        let per_shard = self.caps.conversations.div_ceil(SHARDS).max(1);
         while shard.by_id.len() > per_shard {
-            let Some((_, oldest)) = shard.by_age.pop_first() else { break };
+            let Some(oldest) = shard.by_age.pop_front() else { break };
             shard.by_id.remove(&oldest);
         }
     }
 
     /// The conversation `id` with its messages.
     pub fn get(&self, id: &str) -> Option<Conversation> {
-        self.shard(id).by_id.get(id).map(|(_, c)| c.clone())
+        self.shard(id).by_id.get(id).cloned()
     }
 
     /// The conversations `filter` lets through, without their messages, the
@@ -213,7 +221,7 @@ impl Conversations {
         let mut found: Vec<Conversation> = Vec::new();
         for shard in &self.shards {
             let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            let matching = shard.by_id.values().map(|(_, c)| c).filter(|c| {
+            let matching = shard.by_id.values().filter(|c| {
                 filter.agent.as_deref().is_none_or(|a| c.involves(a))
                     && filter.protocol.as_deref().is_none_or(|p| c.protocol.as_deref() == Some(p))
                     && filter.state.as_deref().is_none_or(|s| c.state == s)
@@ -266,8 +274,15 @@ mod tests {
                 (Performative::Agree, Outcome::Refused, Some("mailbox-full"))
             ]
         );
+        // a message without a protocol joins a kept conversation, and starts none
+        let mut inform = msg("c1", Performative::Inform, "seller", "buyer");
+        inform.protocol = None;
+        records.record(&inform, &inform.receivers, Outcome::Delivered, None);
+        inform.conversation_id = Some("c2".into());
+        records.record(&inform, &inform.receivers, Outcome::Delivered, None);
+        assert!(records.get("c2").is_none());
         let listed = records.list(&Filter { agent: Some("seller".into()), ..Filter::default() }, 10);
-        assert_eq!((listed.len(), listed[0].messages.len(), listed[0].message_count), (1, 0, 2));
+        assert_eq!((listed.len(), listed[0].messages.len(), listed[0].message_count), (1, 0, 3));
         assert!(records.list(&Filter { protocol: Some("fipa-query".into()), ..Filter::default() }, 10).is_empty());
     }
 

@@ -135,7 +135,8 @@ fn with_the_token_every_admin_route_succeeds() {
     let types = expect_2xx("GET", "/v1/agent-types", "/v1/agent-types", "application/json", b"");
     assert_eq!(types["agent_types"][0]["name"], "account", "{types}");
     let message = json!({
-        "performative": "request", "receiver": "tp", "conversation_id": "c-1", "content": { "action": "get_status" }
+        "performative": "request", "receiver": "tp", "conversation_id": "c-1", "protocol": "fipa-request",
+        "content": { "action": "get_status" }
     });
     expect_2xx("POST", "/v1/messages", "/v1/messages", "application/json", message.to_string().as_bytes());
     let listed = expect_2xx("GET", "/v1/conversations", "/v1/conversations", "application/json", b"");
