@@ -49,7 +49,7 @@ impl Bus {
     /// name of an agent type (of any host), or a malformed instance name of
     /// one, gets the rule for instance names.
     pub fn why_no_agent(&self, name: &str) -> String {
-        let is_type = |t: &str| self.runs_type(t) || self.remote.get().is_some_and(|r| r.type_host(t).is_some());
+        let is_type = |t: &str| self.is_type_anywhere(t);
         let rule = crate::policy::types::KEY_RULE;
         if is_type(name) {
             return format!("`{name}` is an agent type: send to one of its instances, `{name}/KEY` (KEY: {rule})");
@@ -66,6 +66,11 @@ impl Bus {
     /// Whether this host runs the agent type `name`.
     pub fn runs_type(&self, name: &str) -> bool {
         !name.contains('/') && self.is_virtual(name)
+    }
+
+    /// Whether this host or another host of the cluster runs the agent type `name`.
+    pub fn is_type_anywhere(&self, name: &str) -> bool {
+        self.runs_type(name) || self.remote.get().is_some_and(|r| r.type_host(name).is_some())
     }
 
     /// The agent types this host runs, sorted.
@@ -96,7 +101,8 @@ impl Bus {
     /// each, not a retry of the whole send each); `Err(MailboxFull)` for one whose type is busy.
     /// With `remote`, receivers the cluster places on another host are left to it.
     pub(super) fn activate_receivers(&self, receivers: &[String], remote: bool) -> Result<(), super::BusError> {
-        if self.activator.get().is_none() {
+        // only names with a `/` can be instances: other sends take no lock here
+        if self.activator.get().is_none() || !receivers.iter().any(|r| r.contains('/')) {
             return Ok(());
         }
         let missing: Vec<&String> = {

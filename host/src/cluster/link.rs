@@ -178,7 +178,7 @@ fn may_send_as(cluster: &Cluster, bus: &Bus, from: &str, sender: &str) -> bool {
         return false;
     }
     if let Some((agent_type, _)) = split_instance(sender) {
-        if bus.runs_type(agent_type) || cluster.view.type_host(agent_type).is_some() {
+        if bus.is_type_anywhere(agent_type) {
             return cluster.view.runs_type(from, agent_type);
         }
     }
