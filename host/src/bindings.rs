@@ -137,6 +137,26 @@ impl From<acl::Message> for wit::Message {
     }
 }
 
+impl From<crate::protocol::Violation> for wit::ProtocolViolation {
+    fn from(v: crate::protocol::Violation) -> Self {
+        use crate::protocol::Breach;
+        let breach = match v.breach {
+            Breach::WrongAct => wit::ProtocolBreach::WrongAct,
+            Breach::NotAParty => wit::ProtocolBreach::NotAParty,
+            Breach::ReplyByPassed => wit::ProtocolBreach::ReplyByPassed,
+            Breach::Ended => wit::ProtocolBreach::Ended,
+            Breach::OtherProtocol => wit::ProtocolBreach::OtherProtocol,
+        };
+        wit::ProtocolViolation {
+            protocol: v.protocol.to_string(),
+            state: v.state.to_string(),
+            allowed: v.allowed.into_iter().map(Into::into).collect(),
+            breach,
+            reason: v.detail,
+        }
+    }
+}
+
 impl From<wit::AgentProfile> for crate::bus::directory::Profile {
     fn from(c: wit::AgentProfile) -> Self {
         use crate::bus::directory::Service;

@@ -17,12 +17,13 @@
 //! 1. Leaves, which use nothing else in the crate: [`acl`] (the message),
 //!    [`interfaces`] (what Caxton serves and what an import means), [`glob`],
 //!    [`rate`], [`ids`], [`component`], [`datadir`], [`name_locks`], [`blocking`].
-//! 2. [`policy`] (deployment files and grants), [`bus`] and [`store`].
-//! 3. [`bindings`] (the WIT world and its conversions) and [`journal`].
-//! 4. [`capability`], which serves the granted interfaces to an agent.
-//! 5. [`runtime`], [`registry`] (what is deployed, on disk) and [`cluster`]
+//! 2. [`protocol`] (the FIPA interaction protocols the host enforces; uses `acl`).
+//! 3. [`policy`] (deployment files and grants), [`bus`] and [`store`].
+//! 4. [`bindings`] (the WIT world and its conversions) and [`journal`].
+//! 5. [`capability`], which serves the granted interfaces to an agent.
+//! 6. [`runtime`], [`registry`] (what is deployed, on disk) and [`cluster`]
 //!    (the other hosts, reached over NATS).
-//! 6. [`platform`], then [`http`], then [`cli`].
+//! 7. [`platform`], then [`http`], then [`cli`].
 //!
 //! A helper two modules share goes down into a leaf, never sideways: `policy`
 //! reads [`interfaces`] and may not use `capability` or `runtime`.
@@ -45,6 +46,7 @@ pub mod journal;
 pub mod name_locks;
 pub mod platform;
 pub mod policy;
+pub mod protocol;
 pub mod rate;
 pub mod registry;
 pub mod runtime;

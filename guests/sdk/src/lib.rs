@@ -34,7 +34,8 @@ pub mod bindings {
 }
 
 pub use bindings::caxton::agent::types::{
-    AgentProfile, DirectoryQuery, KvError, Message, Performative, SendError, ServiceDescription, TimerError,
+    AgentProfile, DirectoryQuery, KvError, Message, Performative, ProtocolBreach, ProtocolViolation, SendError,
+    ServiceDescription, TimerError,
 };
 pub use serde_json::{json, Value};
 
@@ -103,6 +104,11 @@ macro_rules! agent {
 /// sentence, ready to be handed back from `handle_message`.
 pub fn send(msg: Message) -> Result<(), String> {
     bindings::caxton::agent::messaging::send(&msg).map_err(|e| e.sentence())
+}
+
+/// Like [`send`], with the typed error: e.g. a [`ProtocolViolation`]'s state and allowed acts.
+pub fn try_send(msg: Message) -> Result<(), SendError> {
+    bindings::caxton::agent::messaging::send(&msg)
 }
 
 /// The agents the host's directory matches, sorted by name.

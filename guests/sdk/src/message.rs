@@ -89,6 +89,7 @@ impl SendError {
             SendError::AccessDenied(what) => format!("access denied: `{what}` is not granted by the deployment file"),
             SendError::TooLarge(limit) => format!("the message is larger than {limit} bytes"),
             SendError::RateLimited(rate) => format!("rate limit of {rate} messages per second exceeded"),
+            SendError::ProtocolViolation(v) => format!("protocol violation: {}", v.reason),
         }
     }
 }

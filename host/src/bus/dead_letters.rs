@@ -35,11 +35,13 @@ pub enum Reason {
     HostUnreachable,
     /// The message is too large to carry to the receiver's host.
     TooLarge,
+    /// The message breaks the interaction protocol of its conversation (see [`crate::protocol`]).
+    ProtocolViolation,
 }
 
 impl Reason {
     /// Every reason, in the order metrics list them.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::NoSuchAgent,
         Reason::MailboxFull,
         Reason::HopLimit,
@@ -50,6 +52,7 @@ impl Reason {
         Reason::UnclaimedReply,
         Reason::HostUnreachable,
         Reason::TooLarge,
+        Reason::ProtocolViolation,
     ];
 
     /// The kebab-case name used in the API.
@@ -65,6 +68,7 @@ impl Reason {
             Reason::UnclaimedReply => "unclaimed-reply",
             Reason::HostUnreachable => "host-unreachable",
             Reason::TooLarge => "too-large",
+            Reason::ProtocolViolation => "protocol-violation",
         }
     }
 }
@@ -113,6 +117,7 @@ impl Reason {
             Reason::UnclaimedReply => 7,
             Reason::HostUnreachable => 8,
             Reason::TooLarge => 9,
+            Reason::ProtocolViolation => 10,
         }
     }
 }

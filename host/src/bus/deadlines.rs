@@ -206,7 +206,7 @@ impl super::Bus {
         self.dead_letter(Reason::ReplyBy, &receiver, detail, request);
         if failure_to {
             let failure = Message { content: content.to_string(), ..failure };
-            if let Err(e) = self.send(&receiver, failure) {
+            if let Err(e) = self.send_host_reply(&receiver, failure, crate::protocol::HostEnding::Expired) {
                 tracing::debug!("reply-by failure for `{token}` undeliverable: {e}");
             }
         }

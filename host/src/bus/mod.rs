@@ -17,6 +17,7 @@ pub mod topics;
 
 use crate::acl::{Message, Performative};
 use crate::ids;
+use crate::protocol::{HostEnding, Violation};
 use conversations::Outcome;
 use dead_letters::{DeadLetter, DeadLetters, Reason};
 use directory::{Directory, Profile, Query};
@@ -72,6 +73,9 @@ pub enum BusError {
         /// Its host.
         host: String,
     },
+    /// The message breaks the interaction protocol of its conversation.
+    #[error("{0}")]
+    ProtocolViolation(Box<crate::protocol::Violation>),
     /// The message, in its envelope, is larger than the NATS server carries.
     #[error(
         "a message of {bytes} bytes to `{agent}` on host `{host}` does not fit the {max}-byte payload \
@@ -97,7 +101,10 @@ impl BusError {
             BusError::NoSuchAgent(r) => Some((Reason::NoSuchAgent, r)),
             BusError::HostUnreachable { agent, .. } => Some((Reason::HostUnreachable, agent)),
             BusError::TooLarge { agent, .. } => Some((Reason::TooLarge, agent)),
-            BusError::NoReceivers | BusError::AlreadyRegistered(_) | BusError::RunsElsewhere { .. } => None,
+            BusError::NoReceivers
+            | BusError::AlreadyRegistered(_)
+            | BusError::RunsElsewhere { .. }
+            | BusError::ProtocolViolation(_) => None,
         }
     }
 }
@@ -290,7 +297,7 @@ impl Bus {
     /// Record a message that will not be handled (also in its conversation).
     pub fn dead_letter(&self, reason: Reason, receiver: &str, detail: String, message: Message) {
         let receivers = [receiver.to_string()];
-        self.conversations.record(&message, &receivers, Outcome::DeadLettered, Some(reason.as_str()));
+        self.conversations.record(&message, &receivers, (Outcome::DeadLettered, Some(reason.as_str())), None);
         self.dead_letters.push(reason, receiver, detail, message);
     }
 
@@ -313,7 +320,18 @@ impl Bus {
     /// what an earlier host already queued (all-or-nothing holds per host).
     /// A send to another host's agent for which this host holds no credit
     /// blocks for that host's answer (see `cluster::flow`).
-    pub fn send(self: &Arc<Self>, sender: &str, mut msg: Message) -> Result<(), BusError> {
+    pub fn send(self: &Arc<Self>, sender: &str, msg: Message) -> Result<(), BusError> {
+        self.send_as(sender, msg, None)
+    }
+
+    /// Send `msg`, a `failure` the host answers for `sender` (which trapped,
+    /// was removed, or let a reply-by pass), past protocol checks: it ends
+    /// the exchange as `ending` says.
+    pub fn send_host_reply(self: &Arc<Self>, sender: &str, msg: Message, ending: HostEnding) -> Result<(), BusError> {
+        self.send_as(sender, msg, Some(ending))
+    }
+
+    fn send_as(self: &Arc<Self>, sender: &str, mut msg: Message, host: Option<HostEnding>) -> Result<(), BusError> {
         if msg.receivers.is_empty() {
             return Err(BusError::NoReceivers);
         }
@@ -328,6 +346,10 @@ impl Bus {
             }
             return Ok(());
         }
+        let admitted = match host {
+            Some(_) => None,
+            None => self.conversations.admit(&msg).map_err(|v| self.refuse_violation(&msg, v))?,
+        };
         let slots =
             self.reserve_with(&msg, &msg.receivers, true, &mut |_, _| None).and_then(|slots| self.forward(&msg, slots));
         let slots = match slots {
@@ -336,7 +358,7 @@ impl Bus {
                 if let Some((reason, receiver)) = e.dead_letter_reason() {
                     // refused at send: recorded as refused in its conversation, and kept as a dead letter
                     let receivers = [receiver.to_string()];
-                    self.conversations.record(&msg, &receivers, Outcome::Refused, Some(reason.as_str()));
+                    self.conversations.record(&msg, &receivers, (Outcome::Refused, Some(reason.as_str())), None);
                     self.dead_letters.push(reason, receiver, e.to_string(), msg);
                 }
                 return Err(e);
@@ -344,9 +366,21 @@ impl Bus {
         };
         self.deadlines.answered(&msg);
         self.watch_reply_by(&msg);
-        self.conversations.record(&msg, &msg.receivers, Outcome::Delivered, None);
+        match host {
+            Some(ending) => self.conversations.record_host_ending(&msg, ending),
+            None => self.conversations.record(&msg, &msg.receivers, (Outcome::Delivered, None), admitted),
+        }
         self.commit(msg, slots);
         Ok(())
+    }
+
+    /// A message that breaks its conversation's protocol: recorded as refused and dead-lettered.
+    fn refuse_violation(&self, msg: &Message, violation: Violation) -> BusError {
+        let reason = Reason::ProtocolViolation;
+        let receiver = msg.receivers.first().cloned().unwrap_or_default();
+        self.conversations.record(msg, &msg.receivers, (Outcome::Refused, Some(reason.as_str())), None);
+        self.dead_letters.push(reason, &receiver, violation.detail.clone(), msg.clone());
+        BusError::ProtocolViolation(Box::new(violation))
     }
 
     /// The conversation records (see [`conversations`]).
@@ -380,7 +414,12 @@ impl Bus {
             Err(e) => return Err((e, Box::new(msg))),
         };
         self.deadlines.answered(&msg);
-        self.conversations.record(&msg, receivers, Outcome::Delivered, None);
+        // the sending host held the message to its protocol; here it only moves the record on
+        let admitted = self.conversations.admit(&msg).unwrap_or_else(|v| {
+            tracing::debug!("a message from another host does not fit this host's record: {v}");
+            None
+        });
+        self.conversations.record(&msg, receivers, (Outcome::Delivered, None), admitted);
         self.commit(msg, slots);
         Ok(())
     }
@@ -393,7 +432,7 @@ impl Bus {
         let content = serde_json::json!({ "error": error.to_string(), "reason": reason.as_str() });
         let failure = msg.host_reply(Performative::Failure, content.to_string());
         self.dead_letter(reason, receiver, error.to_string(), msg);
-        if let Err(e) = self.send(receiver, failure) {
+        if let Err(e) = self.send_host_reply(receiver, failure, HostEnding::Failed) {
             tracing::debug!("the failure for an undeliverable message is undeliverable too: {e}");
         }
     }

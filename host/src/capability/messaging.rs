@@ -92,6 +92,7 @@ impl MessagingCtx {
             BusError::NoReceivers => SendError::NoReceivers,
             BusError::MailboxFull(a) => SendError::MailboxFull(a),
             BusError::TooLarge { max, .. } => SendError::TooLarge(max as u64),
+            BusError::ProtocolViolation(v) => SendError::ProtocolViolation((*v).into()),
             BusError::NoSuchAgent(a) | BusError::AlreadyRegistered(a) => SendError::NoSuchAgent(a),
             // the WIT contract has no case for it: to the agent, an unreachable host's agent is not there
             BusError::HostUnreachable { agent, .. } | BusError::RunsElsewhere { agent, .. } => {

@@ -97,8 +97,17 @@ fn is_reply_by_failure(reply: &crate::acl::Message) -> bool {
 }
 
 fn bus_error(bus: &crate::bus::Bus, e: BusError) -> ApiError {
-    if let BusError::NoSuchAgent(name) = &e {
-        return error(StatusCode::NOT_FOUND, "no-such-agent", &bus.why_no_agent(name));
+    match &e {
+        BusError::NoSuchAgent(name) => return error(StatusCode::NOT_FOUND, "no-such-agent", &bus.why_no_agent(name)),
+        BusError::ProtocolViolation(v) => {
+            let mut refused = error(StatusCode::CONFLICT, "protocol-violation", &v.detail);
+            refused.details = Some(serde_json::json!({
+                "protocol": v.protocol, "conversation": v.conversation, "state": v.state,
+                "allowed": v.allowed, "breach": v.breach,
+            }));
+            return refused;
+        }
+        _ => {}
     }
     let (status, code) = match &e {
         BusError::NoReceivers => (StatusCode::BAD_REQUEST, "bad-message"),
@@ -107,6 +116,7 @@ fn bus_error(bus: &crate::bus::Bus, e: BusError) -> ApiError {
         BusError::AlreadyRegistered(_) | BusError::RunsElsewhere { .. } => (StatusCode::CONFLICT, "conflict"),
         BusError::HostUnreachable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "host-unreachable"),
         BusError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+        BusError::ProtocolViolation(_) => (StatusCode::CONFLICT, "protocol-violation"),
     };
     error(status, code, &e.to_string())
 }

@@ -38,7 +38,11 @@ fn operation(path: &str, method: &str) -> Value {
             "Upload a component (application/wasm, at most the server's --max-component-bytes); answers its SHA-256",
             "201",
         ),
-        ("/v1/messages", _) => ("Send an ACL message; with ?wait_ms=N wait for the reply (504 on timeout)", "202"),
+        ("/v1/messages", _) => (
+            "Send an ACL message; with ?wait_ms=N wait for the reply (504 on timeout); 409 `protocol-violation` \
+             (with protocol, state, allowed acts and breach) when it breaks its conversation's FIPA protocol",
+            "202",
+        ),
         ("/v1/directory", _) => ("Agents by service, ontology or protocol, on every host of a cluster", "200"),
         ("/v1/cluster", _) => (
             "The cluster's hosts with their agents, agent types and last heartbeat, and envelopes dropped by reason \

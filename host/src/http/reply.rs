@@ -34,17 +34,23 @@ pub struct ApiError {
     pub code: &'static str,
     /// A sentence for people.
     pub message: String,
+    /// Fields that say more, for programs (e.g. a protocol violation's state and allowed acts).
+    pub details: Option<Value>,
 }
 
 /// An [`ApiError`].
 pub fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
-    ApiError { status, code, message: message.to_string() }
+    ApiError { status, code, message: message.to_string(), details: None }
 }
 
 impl ApiError {
-    /// The error as a response: `{"error": {"code": …, "message": …}}`.
+    /// The error as a response: `{"error": {"code": …, "message": …, …details}}`.
     pub fn into_reply(self) -> Reply {
-        json_reply(self.status, &json!({ "error": { "code": self.code, "message": self.message } }))
+        let mut body = json!({ "code": self.code, "message": self.message });
+        if let (Some(Value::Object(details)), Some(fields)) = (self.details, body.as_object_mut()) {
+            fields.extend(details);
+        }
+        json_reply(self.status, &json!({ "error": body }))
     }
 }
 

@@ -308,7 +308,7 @@ pub fn fail_message(env: &AgentEnv, request: &Message, failure: &CallFailure) {
     if !matches!(request.performative, Performative::Failure | Performative::NotUnderstood) {
         let content = serde_json::json!({ "error": failure.message, "reason": failure.reason.as_str() });
         let reply = request.host_reply(Performative::Failure, content.to_string());
-        if let Err(e) = env.bus.send(name, reply) {
+        if let Err(e) = env.bus.send_host_reply(name, reply, crate::protocol::HostEnding::Failed) {
             tracing::debug!(agent = %name, "cannot deliver failure reply: {e}");
         }
     }

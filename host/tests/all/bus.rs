@@ -11,7 +11,6 @@ use caxton::store::{KvBackend, Op, Outcome, Quota, StoreError, Usage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 fn reasons(rt: &Runtime) -> Vec<&'static str> {
     rt.bus().dead_letters().iter().map(|d| d.reason.as_str()).collect()
@@ -29,17 +28,6 @@ fn unlimited() -> Limits {
         host_calls_per_message: 100_000_000,
         ..Limits::default()
     }
-}
-
-/// Poll (not a timing assertion: the 30 s bound only stops a broken test).
-async fn eventually<T>(mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..3000 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("condition not reached within 30 s");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,6 @@
 //! Conversation records through the real binary: a Contract-Net round with
 //! five bidders (real components) read back from `GET /v1/conversations/{id}`
-//! and `caxton conversations`.
+//! and `caxton conversations`, and a client's protocol violation answered 409.
 
 use crate::support::component;
 use crate::support::process::{caxton, Server};
@@ -19,11 +19,20 @@ fn a_contract_net_round_with_five_bidders_is_kept_in_order_with_every_outcome() 
     assert_eq!(status, 200, "{reply}");
     let winner = reply["content"]["result"]["winner"].as_str().unwrap().to_string();
 
-    let (status, record) = server.request("GET", "/v1/conversations/round-42", "");
+    // the client's request and the initiator's answer: a fipa-request that ended done
+    let (status, request) = server.request("GET", "/v1/conversations/round-42", "");
+    assert_eq!(status, 200, "{request}");
+    let acts: Vec<&str> =
+        request["messages"].as_array().unwrap().iter().filter_map(|m| m["performative"].as_str()).collect();
+    assert_eq!((acts, request["state"].as_str()), (vec!["request", "inform"], Some("done")), "{request}");
+    assert_eq!(request["exchanges"]["initiator"]["step"], "done", "{request}");
+
+    // the round itself, a conversation of its own that the initiator opened
+    let (status, record) = server.request("GET", "/v1/conversations/round-42:contract-net", "");
     assert_eq!(status, 200, "{record}");
     assert_eq!(
-        (record["initiator"].as_str(), record["protocol"].as_str()),
-        (Some("http-client"), Some("fipa-request"))
+        (record["initiator"].as_str(), record["protocol"].as_str(), record["state"].as_str()),
+        (Some("initiator"), Some("fipa-contract-net"), Some("done"))
     );
     let messages = record["messages"].as_array().unwrap();
     let acts: Vec<(&str, &str, &str)> = messages
@@ -31,28 +40,45 @@ fn a_contract_net_round_with_five_bidders_is_kept_in_order_with_every_outcome() 
         .map(|m| (m["performative"].as_str().unwrap(), m["sender"].as_str().unwrap(), m["outcome"].as_str().unwrap()))
         .collect();
     let count = |act: &str| acts.iter().filter(|(a, _, _)| *a == act).count();
-    // the client's request, a cfp to each bidder, each bidder's answer, an award to each proposer,
-    // the winner's inform, and the initiator's inform to the client — in the order the host saw them
-    assert_eq!(acts.first(), Some(&("request", "http-client", "delivered")), "{acts:?}");
-    assert_eq!(count("cfp"), 5, "{acts:?}");
+    // one cfp to every bidder, each bidder's answer, an award to each proposer, the winner's inform,
+    // in the order the host saw them
+    assert_eq!(count("cfp"), 1, "{acts:?}");
+    assert_eq!(messages[0]["receivers"].as_array().map(Vec::len), Some(5), "{record}");
     assert_eq!(count("propose") + count("refuse"), 5, "{acts:?}");
     assert_eq!(count("accept-proposal"), 1, "{acts:?}");
     assert_eq!(count("reject-proposal"), count("propose") - 1, "{acts:?}");
     assert!(acts.iter().all(|(_, _, outcome)| *outcome == "delivered"), "{acts:?}");
     let position = |act: &str, sender: &str| acts.iter().position(|(a, s, _)| *a == act && *s == sender);
-    let first_cfp = acts.iter().position(|(a, _, _)| *a == "cfp").unwrap();
+    let last_cfp = acts.iter().rposition(|(a, _, _)| *a == "cfp").unwrap();
     let last_bid = acts.iter().rposition(|(a, _, _)| *a == "propose" || *a == "refuse").unwrap();
     let award = position("accept-proposal", "initiator").unwrap();
     let done = position("inform", &winner).unwrap();
-    assert!(first_cfp < last_bid && last_bid < award && award < done, "{acts:?}");
-    assert_eq!(acts.last().map(|(a, s, _)| (*a, *s)), Some(("inform", "initiator")), "{acts:?}");
+    assert!(last_cfp < last_bid && last_bid < award && award < done, "{acts:?}");
+    assert_eq!(acts.last().map(|(a, s, _)| (*a, *s)), Some(("inform", winner.as_str())), "{acts:?}");
+    assert_eq!(record["exchanges"][&winner]["step"], "done", "{record}");
     let participants: Vec<&str> = record["participants"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert_eq!(participants, ["bidder-1", "bidder-2", "bidder-3", "bidder-4", "bidder-5", "initiator"]);
+    assert_eq!(participants, ["bidder-1", "bidder-2", "bidder-3", "bidder-4", "bidder-5"]);
+
+    // a client that breaks the protocol gets a 409 naming the protocol, the state and the allowed acts
+    let late = json!({
+        "performative": "propose", "receiver": "initiator", "sender": "bidder-x",
+        "conversation_id": "round-42:contract-net", "protocol": "fipa-contract-net", "content": {}
+    });
+    let (status, refused) = server.request("POST", "/v1/messages", &late.to_string());
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("protocol-violation")), "{refused}");
+    assert_eq!(
+        (refused["error"]["state"].as_str(), refused["error"]["breach"].as_str()),
+        (Some("done"), Some("ended"))
+    );
+    let (_, letters) = server.request("GET", "/v1/dead-letters", "");
+    assert!(letters.to_string().contains("protocol-violation"), "{letters}");
 
     // listings filter by agent and protocol; an unknown id is a 404 with its own code
-    let (_, listed) = server.request("GET", "/v1/conversations?agent=bidder-3&protocol=fipa-request", "");
+    let (_, listed) = server.request("GET", "/v1/conversations?agent=bidder-3&protocol=fipa-contract-net", "");
     let ids: Vec<&str> = listed["conversations"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
-    assert_eq!(ids, ["round-42"], "{listed}");
+    assert_eq!(ids, ["round-42:contract-net"], "{listed}");
+    let (_, listed) = server.request("GET", "/v1/conversations?state=done&protocol=fipa-request", "");
+    assert_eq!(listed["conversations"][0]["id"], "round-42", "{listed}");
     let (status, missing) = server.request("GET", "/v1/conversations/nope", "");
     assert_eq!((status, missing["error"]["code"].clone()), (404, json!("no-such-conversation")));
     let (status, _) = server.request("GET", "/v1/conversations?limit=0", "");
@@ -60,9 +86,9 @@ fn a_contract_net_round_with_five_bidders_is_kept_in_order_with_every_outcome() 
 
     // the CLI shows the same
     let url = format!("http://{}", server.addr);
-    let out = caxton(&["conversations", "round-42", "--server", &url]);
+    let out = caxton(&["conversations", "round-42:contract-net", "--server", &url]);
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && shown.contains("accept-proposal") && shown.contains("delivered"), "{shown}");
     let out = caxton(&["conversations", "--agent", "bidder-1", "--server", &url]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("round-42"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("round-42:contract-net"));
 }

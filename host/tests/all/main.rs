@@ -22,6 +22,7 @@ mod lifecycle;
 mod limits;
 mod policy_gate;
 mod process;
+mod protocols;
 mod scaffold;
 mod scheduling;
 mod standard;

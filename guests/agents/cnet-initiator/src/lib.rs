@@ -1,11 +1,12 @@
 //! The initiator of a FIPA Contract-Net round.
 //!
-//! A `request` `{"action": "run", "task": …, "budget": …}` starts a round: a
-//! `cfp` goes to every agent offering the `cnet-bid` service, each answers
+//! A `request` `{"action": "run", "task": …, "budget": …}` starts a round in a
+//! conversation of its own (`CONVERSATION:contract-net`, where CONVERSATION is
+//! the request's): a `cfp` goes to every agent offering the `cnet-bid` service, each answers
 //! `propose` (with a price) or `refuse` (or the host's `failure` when its
 //! reply-by passes). The cheapest proposal gets `accept-proposal`, the others
 //! `reject-proposal`, and the winner's `inform` is passed back to whoever asked.
-use caxton_sdk::{json, Agent, AgentProfile, DirectoryQuery, Message, Performative, Value};
+use caxton_sdk::{json, timers, Agent, AgentProfile, DirectoryQuery, Message, Performative, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -22,24 +23,28 @@ struct Round {
 
 thread_local! {
     static ROUNDS: RefCell<HashMap<String, Round>> = RefCell::new(HashMap::new());
+    /// Bid-window timers: timer id → the round's conversation.
+    static WINDOWS: RefCell<HashMap<u64, String>> = RefCell::new(HashMap::new());
 }
 
 fn start(msg: Message) -> Result<(), String> {
     let content = msg.json_value();
-    let cid = msg.conversation_id.clone().unwrap_or_default();
+    // the round is a conversation of its own protocol, nested in the request's
+    let cid = format!("{}:contract-net", msg.conversation_id.clone().unwrap_or_default());
     let bidders = caxton_sdk::search(&DirectoryQuery::service("cnet-bid"));
     if bidders.is_empty() {
         return caxton_sdk::send(msg.failure("no agent offers the `cnet-bid` service"));
     }
     let cfp_content = json!({ "task": content["task"], "budget": content["budget"] });
-    for bidder in &bidders {
-        let mut cfp = Message::new(Performative::Cfp, bidder, &cfp_content);
-        cfp.protocol = Some(PROTOCOL.into());
-        cfp.conversation_id = Some(cid.clone());
-        cfp.reply_with = Some(format!("{cid}/{bidder}"));
-        cfp.reply_by = Some(caxton_sdk::unix_millis() + BID_WINDOW_MS);
-        caxton_sdk::send(cfp)?;
-    }
+    let mut cfp = Message::new(Performative::Cfp, "", &cfp_content);
+    cfp.receivers = bidders.clone();
+    cfp.protocol = Some(PROTOCOL.into());
+    cfp.conversation_id = Some(cid.clone());
+    cfp.reply_by = Some(caxton_sdk::unix_millis() + BID_WINDOW_MS);
+    caxton_sdk::send(cfp)?;
+    // the window closes on our own clock too: late bids are refused by the host, silence is not
+    let timer = timers::set(BID_WINDOW_MS + 1).map_err(|e| e.sentence())?;
+    WINDOWS.with(|w| w.borrow_mut().insert(timer, cid.clone()));
     let round = Round {
         request: msg,
         task: content["task"].clone(),
@@ -51,7 +56,7 @@ fn start(msg: Message) -> Result<(), String> {
     Ok(())
 }
 
-/// A bidder answered (propose, refuse, or the host's failure): award once all have.
+/// A bidder answered (propose, refuse, or a failure): award once all have.
 fn answer(round: &mut Round, msg: &Message) -> Result<(), String> {
     if msg.performative == Performative::Propose {
         let price = msg.json_value()["price"].as_u64().ok_or("a proposal without a price")?;
@@ -61,8 +66,17 @@ fn answer(round: &mut Round, msg: &Message) -> Result<(), String> {
     if round.waiting > 0 {
         return Ok(());
     }
+    award(round)
+}
+
+/// Accept the cheapest proposal and reject the others (or fail the request when there is none).
+fn award(round: &mut Round) -> Result<(), String> {
+    if round.winner.is_some() {
+        return Ok(());
+    }
     let Some(best) = round.proposals.iter().min_by_key(|(name, price, _)| (*price, name.clone())).cloned() else {
-        return caxton_sdk::send(round.request.failure("every bidder refused"));
+        round.winner = Some((String::new(), 0));
+        return caxton_sdk::send(round.request.failure("no bidder proposed: every bidder refused or stayed silent"));
     };
     for (name, _, proposal) in &round.proposals {
         let (act, content) = if *name == best.0 {
@@ -76,6 +90,11 @@ fn answer(round: &mut Round, msg: &Message) -> Result<(), String> {
     }
     round.winner = Some((best.0, best.1));
     Ok(())
+}
+
+/// Whether the round ended with no proposal (its request was answered with a failure).
+fn failed(round: &Round) -> bool {
+    round.winner.as_ref().is_some_and(|(winner, _)| winner.is_empty())
 }
 
 struct Initiator;
@@ -109,8 +128,24 @@ impl Agent for Initiator {
             (false, None) => answer(&mut round, &msg)?,
             _ => {}
         }
-        ROUNDS.with(|r| r.borrow_mut().insert(cid, round));
+        if !failed(&round) {
+            ROUNDS.with(|r| r.borrow_mut().insert(cid, round));
+        }
         Ok(())
+    }
+
+    /// The bid window closed: award among the proposals that came in.
+    fn handle_timer(id: u64) -> Result<(), String> {
+        let Some(cid) = WINDOWS.with(|w| w.borrow_mut().remove(&id)) else { return Ok(()) };
+        ROUNDS.with(|r| {
+            let mut rounds = r.borrow_mut();
+            let Some(round) = rounds.get_mut(&cid) else { return Ok(()) };
+            let awarded = award(round);
+            if failed(round) {
+                rounds.remove(&cid);
+            }
+            awarded
+        })
     }
 
     fn capabilities() -> AgentProfile {

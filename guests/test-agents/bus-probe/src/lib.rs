@@ -6,9 +6,14 @@
 //! the record. A `relay` passes a message back and forth between two probes a
 //! given number of times and then reports to whoever asked (benchmarks time it).
 //! A probe whose name starts with `listener` subscribes to `prices.*` and sets
-//! a timer in `init`.
+//! a timer in `init`. A `play` answers with the acts it lists (`acts`, or its
+//! own in `acts_by`), one message
+//! each, in the message's conversation, and records each as
+//! `{"played", "outcome"}` (after `after_ms` when it says so); a probe that
+//! receives an act of a play records it. A `send` sends the message it
+//! describes and answers what became of it (a protocol violation in parts).
 use caxton_sdk::{
-    json, kv, timers, Agent, AgentProfile, DirectoryQuery, Message, Performative, ServiceDescription, Value,
+    json, kv, timers, Agent, AgentProfile, DirectoryQuery, Message, Performative, SendError, ServiceDescription, Value,
 };
 use std::cell::RefCell;
 
@@ -44,6 +49,74 @@ fn relayed(msg: &Message, relay: &str) -> Message {
     next
 }
 
+/// The act named `name` (FIPA spelling).
+fn act(name: &str) -> Option<Performative> {
+    let all = [
+        ("accept-proposal", Performative::AcceptProposal),
+        ("agree", Performative::Agree),
+        ("cancel", Performative::Cancel),
+        ("cfp", Performative::Cfp),
+        ("failure", Performative::Failure),
+        ("inform", Performative::Inform),
+        ("not-understood", Performative::NotUnderstood),
+        ("propose", Performative::Propose),
+        ("query-if", Performative::QueryIf),
+        ("query-ref", Performative::QueryRef),
+        ("refuse", Performative::Refuse),
+        ("reject-proposal", Performative::RejectProposal),
+        ("request", Performative::Request),
+        ("request-when", Performative::RequestWhen),
+        ("subscribe", Performative::Subscribe),
+    ];
+    all.into_iter().find(|(n, _)| *n == name).map(|(_, p)| p)
+}
+
+/// `value`'s variant name, e.g. `WrongAct`.
+fn variant(value: impl std::fmt::Debug) -> String {
+    let debug = format!("{value:?}");
+    debug.rsplit("::").next().unwrap_or_default().to_string()
+}
+
+/// What became of a send: `{"sent": true}` or `{"refused": …}` with a protocol violation's parts.
+fn outcome(sent: Result<(), SendError>) -> Value {
+    match sent {
+        Ok(()) => json!({ "sent": true }),
+        Err(SendError::ProtocolViolation(v)) => json!({ "refused": {
+            "protocol": v.protocol, "breach": variant(v.breach), "state": v.state,
+            "allowed": v.allowed.iter().map(variant).collect::<Vec<_>>(), "reason": v.reason,
+        }}),
+        Err(e) => json!({ "refused": { "reason": e.sentence() } }),
+    }
+}
+
+thread_local! {
+    /// Plays waiting for their timer: timer id → (the message to answer, its acts).
+    static LATER: RefCell<Vec<(u64, Message, Vec<Value>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Answer `msg` with each act `acts` names (content `{"act": N}`); record what became of each.
+fn play(msg: &Message, acts: &[Value]) {
+    for (n, name) in acts.iter().filter_map(Value::as_str).enumerate() {
+        let Some(performative) = act(name) else { continue };
+        let sent = caxton_sdk::try_send(msg.reply(performative, &json!({ "act": n })));
+        record(json!({ "played": name, "outcome": outcome(sent) }));
+    }
+}
+
+/// The message `{"performative", "to": [..], "protocol", "conversation_id", "reply_with",
+/// "reply_by_in_ms", "content"}` describes.
+fn described(d: &Value) -> Message {
+    let text = |key: &str| d[key].as_str().map(str::to_string);
+    let performative = act(d["performative"].as_str().unwrap_or_default()).unwrap_or(Performative::Inform);
+    let mut m = Message::new(performative, "", &d["content"]);
+    m.receivers = d["to"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+    m.protocol = text("protocol");
+    m.conversation_id = text("conversation_id");
+    m.reply_with = text("reply_with");
+    m.reply_by = d["reply_by_in_ms"].as_u64().map(|ms| caxton_sdk::unix_millis() + ms);
+    m
+}
+
 struct BusProbe;
 
 impl Agent for BusProbe {
@@ -62,6 +135,11 @@ impl Agent for BusProbe {
             return caxton_sdk::send(relayed(&msg, relay));
         }
         let c = msg.json_value();
+        if let Some(n) = c["act"].as_u64() {
+            // one act of another probe's play
+            record(json!({ "from": msg.sender, "performative": variant(msg.performative), "act": n }));
+            return Ok(());
+        }
         let text = |key: &str| c[key].as_str().unwrap_or_default().to_string();
         if msg.performative == Performative::Inform {
             if let Some(n) = c["bounce"].as_u64() {
@@ -80,6 +158,20 @@ impl Agent for BusProbe {
                 echo
             }
             Some("ignore") => return Ok(()),
+            Some("play") => {
+                // `acts_by` gives each receiver of the same message its own acts
+                let mine = &c["acts_by"][caxton_sdk::self_id()];
+                let acts = mine.as_array().or(c["acts"].as_array()).cloned().unwrap_or_default();
+                match c["after_ms"].as_u64() {
+                    Some(ms) => {
+                        let id = timers::set(ms).map_err(|e| e.sentence())?;
+                        LATER.with(|l| l.borrow_mut().push((id, msg, acts)));
+                    }
+                    None => play(&msg, &acts),
+                }
+                return Ok(());
+            }
+            Some("send") => msg.inform(outcome(caxton_sdk::try_send(described(&c["message"])))),
             Some("dump") => msg.inform(Value::Array(EVENTS.with(|e| e.borrow().clone()))),
             Some("bounce") => {
                 result(&msg, caxton_sdk::send(to(&text("to"), json!({ "bounce": 1 }))).map(|()| "started"))
@@ -181,6 +273,14 @@ impl Agent for BusProbe {
     }
 
     fn handle_timer(id: u64) -> Result<(), String> {
+        let later = LATER.with(|l| {
+            let mut l = l.borrow_mut();
+            l.iter().position(|(t, _, _)| *t == id).map(|at| l.remove(at))
+        });
+        if let Some((_, msg, acts)) = later {
+            play(&msg, &acts);
+            return Ok(());
+        }
         record(json!({ "timer": id }));
         // also durably, so a test can see timers that fire after a restart
         let _ = kv::set(&format!("timer-fired-{id}"), caxton_sdk::unix_millis().to_string().as_bytes());

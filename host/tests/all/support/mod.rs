@@ -120,3 +120,14 @@ pub async fn dump(rt: &Runtime, agent: &str) -> Vec<Value> {
 pub fn process_data(operation: &str, field: &str, text: &str) -> Value {
     serde_json::json!({ "action": "process_data", "data": { "operation": operation, field: text } })
 }
+
+/// Poll until `check` answers (not a timing assertion: the 30 s bound only stops a broken test).
+pub async fn eventually<T>(mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..3000 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached within 30 s");
+}
