@@ -1,9 +1,9 @@
 //! `caxton:agent/messaging`: sending ACL messages through the [`Bus`] — to named
 //! agents, to what the directory matches, and to topic subscribers.
 //!
-//! The grant's scope (`send-to`, `broadcast`, `publish`, `subscribe`) is checked
-//! on every call; a call outside it gets the WIT `access-denied` error naming
-//! what was refused, never a trap. Every message an agent sends while
+//! The grant's scope (`send-to`, `acts`, `broadcast`, `publish`, `subscribe`)
+//! is checked on every call; a call outside it gets the WIT `access-denied`
+//! error naming what was refused (for an act, `ACT to RECEIVER`), never a trap. Every message an agent sends while
 //! handling one carries the hop count of that message plus one.
 
 use crate::acl;
@@ -87,6 +87,9 @@ impl MessagingCtx {
         if let Some(denied) = msg.receivers.iter().find(|r| !self.grant.may_send_to(r)) {
             return Err(SendError::AccessDenied(denied.clone()));
         }
+        if let Some(denied) = msg.receivers.iter().find(|r| !self.grant.may_send_act(r, msg.performative)) {
+            return Err(SendError::AccessDenied(act_denied(msg.performative, denied)));
+        }
         self.spend(msg.receivers.len())?;
         self.bus.send(&self.agent, msg).map_err(|e| match e {
             BusError::NoReceivers => SendError::NoReceivers,
@@ -100,6 +103,11 @@ impl MessagingCtx {
             }
         })
     }
+}
+
+/// What an `access-denied` names when the `acts` rules refuse `act` to `receiver`.
+fn act_denied(act: acl::Performative, receiver: &str) -> String {
+    format!("{act} to {receiver}")
 }
 
 fn query(q: DirectoryQuery) -> Query {
@@ -127,8 +135,10 @@ impl Host for MessagingCtx {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
-        let receivers: Vec<String> =
-            self.bus.search(&query(q)).into_iter().filter(|r| self.grant.may_send_to(r) && *r != self.agent).collect();
+        // the receivers the grant lets this act go to; the others are skipped, as ones out of scope
+        let allowed =
+            |r: &String| self.grant.may_send_to(r) && self.grant.may_send_act(r, msg.performative) && *r != self.agent;
+        let receivers: Vec<String> = self.bus.search(&query(q)).into_iter().filter(allowed).collect();
         if let Err(e) = self.spend(receivers.len()) {
             return Ok(Err(e));
         }
@@ -215,6 +225,22 @@ mod tests {
     }
 
     #[test]
+    fn the_acts_rules_refuse_an_act_to_a_receiver_naming_both() {
+        let (mut m, mut rx, _billing) = ctx(&["*"]);
+        let rules = [("pricing-*", vec!["query-ref"]), ("*", vec!["inform"])];
+        let table = rules.into_iter().map(|(p, a)| (p.to_string(), a.into_iter().map(String::from).collect()));
+        m.grant.acts = Some(crate::policy::acts::parse(table.collect()).unwrap());
+        assert_eq!(m.send(to("pricing-eu")).unwrap(), Err(SendError::AccessDenied("inform to pricing-eu".into())));
+        assert!(rx.try_recv().is_none());
+        let mut query = to("pricing-eu");
+        query.performative = Performative::QueryRef.into();
+        assert_eq!(m.send(query).unwrap(), Ok(()));
+        assert!(rx.try_recv().is_some());
+        // `*` speaks for everyone no narrower pattern matches
+        assert_eq!(m.send(to("billing")).unwrap(), Ok(()));
+    }
+
+    #[test]
     fn refuses_oversize_messages_before_queueing() {
         let (mut m, mut rx, _) = ctx(&["*"]);
         let mut big = to("pricing-eu");
@@ -260,6 +286,7 @@ mod tests {
             subscribe: vec!["prices.*".into()],
             publish: vec!["prices.eu".into()],
             broadcast: true,
+            acts: None,
         };
         let mut m = MessagingCtx::new("me", bus, Some(grant), &small(), Staged::live());
         assert_eq!(m.subscribe("prices.*".into()).unwrap(), Ok(()));

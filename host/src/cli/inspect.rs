@@ -104,7 +104,11 @@ pub fn policy_check(file: &Path, data: &Path, limit: usize) -> anyhow::Result<Ex
     let types = deployment.types.iter().map(|t| (&t.agent, " (agent type)"));
     let mut failed = false;
     for (spec, kind) in deployment.agents.iter().map(|a| (a, "")).chain(types) {
-        failed |= !check_one(&compiler, spec, kind, limit);
+        let ok = check_one(&compiler, spec, kind, limit);
+        if ok {
+            act_report(spec, data);
+        }
+        failed |= !ok;
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
@@ -139,4 +143,49 @@ fn check_one(compiler: &Compiler, spec: &crate::policy::AgentSpec, kind: &str, l
         println!("    warning: `{capability}` is granted but not imported; the grant can be removed");
     }
     errors.is_empty()
+}
+
+/// Print `spec`'s `acts` rules, and warn about each protocol it lists in its
+/// `capabilities` whose acts the rules forbid it on either side (see [`acts::protocol_gap`]).
+/// The protocols come from a trial start (its `init` runs) in a throwaway
+/// runtime with an in-memory store; nothing is printed without rules.
+fn act_report(spec: &crate::policy::AgentSpec, data: &Path) {
+    use crate::policy::acts;
+    let Some(rules) = spec.grants.messaging.as_ref().and_then(|m| m.acts.as_ref()) else { return };
+    println!("    acts: {}", acts::describe(rules));
+    let protocols = match registered_protocols(spec, data) {
+        Ok(protocols) => protocols,
+        Err(e) => {
+            println!("    warning: cannot start it to read the protocols it takes part in: {e:#}");
+            return;
+        }
+    };
+    let names = |acts: Vec<crate::acl::Performative>| acts.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ");
+    for protocol in protocols.iter().filter_map(|p| crate::protocol::Protocol::from_name(p)) {
+        if let Some((initiator, participant)) = acts::protocol_gap(rules, protocol) {
+            println!(
+                "    warning: takes part in {}, but its `acts` allow it to send neither what an initiator sends \
+                 (missing {}) nor what a participant sends (missing {})",
+                protocol.name(),
+                names(initiator),
+                names(participant)
+            );
+        }
+    }
+}
+
+/// The protocols `spec`'s component lists in its `capabilities`, from a trial start.
+fn registered_protocols(spec: &crate::policy::AgentSpec, data: &Path) -> anyhow::Result<Vec<String>> {
+    use crate::runtime::{engine::PoolSize, Runtime, RuntimeConfig};
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    tokio.block_on(async {
+        let mut config = RuntimeConfig::new(std::sync::Arc::new(crate::store::memory::MemoryStore::new()));
+        config.cache_dir = Some(data.join("cache"));
+        config.pool = PoolSize { instances: 1 };
+        let rt = Runtime::new(config)?;
+        rt.deploy(spec.clone()).await?;
+        let entries = rt.bus().local_directory();
+        rt.shutdown(std::time::Duration::from_secs(1)).await;
+        Ok(entries.into_iter().find(|(name, _)| *name == spec.name).map(|(_, p)| p.protocols).unwrap_or_default())
+    })
 }

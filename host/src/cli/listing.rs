@@ -125,7 +125,7 @@ pub fn agent_types(remote: &Remote) -> anyhow::Result<ExitCode> {
 }
 
 /// `caxton conversations [--agent A] [--protocol P]`: the conversations kept, the most recent first.
-pub fn conversations(remote: &Remote, filters: [(&str, Option<String>); 2]) -> anyhow::Result<ExitCode> {
+pub fn conversations(remote: &Remote, filters: [(&str, Option<String>); 3]) -> anyhow::Result<ExitCode> {
     let query: Vec<String> =
         filters.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
     let path = format!("/v1/conversations?{}", query.join("&"));
@@ -137,13 +137,44 @@ pub fn conversations(remote: &Remote, filters: [(&str, Option<String>); 2]) -> a
     })
 }
 
-/// `caxton conversations ID`: one conversation's messages in order.
+/// `caxton conversations ID`: one conversation: its protocol and state, each
+/// participant's exchange, and its messages in order.
 pub fn conversation(id: &str, remote: &Remote) -> anyhow::Result<ExitCode> {
     let path = format!("/v1/conversations/{}", encode(id));
-    show(remote, &path, "messages", &["ACT", "FROM", "TO", "OUTCOME", "REASON"], |m| {
-        let reason = if m["reason"].is_null() { String::new() } else { text(&m["reason"]) };
-        vec![text(&m["performative"]), text(&m["sender"]), joined(&m["receivers"], ""), text(&m["outcome"]), reason]
-    })
+    if remote.json {
+        print_raw(&remote.expect_raw(Method::GET, &path, None)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = &remote.expect(Method::GET, &path, None)?;
+    let protocol = if c["protocol"].is_null() { "no protocol".to_string() } else { text(&c["protocol"]) };
+    println!(
+        "conversation {} ({protocol}): {}, started by {}",
+        text(&c["id"]),
+        text(&c["state"]),
+        text(&c["initiator"])
+    );
+    if let Some(exchanges) = c["exchanges"].as_object() {
+        let rows: Vec<Vec<String>> = exchanges
+            .iter()
+            .map(|(participant, e)| {
+                let by = if e["reply_by"].is_null() { String::new() } else { text(&e["reply_by"]) };
+                vec![participant.clone(), text(&e["step"]), by]
+            })
+            .collect();
+        table(&["PARTICIPANT", "STEP", "REPLY-BY (MS SINCE EPOCH)"], &rows);
+        println!();
+    }
+    let rows: Vec<Vec<String>> = c["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let reason = if m["reason"].is_null() { String::new() } else { text(&m["reason"]) };
+            vec![text(&m["performative"]), text(&m["sender"]), joined(&m["receivers"], ""), text(&m["outcome"]), reason]
+        })
+        .collect();
+    table(&["ACT", "FROM", "TO", "OUTCOME", "REASON"], &rows);
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn dead_letters(remote: &Remote) -> anyhow::Result<ExitCode> {

@@ -139,6 +139,9 @@ pub enum Command {
         /// Only conversations of this interaction protocol (e.g. fipa-contract-net).
         #[arg(long)]
         protocol: Option<String>,
+        /// Only conversations in this state: open, done, failed or expired.
+        #[arg(long)]
+        state: Option<String>,
         /// Where the server is and how to print.
         #[command(flatten)]
         output: client::Remote,
@@ -236,8 +239,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::DeadLetters { output } => listing::dead_letters(&output),
         Command::Conversations { id: Some(id), output, .. } => listing::conversation(&id, &output),
-        Command::Conversations { id: None, agent, protocol, output } => {
-            listing::conversations(&output, [("agent", agent), ("protocol", protocol)])
+        Command::Conversations { id: None, agent, protocol, state, output } => {
+            listing::conversations(&output, [("agent", agent), ("protocol", protocol), ("state", state)])
         }
         Command::Cluster { output } => listing::cluster(&output),
         Command::Agents { command: None, agent_type: None, output } => listing::agents(&output),

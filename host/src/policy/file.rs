@@ -89,6 +89,8 @@ pub struct MessagingEntry {
     pub publish: Option<Vec<String>>,
     /// Topics the agent may subscribe to (patterns).
     pub subscribe: Option<Vec<String>>,
+    /// Acts the agent may send, by receiver pattern: `{ "bank-*" = ["request"], "*" = ["inform"] }`.
+    pub acts: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// The `kv-store` grant.

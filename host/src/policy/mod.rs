@@ -4,6 +4,7 @@
 //! [`Deployment`], whose types carry no serde and hold only checked values.
 //! [`check`] compares a component's imports with its grants.
 
+pub mod acts;
 pub mod check;
 pub mod file;
 pub mod types;
@@ -166,6 +167,8 @@ pub struct MessagingGrant {
     pub publish: Vec<String>,
     /// Topic patterns the agent may subscribe within.
     pub subscribe: Vec<String>,
+    /// Which acts may go to which receivers (see [`acts`]); `None`: every act.
+    pub acts: Option<Vec<acts::ActRule>>,
 }
 
 impl MessagingGrant {
@@ -177,6 +180,14 @@ impl MessagingGrant {
     /// Whether `receiver` matches one of the patterns.
     pub fn may_send_to(&self, receiver: &str) -> bool {
         self.send_to.iter().any(|p| glob::matches(p, receiver))
+    }
+
+    /// Whether the `acts` rules let `act` go to `receiver` (always, without rules).
+    pub fn may_send_act(&self, receiver: &str, act: crate::acl::Performative) -> bool {
+        match &self.acts {
+            None => true,
+            Some(rules) => acts::rule_for(rules, receiver).is_some_and(|rule| rule.acts.contains(&act)),
+        }
     }
 
     /// Whether publishing to `topic` is granted.
@@ -380,6 +391,7 @@ pub(crate) fn validate_grants(g: file::GrantsEntry, base: &Path) -> Result<Grant
                 broadcast: m.broadcast.unwrap_or(false),
                 publish: m.publish.unwrap_or_default(),
                 subscribe: m.subscribe.unwrap_or_default(),
+                acts: m.acts.map(acts::parse).transpose()?,
             };
             for (key, patterns) in
                 [("send-to", &grant.send_to), ("publish", &grant.publish), ("subscribe", &grant.subscribe)]

@@ -89,6 +89,10 @@ fn a_contract_net_round_with_five_bidders_is_kept_in_order_with_every_outcome() 
     let out = caxton(&["conversations", "round-42:contract-net", "--server", &url]);
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && shown.contains("accept-proposal") && shown.contains("delivered"), "{shown}");
+    assert!(shown.starts_with("conversation round-42:contract-net (fipa-contract-net): done, started by initiator"));
+    assert!(shown.contains("PARTICIPANT") && shown.contains(&format!("{winner} ")), "{shown}");
+    let out = caxton(&["conversations", "--state", "done", "--protocol", "fipa-request", "--server", &url]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("round-42 "));
     let out = caxton(&["conversations", "--agent", "bidder-1", "--server", &url]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("round-42:contract-net"));
 }

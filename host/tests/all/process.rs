@@ -153,6 +153,53 @@ fn caxton_policy_check_passes_the_demo_and_points_at_a_missing_grant() {
 }
 
 #[test]
+fn caxton_policy_check_shows_act_rules_and_warns_about_acts_a_registered_protocol_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    // the Contract-Net society's own rules: nothing its protocols need is forbidden
+    let out = caxton(&["policy", "check", "policies/contract-net.toml", "--data", data]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("    acts: initiator → propose, refuse, inform, failure, not-understood\n"), "{text}");
+    assert!(!text.contains("warning"), "{text}");
+    // a bidder that may only propose: the contract-net's other participant acts are forbidden
+    let file = dir.path().join("mute-bidder.toml");
+    let bidder = component("cnet_participant");
+    let toml = format!(
+        "[deployment]\nname='x'\n[[agent]]\nname='bidder'\ncomponent='{}'\n[agent.grants]\n\
+         messaging={{ acts = {{ 'initiator' = ['propose'] }} }}\nlogging={{}}\n",
+        bidder.display()
+    );
+    std::fs::write(&file, toml).unwrap();
+    let out = caxton(&["policy", "check", file.to_str().unwrap(), "--data", data]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "warnings do not fail the check: {text}");
+    let warned: Vec<&str> = text.lines().filter(|l| l.contains("warning: takes part in")).collect();
+    assert_eq!(
+        warned,
+        ["    warning: takes part in fipa-contract-net, but its `acts` allow it to send neither what an initiator \
+          sends (missing accept-proposal, cfp, reject-proposal) nor what a participant sends (missing failure, \
+          inform, not-understood, refuse)"],
+        "{text}"
+    );
+    // an unknown act is refused with a sentence
+    std::fs::write(&file, text_with_act(&bidder, "offer")).unwrap();
+    let out = caxton(&["policy", "check", file.to_str().unwrap(), "--data", data]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`offer` is not a FIPA performative"), "{err}");
+}
+
+fn text_with_act(component: &std::path::Path, act: &str) -> String {
+    format!(
+        "[deployment]\nname='x'\n[[agent]]\nname='bidder'\ncomponent='{}'\n[agent.grants]\n\
+         messaging={{ acts = {{ '*' = ['{act}'] }} }}\n",
+        component.display()
+    )
+}
+
+#[test]
 fn caxton_serve_refuses_to_start_with_an_ungranted_import() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");

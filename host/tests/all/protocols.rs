@@ -153,3 +153,17 @@ async fn a_proposal_after_the_cfps_reply_by_is_refused() {
     let c = record(&rt, "late").unwrap();
     assert_eq!((c.state, c.exchanges["seller"].step), ("expired", Step::Expired));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn act_rules_let_an_agent_send_only_the_acts_its_grant_lists_to_each_receiver() {
+    let mut grants = all_grants();
+    let rules = [("seller", vec!["cfp"]), ("*", vec!["inform"])];
+    let table = rules.into_iter().map(|(p, acts)| (p.to_string(), acts.into_iter().map(String::from).collect()));
+    grants.messaging.as_mut().unwrap().acts = Some(caxton::policy::acts::parse(table.collect()).unwrap());
+    let rt = runtime_with(vec![spec("buyer", "bus_probe", grants), probe("seller")]).await;
+    let request = have_send(&rt, "buyer", asking("request", &["seller"], "fipa-request", "acts-1", &[])).await;
+    let reason = request["refused"]["reason"].as_str().unwrap();
+    assert!(reason.contains("access denied") && reason.contains("request to seller"), "{request}");
+    assert_eq!(record(&rt, "acts-1").map(|c| c.message_count), None, "refused before the bus saw it");
+    sent(&rt, "buyer", asking("cfp", &["seller"], "fipa-contract-net", "acts-2", &[])).await;
+}
