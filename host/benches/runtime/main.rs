@@ -18,6 +18,7 @@ mod common;
 mod hop;
 pub use hop::probe_spec;
 mod idle;
+mod protocols;
 mod quick;
 mod spawn;
 mod virtual_agents;
@@ -88,6 +89,11 @@ fn main() {
         let _guard = tokio.enter();
         // the section is measured whole: a run of it alone rewrites it in BENCHMARKS.md
         return virtual_agents::run(&tokio, true);
+    }
+    if std::env::var("CAXTON_BENCH_ONLY").as_deref() == Ok("protocols") {
+        let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let _guard = tokio.enter();
+        return protocols::run(&tokio, true);
     }
     if let Ok(row) = std::env::var("CAXTON_BENCH_ONLY") {
         return quick::run(&row);
@@ -264,4 +270,5 @@ fn main() {
     drop((rt, client, bare_pair));
     cluster::run(&tokio, true);
     virtual_agents::run(&tokio, true);
+    protocols::run(&tokio, true);
 }

@@ -20,7 +20,6 @@ pub mod steps;
 
 use crate::acl::{Message, Performative};
 use serde::Serialize;
-use std::collections::BTreeMap;
 pub use steps::{Role, Step};
 
 /// The interaction protocols the host enforces, named as FIPA names them.
@@ -165,31 +164,22 @@ pub enum HostEnding {
 #[derive(Debug, Clone)]
 pub struct Machine {
     protocol: Protocol,
-    conversation: String,
     initiator: String,
-    exchanges: BTreeMap<String, Exchange>,
+    /// Sorted by participant: few per conversation, so a sorted list beats a tree in time and memory.
+    exchanges: Vec<(String, Exchange)>,
 }
 
 impl Machine {
     /// A conversation `msg` (from its stamped sender) would open, or why it cannot.
-    pub fn open(protocol: Protocol, conversation: &str, msg: &Message, now_ms: u64) -> Result<Plan, Violation> {
-        let empty = Machine {
-            protocol,
-            conversation: conversation.to_string(),
-            initiator: msg.sender.clone(),
-            exchanges: BTreeMap::new(),
-        };
-        empty.plan(msg, now_ms)
+    pub fn open(protocol: Protocol, msg: &Message, now_ms: u64) -> Result<Plan, Violation> {
+        // nothing allocated: an empty machine, with the sender standing in as the initiator
+        let empty = Machine { protocol, initiator: String::new(), exchanges: Vec::new() };
+        empty.plan_as(&msg.sender, msg, now_ms)
     }
 
     /// The conversation `plan` (from [`Machine::open`]) opens.
-    pub fn opened(protocol: Protocol, conversation: &str, initiator: &str, plan: Plan) -> Machine {
-        let mut machine = Machine {
-            protocol,
-            conversation: conversation.to_string(),
-            initiator: initiator.to_string(),
-            exchanges: BTreeMap::new(),
-        };
+    pub fn opened(protocol: Protocol, initiator: &str, plan: Plan) -> Machine {
+        let mut machine = Machine { protocol, initiator: initiator.to_string(), exchanges: Vec::new() };
         machine.apply(plan);
         machine
     }
@@ -206,22 +196,33 @@ impl Machine {
 
     /// Whether `agent` is a party (the initiator or a participant).
     pub fn is_party(&self, agent: &str) -> bool {
-        self.initiator == agent || self.exchanges.contains_key(agent)
+        self.initiator == agent || self.exchange(agent).is_some()
     }
 
     /// Each participant's exchange, by participant name.
-    pub fn exchanges(&self) -> &BTreeMap<String, Exchange> {
-        &self.exchanges
+    pub fn exchanges(&self) -> impl Iterator<Item = (&str, &Exchange)> {
+        self.exchanges.iter().map(|(p, e)| (p.as_str(), e))
+    }
+
+    /// The exchange with `participant`.
+    pub fn exchange(&self, participant: &str) -> Option<&Exchange> {
+        let at = self.exchanges.binary_search_by(|(p, _)| p.as_str().cmp(participant)).ok()?;
+        self.exchanges.get(at).map(|(_, e)| e)
+    }
+
+    fn exchange_mut(&mut self, participant: &str) -> Option<&mut Exchange> {
+        let at = self.exchanges.binary_search_by(|(p, _)| p.as_str().cmp(participant)).ok()?;
+        self.exchanges.get_mut(at).map(|(_, e)| e)
     }
 
     /// `open`, or how the conversation ended: `done`, `failed` or `expired` (see the module doc).
     pub fn state(&self, now_ms: u64) -> &'static str {
-        let steps: Vec<Step> = self.exchanges.values().map(|e| e.step_at(now_ms)).collect();
-        if steps.is_empty() || steps.iter().any(|s| !s.is_end()) {
+        let mut steps = self.exchanges.iter().map(|(_, e)| e.step_at(now_ms));
+        if self.exchanges.is_empty() || steps.clone().any(|s| !s.is_end()) {
             "open"
-        } else if steps.iter().any(|s| matches!(s, Step::Done | Step::Cancelled)) {
+        } else if steps.clone().any(|s| matches!(s, Step::Done | Step::Cancelled)) {
             "done"
-        } else if steps.iter().all(|s| *s == Step::Expired) {
+        } else if steps.all(|s| s == Step::Expired) {
             "expired"
         } else {
             "failed"
@@ -230,45 +231,56 @@ impl Machine {
 
     /// What `msg` (with its stamped sender) would change, or why the protocol refuses it.
     pub fn plan(&self, msg: &Message, now_ms: u64) -> Result<Plan, Violation> {
+        self.plan_as(&self.initiator, msg, now_ms)
+    }
+
+    fn plan_as(&self, initiator: &str, msg: &Message, now_ms: u64) -> Result<Plan, Violation> {
         let act = msg.performative;
         if let Some(named) = msg.protocol.as_deref().filter(|p| *p != self.protocol.name()) {
             let detail = format!("the message names protocol `{named}`, but its conversation follows it");
-            return Err(self.violation(Breach::OtherProtocol, self.state(now_ms), Vec::new(), &detail));
+            return Err(self.violation(msg, Breach::OtherProtocol, self.state(now_ms), Vec::new(), &detail));
         }
         let state = self.state(now_ms);
-        let own = self.exchanges.get(&msg.sender);
+        let own = self.exchange(&msg.sender);
         if state != "open" && !own.is_some_and(|e| e.reply_by.is_some() && e.step_at(now_ms) == Step::Expired) {
-            return Err(self.violation(Breach::Ended, state, Vec::new(), &format!("`{act}` came after its end")));
+            let why = format!("`{act}` came after its end");
+            return Err(self.violation(msg, Breach::Ended, state, Vec::new(), &why));
         }
-        if msg.sender == self.initiator {
-            return msg.receivers.iter().map(|r| self.initiator_step(r, msg, now_ms)).collect();
+        if msg.sender == initiator {
+            return msg.receivers.iter().map(|r| self.initiator_step(initiator, r, msg, now_ms)).collect();
         }
         let Some(exchange) = own else {
             let detail = format!("`{}` is not a party to it", msg.sender);
-            return Err(self.violation(Breach::NotAParty, state, Vec::new(), &detail));
+            return Err(self.violation(msg, Breach::NotAParty, state, Vec::new(), &detail));
         };
-        if let Some(other) = msg.receivers.iter().find(|r| **r != self.initiator) {
-            let detail = format!("a participant answers its initiator `{}` only, not `{other}`", self.initiator);
-            return Err(self.violation(Breach::NotAParty, state, Vec::new(), &detail));
+        if let Some(other) = msg.receivers.iter().find(|r| **r != initiator) {
+            let detail = format!("a participant answers its initiator `{initiator}` only, not `{other}`");
+            return Err(self.violation(msg, Breach::NotAParty, state, Vec::new(), &detail));
         }
         let to = self.step(exchange, Role::Participant, msg, now_ms, &msg.sender)?;
         Ok(vec![(msg.sender.clone(), to)])
     }
 
     /// The initiator's message to `receiver`: where it takes their exchange.
-    fn initiator_step(&self, receiver: &str, msg: &Message, now_ms: u64) -> Result<(String, Exchange), Violation> {
-        if receiver == self.initiator {
+    fn initiator_step(
+        &self,
+        initiator: &str,
+        receiver: &str,
+        msg: &Message,
+        now_ms: u64,
+    ) -> Result<(String, Exchange), Violation> {
+        if receiver == initiator {
             let detail = format!("its initiator `{receiver}` addressed itself");
-            return Err(self.violation(Breach::NotAParty, "open", Vec::new(), &detail));
+            return Err(self.violation(msg, Breach::NotAParty, "open", Vec::new(), &detail));
         }
-        let to = match self.exchanges.get(receiver) {
+        let to = match self.exchange(receiver) {
             Some(exchange) => self.step(exchange, Role::Initiator, msg, now_ms, receiver)?,
             None => match steps::next(self.protocol, None, Role::Initiator, msg.performative) {
                 Some(step) => Exchange { step, reply_by: msg.reply_by },
                 None => {
                     let allowed = steps::allowed(self.protocol, None, Role::Initiator);
                     let detail = format!("`{receiver}` was not addressed yet, so only an opening act may go to it");
-                    return Err(self.violation(Breach::WrongAct, "not-started", allowed, &detail));
+                    return Err(self.violation(msg, Breach::WrongAct, "not-started", allowed, &detail));
                 }
             },
         };
@@ -289,7 +301,7 @@ impl Machine {
         if at == Step::Expired {
             let by = exchange.reply_by.map(|by| format!(" ({by} ms since the epoch)")).unwrap_or_default();
             let detail = format!("the reply-by{by} of the exchange with `{participant}` passed");
-            return Err(self.violation(Breach::ReplyByPassed, at.as_str(), Vec::new(), &detail));
+            return Err(self.violation(msg, Breach::ReplyByPassed, at.as_str(), Vec::new(), &detail));
         }
         match steps::next(self.protocol, Some(at), role, act) {
             // the message's reply-by binds the party it waits for
@@ -298,27 +310,43 @@ impl Machine {
                 let allowed = steps::allowed(self.protocol, Some(at), role);
                 let who = if role == Role::Initiator { "its initiator" } else { "the participant" };
                 let detail = format!("`{act}` from {who} does not fit the exchange with `{participant}`");
-                Err(self.violation(Breach::WrongAct, at.as_str(), allowed, &detail))
+                Err(self.violation(msg, Breach::WrongAct, at.as_str(), allowed, &detail))
             }
         }
     }
 
     /// Make the changes of a plan from [`Machine::plan`].
     pub fn apply(&mut self, plan: Plan) {
-        self.exchanges.extend(plan);
+        for (participant, exchange) in plan {
+            match self.exchanges.binary_search_by(|(p, _)| p.cmp(&participant)) {
+                Ok(at) => {
+                    if let Some((_, old)) = self.exchanges.get_mut(at) {
+                        *old = exchange;
+                    }
+                }
+                Err(at) => self.exchanges.insert(at, (participant, exchange)),
+            }
+        }
     }
 
     /// The host answered for a party that cannot (see [`HostEnding`]): the
     /// exchange between `sender` and `receiver` ends, if it is still open.
     pub fn host_ending(&mut self, sender: &str, receiver: &str, ending: HostEnding) {
         let participant = if sender == self.initiator { receiver } else { sender };
-        if let Some(exchange) = self.exchanges.get_mut(participant).filter(|e| !e.step.is_end()) {
+        if let Some(exchange) = self.exchange_mut(participant).filter(|e| !e.step.is_end()) {
             exchange.step = if ending == HostEnding::Expired { Step::Expired } else { Step::Failed };
             exchange.reply_by = None;
         }
     }
 
-    fn violation(&self, breach: Breach, state: &'static str, allowed: Vec<Performative>, why: &str) -> Violation {
+    fn violation(
+        &self,
+        msg: &Message,
+        breach: Breach,
+        state: &'static str,
+        allowed: Vec<Performative>,
+        why: &str,
+    ) -> Violation {
         let protocol = self.protocol.name();
         let acts = if allowed.is_empty() {
             "no act is allowed there".to_string()
@@ -326,9 +354,9 @@ impl Machine {
             let names: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
             format!("allowed there: {}", names.join(", "))
         };
-        let detail =
-            format!("conversation `{}` follows {protocol} and is at `{state}`: {why}; {acts}", self.conversation);
-        Violation { protocol, conversation: self.conversation.clone(), state, allowed, breach, detail }
+        let conversation = msg.conversation_id.clone().unwrap_or_default();
+        let detail = format!("conversation `{conversation}` follows {protocol} and is at `{state}`: {why}; {acts}");
+        Violation { protocol, conversation, state, allowed, breach, detail }
     }
 }
 

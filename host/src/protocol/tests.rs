@@ -20,6 +20,7 @@ impl Run {
         msg.sender = from.to_string();
         msg.protocol = Some(self.protocol.name().to_string());
         msg.reply_by = reply_by;
+        msg.conversation_id = Some("c1".into());
         msg
     }
 
@@ -29,8 +30,8 @@ impl Run {
         match &mut self.machine {
             Some(machine) => machine.plan(&msg, self.now).map(|plan| machine.apply(plan)),
             None => {
-                let plan = Machine::open(self.protocol, "c1", &msg, self.now)?;
-                self.machine = Some(Machine::opened(self.protocol, "c1", from, plan));
+                let plan = Machine::open(self.protocol, &msg, self.now)?;
+                self.machine = Some(Machine::opened(self.protocol, from, plan));
                 Ok(())
             }
         }
@@ -45,7 +46,7 @@ impl Run {
     }
 
     fn step(&self, participant: &str) -> Step {
-        self.machine.as_ref().unwrap().exchanges()[participant].step_at(self.now)
+        self.machine.as_ref().unwrap().exchange(participant).unwrap().step_at(self.now)
     }
 }
 

@@ -1,0 +1,218 @@
+//! Conversation records: for each conversation the bus has seen that follows
+//! an interaction protocol (its first message named one; later messages of it
+//! are kept with or without), who started it, who took part, its protocol, and
+//! its messages in order with what became of each (delivered, refused at send
+//! with the reason, or dead-lettered later with the reason).
+//! `GET /v1/conversations` shows them. Messages outside such a conversation
+//! cost one lookup and are not kept.
+//!
+//! A conversation that follows one of the FIPA protocols the host enforces
+//! also holds its [`Machine`]: [`Conversations::admit`] checks a message
+//! against it before the bus delivers it, and [`Conversations::record`]
+//! makes the admitted changes once it was delivered (a message refused later,
+//! e.g. for a full mailbox, changes nothing). A message without a `protocol`
+//! is checked only when its sender is a party to such a conversation; from
+//! anyone else it is recorded as it always was.
+//!
+//! Bounded, so a flood of conversations cannot grow the host's memory: a
+//! conversation keeps its first [`Caps::messages`] messages and counts the
+//! ones beyond (`dropped`), and at most [`Caps::conversations`] are kept;
+//! beyond that ended conversations are forgotten first, in the order they
+//! ended, then the open one that started first. A forgotten conversation's
+//! later messages find no conversation: one naming a protocol is refused
+//! unless it opens a new one. Records are split over [`SHARDS`] locks by
+//! conversation id, so senders on different threads rarely wait for each other.
+
+mod record;
+
+use crate::acl::Message;
+use crate::protocol::{HostEnding, Violation};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// The records' maps hash conversation ids, which senders choose, with a seeded hasher
+/// (foldhash: fast, and with the seed an id cannot be picked to collide with others).
+type Ids<V> = HashMap<Arc<str>, V, foldhash::fast::RandomState>;
+
+/// Locks the records are split over.
+pub const SHARDS: usize = 16;
+
+/// How much the records keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    /// Conversations kept in all.
+    pub conversations: usize,
+    /// Messages kept per conversation.
+    pub messages: usize,
+}
+
+impl Default for Caps {
+    /// 10,000 conversations of up to 256 messages each.
+    fn default() -> Self {
+        Caps { conversations: 10_000, messages: 256 }
+    }
+}
+
+use record::{open, Admission, Record};
+pub use record::{Conversation, Entry, Outcome};
+
+/// Which conversations a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only those `agent` started or took part in.
+    pub agent: Option<String>,
+    /// Only those of this protocol.
+    pub protocol: Option<String>,
+    /// Only those in this state.
+    pub state: Option<String>,
+}
+
+#[derive(Default)]
+struct Shard {
+    by_id: Ids<Record>,
+    /// Ids in the order their conversations started, oldest first (and ids already forgotten).
+    by_age: VecDeque<Arc<str>>,
+    /// Ids of ended conversations in the order they ended (and ids already forgotten).
+    ended: VecDeque<Arc<str>>,
+}
+
+impl Shard {
+    /// Forget conversations until at most `cap` are kept: ended ones first, then the oldest.
+    fn evict(&mut self, cap: usize) {
+        while self.by_id.len() > cap {
+            let Some(id) = self.ended.pop_front().or_else(|| self.by_age.pop_front()) else { break };
+            self.by_id.remove(&id);
+        }
+        // ids forgotten through `ended` stay in `by_age` until it is compacted
+        let by_id = &self.by_id;
+        for ids in [&mut self.by_age, &mut self.ended] {
+            if ids.len() > 2 * cap + 16 {
+                ids.retain(|id| by_id.contains_key(id));
+            }
+        }
+    }
+}
+
+/// The conversation records of one bus.
+pub struct Conversations {
+    shards: [Mutex<Shard>; SHARDS],
+    caps: Caps,
+}
+
+impl Default for Conversations {
+    fn default() -> Self {
+        Conversations::with_caps(Caps::default())
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Conversations {
+    /// Records that keep at most what `caps` says.
+    pub fn with_caps(caps: Caps) -> Conversations {
+        Conversations { shards: std::array::from_fn(|_| Mutex::new(Shard::default())), caps }
+    }
+
+    fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, Shard> {
+        // FNV-1a: spreads ids over the shards; nothing depends on which shard an id lands in
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        #[allow(clippy::indexing_slicing)] // the index is below SHARDS, the length of `shards`
+        let shard = &self.shards[(hash % SHARDS as u64) as usize];
+        shard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Check `msg` (its sender stamped, its conversation id set) against the
+    /// protocol of its conversation, or the one it opens. `Ok(None)`: nothing
+    /// to check; `Ok(Some)`: pass it to [`Conversations::record`] once delivered.
+    pub fn admit(&self, msg: &Message) -> Result<Option<Admission>, Violation> {
+        let Some(id) = msg.conversation_id.as_deref() else { return Ok(None) };
+        let now_ms = now_ms();
+        match self.shard(id).by_id.get(id) {
+            Some(conversation) => conversation.admit(msg, now_ms),
+            None => open(msg, now_ms),
+        }
+    }
+
+    /// Record `msg` (sent to `receivers`) with its `outcome`: in its conversation when that is
+    /// kept, else in a new one when `msg` names a protocol; nothing without a conversation id.
+    /// `admitted` (from [`Conversations::admit`], for a delivered message) moves the protocol on.
+    pub fn record(
+        &self,
+        msg: &Message,
+        receivers: &[String],
+        outcome: (Outcome, Option<&'static str>),
+        admitted: Option<Admission>,
+    ) {
+        let Some(id) = msg.conversation_id.as_deref() else { return };
+        let at_ms = now_ms();
+        let mut shard = self.shard(id);
+        // the common case, a conversation already kept, allocates only for the kept entry
+        let conversation = match shard.by_id.get_mut(id) {
+            Some(conversation) => conversation,
+            // only a message that names an interaction protocol starts a record
+            None if msg.protocol.is_none() => return,
+            None => {
+                let id: Arc<str> = Arc::from(id);
+                shard.by_age.push_back(id.clone());
+                shard.by_id.entry(id.clone()).or_insert(Record::new(id, msg, at_ms))
+            }
+        };
+        conversation.add(msg, receivers, at_ms, outcome, self.caps.messages);
+        let ended = admitted.is_some_and(|admitted| conversation.advance(msg, admitted, at_ms));
+        if ended {
+            let id = conversation.id.clone();
+            shard.ended.push_back(id);
+        }
+        let per_shard = self.caps.conversations.div_ceil(SHARDS).max(1);
+        shard.evict(per_shard);
+    }
+
+    /// The host answered `msg` for a party that cannot (see [`HostEnding`]):
+    /// record it, and end that party's exchange.
+    pub fn record_host_ending(&self, msg: &Message, ending: HostEnding) {
+        self.record(msg, &msg.receivers, (Outcome::Delivered, None), None);
+        let Some(id) = msg.conversation_id.as_deref() else { return };
+        if let Some(conversation) = self.shard(id).by_id.get_mut(id) {
+            conversation.host_ending(msg, ending);
+        }
+    }
+
+    /// The conversation `id` with its exchanges and messages.
+    pub fn get(&self, id: &str) -> Option<Conversation> {
+        self.shard(id).by_id.get(id).map(|c| c.view(now_ms(), true))
+    }
+
+    /// The conversations `filter` lets through, without their messages, the
+    /// most recently updated first; at most `limit`.
+    pub fn list(&self, filter: &Filter, limit: usize) -> Vec<Conversation> {
+        let now_ms = now_ms();
+        let mut found: Vec<Conversation> = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let matching = shard.by_id.values().filter(|c| {
+                filter.agent.as_deref().is_none_or(|a| c.involves(a))
+                    && filter.protocol.as_deref().is_none_or(|p| c.follows(p))
+                    && filter.state.as_deref().is_none_or(|s| c.state_at(now_ms) == s)
+            });
+            found.extend(matching.map(|c| c.view(now_ms, false)));
+        }
+        found.sort_by(|a, b| b.updated_ms.cmp(&a.updated_ms).then_with(|| a.id.cmp(&b.id)));
+        found.truncate(limit);
+        found
+    }
+
+    /// How many conversations are kept.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).by_id.len()).sum()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests;

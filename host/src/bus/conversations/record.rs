@@ -1,0 +1,307 @@
+//! One conversation's record as it is kept ([`Record`]: each party's name
+//! once, messages that point at them) and as the API shows it
+//! ([`Conversation`], [`Entry`]: names spelled out, state at the time asked).
+//!
+//! Kept small on purpose: a message of a kept conversation costs its entry
+//! (act, party numbers, time, outcome), not copies of its sender's and
+//! receivers' names.
+
+use crate::acl::{Message, Performative};
+use crate::protocol::{Exchange, HostEnding, Machine, Plan, Protocol, Violation};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What became of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every receiver's mailbox (or waiting client, or host) took it.
+    Delivered,
+    /// Refused at send: nothing was delivered.
+    Refused,
+    /// Dead-lettered after it was sent (unhandled, unanswered, undeliverable).
+    DeadLettered,
+}
+
+/// One message of a conversation, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Its communicative act.
+    pub performative: Performative,
+    /// Its (stamped) sender.
+    pub sender: String,
+    /// Its receivers (for a dead letter, the receiver it did not reach).
+    pub receivers: Vec<String>,
+    /// When the host saw it, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// Why it was refused or dead-lettered (a dead-letter reason, e.g. `mailbox-full`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+/// One conversation, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conversation {
+    /// Its `conversation-id`.
+    pub id: Arc<str>,
+    /// The interaction protocol its first message named, if any.
+    pub protocol: Option<String>,
+    /// The party that opened its protocol (else the sender of its first message).
+    pub initiator: String,
+    /// Everyone else who sent or received one of its messages, sorted.
+    pub participants: Vec<String>,
+    /// `open`, or for a conversation of an enforced protocol how it ended:
+    /// `done`, `failed` or `expired` (see [`crate::protocol`]).
+    pub state: &'static str,
+    /// For an enforced protocol, each participant's exchange: its step and reply-by (empty in listings).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub exchanges: BTreeMap<String, Exchange>,
+    /// When its first and its last message were seen, in milliseconds since the Unix epoch.
+    pub started_ms: u64,
+    /// See `started_ms`.
+    pub updated_ms: u64,
+    /// Messages seen, kept or not.
+    pub message_count: u64,
+    /// Messages seen beyond the per-conversation cap, not kept.
+    pub dropped: u64,
+    /// The kept messages, in the order the host saw them (empty in listings).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<Entry>,
+}
+
+/// The receivers of a kept message, as party numbers.
+#[derive(Debug)]
+enum To {
+    One(u32),
+    Many(Box<[u32]>),
+}
+
+/// A kept message.
+#[derive(Debug)]
+struct Kept {
+    performative: Performative,
+    sender: u32,
+    receivers: To,
+    at_ms: u64,
+    outcome: Outcome,
+    reason: Option<&'static str>,
+}
+
+/// What [`Record::admit`] let through: the changes to make once the message is delivered.
+#[derive(Debug)]
+pub struct Admission {
+    /// Set when the message opens the conversation's machine.
+    opens: Option<Protocol>,
+    plan: Plan,
+}
+
+/// A protocol's name as a record keeps it.
+#[derive(Debug)]
+enum Named {
+    Known(Protocol),
+    Other(Box<str>),
+}
+
+impl Named {
+    fn of(name: &str) -> Named {
+        Protocol::from_name(name).map_or_else(|| Named::Other(name.into()), Named::Known)
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Named::Known(p) => p.name(),
+            Named::Other(name) => name,
+        }
+    }
+}
+
+/// One conversation as it is kept.
+#[derive(Debug)]
+pub struct Record {
+    pub(super) id: Arc<str>,
+    /// The protocol its first message named: a known one costs no copy of its name.
+    protocol: Option<Named>,
+    /// Everyone who sent or received one of its messages, in the order they first did.
+    parties: Vec<String>,
+    /// Which of `parties` is the initiator.
+    initiator: u32,
+    started_ms: u64,
+    updated_ms: u64,
+    message_count: u64,
+    dropped: u64,
+    messages: Vec<Kept>,
+    /// The protocol's state machine, once an opening act of an enforced protocol was delivered.
+    machine: Option<Machine>,
+}
+
+impl Record {
+    /// A record that `msg`, seen at `at_ms`, starts.
+    pub fn new(id: Arc<str>, msg: &Message, at_ms: u64) -> Record {
+        Record {
+            id,
+            protocol: msg.protocol.as_deref().map(Named::of),
+            parties: {
+                let mut parties = Vec::with_capacity(2);
+                parties.push(msg.sender.clone());
+                parties
+            },
+            initiator: 0,
+            started_ms: at_ms,
+            updated_ms: at_ms,
+            message_count: 0,
+            dropped: 0,
+            // a request and its answer, the commonest conversation, fit without growing
+            messages: Vec::with_capacity(2),
+            machine: None,
+        }
+    }
+
+    /// The number of party `name`, added when it is new.
+    fn party(&mut self, name: &str) -> u32 {
+        match self.parties.iter().position(|p| p == name) {
+            Some(at) => at as u32,
+            None => {
+                self.parties.push(name.to_string());
+                (self.parties.len() - 1) as u32
+            }
+        }
+    }
+
+    fn name(&self, party: u32) -> String {
+        self.parties.get(party as usize).cloned().unwrap_or_default()
+    }
+
+    /// Take `msg` (sent to `receivers`) into the record: its parties, and the
+    /// message itself while fewer than `cap` are kept.
+    pub fn add(
+        &mut self,
+        msg: &Message,
+        receivers: &[String],
+        at_ms: u64,
+        outcome: (Outcome, Option<&'static str>),
+        cap: usize,
+    ) {
+        let sender = self.party(&msg.sender);
+        let receivers = match receivers {
+            [one] => To::One(self.party(one)),
+            many => To::Many(many.iter().map(|r| self.party(r)).collect()),
+        };
+        self.updated_ms = at_ms;
+        self.message_count += 1;
+        if self.messages.len() < cap {
+            let (outcome, reason) = outcome;
+            self.messages.push(Kept { performative: msg.performative, sender, receivers, at_ms, outcome, reason });
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Whether `agent` sent or received one of its messages.
+    pub fn involves(&self, agent: &str) -> bool {
+        self.parties.iter().any(|p| p == agent)
+    }
+
+    /// Whether it follows `protocol`.
+    pub fn follows(&self, protocol: &str) -> bool {
+        self.protocol.as_ref().is_some_and(|p| p.as_str() == protocol)
+    }
+
+    /// Make the changes `admitted` holds (after [`Record::add`] took the message);
+    /// returns whether that ended the conversation.
+    pub fn advance(&mut self, msg: &Message, admitted: Admission, now_ms: u64) -> bool {
+        match (&mut self.machine, admitted.opens) {
+            (Some(machine), None) => machine.apply(admitted.plan),
+            (_, Some(protocol)) => {
+                // the party that opened the protocol is its initiator, whoever spoke first
+                self.initiator = self.party(&msg.sender);
+                self.protocol = Some(Named::Known(protocol));
+                self.machine = Some(Machine::opened(protocol, &msg.sender, admitted.plan));
+            }
+            (None, None) => return false,
+        }
+        self.state_at(now_ms) != "open"
+    }
+
+    /// The host answered `msg` for a party that cannot: end that exchange.
+    pub fn host_ending(&mut self, msg: &Message, ending: HostEnding) {
+        if let Some(machine) = self.machine.as_mut() {
+            for receiver in &msg.receivers {
+                machine.host_ending(&msg.sender, receiver, ending);
+            }
+        }
+    }
+
+    /// `open`, `done`, `failed` or `expired` at `now_ms`.
+    pub fn state_at(&self, now_ms: u64) -> &'static str {
+        self.machine.as_ref().map_or("open", |m| m.state(now_ms))
+    }
+
+    /// Check `msg` against the machine (or the one it would open).
+    pub fn admit(&self, msg: &Message, now_ms: u64) -> Result<Option<Admission>, Violation> {
+        match &self.machine {
+            // without a protocol, only a party's messages are held to the conversation's
+            Some(machine) if msg.protocol.is_some() || machine.is_party(&msg.sender) => {
+                machine.plan(msg, now_ms).map(|plan| Some(Admission { opens: None, plan }))
+            }
+            Some(_) => Ok(None),
+            None => open(msg, now_ms),
+        }
+    }
+
+    /// The record as the API shows it at `now_ms`; with `detail`, with its exchanges and messages.
+    pub fn view(&self, now_ms: u64, detail: bool) -> Conversation {
+        let exchanges = match &self.machine {
+            Some(machine) if detail => {
+                machine.exchanges().map(|(p, e)| (p.to_string(), Exchange { step: e.step_at(now_ms), ..*e })).collect()
+            }
+            _ => BTreeMap::new(),
+        };
+        let messages = if detail { self.messages.iter().map(|k| self.entry(k)).collect() } else { Vec::new() };
+        let mut participants: Vec<String> = self
+            .parties
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i as u32 != self.initiator)
+            .map(|(_, p)| p.clone())
+            .collect();
+        participants.sort();
+        Conversation {
+            id: self.id.clone(),
+            protocol: self.protocol.as_ref().map(|p| p.as_str().to_string()),
+            initiator: self.name(self.initiator),
+            participants,
+            state: self.state_at(now_ms),
+            exchanges,
+            started_ms: self.started_ms,
+            updated_ms: self.updated_ms,
+            message_count: self.message_count,
+            dropped: self.dropped,
+            messages,
+        }
+    }
+
+    fn entry(&self, kept: &Kept) -> Entry {
+        let receivers = match &kept.receivers {
+            To::One(r) => vec![self.name(*r)],
+            To::Many(rs) => rs.iter().map(|r| self.name(*r)).collect(),
+        };
+        Entry {
+            performative: kept.performative,
+            sender: self.name(kept.sender),
+            receivers,
+            at_ms: kept.at_ms,
+            outcome: kept.outcome,
+            reason: kept.reason,
+        }
+    }
+}
+
+/// The machine `msg` would open when it names an enforced protocol.
+pub fn open(msg: &Message, now_ms: u64) -> Result<Option<Admission>, Violation> {
+    let Some(protocol) = msg.protocol.as_deref().and_then(Protocol::from_name) else { return Ok(None) };
+    let plan = Machine::open(protocol, msg, now_ms)?;
+    Ok(Some(Admission { opens: Some(protocol), plan }))
+}

@@ -1,0 +1,106 @@
+//! The records: order, outcomes, protocol moves, bounds.
+
+use super::*;
+use crate::acl::Performative;
+
+fn msg(conversation: &str, act: Performative, from: &str, to: &str) -> Message {
+    let mut m = Message::new(act, vec![to.into()], String::new());
+    m.sender = from.into();
+    m.conversation_id = Some(conversation.into());
+    m.protocol = Some("fipa-request".into());
+    m
+}
+
+#[test]
+fn a_conversation_keeps_its_messages_in_order_with_their_outcomes() {
+    let records = Conversations::default();
+    let request = msg("c1", Performative::Request, "buyer", "seller");
+    records.record(&request, &request.receivers, (Outcome::Delivered, None), None);
+    let agree = msg("c1", Performative::Agree, "seller", "buyer");
+    records.record(&agree, &agree.receivers, (Outcome::Refused, Some("mailbox-full")), None);
+    let c = records.get("c1").unwrap();
+    assert_eq!((c.initiator.as_str(), c.participants.clone()), ("buyer", vec!["seller".to_string()]));
+    assert_eq!(c.protocol.as_deref(), Some("fipa-request"));
+    let acts: Vec<_> = c.messages.iter().map(|e| (e.performative, e.outcome, e.reason)).collect();
+    assert_eq!(
+        acts,
+        [
+            (Performative::Request, Outcome::Delivered, None),
+            (Performative::Agree, Outcome::Refused, Some("mailbox-full"))
+        ]
+    );
+    // a message without a protocol joins a kept conversation, and starts none
+    let mut inform = msg("c1", Performative::Inform, "seller", "buyer");
+    inform.protocol = None;
+    records.record(&inform, &inform.receivers, (Outcome::Delivered, None), None);
+    inform.conversation_id = Some("c2".into());
+    records.record(&inform, &inform.receivers, (Outcome::Delivered, None), None);
+    assert!(records.get("c2").is_none());
+    let listed = records.list(&Filter { agent: Some("seller".into()), ..Filter::default() }, 10);
+    assert_eq!((listed.len(), listed[0].messages.len(), listed[0].message_count), (1, 0, 3));
+    assert!(records.list(&Filter { protocol: Some("fipa-query".into()), ..Filter::default() }, 10).is_empty());
+}
+
+/// Admit `m` and record it delivered, as the bus does.
+fn deliver(records: &Conversations, m: &Message) -> Result<(), Violation> {
+    let admitted = records.admit(m)?;
+    records.record(m, &m.receivers, (Outcome::Delivered, None), admitted);
+    Ok(())
+}
+
+#[test]
+fn a_protocol_moves_on_only_with_delivered_messages_and_shows_its_state() {
+    let records = Conversations::default();
+    let request = msg("c1", Performative::Request, "buyer", "seller");
+    deliver(&records, &request).unwrap();
+    let inform = msg("c1", Performative::Inform, "seller", "buyer");
+    // admitted, then refused by a full mailbox: the exchange did not move
+    let admitted = records.admit(&inform).unwrap();
+    assert!(admitted.is_some());
+    records.record(&inform, &inform.receivers, (Outcome::Refused, Some("mailbox-full")), None);
+    assert_eq!(records.get("c1").unwrap().state, "open");
+    // a protocol-less message from a party is held to the protocol; from anyone else it is not
+    let mut stray = msg("c1", Performative::Propose, "seller", "buyer");
+    stray.protocol = None;
+    assert!(records.admit(&stray).is_err());
+    stray.sender = "bystander".into();
+    assert!(records.admit(&stray).unwrap().is_none());
+    deliver(&records, &inform).unwrap();
+    let c = records.get("c1").unwrap();
+    assert_eq!((c.state, c.exchanges["seller"].step), ("done", crate::protocol::Step::Done));
+    let done = Filter { state: Some("done".into()), ..Filter::default() };
+    assert_eq!(records.list(&done, 10).len(), 1);
+}
+
+#[test]
+fn ended_conversations_are_forgotten_before_open_ones() {
+    let records = Conversations::with_caps(Caps { conversations: 2 * SHARDS, messages: 8 });
+    // two kept per shard: the open one, and each new one while it runs
+    deliver(&records, &msg("open", Performative::Request, "a", "b")).unwrap();
+    for i in 0..1_000 {
+        let id = format!("c{i}");
+        deliver(&records, &msg(&id, Performative::Request, "a", "b")).unwrap();
+        deliver(&records, &msg(&id, Performative::Inform, "b", "a")).unwrap();
+    }
+    assert_eq!(records.get("open").map(|c| c.state), Some("open"), "the open one outlived 1,000 ended ones");
+    assert!(records.len() <= 2 * SHARDS, "{} kept", records.len());
+}
+
+#[test]
+fn memory_stays_bounded_under_a_flood_of_conversations_and_messages() {
+    let caps = Caps { conversations: 64, messages: 8 };
+    let records = Conversations::with_caps(caps);
+    for i in 0..100_000 {
+        let m = msg(&format!("c{i}"), Performative::Inform, "a", "b");
+        records.record(&m, &m.receivers, (Outcome::Delivered, None), None);
+    }
+    assert!(records.len() <= caps.conversations + SHARDS, "{} kept", records.len());
+    assert!(records.get("c99999").is_some(), "the newest is kept");
+    assert!(records.get("c0").is_none(), "the oldest went first");
+    for _ in 0..100 {
+        let m = msg("long", Performative::Inform, "a", "b");
+        records.record(&m, &m.receivers, (Outcome::Delivered, None), None);
+    }
+    let long = records.get("long").unwrap();
+    assert_eq!((long.messages.len(), long.message_count, long.dropped), (8, 100, 92));
+}
