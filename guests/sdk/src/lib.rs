@@ -19,6 +19,7 @@
 //! component, so an agent that never touches [`kv`] needs no `kv-store` grant.
 
 mod message;
+pub mod protocols;
 
 /// Generated bindings for the `caxton:agent/agent` world.
 #[allow(missing_docs)]

@@ -26,7 +26,7 @@ impl Agent for Participant {
                     Some(budget) if price > budget => {
                         msg.reply(Performative::Refuse, &json!({ "reason": "over budget", "price": price }))
                     }
-                    _ => msg.reply(Performative::Propose, &json!({ "price": price })),
+                    _ => msg.propose(&json!({ "price": price })),
                 }
             }
             Performative::AcceptProposal => {
