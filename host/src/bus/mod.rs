@@ -336,8 +336,12 @@ impl Bus {
             return Err(BusError::NoReceivers);
         }
         msg.sender = sender.to_string();
-        if msg.conversation_id.is_none() {
+        // an empty conversation id or protocol is none: no two senders share the conversation ``
+        if msg.conversation_id.as_deref().is_none_or(str::is_empty) {
             msg.conversation_id = Some(self.fresh_id("conv"));
+        }
+        if msg.protocol.as_deref().is_some_and(str::is_empty) {
+            msg.protocol = None;
         }
         if msg.hops > MAX_HOPS {
             for receiver in &msg.receivers {
@@ -357,8 +361,7 @@ impl Bus {
             Err(e) => {
                 if let Some((reason, receiver)) = e.dead_letter_reason() {
                     // refused at send: recorded as refused in its conversation, and kept as a dead letter
-                    let receivers = [receiver.to_string()];
-                    self.conversations.record(&msg, &receivers, (Outcome::Refused, Some(reason.as_str())), None);
+                    self.conversations.record(&msg, &msg.receivers, (Outcome::Refused, Some(reason.as_str())), None);
                     self.dead_letters.push(reason, receiver, e.to_string(), msg);
                 }
                 return Err(e);
@@ -372,6 +375,17 @@ impl Bus {
         }
         self.commit(msg, slots);
         Ok(())
+    }
+
+    /// Record in its conversation that `msg`, sent by `sender`, was refused
+    /// before it reached the bus (`reason`: e.g. `access-denied`, `rate-limited`).
+    pub fn record_refused(&self, sender: &str, msg: &Message, reason: &'static str) {
+        if msg.conversation_id.as_deref().is_none_or(str::is_empty) {
+            return; // a conversation the host would have started: nothing to add to
+        }
+        let mut stamped = msg.header();
+        stamped.sender = sender.to_string();
+        self.conversations.record(&stamped, &stamped.receivers, (Outcome::Refused, Some(reason)), None);
     }
 
     /// A message that breaks its conversation's protocol: recorded as refused and dead-lettered.

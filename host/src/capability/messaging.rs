@@ -68,19 +68,20 @@ impl MessagingCtx {
         self.hops = hops;
     }
 
-    /// The message as it leaves this agent: size checked, hop count stamped.
-    fn outgoing(&self, msg: Message) -> Result<acl::Message, SendError> {
+    /// The message as it leaves this agent, hop count stamped, and whether it is too large.
+    fn outgoing(&self, msg: Message) -> (acl::Message, Result<(), SendError>) {
         let mut msg: acl::Message = msg.into();
-        if msg.byte_size() as u64 > self.max_message_bytes {
-            return Err(SendError::TooLarge(self.max_message_bytes));
-        }
         msg.hops = self.hops.saturating_add(1);
-        Ok(msg)
+        let size = if msg.byte_size() as u64 > self.max_message_bytes {
+            Err(SendError::TooLarge(self.max_message_bytes))
+        } else {
+            Ok(())
+        };
+        (msg, size)
     }
 
-    /// Check scope, size and rate, then hand the message to the bus.
-    pub fn send_message(&mut self, msg: Message) -> Result<(), SendError> {
-        let msg = self.outgoing(msg)?;
+    /// Size, scope and rate: what the grant and limits say of `msg` before the bus sees it.
+    fn admissible(&mut self, msg: &acl::Message) -> Result<(), SendError> {
         if msg.receivers.is_empty() {
             return Err(SendError::NoReceivers);
         }
@@ -90,7 +91,23 @@ impl MessagingCtx {
         if let Some(denied) = msg.receivers.iter().find(|r| !self.grant.may_send_act(r, msg.performative)) {
             return Err(SendError::AccessDenied(act_denied(msg.performative, denied)));
         }
-        self.spend(msg.receivers.len())?;
+        self.spend(msg.receivers.len())
+    }
+
+    /// Check size, scope and rate, then hand the message to the bus. A refusal
+    /// here is recorded in the message's conversation, as the bus's own are.
+    pub fn send_message(&mut self, msg: Message) -> Result<(), SendError> {
+        let (msg, size) = self.outgoing(msg);
+        if let Err(refused) = size.and_then(|()| self.admissible(&msg)) {
+            let reason = match &refused {
+                SendError::AccessDenied(_) => "access-denied",
+                SendError::RateLimited(_) => "rate-limited",
+                SendError::TooLarge(_) => "too-large",
+                _ => "no-receivers",
+            };
+            self.bus.record_refused(&self.agent, &msg, reason);
+            return Err(refused);
+        }
         self.bus.send(&self.agent, msg).map_err(|e| match e {
             BusError::NoReceivers => SendError::NoReceivers,
             BusError::MailboxFull(a) => SendError::MailboxFull(a),
@@ -131,10 +148,10 @@ impl Host for MessagingCtx {
         if !self.grant.broadcast {
             return Ok(Err(SendError::AccessDenied("broadcast".into())));
         }
-        let msg = match self.outgoing(msg) {
-            Ok(m) => m,
-            Err(e) => return Ok(Err(e)),
-        };
+        let (msg, size) = self.outgoing(msg);
+        if let Err(e) = size {
+            return Ok(Err(e));
+        }
         // the receivers the grant lets this act go to; the others are skipped, as ones out of scope
         let allowed =
             |r: &String| self.grant.may_send_to(r) && self.grant.may_send_act(r, msg.performative) && *r != self.agent;
@@ -166,10 +183,10 @@ impl Host for MessagingCtx {
         if !self.grant.may_publish(&topic) {
             return Ok(Err(SendError::AccessDenied(topic)));
         }
-        let msg = match self.outgoing(msg) {
-            Ok(m) => m,
-            Err(e) => return Ok(Err(e)),
-        };
+        let (msg, size) = self.outgoing(msg);
+        if let Err(e) = size {
+            return Ok(Err(e));
+        }
         let subscribers: Vec<String> = self.bus.subscribers(&topic).into_iter().filter(|r| *r != self.agent).collect();
         if let Err(e) = self.spend(subscribers.len()) {
             return Ok(Err(e));

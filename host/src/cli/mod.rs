@@ -202,8 +202,28 @@ pub enum PolicyCommand {
     },
 }
 
+/// A command that prints ends quietly when whoever reads its output goes away
+/// (`caxton conversations | head`), as Unix tools do: SIGPIPE gets its default
+/// action back (Rust ignores it, so a closed pipe would make `println!` panic).
+/// Not for `serve`, whose closed sockets are ordinary errors.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn end_quietly_when_the_reader_goes() {
+    // SAFETY: `signal` takes no pointer from us; it restores SIGPIPE's default disposition,
+    // which nothing in a printing command relies on being ignored.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn end_quietly_when_the_reader_goes() {}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if !matches!(cli.command, Command::Serve { .. }) {
+        end_quietly_when_the_reader_goes();
+    }
     match cli.command {
         Command::Serve {
             deployment,

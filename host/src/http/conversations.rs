@@ -11,6 +11,8 @@ use serde_json::json;
 pub const DEFAULT_LIMIT: usize = 100;
 /// See [`DEFAULT_LIMIT`].
 pub const MAX_LIMIT: usize = 1_000;
+/// The states a conversation can be in (see [`crate::protocol`]).
+pub const STATES: [&str; 4] = ["open", "done", "failed", "expired"];
 
 /// `GET /v1/conversations?agent=&protocol=&state=&limit=`: the conversations
 /// kept, the most recently updated first, without their messages.
@@ -21,11 +23,12 @@ pub fn list(state: &ApiState, query: Option<&str>) -> Result<Reply, ApiError> {
             error(StatusCode::BAD_REQUEST, "bad-query", &format!("`limit` must be a number from 1 to {MAX_LIMIT}"))
         })?,
     };
-    let filter = Filter {
-        agent: query_param(query, "agent"),
-        protocol: query_param(query, "protocol"),
-        state: query_param(query, "state"),
-    };
+    let wanted = query_param(query, "state");
+    if let Some(bad) = wanted.as_deref().filter(|s| !STATES.contains(s)) {
+        let message = format!("`state` must be one of {}, not `{bad}`", STATES.join(", "));
+        return Err(error(StatusCode::BAD_REQUEST, "bad-query", &message));
+    }
+    let filter = Filter { agent: query_param(query, "agent"), protocol: query_param(query, "protocol"), state: wanted };
     let records = state.platform.runtime.bus().conversations();
     let found = records.list(&filter, limit);
     Ok(json_reply(StatusCode::OK, &json!({ "conversations": found, "kept": records.len() })))

@@ -37,10 +37,13 @@ pub fn parse(table: BTreeMap<String, Vec<String>>) -> Result<Vec<ActRule>, Strin
         if pattern.is_empty() || pattern.chars().any(char::is_whitespace) {
             return Err(format!("messaging.acts pattern `{pattern}` must be non-empty and without spaces"));
         }
-        let acts = names
-            .iter()
-            .map(|n| n.parse::<Performative>().map_err(|e| format!("messaging.acts.\"{pattern}\": {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut acts = Vec::with_capacity(names.len());
+        for name in &names {
+            let act = name.parse::<Performative>().map_err(|e| format!("messaging.acts.\"{pattern}\": {e}"))?;
+            if !acts.contains(&act) {
+                acts.push(act);
+            }
+        }
         rules.push(ActRule { pattern, acts });
     }
     rules.sort_by(|a, b| b.specificity().cmp(&a.specificity()).then_with(|| a.pattern.cmp(&b.pattern)));
@@ -73,6 +76,9 @@ pub fn describe(rules: &[ActRule]) -> String {
         let acts: Vec<&str> = r.acts.iter().map(|a| a.as_str()).collect();
         format!("{} → {}", r.pattern, if acts.is_empty() { "nothing".to_string() } else { acts.join(", ") })
     };
+    if rules.is_empty() {
+        return "nothing to anyone".to_string();
+    }
     rules.iter().map(rule).collect::<Vec<_>>().join("; ")
 }
 
@@ -112,6 +118,9 @@ mod tests {
         assert!(bad.contains("`infrom` is not a FIPA performative"), "{bad}");
         let bad = parse([("a b".to_string(), vec![])].into()).unwrap_err();
         assert!(bad.contains("without spaces"), "{bad}");
+        let twice = parse([("*".to_string(), vec!["inform".to_string(), "INFORM".to_string()])].into()).unwrap();
+        assert_eq!(describe(&twice), "* → inform");
+        assert_eq!(describe(&[]), "nothing to anyone");
     }
 
     #[test]

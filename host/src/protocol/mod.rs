@@ -50,10 +50,18 @@ impl Protocol {
         Protocol::Subscribe,
     ];
 
-    /// The protocol a message's `protocol` names, exactly as FIPA spells it;
-    /// `None` for any other name (such conversations are recorded, not checked).
+    /// The protocol a message's `protocol` names: FIPA's spelling in any case,
+    /// with `-` or `_` between words (as performatives are read); `None` for any
+    /// other name (such conversations are recorded, not checked).
     pub fn from_name(name: &str) -> Option<Protocol> {
-        Protocol::ALL.into_iter().find(|p| p.name() == name)
+        let same = |canonical: &str| {
+            name.len() == canonical.len()
+                && name
+                    .bytes()
+                    .zip(canonical.bytes())
+                    .all(|(a, c)| a.to_ascii_lowercase() == c || (a == b'_' && c == b'-'))
+        };
+        Protocol::ALL.into_iter().find(|p| same(p.name()))
     }
 
     /// The name, e.g. `fipa-request`.
@@ -199,6 +207,11 @@ impl Machine {
         self.initiator == agent || self.exchange(agent).is_some()
     }
 
+    /// Whether every one of `agents` is a party.
+    pub fn are_parties(&self, agents: &[String]) -> bool {
+        agents.iter().all(|a| self.is_party(a))
+    }
+
     /// Each participant's exchange, by participant name.
     pub fn exchanges(&self) -> impl Iterator<Item = (&str, &Exchange)> {
         self.exchanges.iter().map(|(p, e)| (p.as_str(), e))
@@ -236,9 +249,14 @@ impl Machine {
 
     fn plan_as(&self, initiator: &str, msg: &Message, now_ms: u64) -> Result<Plan, Violation> {
         let act = msg.performative;
-        if let Some(named) = msg.protocol.as_deref().filter(|p| *p != self.protocol.name()) {
-            let detail = format!("the message names protocol `{named}`, but its conversation follows it");
+        if let Some(named) = msg.protocol.as_deref().filter(|p| Protocol::from_name(p) != Some(self.protocol)) {
+            let detail = format!("the message names protocol `{named}` instead");
             return Err(self.violation(msg, Breach::OtherProtocol, self.state(now_ms), Vec::new(), &detail));
+        }
+        if let Some(by) = msg.reply_by.filter(|by| *by < now_ms) {
+            // nobody could answer in time: every answer would be refused
+            let detail = format!("the message's own reply-by ({by} ms since the epoch) has already passed");
+            return Err(self.violation(msg, Breach::ReplyByPassed, self.state(now_ms), Vec::new(), &detail));
         }
         let state = self.state(now_ms);
         let own = self.exchange(&msg.sender);

@@ -133,6 +133,10 @@ fn only_parties_may_speak_and_a_participant_answers_only_the_initiator() {
     other.protocol = Some("fipa-query".into());
     let v = run.machine.as_ref().unwrap().plan(&other, run.now).unwrap_err();
     assert_eq!(v.breach, Breach::OtherProtocol);
+    assert!(v.detail.contains("follows fipa-request") && v.detail.contains("`fipa-query` instead"), "{v}");
+    // the same protocol in another spelling is the same protocol
+    other.protocol = Some("FIPA_Request".into());
+    assert!(run.machine.as_ref().unwrap().plan(&other, run.now).is_ok());
     run.send("p", Inform, &["i"]).unwrap();
     assert_eq!(run.state(), "done");
 }
@@ -195,4 +199,19 @@ fn the_host_ends_an_exchange_for_a_party_that_cannot_answer() {
     machine.host_ending("b1", "i", HostEnding::Failed);
     machine.host_ending("i", "b2", HostEnding::Expired);
     assert_eq!((run.step("b1"), run.step("b2"), run.state()), (Step::Failed, Step::Expired, "failed"));
+}
+
+#[test]
+fn protocol_names_are_read_in_any_case_with_dashes_or_underscores() {
+    assert_eq!(Protocol::from_name("FIPA_Contract-Net"), Some(Protocol::ContractNet));
+    assert_eq!((Protocol::from_name("fipa-requests"), Protocol::from_name("")), (None, None));
+}
+
+#[test]
+fn a_message_whose_own_reply_by_has_passed_is_refused() {
+    let mut run = Run::new(Protocol::ContractNet);
+    let late = run.message("i", Cfp, &["p"], Some(run.now - 1));
+    let v = Machine::open(Protocol::ContractNet, &late, run.now).unwrap_err();
+    assert_eq!(v.breach, Breach::ReplyByPassed);
+    run.send_by("i", Cfp, &["p"], Some(0)).unwrap();
 }

@@ -191,6 +191,22 @@ fn caxton_policy_check_shows_act_rules_and_warns_about_acts_a_registered_protoco
     assert!(err.contains("`offer` is not a FIPA performative"), "{err}");
 }
 
+#[test]
+fn a_printing_command_whose_reader_went_away_ends_without_a_panic() {
+    let server = Server::start("policies/contract-net.toml");
+    let url = format!("http://{}", server.addr);
+    let mut child = std::process::Command::new(crate::support::process::BIN)
+        .args(["agents", "--server", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before anything is written
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 fn text_with_act(component: &std::path::Path, act: &str) -> String {
     format!(
         "[deployment]\nname='x'\n[[agent]]\nname='bidder'\ncomponent='{}'\n[agent.grants]\n\

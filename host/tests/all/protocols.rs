@@ -164,6 +164,19 @@ async fn act_rules_let_an_agent_send_only_the_acts_its_grant_lists_to_each_recei
     let request = have_send(&rt, "buyer", asking("request", &["seller"], "fipa-request", "acts-1", &[])).await;
     let reason = request["refused"]["reason"].as_str().unwrap();
     assert!(reason.contains("access denied") && reason.contains("request to seller"), "{request}");
-    assert_eq!(record(&rt, "acts-1").map(|c| c.message_count), None, "refused before the bus saw it");
+    // refused before the bus, and recorded all the same
+    assert_eq!(last_entry(&rt, "acts-1"), (Performative::Request, "refused".into(), Some("access-denied")));
     sent(&rt, "buyer", asking("cfp", &["seller"], "fipa-contract-net", "acts-2", &[])).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_conversation_id_or_protocol_is_none_so_no_two_senders_share_one() {
+    let rt = runtime_with(vec![probe("seller")]).await;
+    for client in ["alice", "bob"] {
+        let mut request = Message::new(Performative::Request, vec!["seller".into()], r#"{"action":"ping"}"#.into());
+        request.protocol = Some("fipa-request".into());
+        request.conversation_id = Some(String::new());
+        rt.bus().send(client, request).unwrap_or_else(|e| panic!("{client}: {e}"));
+    }
+    assert!(record(&rt, "").is_none());
 }

@@ -1,8 +1,8 @@
 //! The initiator of a FIPA Contract-Net round.
 //!
 //! A `request` `{"action": "run", "task": …, "budget": …}` starts a round in a
-//! conversation of its own (`CONVERSATION:contract-net`, where CONVERSATION is
-//! the request's): one `cfp` goes to every agent offering the `cnet-bid` service
+//! conversation of its own (`CONVERSATION:contract-net-N`, where CONVERSATION is
+//! the request's and N counts this agent's rounds; the answer names it as `round`): one `cfp` goes to every agent offering the `cnet-bid` service
 //! with a `reply-by` the host enforces, and each answers `propose` (with a
 //! price) or `refuse`. Once all have answered, or the bid window's timer fires,
 //! the cheapest proposal gets `accept-proposal`, the others `reject-proposal`,
@@ -27,11 +27,18 @@ struct Round {
 thread_local! {
     /// Rounds in progress, by their conversation.
     static ROUNDS: RefCell<HashMap<String, Round>> = RefCell::new(HashMap::new());
+    /// Rounds started since this instance started.
+    static STARTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn start(msg: Message) -> Result<(), String> {
     let content = msg.json_value();
-    let cid = format!("{}:contract-net", msg.conversation_id.clone().unwrap_or_default());
+    // each round a conversation of its own, also when a client sends every request in one
+    let n = STARTED.with(|s| {
+        s.set(s.get() + 1);
+        s.get()
+    });
+    let cid = format!("{}:contract-net-{n}", msg.conversation_id.clone().unwrap_or_default());
     let bidders = caxton_sdk::search(&DirectoryQuery::service("cnet-bid"));
     if bidders.is_empty() {
         return caxton_sdk::send(msg.failure("no agent offers the `cnet-bid` service"));
@@ -73,7 +80,8 @@ fn report(round: &Round, msg: &Message) -> Result<(), String> {
         round.call.proposals.iter().map(|p| json!({ "bidder": p.bidder, "price": price(&p.content) })).collect();
     let reply = match msg.performative {
         Performative::Inform => round.request.inform(json!({
-            "winner": winner, "price": won_at, "result": outcome["result"], "proposals": proposals
+            "winner": winner, "price": won_at, "result": outcome["result"], "proposals": proposals,
+            "round": round.call.conversation
         })),
         _ => round.request.failure(&format!("the winner `{winner}` failed: {}", outcome["error"])),
     };

@@ -77,10 +77,18 @@ struct Shard {
 }
 
 impl Shard {
-    /// Forget conversations until at most `cap` are kept: ended ones first, then the oldest.
-    fn evict(&mut self, cap: usize) {
+    /// Forget conversations until at most `cap` are kept: spent ones first (ended,
+    /// or with nothing delivered) in the order they became so, then the oldest.
+    fn evict(&mut self, cap: usize, now_ms: u64) {
         while self.by_id.len() > cap {
-            let Some(id) = self.ended.pop_front().or_else(|| self.by_age.pop_front()) else { break };
+            let spent = loop {
+                match self.ended.pop_front() {
+                    Some(id) if self.by_id.get(&id).is_some_and(|r| r.is_spent(now_ms)) => break Some(id),
+                    Some(_) => continue, // forgotten already, or open again
+                    None => break None,
+                }
+            };
+            let Some(id) = spent.or_else(|| self.by_age.pop_front()) else { break };
             self.by_id.remove(&id);
         }
         // ids forgotten through `ended` stay in `by_age` until it is compacted
@@ -148,6 +156,7 @@ impl Conversations {
         let Some(id) = msg.conversation_id.as_deref() else { return };
         let at_ms = now_ms();
         let mut shard = self.shard(id);
+        let (kind, reason) = outcome;
         // the common case, a conversation already kept, allocates only for the kept entry
         let conversation = match shard.by_id.get_mut(id) {
             Some(conversation) => conversation,
@@ -156,9 +165,19 @@ impl Conversations {
             None => {
                 let id: Arc<str> = Arc::from(id);
                 shard.by_age.push_back(id.clone());
+                if kind == Outcome::Refused {
+                    // nothing of it took place: forgotten before any open conversation
+                    shard.ended.push_back(id.clone());
+                }
                 shard.by_id.entry(id.clone()).or_insert(Record::new(id, msg, at_ms))
             }
         };
+        if let (Outcome::DeadLettered, [receiver], Some(reason)) = (kind, receivers, reason) {
+            // a message delivered earlier, then dead-lettered: its entry says so
+            if conversation.settle(msg, receiver, reason) {
+                return;
+            }
+        }
         conversation.add(msg, receivers, at_ms, outcome, self.caps.messages);
         let ended = admitted.is_some_and(|admitted| conversation.advance(msg, admitted, at_ms));
         if ended {
@@ -166,7 +185,7 @@ impl Conversations {
             shard.ended.push_back(id);
         }
         let per_shard = self.caps.conversations.div_ceil(SHARDS).max(1);
-        shard.evict(per_shard);
+        shard.evict(per_shard, at_ms);
     }
 
     /// The host answered `msg` for a party that cannot (see [`HostEnding`]):

@@ -124,8 +124,9 @@ pub struct Record {
     pub(super) id: Arc<str>,
     /// The protocol its first message named: a known one costs no copy of its name.
     protocol: Option<Named>,
-    /// Everyone who sent or received one of its messages, in the order they first did.
-    parties: Vec<String>,
+    /// Everyone named by one of its kept messages, in the order they first were,
+    /// and whether they took part (sent or received a message that was delivered).
+    parties: Vec<(String, bool)>,
     /// Which of `parties` is the initiator.
     initiator: u32,
     started_ms: u64,
@@ -145,7 +146,7 @@ impl Record {
             protocol: msg.protocol.as_deref().map(Named::of),
             parties: {
                 let mut parties = Vec::with_capacity(2);
-                parties.push(msg.sender.clone());
+                parties.push((msg.sender.clone(), false));
                 parties
             },
             initiator: 0,
@@ -159,23 +160,39 @@ impl Record {
         }
     }
 
-    /// The number of party `name`, added when it is new.
-    fn party(&mut self, name: &str) -> u32 {
-        match self.parties.iter().position(|p| p == name) {
-            Some(at) => at as u32,
+    /// The number of party `name`, added when it is new; `took_part` marks it as taking part.
+    fn party(&mut self, name: &str, took_part: bool) -> u32 {
+        match self.parties.iter().position(|(p, _)| p == name) {
+            Some(at) => {
+                if let Some((_, part)) = self.parties.get_mut(at) {
+                    *part |= took_part;
+                }
+                at as u32
+            }
             None => {
-                self.parties.push(name.to_string());
+                self.parties.push((name.to_string(), took_part));
                 (self.parties.len() - 1) as u32
             }
         }
     }
 
     fn name(&self, party: u32) -> String {
-        self.parties.get(party as usize).cloned().unwrap_or_default()
+        self.parties.get(party as usize).map(|(name, _)| name.clone()).unwrap_or_default()
+    }
+
+    /// Whether a message of it was delivered: a record of refusals only is forgotten first.
+    fn took_place(&self) -> bool {
+        self.parties.iter().any(|(_, took_part)| *took_part)
+    }
+
+    /// Whether it may be forgotten before open conversations: it ended, or nothing of it was delivered.
+    pub fn is_spent(&self, now_ms: u64) -> bool {
+        !self.took_place() || self.state_at(now_ms) != "open"
     }
 
     /// Take `msg` (sent to `receivers`) into the record: its parties, and the
-    /// message itself while fewer than `cap` are kept.
+    /// message itself while fewer than `cap` are kept. A refused message
+    /// names its parties in its entry but does not make them take part.
     pub fn add(
         &mut self,
         msg: &Message,
@@ -184,13 +201,16 @@ impl Record {
         outcome: (Outcome, Option<&'static str>),
         cap: usize,
     ) {
-        let sender = self.party(&msg.sender);
+        let took_part = outcome.0 != Outcome::Refused;
+        let sender = self.party(&msg.sender, took_part);
         let receivers = match receivers {
-            [one] => To::One(self.party(one)),
-            many => To::Many(many.iter().map(|r| self.party(r)).collect()),
+            [one] => To::One(self.party(one, took_part)),
+            many => To::Many(many.iter().map(|r| self.party(r, took_part)).collect()),
         };
-        self.updated_ms = at_ms;
         self.message_count += 1;
+        if took_part {
+            self.updated_ms = at_ms;
+        }
         if self.messages.len() < cap {
             let (outcome, reason) = outcome;
             self.messages.push(Kept { performative: msg.performative, sender, receivers, at_ms, outcome, reason });
@@ -199,14 +219,43 @@ impl Record {
         }
     }
 
-    /// Whether `agent` sent or received one of its messages.
-    pub fn involves(&self, agent: &str) -> bool {
-        self.parties.iter().any(|p| p == agent)
+    /// `msg`, delivered earlier, was dead-lettered for `receiver` with `reason`: mark the
+    /// latest delivered entry of that act from its sender to that receiver; whether one was found.
+    pub fn settle(&mut self, msg: &Message, receiver: &str, reason: &'static str) -> bool {
+        let named = |name: &str| self.parties.iter().position(|(p, _)| p == name).map(|at| at as u32);
+        let (Some(sender), Some(receiver)) = (named(&msg.sender), named(receiver)) else { return false };
+        let delivered_to = |k: &Kept| match &k.receivers {
+            To::One(r) => *r == receiver,
+            To::Many(rs) => rs.contains(&receiver),
+        };
+        let found = self.messages.iter_mut().rev().find(|k| {
+            k.outcome == Outcome::Delivered
+                && k.performative == msg.performative
+                && k.sender == sender
+                && delivered_to(k)
+        });
+        match found {
+            Some(kept) => {
+                kept.outcome = Outcome::DeadLettered;
+                kept.reason = Some(reason);
+                true
+            }
+            None => false,
+        }
     }
 
-    /// Whether it follows `protocol`.
+    /// Whether `agent` took part: sent or received a message of it that was delivered.
+    pub fn involves(&self, agent: &str) -> bool {
+        self.parties.iter().any(|(p, took_part)| *took_part && p == agent)
+    }
+
+    /// Whether it follows `protocol` (an enforced protocol's name in any spelling it accepts).
     pub fn follows(&self, protocol: &str) -> bool {
-        self.protocol.as_ref().is_some_and(|p| p.as_str() == protocol)
+        match (&self.protocol, Protocol::from_name(protocol)) {
+            (Some(Named::Known(kept)), Some(wanted)) => *kept == wanted,
+            (Some(named), _) => named.as_str() == protocol,
+            (None, _) => false,
+        }
     }
 
     /// Make the changes `admitted` holds (after [`Record::add`] took the message);
@@ -216,7 +265,7 @@ impl Record {
             (Some(machine), None) => machine.apply(admitted.plan),
             (_, Some(protocol)) => {
                 // the party that opened the protocol is its initiator, whoever spoke first
-                self.initiator = self.party(&msg.sender);
+                self.initiator = self.party(&msg.sender, true);
                 self.protocol = Some(Named::Known(protocol));
                 self.machine = Some(Machine::opened(protocol, &msg.sender, admitted.plan));
             }
@@ -242,8 +291,10 @@ impl Record {
     /// Check `msg` against the machine (or the one it would open).
     pub fn admit(&self, msg: &Message, now_ms: u64) -> Result<Option<Admission>, Violation> {
         match &self.machine {
-            // without a protocol, only a party's messages are held to the conversation's
-            Some(machine) if msg.protocol.is_some() || machine.is_party(&msg.sender) => {
+            // without a protocol, only a message among its parties is held to it
+            Some(machine)
+                if msg.protocol.is_some() || machine.is_party(&msg.sender) && machine.are_parties(&msg.receivers) =>
+            {
                 machine.plan(msg, now_ms).map(|plan| Some(Admission { opens: None, plan }))
             }
             Some(_) => Ok(None),
@@ -260,13 +311,9 @@ impl Record {
             _ => BTreeMap::new(),
         };
         let messages = if detail { self.messages.iter().map(|k| self.entry(k)).collect() } else { Vec::new() };
-        let mut participants: Vec<String> = self
-            .parties
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i as u32 != self.initiator)
-            .map(|(_, p)| p.clone())
-            .collect();
+        let others =
+            self.parties.iter().enumerate().filter(|(i, (_, took_part))| *took_part && *i as u32 != self.initiator);
+        let mut participants: Vec<String> = others.map(|(_, (name, _))| name.clone()).collect();
         participants.sort();
         Conversation {
             id: self.id.clone(),

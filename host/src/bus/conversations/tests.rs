@@ -104,3 +104,47 @@ fn memory_stays_bounded_under_a_flood_of_conversations_and_messages() {
     let long = records.get("long").unwrap();
     assert_eq!((long.messages.len(), long.message_count, long.dropped), (8, 100, 92));
 }
+
+#[test]
+fn a_delivered_message_dead_lettered_later_changes_its_entry_and_adds_none() {
+    let records = Conversations::default();
+    deliver(&records, &msg("c1", Performative::Request, "buyer", "seller")).unwrap();
+    let inform = msg("c1", Performative::Inform, "seller", "buyer");
+    deliver(&records, &inform).unwrap();
+    records.record(&inform, &["buyer".to_string()], (Outcome::DeadLettered, Some("unclaimed-reply")), None);
+    let c = records.get("c1").unwrap();
+    let last = c.messages.last().unwrap();
+    assert_eq!((c.message_count, last.outcome, last.reason), (2, Outcome::DeadLettered, Some("unclaimed-reply")));
+}
+
+#[test]
+fn refused_messages_make_nobody_a_participant_and_their_records_are_forgotten_first() {
+    let records = Conversations::with_caps(Caps { conversations: 2 * SHARDS, messages: 8 });
+    deliver(&records, &msg("real", Performative::Request, "a", "b")).unwrap();
+    let intruder = msg("real", Performative::Inform, "eve", "a");
+    assert!(records.admit(&intruder).is_err());
+    records.record(&intruder, &intruder.receivers, (Outcome::Refused, Some("protocol-violation")), None);
+    let c = records.get("real").unwrap();
+    assert_eq!((c.participants.clone(), c.message_count), (vec!["b".to_string()], 2));
+    let eves = Filter { agent: Some("eve".into()), ..Filter::default() };
+    assert!(records.list(&eves, 10).is_empty(), "a refused sender took no part");
+    // a flood of refused openers does not push out the open conversation
+    for i in 0..1_000 {
+        let junk = msg(&format!("junk-{i}"), Performative::Inform, "eve", "a");
+        records.record(&junk, &junk.receivers, (Outcome::Refused, Some("protocol-violation")), None);
+    }
+    assert_eq!(records.get("real").map(|c| c.state), Some("open"));
+}
+
+#[test]
+fn a_message_without_a_protocol_to_someone_outside_the_conversation_is_not_held_to_it() {
+    let records = Conversations::default();
+    deliver(&records, &msg("c1", Performative::Request, "a", "b")).unwrap();
+    deliver(&records, &msg("c1", Performative::Inform, "b", "a")).unwrap();
+    // the conversation ended; b answers an outsider's plain question in it
+    let mut answer = msg("c1", Performative::Inform, "b", "bob");
+    answer.protocol = None;
+    assert!(records.admit(&answer).unwrap().is_none());
+    answer.receivers = vec!["a".into()];
+    assert!(records.admit(&answer).is_err(), "among its parties it is held to the ended protocol");
+}
