@@ -156,7 +156,15 @@ impl Exchange {
 }
 
 /// The changes a checked message makes: each exchange it moves, and to where.
-pub type Plan = Vec<(String, Exchange)>;
+/// A participant's message moves only its own exchange, kept without a copy of
+/// its name or a list: checking the commonest message, an answer, allocates nothing.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// The exchanges with the receivers of a message from the initiator.
+    to_receivers: Vec<(String, Exchange)>,
+    /// The sender's own exchange, for a message from a participant.
+    sender: Option<Exchange>,
+}
 
 /// How the host ends an exchange for a party that cannot answer (a trap, a
 /// reply-by that passed, a message it could not deliver).
@@ -187,9 +195,11 @@ impl Machine {
 
     /// The conversation `plan` (from [`Machine::open`]) opens.
     pub fn opened(protocol: Protocol, initiator: &str, plan: Plan) -> Machine {
-        let mut machine = Machine { protocol, initiator: initiator.to_string(), exchanges: Vec::new() };
-        machine.apply(plan);
-        machine
+        // the plan's list becomes the exchanges: sorted, each receiver once
+        let mut exchanges = plan.to_receivers;
+        exchanges.sort_by(|a, b| a.0.cmp(&b.0));
+        exchanges.dedup_by(|a, b| a.0 == b.0);
+        Machine { protocol, initiator: initiator.to_string(), exchanges }
     }
 
     /// The protocol.
@@ -265,7 +275,8 @@ impl Machine {
             return Err(self.violation(msg, Breach::Ended, state, Vec::new(), &why));
         }
         if msg.sender == initiator {
-            return msg.receivers.iter().map(|r| self.initiator_step(initiator, r, msg, now_ms)).collect();
+            let to_receivers = msg.receivers.iter().map(|r| self.initiator_step(initiator, r, msg, now_ms));
+            return Ok(Plan { to_receivers: to_receivers.collect::<Result<_, _>>()?, sender: None });
         }
         let Some(exchange) = own else {
             let detail = format!("`{}` is not a party to it", msg.sender);
@@ -276,7 +287,7 @@ impl Machine {
             return Err(self.violation(msg, Breach::NotAParty, state, Vec::new(), &detail));
         }
         let to = self.step(exchange, Role::Participant, msg, now_ms, &msg.sender)?;
-        Ok(vec![(msg.sender.clone(), to)])
+        Ok(Plan { to_receivers: Vec::new(), sender: Some(to) })
     }
 
     /// The initiator's message to `receiver`: where it takes their exchange.
@@ -333,9 +344,12 @@ impl Machine {
         }
     }
 
-    /// Make the changes of a plan from [`Machine::plan`].
-    pub fn apply(&mut self, plan: Plan) {
-        for (participant, exchange) in plan {
+    /// Make the changes of a plan from [`Machine::plan`] of a message from `sender`.
+    pub fn apply(&mut self, plan: Plan, sender: &str) {
+        if let (Some(exchange), Some(own)) = (plan.sender, self.exchange_mut(sender)) {
+            *own = exchange;
+        }
+        for (participant, exchange) in plan.to_receivers {
             match self.exchanges.binary_search_by(|(p, _)| p.cmp(&participant)) {
                 Ok(at) => {
                     if let Some((_, old)) = self.exchanges.get_mut(at) {

@@ -28,7 +28,7 @@ impl Run {
     fn send_by(&mut self, from: &str, act: Performative, to: &[&str], within: Option<u64>) -> Result<(), Violation> {
         let msg = self.message(from, act, to, within.map(|ms| self.now + ms));
         match &mut self.machine {
-            Some(machine) => machine.plan(&msg, self.now).map(|plan| machine.apply(plan)),
+            Some(machine) => machine.plan(&msg, self.now).map(|plan| machine.apply(plan, from)),
             None => {
                 let plan = Machine::open(self.protocol, &msg, self.now)?;
                 self.machine = Some(Machine::opened(self.protocol, from, plan));

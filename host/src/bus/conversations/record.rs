@@ -262,7 +262,7 @@ impl Record {
     /// returns whether that ended the conversation.
     pub fn advance(&mut self, msg: &Message, admitted: Admission, now_ms: u64) -> bool {
         match (&mut self.machine, admitted.opens) {
-            (Some(machine), None) => machine.apply(admitted.plan),
+            (Some(machine), None) => machine.apply(admitted.plan, &msg.sender),
             (_, Some(protocol)) => {
                 // the party that opened the protocol is its initiator, whoever spoke first
                 self.initiator = self.party(&msg.sender, true);
