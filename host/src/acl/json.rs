@@ -130,7 +130,21 @@ pub enum WireError {
     /// `content` nests arrays and objects deeper than [`MAX_NESTING`].
     #[error("`content` nests arrays and objects {0} deep; at most {MAX_NESTING} is accepted")]
     TooDeep(usize),
+    /// A name or identifier field is longer than [`MAX_FIELD_BYTES`].
+    #[error("`{field}` is {bytes} bytes long; at most {MAX_FIELD_BYTES} is accepted")]
+    FieldTooLong {
+        /// The field, e.g. `conversation_id`.
+        field: &'static str,
+        /// Its length in bytes.
+        bytes: usize,
+    },
 }
+
+/// Longest name or identifier a client may put in a message (`receiver`,
+/// `conversation_id`, `reply_with`, `in_reply_to`, `protocol`, `language`,
+/// `encoding`, `ontology`), in bytes: the host keeps them in its records,
+/// so they are bounded as the content is.
+pub const MAX_FIELD_BYTES: usize = 256;
 
 /// Deepest nesting of arrays and objects accepted in JSON content: 100, so
 /// that with the API's own envelope around it (a dead-letter listing adds
@@ -173,6 +187,7 @@ impl WireMessage {
     /// The host message, with `sender` as the given sender (clients do not choose it freely).
     pub fn into_message(mut self, sender: String) -> Result<Message, WireError> {
         let performative: Performative = self.performative.parse()?;
+        self.check_lengths()?;
         let mut receivers: Vec<String> = self.receiver.take().into_iter().collect();
         receivers.extend(self.receivers.take().unwrap_or_default());
         receivers.retain(|r| !r.is_empty());
@@ -193,6 +208,28 @@ impl WireMessage {
             }
         };
         Ok(self.into_host(performative, sender, receivers, content, 0))
+    }
+}
+
+impl WireMessage {
+    /// `Err(FieldTooLong)` for the first name or identifier over [`MAX_FIELD_BYTES`].
+    fn check_lengths(&self) -> Result<(), WireError> {
+        let fields = [
+            ("receiver", &self.receiver),
+            ("protocol", &self.protocol),
+            ("conversation_id", &self.conversation_id),
+            ("reply_with", &self.reply_with),
+            ("in_reply_to", &self.in_reply_to),
+            ("language", &self.language),
+            ("encoding", &self.encoding),
+            ("ontology", &self.ontology),
+        ];
+        let receivers = self.receivers.iter().flatten().map(|r| ("receivers", r));
+        let named = fields.into_iter().filter_map(|(field, v)| v.as_ref().map(|v| (field, v))).chain(receivers);
+        match named.into_iter().find(|(_, v)| v.len() > MAX_FIELD_BYTES) {
+            Some((field, v)) => Err(WireError::FieldTooLong { field, bytes: v.len() }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -336,13 +336,14 @@ impl Bus {
             return Err(BusError::NoReceivers);
         }
         msg.sender = sender.to_string();
-        // an empty conversation id or protocol is none: no two senders share the conversation ``
-        if msg.conversation_id.as_deref().is_none_or(str::is_empty) {
+        // a blank conversation id or protocol is none: no two senders share the conversation ` `
+        if msg.conversation_id.as_deref().is_none_or(blank) {
             msg.conversation_id = Some(self.fresh_id("conv"));
         }
-        if msg.protocol.as_deref().is_some_and(str::is_empty) {
+        if msg.protocol.as_deref().is_some_and(blank) {
             msg.protocol = None;
         }
+        dedup_receivers(&mut msg.receivers);
         if msg.hops > MAX_HOPS {
             for receiver in &msg.receivers {
                 let detail = format!("the message chain passed the hop limit of {MAX_HOPS}");
@@ -380,7 +381,7 @@ impl Bus {
     /// Record in its conversation that `msg`, sent by `sender`, was refused
     /// before it reached the bus (`reason`: e.g. `access-denied`, `rate-limited`).
     pub fn record_refused(&self, sender: &str, msg: &Message, reason: &'static str) {
-        if msg.conversation_id.as_deref().is_none_or(str::is_empty) {
+        if msg.conversation_id.as_deref().is_none_or(blank) {
             return; // a conversation the host would have started: nothing to add to
         }
         let mut stamped = msg.header();
@@ -592,6 +593,20 @@ impl Bus {
     /// Send a copy of `msg` to every subscriber of `topic` except `sender`.
     pub fn publish(self: &Arc<Self>, sender: &str, topic: &str, msg: &Message) -> u32 {
         self.deliver_each(sender, msg, self.subscribers(topic))
+    }
+}
+
+/// Whether a conversation id or protocol name says nothing (empty, or only white space).
+fn blank(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
+/// Each receiver once, in the order first named: a message to `[a, a]` reaches `a` once.
+fn dedup_receivers(receivers: &mut Vec<String>) {
+    let repeated = |rs: &[String]| rs.iter().enumerate().any(|(i, r)| rs.iter().skip(i + 1).any(|o| o == r));
+    if receivers.len() > 1 && (receivers.len() > 64 || repeated(receivers)) {
+        let mut seen = std::collections::HashSet::with_capacity(receivers.len());
+        receivers.retain(|r| seen.insert(r.clone()));
     }
 }
 

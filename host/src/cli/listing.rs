@@ -7,8 +7,30 @@ use hyper::Method;
 use serde_json::Value;
 use std::process::ExitCode;
 
-/// Print `rows` under `headers` with columns aligned.
+/// Widest a table cell is printed, in characters; longer ones end in `…`.
+const MAX_CELL: usize = 120;
+
+/// `text` as a table cell: control characters escaped (so a name cannot move the
+/// cursor or forge a line of the table), at most [`MAX_CELL`] characters.
+fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_CELL));
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        if out.chars().count() >= MAX_CELL {
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
+/// Print `rows` under `headers` with columns aligned; every cell through [`cell`].
 fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
     let widths: Vec<usize> = (0..headers.len())
         .map(|i| {
             rows.iter()
@@ -25,7 +47,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
-        line(row.clone());
+        line(row);
     }
 }
 
@@ -147,12 +169,8 @@ pub fn conversation(id: &str, remote: &Remote) -> anyhow::Result<ExitCode> {
     }
     let c = &remote.expect(Method::GET, &path, None)?;
     let protocol = if c["protocol"].is_null() { "no protocol".to_string() } else { text(&c["protocol"]) };
-    println!(
-        "conversation {} ({protocol}): {}, started by {}",
-        text(&c["id"]),
-        text(&c["state"]),
-        text(&c["initiator"])
-    );
+    let (id, initiator) = (cell(&text(&c["id"])), cell(&text(&c["initiator"])));
+    println!("conversation {id} ({}): {}, started by {initiator}", cell(&protocol), cell(&text(&c["state"])));
     if let Some(exchanges) = c["exchanges"].as_object() {
         let rows: Vec<Vec<String>> = exchanges
             .iter()
@@ -197,4 +215,16 @@ pub fn cluster(remote: &Remote) -> anyhow::Result<ExitCode> {
         let heard = format!("{} ms ago", text(&h["last_heartbeat_ms_ago"]));
         vec![host, text(&h["state"]), joined(&h["agents"], ""), joined(&h["types"], ""), heard]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_escapes_control_characters_and_stops_at_its_width() {
+        assert_eq!(cell("evil\u{1b}[2J\r\nFAKE"), "evil\\u{1b}[2J\\r\\nFAKE");
+        let long = cell(&"x".repeat(70_000));
+        assert_eq!((long.chars().count(), long.ends_with('…')), (MAX_CELL + 1, true));
+    }
 }

@@ -23,7 +23,7 @@ pub fn list(state: &ApiState, query: Option<&str>) -> Result<Reply, ApiError> {
             error(StatusCode::BAD_REQUEST, "bad-query", &format!("`limit` must be a number from 1 to {MAX_LIMIT}"))
         })?,
     };
-    let wanted = query_param(query, "state");
+    let wanted = query_param(query, "state").map(|s| s.to_ascii_lowercase());
     if let Some(bad) = wanted.as_deref().filter(|s| !STATES.contains(s)) {
         let message = format!("`state` must be one of {}, not `{bad}`", STATES.join(", "));
         return Err(error(StatusCode::BAD_REQUEST, "bad-query", &message));

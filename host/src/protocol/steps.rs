@@ -105,7 +105,7 @@ pub fn next(protocol: Protocol, step: Option<Step>, role: Role, act: Performativ
         (Step::Proposed, I, AcceptProposal) if contract => Step::Accepted,
         (Step::Proposed, I, RejectProposal) if contract => Step::Rejected,
         (Step::Proposed, I, Cfp) if protocol == Protocol::IteratedContractNet => Step::Asked,
-        (Step::Asked | Step::Agreed | Step::Accepted, I, Cancel) => Step::Cancelling,
+        (Step::Asked | Step::Agreed | Step::Proposed | Step::Accepted, I, Cancel) => Step::Cancelling,
         (Step::Cancelling, P, Inform) => Step::Cancelled,
         _ => return None,
     };
@@ -159,6 +159,14 @@ mod tests {
         assert_eq!(next(Protocol::Request, Some(Step::Asked), Role::Participant, Inform), Some(Step::Done));
         // a subscription informs again and again until it fails or is cancelled
         assert_eq!(next(Protocol::Subscribe, Some(Step::Agreed), Role::Participant, Inform), Some(Step::Agreed));
+    }
+
+    #[test]
+    fn the_initiator_may_cancel_at_any_open_step_it_does_not_wait_on_a_cancel() {
+        for step in [Step::Asked, Step::Agreed, Step::Proposed, Step::Accepted] {
+            assert_eq!(next(Protocol::ContractNet, Some(step), Role::Initiator, Cancel), Some(Step::Cancelling));
+        }
+        assert_eq!(next(Protocol::ContractNet, Some(Step::Cancelling), Role::Initiator, Cancel), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ fn a_contract_net_round_with_five_bidders_is_kept_in_order_with_every_outcome() 
     assert_eq!(status, 200, "{reply}");
     let winner = reply["content"]["result"]["winner"].as_str().unwrap().to_string();
     let round = reply["content"]["result"]["round"].as_str().unwrap().to_string();
-    assert_eq!(round, "round-42:contract-net-1", "the answer names the round's own conversation");
+    assert!(round.starts_with("round-42:contract-net-") && round.len() == 22 + 16, "{round}");
 
     // the client's request and the initiator's answer: a fipa-request that ended done
     let (status, request) = server.request("GET", "/v1/conversations/round-42", "");
@@ -88,17 +88,24 @@ fn a_contract_net_round_with_five_bidders_is_kept_in_order_with_every_outcome() 
     assert_eq!(status, 400);
     let (status, bad) = server.request("GET", "/v1/conversations?state=finished", "");
     assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("bad-query")), "{bad}");
+    let (status, _) = server.request("GET", "/v1/conversations?state=DONE", "");
+    assert_eq!(status, 200, "states are read in any case");
+    let long = json!({ "performative": "inform", "receiver": "initiator", "conversation_id": "c".repeat(300) });
+    let (status, refused) = server.request("POST", "/v1/messages", &long.to_string());
+    assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("bad-message")), "{refused}");
 
     // two rounds asked for in one client conversation (no protocol) are conversations of their own
-    for n in [2, 3] {
+    let mut rounds = std::collections::BTreeSet::new();
+    for _ in 0..2 {
         let again = json!({
             "performative": "request", "receiver": "initiator", "conversation_id": "session-7",
             "content": { "action": "run", "task": "paint the gate", "budget": 100 }
         });
         let (status, reply) = server.send_and_wait(again);
-        let round = format!("session-7:contract-net-{n}");
-        assert_eq!((status, reply["content"]["result"]["round"].as_str()), (200, Some(round.as_str())), "{reply}");
+        assert_eq!(status, 200, "{reply}");
+        rounds.insert(reply["content"]["result"]["round"].as_str().unwrap().to_string());
     }
+    assert!(rounds.len() == 2 && rounds.iter().all(|r| r.starts_with("session-7:contract-net-")), "{rounds:?}");
 
     // the CLI shows the same
     let url = format!("http://{}", server.addr);

@@ -161,12 +161,12 @@ async fn act_rules_let_an_agent_send_only_the_acts_its_grant_lists_to_each_recei
     let table = rules.into_iter().map(|(p, acts)| (p.to_string(), acts.into_iter().map(String::from).collect()));
     grants.messaging.as_mut().unwrap().acts = Some(caxton::policy::acts::parse(table.collect()).unwrap());
     let rt = runtime_with(vec![spec("buyer", "bus_probe", grants), probe("seller")]).await;
+    sent(&rt, "buyer", asking("cfp", &["seller"], "fipa-contract-net", "acts-1", &[])).await;
     let request = have_send(&rt, "buyer", asking("request", &["seller"], "fipa-request", "acts-1", &[])).await;
     let reason = request["refused"]["reason"].as_str().unwrap();
     assert!(reason.contains("access denied") && reason.contains("request to seller"), "{request}");
-    // refused before the bus, and recorded all the same
+    // refused before the bus, and recorded in its conversation all the same
     assert_eq!(last_entry(&rt, "acts-1"), (Performative::Request, "refused".into(), Some("access-denied")));
-    sent(&rt, "buyer", asking("cfp", &["seller"], "fipa-contract-net", "acts-2", &[])).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -175,8 +175,20 @@ async fn an_empty_conversation_id_or_protocol_is_none_so_no_two_senders_share_on
     for client in ["alice", "bob"] {
         let mut request = Message::new(Performative::Request, vec!["seller".into()], r#"{"action":"ping"}"#.into());
         request.protocol = Some("fipa-request".into());
-        request.conversation_id = Some(String::new());
+        request.conversation_id = Some(if client == "alice" { String::new() } else { " \t".into() });
         rt.bus().send(client, request).unwrap_or_else(|e| panic!("{client}: {e}"));
     }
     assert!(record(&rt, "").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_named_twice_gets_the_message_once() {
+    let rt = runtime_with(vec![probe("buyer"), probe("seller")]).await;
+    sent(&rt, "buyer", asking("request", &["seller", "seller", "seller"], "fipa-request", "twice", &["inform"])).await;
+    let done = after_messages(&rt, "twice", 2).await;
+    assert_eq!((done.state, done.messages[0].receivers.clone()), ("done", vec!["seller".to_string()]));
+    // the one inform was the only answer: nothing refused, nothing dead-lettered
+    assert_eq!(violations(&rt), 0);
+    let played: Vec<Value> = dump(&rt, "seller").await.into_iter().filter(|e| e["played"].is_string()).collect();
+    assert_eq!(played.len(), 1, "{played:?}");
 }

@@ -1,8 +1,9 @@
 //! The initiator of a FIPA Contract-Net round.
 //!
 //! A `request` `{"action": "run", "task": …, "budget": …}` starts a round in a
-//! conversation of its own (`CONVERSATION:contract-net-N`, where CONVERSATION is
-//! the request's and N counts this agent's rounds; the answer names it as `round`): one `cfp` goes to every agent offering the `cnet-bid` service
+//! conversation of its own (`CONVERSATION:contract-net-TAG`, where CONVERSATION is
+//! the request's and TAG 16 random hex digits, so nobody can start it first; the
+//! answer names it as `round`): one `cfp` goes to every agent offering the `cnet-bid` service
 //! with a `reply-by` the host enforces, and each answers `propose` (with a
 //! price) or `refuse`. Once all have answered, or the bid window's timer fires,
 //! the cheapest proposal gets `accept-proposal`, the others `reject-proposal`,
@@ -27,18 +28,18 @@ struct Round {
 thread_local! {
     /// Rounds in progress, by their conversation.
     static ROUNDS: RefCell<HashMap<String, Round>> = RefCell::new(HashMap::new());
-    /// Rounds started since this instance started.
-    static STARTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// 64 bits nobody can guess: a hasher std seeds from the host's random source (`wasi:random`).
+fn random_tag() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
 }
 
 fn start(msg: Message) -> Result<(), String> {
     let content = msg.json_value();
     // each round a conversation of its own, also when a client sends every request in one
-    let n = STARTED.with(|s| {
-        s.set(s.get() + 1);
-        s.get()
-    });
-    let cid = format!("{}:contract-net-{n}", msg.conversation_id.clone().unwrap_or_default());
+    let cid = format!("{}:contract-net-{:016x}", msg.conversation_id.clone().unwrap_or_default(), random_tag());
     let bidders = caxton_sdk::search(&DirectoryQuery::service("cnet-bid"));
     if bidders.is_empty() {
         return caxton_sdk::send(msg.failure("no agent offers the `cnet-bid` service"));

@@ -160,15 +160,12 @@ impl Conversations {
         // the common case, a conversation already kept, allocates only for the kept entry
         let conversation = match shard.by_id.get_mut(id) {
             Some(conversation) => conversation,
-            // only a message that names an interaction protocol starts a record
-            None if msg.protocol.is_none() => return,
+            // only a delivered message that names an interaction protocol starts a record
+            // (a refused one is a dead letter, and nobody can fill the records with refusals)
+            None if msg.protocol.is_none() || kind != Outcome::Delivered => return,
             None => {
                 let id: Arc<str> = Arc::from(id);
                 shard.by_age.push_back(id.clone());
-                if kind == Outcome::Refused {
-                    // nothing of it took place: forgotten before any open conversation
-                    shard.ended.push_back(id.clone());
-                }
                 shard.by_id.entry(id.clone()).or_insert(Record::new(id, msg, at_ms))
             }
         };

@@ -134,6 +134,8 @@ pub struct Record {
     message_count: u64,
     dropped: u64,
     messages: Vec<Kept>,
+    /// Kept entries of refused messages.
+    refused_kept: u32,
     /// The protocol's state machine, once an opening act of an enforced protocol was delivered.
     machine: Option<Machine>,
 }
@@ -156,6 +158,7 @@ impl Record {
             dropped: 0,
             // a request and its answer, the commonest conversation, fit without growing
             messages: Vec::with_capacity(2),
+            refused_kept: 0,
             machine: None,
         }
     }
@@ -211,7 +214,10 @@ impl Record {
         if took_part {
             self.updated_ms = at_ms;
         }
-        if self.messages.len() < cap {
+        // refusals keep at most a quarter of the entries: an outsider's flood cannot hide the parties' messages
+        let refusals_full = !took_part && self.refused_kept as usize >= cap / 4;
+        if self.messages.len() < cap && !refusals_full {
+            self.refused_kept += u32::from(!took_part);
             let (outcome, reason) = outcome;
             self.messages.push(Kept { performative: msg.performative, sender, receivers, at_ms, outcome, reason });
         } else {
@@ -298,6 +304,9 @@ impl Record {
                 machine.plan(msg, now_ms).map(|plan| Some(Admission { opens: None, plan }))
             }
             Some(_) => Ok(None),
+            // a conversation under a protocol the host does not enforce stays so: a later
+            // message naming one is recorded in it, not allowed to take it over
+            None if self.took_place() => Ok(None),
             None => open(msg, now_ms),
         }
     }

@@ -118,7 +118,7 @@ fn a_delivered_message_dead_lettered_later_changes_its_entry_and_adds_none() {
 }
 
 #[test]
-fn refused_messages_make_nobody_a_participant_and_their_records_are_forgotten_first() {
+fn refused_messages_make_nobody_a_participant_start_no_record_and_crowd_out_no_entries() {
     let records = Conversations::with_caps(Caps { conversations: 2 * SHARDS, messages: 8 });
     deliver(&records, &msg("real", Performative::Request, "a", "b")).unwrap();
     let intruder = msg("real", Performative::Inform, "eve", "a");
@@ -128,12 +128,23 @@ fn refused_messages_make_nobody_a_participant_and_their_records_are_forgotten_fi
     assert_eq!((c.participants.clone(), c.message_count), (vec!["b".to_string()], 2));
     let eves = Filter { agent: Some("eve".into()), ..Filter::default() };
     assert!(records.list(&eves, 10).is_empty(), "a refused sender took no part");
-    // a flood of refused openers does not push out the open conversation
+    // a flood of refused openers starts no record, and pushes out no open conversation
     for i in 0..1_000 {
         let junk = msg(&format!("junk-{i}"), Performative::Inform, "eve", "a");
         records.record(&junk, &junk.receivers, (Outcome::Refused, Some("protocol-violation")), None);
     }
+    assert!(records.get("junk-0").is_none());
     assert_eq!(records.get("real").map(|c| c.state), Some("open"));
+    // refusals in a kept conversation keep at most a quarter of its entries: the parties' answer still shows
+    for _ in 0..20 {
+        records.record(&intruder, &intruder.receivers, (Outcome::Refused, Some("protocol-violation")), None);
+    }
+    deliver(&records, &msg("real", Performative::Inform, "b", "a")).unwrap();
+    let c = records.get("real").unwrap();
+    assert_eq!(
+        c.messages.last().map(|e| (e.performative, e.outcome)),
+        Some((Performative::Inform, Outcome::Delivered))
+    );
 }
 
 #[test]
@@ -147,4 +158,17 @@ fn a_message_without_a_protocol_to_someone_outside_the_conversation_is_not_held_
     assert!(records.admit(&answer).unwrap().is_none());
     answer.receivers = vec!["a".into()];
     assert!(records.admit(&answer).is_err(), "among its parties it is held to the ended protocol");
+}
+
+#[test]
+fn a_conversation_under_an_unlisted_protocol_cannot_be_taken_over_by_a_listed_one() {
+    let records = Conversations::default();
+    let mut custom = msg("c1", Performative::Inform, "alice", "bob");
+    custom.protocol = Some("custom-auction".into());
+    deliver(&records, &custom).unwrap();
+    let takeover = msg("c1", Performative::Request, "mallory", "bob");
+    assert!(records.admit(&takeover).unwrap().is_none(), "recorded, not checked, and no machine opens");
+    deliver(&records, &takeover).unwrap();
+    let c = records.get("c1").unwrap();
+    assert_eq!((c.protocol.as_deref(), c.initiator.as_str()), (Some("custom-auction"), "alice"));
 }
