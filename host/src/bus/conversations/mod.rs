@@ -1,27 +1,29 @@
 //! Conversation records: for each conversation the bus has seen that follows
-//! an interaction protocol (its first message named one; later messages of it
-//! are kept with or without), who started it, who took part, its protocol, and
-//! its messages in order with what became of each (delivered, refused at send
-//! with the reason, or dead-lettered later with the reason).
+//! an interaction protocol (its first delivered message named one; later
+//! messages of it are kept with or without), who started it, who took part,
+//! its protocol, and its messages in order with what became of each
+//! (delivered, refused at send with the reason, or dead-lettered later with
+//! the reason, which changes the entry of the delivered message).
 //! `GET /v1/conversations` shows them. Messages outside such a conversation
-//! cost one lookup and are not kept.
+//! cost one lookup and are not kept; a refused message starts no record.
 //!
 //! A conversation that follows one of the FIPA protocols the host enforces
-//! also holds its [`Machine`]: [`Conversations::admit`] checks a message
-//! against it before the bus delivers it, and [`Conversations::record`]
+//! also holds its [`crate::protocol::Machine`]: [`Conversations::admit`] checks
+//! a message against it before the bus delivers it, and [`Conversations::record`]
 //! makes the admitted changes once it was delivered (a message refused later,
 //! e.g. for a full mailbox, changes nothing). A message without a `protocol`
-//! is checked only when its sender is a party to such a conversation; from
-//! anyone else it is recorded as it always was.
+//! is checked only when its sender and receivers are all parties to such a
+//! conversation; any other is recorded as it always was.
 //!
 //! Bounded, so a flood of conversations cannot grow the host's memory: a
-//! conversation keeps its first [`Caps::messages`] messages and counts the
-//! ones beyond (`dropped`), and at most [`Caps::conversations`] are kept;
-//! beyond that ended conversations are forgotten first, in the order they
-//! ended, then the open one that started first. A forgotten conversation's
-//! later messages find no conversation: one naming a protocol is refused
-//! unless it opens a new one. Records are split over [`SHARDS`] locks by
-//! conversation id, so senders on different threads rarely wait for each other.
+//! conversation keeps its first [`Caps::messages`] messages (refusals at most
+//! a quarter of them) and counts the ones beyond (`dropped`), and at most
+//! [`Caps::conversations`] are kept, split over [`SHARDS`] shards by id (one
+//! lock each, so senders on different threads rarely wait for each other);
+//! beyond a shard's share its ended conversations are forgotten first, in the
+//! order they ended, then its open one that started first. A forgotten
+//! conversation's later messages find no conversation: one naming a protocol
+//! is refused unless it opens a new one.
 
 mod record;
 
