@@ -137,6 +137,20 @@ impl From<acl::Message> for wit::Message {
     }
 }
 
+/// The WIT name of a `send-error` case, e.g. `access-denied`: the reason a refused
+/// message's conversation record gives.
+pub fn send_error_name(e: &wit::SendError) -> &'static str {
+    match e {
+        wit::SendError::NoReceivers => "no-receivers",
+        wit::SendError::NoSuchAgent(_) => "no-such-agent",
+        wit::SendError::MailboxFull(_) => "mailbox-full",
+        wit::SendError::AccessDenied(_) => "access-denied",
+        wit::SendError::TooLarge(_) => "too-large",
+        wit::SendError::RateLimited(_) => "rate-limited",
+        wit::SendError::ProtocolViolation(_) => "protocol-violation",
+    }
+}
+
 impl From<crate::protocol::Violation> for wit::ProtocolViolation {
     fn from(v: crate::protocol::Violation) -> Self {
         use crate::protocol::Breach;
@@ -173,6 +187,29 @@ impl From<wit::AgentProfile> for crate::bus::directory::Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn send_error_names_are_the_wit_case_names() {
+        let wit_text = include_str!("../../wit/types.wit");
+        let start = wit_text.find("variant send-error {").unwrap();
+        let variant = &wit_text[start..start + wit_text[start..].find("\n    }").unwrap()];
+        let cases = [
+            wit::SendError::NoReceivers,
+            wit::SendError::NoSuchAgent(String::new()),
+            wit::SendError::MailboxFull(String::new()),
+            wit::SendError::AccessDenied(String::new()),
+            wit::SendError::TooLarge(0),
+            wit::SendError::RateLimited(0),
+        ];
+        for case in &cases {
+            let name = send_error_name(case);
+            assert!(
+                variant.contains(&format!("        {name}(")) || variant.contains(&format!("        {name},")),
+                "{name}"
+            );
+        }
+        assert!(variant.contains("        protocol-violation(protocol-violation),"));
+    }
 
     #[test]
     fn performatives_round_trip_between_wit_and_host() {

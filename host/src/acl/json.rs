@@ -209,9 +209,7 @@ impl WireMessage {
         };
         Ok(self.into_host(performative, sender, receivers, content, 0))
     }
-}
 
-impl WireMessage {
     /// `Err(FieldTooLong)` for the first name or identifier over [`MAX_FIELD_BYTES`].
     fn check_lengths(&self) -> Result<(), WireError> {
         let fields = [

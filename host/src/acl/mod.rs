@@ -127,6 +127,12 @@ impl<'de> serde::Deserialize<'de> for Performative {
     }
 }
 
+/// The host's wall clock in milliseconds since the Unix epoch: the clock of
+/// `reply-by` deadlines, timers' `now-ms` and every record's time (0 before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The sender name given to HTTP clients that do not name themselves; no
 /// agent may be deployed under it.
 pub const DEFAULT_CLIENT: &str = "http-client";

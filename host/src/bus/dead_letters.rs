@@ -149,8 +149,7 @@ impl DeadLetters {
 
     /// Record a dead letter.
     pub fn push(&self, reason: Reason, receiver: &str, detail: String, message: Message) {
-        let at_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let at_ms = crate::acl::now_ms();
         tracing::debug!(reason = reason.as_str(), receiver, "dead letter: {detail}");
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.last_id += 1;

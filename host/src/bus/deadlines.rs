@@ -172,9 +172,7 @@ impl super::Bus {
                 return;
             }
         };
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let delay = Duration::from_millis(reply_by.saturating_sub(now_ms));
+        let delay = Duration::from_millis(reply_by.saturating_sub(crate::acl::now_ms()));
         let bus = Arc::downgrade(self);
         let watched = key.clone();
         let task = runtime.spawn(async move {

@@ -361,9 +361,7 @@ impl Bus {
             Ok(slots) => slots,
             Err(e) => {
                 if let Some((reason, receiver)) = e.dead_letter_reason() {
-                    // refused at send: recorded as refused in its conversation, and kept as a dead letter
-                    self.conversations.record(&msg, &msg.receivers, (Outcome::Refused, Some(reason.as_str())), None);
-                    self.dead_letters.push(reason, receiver, e.to_string(), msg);
+                    self.refused(reason, receiver, e.to_string(), msg);
                 }
                 return Err(e);
             }
@@ -389,13 +387,18 @@ impl Bus {
         self.conversations.record(&stamped, &stamped.receivers, (Outcome::Refused, Some(reason)), None);
     }
 
-    /// A message that breaks its conversation's protocol: recorded as refused and dead-lettered.
+    /// A message that breaks its conversation's protocol: refused as [`Bus::refused`] says.
     fn refuse_violation(&self, msg: &Message, violation: Violation) -> BusError {
-        let reason = Reason::ProtocolViolation;
         let receiver = msg.receivers.first().cloned().unwrap_or_default();
-        self.conversations.record(msg, &msg.receivers, (Outcome::Refused, Some(reason.as_str())), None);
-        self.dead_letters.push(reason, &receiver, violation.detail.clone(), msg.clone());
+        self.refused(Reason::ProtocolViolation, &receiver, violation.detail.clone(), msg.clone());
         BusError::ProtocolViolation(Box::new(violation))
+    }
+
+    /// `msg` was refused at send (for `receiver`, with `reason`): recorded as
+    /// refused in its conversation, and kept as a dead letter.
+    fn refused(&self, reason: Reason, receiver: &str, detail: String, msg: Message) {
+        self.conversations.record(&msg, &msg.receivers, (Outcome::Refused, Some(reason.as_str())), None);
+        self.dead_letters.push(reason, receiver, detail, msg);
     }
 
     /// The conversation records (see [`conversations`]).

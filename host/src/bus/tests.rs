@@ -173,9 +173,7 @@ fn publish_reaches_matching_subscribers_but_not_the_publisher() {
     assert_eq!(bus.publish("c", "prices.eu", &msg(&[])), 2);
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
+use crate::acl::now_ms;
 
 #[tokio::test(start_paused = true)]
 async fn an_unanswered_request_fails_at_its_reply_by_deadline() {

@@ -3,8 +3,9 @@
 //!
 //! The grant's scope (`send-to`, `acts`, `broadcast`, `publish`, `subscribe`)
 //! is checked on every call; a call outside it gets the WIT `access-denied`
-//! error naming what was refused (for an act, `ACT to RECEIVER`), never a trap. Every message an agent sends while
-//! handling one carries the hop count of that message plus one.
+//! error naming what was refused (for an act, `ACT to RECEIVER`), never a
+//! trap. Every message an agent sends while handling one carries the hop
+//! count of that message plus one.
 
 use crate::acl;
 use crate::bindings::caxton::agent::messaging::Host;
@@ -99,13 +100,7 @@ impl MessagingCtx {
     pub fn send_message(&mut self, msg: Message) -> Result<(), SendError> {
         let (msg, size) = self.outgoing(msg);
         if let Err(refused) = size.and_then(|()| self.admissible(&msg)) {
-            let reason = match &refused {
-                SendError::AccessDenied(_) => "access-denied",
-                SendError::RateLimited(_) => "rate-limited",
-                SendError::TooLarge(_) => "too-large",
-                _ => "no-receivers",
-            };
-            self.bus.record_refused(&self.agent, &msg, reason);
+            self.bus.record_refused(&self.agent, &msg, crate::bindings::send_error_name(&refused));
             return Err(refused);
         }
         self.bus.send(&self.agent, msg).map_err(|e| match e {

@@ -36,10 +36,6 @@ pub trait TimerLog: Send + Sync {
 /// timers then target.
 pub type Reactivate = Arc<dyn Fn() + Send + Sync>;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 #[derive(Default)]
 struct State {
     /// Pending timers: the waiting task and when it is due (ms since the epoch).
@@ -80,7 +76,7 @@ impl AgentTimers {
             reactivate: Arc::new(Mutex::new(None)),
         });
         let pending = timers.log.as_ref().map(|l| l.pending(agent)).unwrap_or_default();
-        let now = now_ms();
+        let now = crate::acl::now_ms();
         let mut state = timers.lock();
         for (id, due_ms) in pending {
             state.next_id = state.next_id.max(id);
@@ -149,7 +145,7 @@ impl AgentTimers {
         }
         state.next_id += 1;
         let id = state.next_id;
-        let due_ms = now_ms().saturating_add(delay_ms);
+        let due_ms = crate::acl::now_ms().saturating_add(delay_ms);
         if let Some(log) = &self.log {
             log.armed(&self.agent, id, due_ms);
         }
@@ -250,7 +246,7 @@ impl Host for TimersCtx {
     }
 
     fn now_ms(&mut self) -> wasmtime::Result<u64> {
-        Ok(now_ms())
+        Ok(crate::acl::now_ms())
     }
 }
 

@@ -127,10 +127,6 @@ pub struct Seal {
     seq: AtomicU64,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 impl Seal {
     /// A seal for `host` under `key` (at least [`MIN_KEY_BYTES`]), with a fresh boot id.
     pub fn new(key: Vec<u8>, host: &str) -> Seal {
@@ -160,7 +156,7 @@ impl Seal {
     /// As [`Seal::seal`], for a body already in postcard.
     pub fn seal_bytes(&self, subject: &str, body: &[u8]) -> (Vec<u8>, String, u64) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let header = Header { host: self.host.clone(), boot: self.boot.clone(), seq, sent_ms: now_ms() };
+        let header = Header { host: self.host.clone(), boot: self.boot.clone(), seq, sent_ms: crate::acl::now_ms() };
         let mut payload = Vec::with_capacity(body.len() + 64);
         payload.push(FORMAT);
         payload = postcard::to_extend(&header, payload).unwrap_or_default();
@@ -186,7 +182,7 @@ impl Seal {
             Ok((body, [])) => body,
             _ => return Err(Dropped::Malformed),
         };
-        if now_ms().abs_diff(header.sent_ms) > FRESH_FOR.as_millis() as u64 {
+        if crate::acl::now_ms().abs_diff(header.sent_ms) > FRESH_FOR.as_millis() as u64 {
             return Err(Dropped::Stale);
         }
         Ok(Envelope { host: header.host, boot: header.boot, seq: header.seq, sent_ms: header.sent_ms, body })

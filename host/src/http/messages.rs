@@ -97,28 +97,26 @@ fn is_reply_by_failure(reply: &crate::acl::Message) -> bool {
 }
 
 fn bus_error(bus: &crate::bus::Bus, e: BusError) -> ApiError {
-    match &e {
-        BusError::NoSuchAgent(name) => return error(StatusCode::NOT_FOUND, "no-such-agent", &bus.why_no_agent(name)),
-        BusError::ProtocolViolation(v) => {
-            let mut refused = error(StatusCode::CONFLICT, "protocol-violation", &v.detail);
-            refused.details = Some(serde_json::json!({
-                "protocol": v.protocol, "conversation": v.conversation, "state": v.state,
-                "allowed": v.allowed, "breach": v.breach,
-            }));
-            return refused;
-        }
-        _ => {}
-    }
     let (status, code) = match &e {
         BusError::NoReceivers => (StatusCode::BAD_REQUEST, "bad-message"),
-        BusError::NoSuchAgent(_) => (StatusCode::NOT_FOUND, "no-such-agent"),
+        BusError::NoSuchAgent(name) => return error(StatusCode::NOT_FOUND, "no-such-agent", &bus.why_no_agent(name)),
         BusError::MailboxFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "mailbox-full"),
         BusError::AlreadyRegistered(_) | BusError::RunsElsewhere { .. } => (StatusCode::CONFLICT, "conflict"),
         BusError::HostUnreachable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "host-unreachable"),
         BusError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
         BusError::ProtocolViolation(_) => (StatusCode::CONFLICT, "protocol-violation"),
     };
-    error(status, code, &e.to_string())
+    let mut refused = error(status, code, &e.to_string());
+    if let BusError::ProtocolViolation(v) = &e {
+        // protocol, conversation, state, allowed and breach beside the message (which is its detail)
+        refused.details = serde_json::to_value(&**v).ok().map(|mut fields| {
+            if let Some(fields) = fields.as_object_mut() {
+                fields.remove("detail");
+            }
+            fields
+        });
+    }
+    refused
 }
 
 #[cfg(test)]

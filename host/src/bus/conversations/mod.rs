@@ -27,7 +27,7 @@
 
 mod record;
 
-use crate::acl::Message;
+use crate::acl::{now_ms, Message};
 use crate::protocol::{HostEnding, Violation};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -113,10 +113,6 @@ impl Default for Conversations {
     fn default() -> Self {
         Conversations::with_caps(Caps::default())
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Conversations {

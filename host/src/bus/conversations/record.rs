@@ -183,14 +183,9 @@ impl Record {
         self.parties.get(party as usize).map(|(name, _)| name.clone()).unwrap_or_default()
     }
 
-    /// Whether a message of it was delivered: a record of refusals only is forgotten first.
-    fn took_place(&self) -> bool {
-        self.parties.iter().any(|(_, took_part)| *took_part)
-    }
-
-    /// Whether it may be forgotten before open conversations: it ended, or nothing of it was delivered.
+    /// Whether it may be forgotten before open conversations: it ended.
     pub fn is_spent(&self, now_ms: u64) -> bool {
-        !self.took_place() || self.state_at(now_ms) != "open"
+        self.state_at(now_ms) != "open"
     }
 
     /// Take `msg` (sent to `receivers`) into the record: its parties, and the
@@ -294,7 +289,8 @@ impl Record {
         self.machine.as_ref().map_or("open", |m| m.state(now_ms))
     }
 
-    /// Check `msg` against the machine (or the one it would open).
+    /// Check `msg` against the machine, if the conversation has one (a kept
+    /// conversation's machine opens with its first delivered message or never).
     pub fn admit(&self, msg: &Message, now_ms: u64) -> Result<Option<Admission>, Violation> {
         match &self.machine {
             // without a protocol, only a message among its parties is held to it
@@ -303,11 +299,9 @@ impl Record {
             {
                 machine.plan(msg, now_ms).map(|plan| Some(Admission { opens: None, plan }))
             }
-            Some(_) => Ok(None),
-            // a conversation under a protocol the host does not enforce stays so: a later
-            // message naming one is recorded in it, not allowed to take it over
-            None if self.took_place() => Ok(None),
-            None => open(msg, now_ms),
+            // an outsider's plain message is recorded as always; a conversation under a protocol
+            // the host does not enforce stays so: a later message naming one cannot take it over
+            _ => Ok(None),
         }
     }
 
