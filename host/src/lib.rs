@@ -17,7 +17,8 @@
 //! 1. Leaves, which use nothing else in the crate: [`acl`] (the message),
 //!    [`interfaces`] (what Caxton serves and what an import means), [`glob`],
 //!    [`rate`], [`ids`], [`component`], [`datadir`], [`name_locks`], [`blocking`].
-//! 2. [`protocol`] (the FIPA interaction protocols the host enforces; uses `acl`).
+//! 2. [`protocol`] (the FIPA interaction protocols the host enforces) and
+//!    [`events`] (the event stream and agents' log rings); both use `acl`.
 //! 3. [`policy`] (deployment files and grants), [`bus`] and [`store`].
 //! 4. [`bindings`] (the WIT world and its conversions) and [`journal`].
 //! 5. [`capability`], which serves the granted interfaces to an agent.
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod cluster;
 pub mod component;
 pub mod datadir;
+pub mod events;
 pub mod glob;
 pub mod http;
 pub mod ids;

@@ -10,12 +10,14 @@ pub mod conversations;
 pub mod dead_letters;
 pub mod deadlines;
 pub mod directory;
+mod error;
 pub mod mailbox;
 pub mod remote;
 pub mod replies;
 pub mod topics;
 
 use crate::acl::{Message, Performative};
+use crate::events::Events;
 use crate::ids;
 use crate::protocol::{HostEnding, Violation};
 use conversations::Outcome;
@@ -40,74 +42,8 @@ pub enum Event {
     Timer(u64),
 }
 
+pub use error::BusError;
 pub use mailbox::Mailbox;
-
-/// Why the bus refused a message. Nothing was queued.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BusError {
-    /// The message names no receiver.
-    #[error("the message has no receivers")]
-    NoReceivers,
-    /// The receiver is neither a deployed agent nor a client waiting for this reply.
-    #[error("no agent named `{0}` is deployed")]
-    NoSuchAgent(String),
-    /// The receiver's mailbox is full.
-    #[error("the mailbox of `{0}` is full")]
-    MailboxFull(String),
-    /// An agent of this name is already registered.
-    #[error("an agent named `{0}` is already deployed")]
-    AlreadyRegistered(String),
-    /// Another host of the cluster runs an agent of this name.
-    #[error("an agent named `{agent}` already runs on host `{host}` of the cluster")]
-    RunsElsewhere {
-        /// The agent.
-        agent: String,
-        /// The host that runs it.
-        host: String,
-    },
-    /// The receiver's host did not answer in time (it stopped, or NATS is unreachable).
-    #[error("host `{host}`, which runs `{agent}`, cannot be reached")]
-    HostUnreachable {
-        /// The receiver.
-        agent: String,
-        /// Its host.
-        host: String,
-    },
-    /// The message breaks the interaction protocol of its conversation.
-    #[error("{0}")]
-    ProtocolViolation(Box<crate::protocol::Violation>),
-    /// The message, in its envelope, is larger than the NATS server carries.
-    #[error(
-        "a message of {bytes} bytes to `{agent}` on host `{host}` does not fit the {max}-byte payload \
-         the NATS server carries; send less, or raise `max_payload` in the nats-server configuration"
-    )]
-    TooLarge {
-        /// The (first) receiver.
-        agent: String,
-        /// Its host.
-        host: String,
-        /// The message's size in its envelope, in bytes.
-        bytes: usize,
-        /// The NATS server's max payload, in bytes.
-        max: usize,
-    },
-}
-
-impl BusError {
-    /// The dead-letter reason of a refusal that names a receiver, with that receiver.
-    fn dead_letter_reason(&self) -> Option<(Reason, &str)> {
-        match self {
-            BusError::MailboxFull(r) => Some((Reason::MailboxFull, r)),
-            BusError::NoSuchAgent(r) => Some((Reason::NoSuchAgent, r)),
-            BusError::HostUnreachable { agent, .. } => Some((Reason::HostUnreachable, agent)),
-            BusError::TooLarge { agent, .. } => Some((Reason::TooLarge, agent)),
-            BusError::NoReceivers
-            | BusError::AlreadyRegistered(_)
-            | BusError::RunsElsewhere { .. }
-            | BusError::ProtocolViolation(_) => None,
-        }
-    }
-}
 
 type ReplyKey = (String, String);
 
@@ -127,6 +63,8 @@ pub struct Bus {
     activator: OnceLock<std::sync::Weak<dyn activation::Activator>>,
     /// Bumped whenever an agent is registered, replaced or unregistered.
     changes: std::sync::atomic::AtomicU64,
+    /// What operators watch: every message's outcome is published here.
+    events: Arc<Events>,
 }
 
 /// Where one receiver's copy of a message goes.
@@ -298,6 +236,7 @@ impl Bus {
     pub fn dead_letter(&self, reason: Reason, receiver: &str, detail: String, message: Message) {
         let receivers = [receiver.to_string()];
         self.conversations.record(&message, &receivers, (Outcome::DeadLettered, Some(reason.as_str())), None);
+        self.events.undelivered(&message, receiver, Outcome::DeadLettered, reason.as_str(), &detail);
         self.dead_letters.push(reason, receiver, detail, message);
     }
 
@@ -372,6 +311,7 @@ impl Bus {
             Some(ending) => self.conversations.record_host_ending(&msg, ending),
             None => self.conversations.record(&msg, &msg.receivers, (Outcome::Delivered, None), admitted),
         }
+        self.events.message(&msg, &msg.receivers, (Outcome::Delivered, None));
         self.commit(msg, slots);
         Ok(())
     }
@@ -379,6 +319,18 @@ impl Bus {
     /// Record in its conversation that `msg`, sent by `sender`, was refused
     /// before it reached the bus (`reason`: e.g. `access-denied`, `rate-limited`).
     pub fn record_refused(&self, sender: &str, msg: &Message, reason: &'static str) {
+        self.events.publish(|| {
+            let mut message = msg.clone();
+            message.sender = sender.to_string();
+            let receivers = message.receivers.clone();
+            crate::events::Kind::Message {
+                outcome: Outcome::Refused,
+                reason: Some(reason),
+                detail: None,
+                receivers,
+                message,
+            }
+        });
         if msg.conversation_id.as_deref().is_none_or(blank) {
             return; // a conversation the host would have started: nothing to add to
         }
@@ -398,7 +350,13 @@ impl Bus {
     /// refused in its conversation, and kept as a dead letter.
     fn refused(&self, reason: Reason, receiver: &str, detail: String, msg: Message) {
         self.conversations.record(&msg, &msg.receivers, (Outcome::Refused, Some(reason.as_str())), None);
+        self.events.undelivered(&msg, receiver, Outcome::Refused, reason.as_str(), &detail);
         self.dead_letters.push(reason, receiver, detail, msg);
+    }
+
+    /// The event stream and the agents' log rings (see [`crate::events`]).
+    pub fn events(&self) -> &Arc<Events> {
+        &self.events
     }
 
     /// The conversation records (see [`conversations`]).
@@ -438,6 +396,7 @@ impl Bus {
             None
         });
         self.conversations.record(&msg, receivers, (Outcome::Delivered, None), admitted);
+        self.events.message(&msg, receivers, (Outcome::Delivered, None));
         self.commit(msg, slots);
         Ok(())
     }

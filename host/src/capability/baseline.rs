@@ -10,6 +10,8 @@
 //! [`crate::interfaces::BASELINE`].
 
 use super::AgentHost;
+use crate::events::logs::{NewLine, Source};
+use crate::events::Events;
 use bytes::Bytes;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,14 +37,20 @@ pub fn inert_ctx(
     agent: &str,
     dropped_lines: Arc<std::sync::atomic::AtomicU64>,
     filesystem: Option<&crate::policy::FilesystemGrant>,
+    events: Arc<Events>,
 ) -> Result<WasiCtx, String> {
     let agent: Arc<str> = Arc::from(agent);
     let bucket = crate::rate::TokenBucket::new(LOG_LINES_PER_SECOND, LOG_LINES_PER_SECOND);
     let budget = Arc::new(std::sync::Mutex::new(LineBudget { bucket, dropped: 0, total_dropped: dropped_lines }));
     let mut builder = WasiCtxBuilder::new();
     builder
-        .stdout(AgentOutput { agent: agent.clone(), stream: "stdout", budget: budget.clone() })
-        .stderr(AgentOutput { agent, stream: "stderr", budget })
+        .stdout(AgentOutput {
+            agent: agent.clone(),
+            stream: Source::Stdout,
+            budget: budget.clone(),
+            events: events.clone(),
+        })
+        .stderr(AgentOutput { agent, stream: Source::Stderr, budget, events })
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
@@ -159,12 +167,13 @@ struct LineBudget {
     total_dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// stdout or stderr of one agent, written line by line to the host log.
+/// stdout or stderr of one agent, written line by line to the host log and the agent's log ring.
 #[derive(Clone)]
 struct AgentOutput {
     agent: Arc<str>,
-    stream: &'static str,
+    stream: Source,
     budget: Arc<std::sync::Mutex<LineBudget>>,
+    events: Arc<Events>,
 }
 
 impl AgentOutput {
@@ -191,7 +200,10 @@ impl AgentOutput {
             let cut = line.get(..MAX_LINE).unwrap_or(line);
             let text = neutralise(&String::from_utf8_lossy(cut));
             let truncated = if cut.len() < line.len() { " [truncated]" } else { "" };
-            tracing::info!(agent = %self.agent, stream = self.stream, "{text}{truncated}");
+            tracing::info!(agent = %self.agent, stream = self.stream.as_str(), "{text}{truncated}");
+            let text = format!("{text}{truncated}");
+            let (agent, source) = (&*self.agent, self.stream);
+            self.events.log(NewLine { agent, source, level: "info", context: "", text: &text });
         }
     }
 }

@@ -1,21 +1,26 @@
-//! `caxton:agent/logging`: guest log records into the host's `tracing` log,
-//! tagged with the agent's name, filtered by the grant's level, with control
-//! characters escaped and long records cut.
+//! `caxton:agent/logging`: guest log records into the host's `tracing` log
+//! and the agent's log ring ([`crate::events::logs`]), tagged with the agent's
+//! name, filtered by the grant's level, with control characters escaped and
+//! long records cut.
 
 use super::baseline::{neutralise, MAX_LINE};
 use crate::bindings::caxton::agent::logging::{Host, Level};
+use crate::events::logs::{NewLine, Source};
+use crate::events::Events;
 use crate::policy::LogLevel;
+use std::sync::Arc;
 
 /// Per-agent state of the `logging` capability.
 pub struct LoggingCtx {
     agent: String,
     max_level: LogLevel,
+    events: Arc<Events>,
 }
 
 impl LoggingCtx {
-    /// Logging for `agent`, dropping records below `max_level`.
-    pub fn new(agent: &str, max_level: LogLevel) -> Self {
-        LoggingCtx { agent: agent.to_string(), max_level }
+    /// Logging for `agent`, dropping records below `max_level`; kept records go to `events` too.
+    pub fn new(agent: &str, max_level: LogLevel, events: Arc<Events>) -> Self {
+        LoggingCtx { agent: agent.to_string(), max_level, events }
     }
 
     /// Whether a record at `level` is written.
@@ -32,6 +37,17 @@ fn to_policy(level: Level) -> LogLevel {
         Level::Warn => LogLevel::Warn,
         Level::Error => LogLevel::Error,
         Level::Critical => LogLevel::Critical,
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
+        Level::Critical => "critical",
     }
 }
 
@@ -58,6 +74,8 @@ impl Host for LoggingCtx {
                 tracing::error!(agent, context, critical = matches!(level, Level::Critical), "{message}")
             }
         }
+        let source = Source::Logging;
+        self.events.log(NewLine { agent, source, level: level_name(level), context: &context, text: &message });
         Ok(())
     }
 }
@@ -89,7 +107,7 @@ mod tests {
 
     #[test]
     fn drops_records_below_the_granted_level() {
-        let l = LoggingCtx::new("a", LogLevel::Warn);
+        let l = LoggingCtx::new("a", LogLevel::Warn, Arc::default());
         assert!(!l.enabled(Level::Info));
         assert!(l.enabled(Level::Warn) && l.enabled(Level::Critical));
     }

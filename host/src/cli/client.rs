@@ -70,12 +70,42 @@ impl Remote {
         Some((Bytes::from(value.to_string()), "application/json"))
     }
 
-    async fn request(
+    /// One request, awaited: the status and the whole body.
+    pub async fn request(
         &self,
         method: Method,
         path: &str,
         body: Option<(Bytes, &'static str)>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let response = self.respond(method, path, body).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
+    /// Open the server's event stream at `path` (`/v1/events?…`): its events as they come.
+    /// A refusal (e.g. a bad filter, a missing token) is an error carrying the server's message.
+    pub async fn events(
+        &self,
+        path: &str,
+    ) -> anyhow::Result<impl futures_util::Stream<Item = Result<eventsource_stream::Event, impl std::error::Error>>>
+    {
+        use eventsource_stream::Eventsource;
+        let response = self.respond(Method::GET, path, None).await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.into_body().collect().await?.to_bytes();
+            return Err(refusal(status, &parse(&body)));
+        }
+        Ok(response.into_body().into_data_stream().eventsource())
+    }
+
+    async fn respond(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Bytes, &'static str)>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let base: Uri = self.server.parse().with_context(|| format!("`{}` is not a URL", self.server))?;
         if base.scheme_str() != Some("http") {
             bail!("only http:// servers are supported, not `{base}`");
@@ -93,12 +123,9 @@ impl Remote {
         }
         let (bytes, content_type) = body.unwrap_or((Bytes::new(), "application/json"));
         let request = request.header(hyper::header::CONTENT_TYPE, content_type).body(Full::new(bytes))?;
-        let response = sender.send_request(request).await.with_context(|| {
+        sender.send_request(request).await.with_context(|| {
             format!("{authority} closed the connection before answering (a request body over its limits, such as a component over its --max-component-bytes, is cut off)")
-        })?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        })
     }
 }
 
@@ -108,7 +135,7 @@ fn parse(bytes: &[u8]) -> Value {
 }
 
 /// A non-2xx answer as an error carrying the server's code and message.
-fn refusal(status: StatusCode, value: &Value) -> anyhow::Error {
+pub fn refusal(status: StatusCode, value: &Value) -> anyhow::Error {
     let code = value.pointer("/error/code").and_then(Value::as_str).unwrap_or("error");
     let message =
         value.pointer("/error/message").and_then(Value::as_str).map_or_else(|| value.to_string(), str::to_string);

@@ -12,7 +12,7 @@ const MAX_CELL: usize = 120;
 
 /// `text` as a table cell: control characters escaped (so a name cannot move the
 /// cursor or forge a line of the table), at most [`MAX_CELL`] characters.
-fn cell(text: &str) -> String {
+pub fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_CELL));
     for c in text.chars() {
         if c.is_control() {

@@ -9,6 +9,7 @@ mod inspect;
 mod listing;
 mod new;
 mod serve;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -146,6 +147,21 @@ pub enum Command {
         #[command(flatten)]
         output: client::Remote,
     },
+    /// Print what happens on a running server as it happens: messages (delivered,
+    /// refused, dead-lettered), agents deployed, restarted, quarantined or removed,
+    /// failures and log lines.
+    Watch(watch::WatchArgs),
+    /// Print an agent's recent log lines (its logging calls, stdout and stderr).
+    Logs {
+        /// The agent (`TYPE/KEY` for an instance of an agent type).
+        name: String,
+        /// Keep printing new lines as the agent writes them.
+        #[arg(long, short)]
+        follow: bool,
+        /// Where the server is and how to print.
+        #[command(flatten)]
+        output: client::Remote,
+    },
     /// Scaffold a new agent (source, build wiring, a deployment file).
     New {
         /// The language to write it in.
@@ -263,6 +279,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listing::conversations(&output, [("agent", agent), ("protocol", protocol), ("state", state)])
         }
         Command::Cluster { output } => listing::cluster(&output),
+        Command::Watch(args) => watch::watch(args),
+        Command::Logs { name, follow, output } => watch::logs(&name, follow, &output),
         Command::Agents { command: None, agent_type: None, output } => listing::agents(&output),
         Command::Agents { command: None, agent_type: Some(t), output } => listing::instances(&t, &output),
         Command::Agents { command: Some(AgentsCommand::Get { name }), output, .. } => deploy::get(&name, &output),

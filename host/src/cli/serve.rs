@@ -187,7 +187,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     if token.is_none() && !addr.ip().is_loopback() {
         tracing::warn!("listening on {addr} without a token: anyone who can reach it can deploy code");
     }
-    let state = ApiState { platform, token, timeouts: options.timeouts, cluster: cluster.clone() };
+    let state = ApiState::new(platform, token, options.timeouts, cluster.clone());
     http::serve(listener, Arc::new(state), shutdown_signal()).await;
     tracing::info!("shutting down");
     if let Some(cluster) = &cluster {

@@ -10,6 +10,7 @@
 mod agents;
 mod auth;
 mod conversations;
+mod events;
 mod messages;
 mod observe;
 pub mod openapi;
@@ -58,6 +59,20 @@ pub struct ApiState {
     pub timeouts: Timeouts,
     /// The cluster this host joined, if any.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Set when the server starts shutting down: open event streams end.
+    pub closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl ApiState {
+    /// The state of an API serving `platform`.
+    pub fn new(
+        platform: Arc<Platform>,
+        token: Option<String>,
+        timeouts: Timeouts,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
+    ) -> ApiState {
+        ApiState { platform, token, timeouts, cluster, closing: tokio::sync::watch::Sender::new(false) }
+    }
 }
 
 /// Serve HTTP on `listener` until `shutdown` completes, then let open
@@ -100,6 +115,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: impl F
             drop(slot);
         });
     }
+    state.closing.send_replace(true);
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10 s; closing"),

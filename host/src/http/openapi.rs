@@ -31,6 +31,18 @@ fn operation(path: &str, method: &str) -> Value {
         }
         ("/v1/agents", _) => ("Deploy or redeploy an agent: {name, component: sha256, grants, limits}", "201"),
         ("/v1/agents/{name}", "GET") => ("One agent", "200"),
+        ("/v1/agents/{name}/logs", _) => (
+            "The agent's kept log lines (logging calls, stdout, stderr) numbered after ?since=, at most ?limit= \
+             (default and most 256), oldest first; `{type}/{key}/logs` for an instance",
+            "200",
+        ),
+        ("/v1/events", _) => (
+            "The event stream (text/event-stream): messages delivered, refused and dead-lettered, agents deployed, \
+             restarted, quarantined, removed, activated and passivated, failures and log lines; ?agent=, \
+             ?conversation=, ?kind= (message, lifecycle, failure, log; comma-separated). A client that falls \
+             behind by more than 1024 events gets `event: missed` with how many",
+            "200",
+        ),
         ("/v1/agents/{name}", _) => {
             ("Remove an agent with its kv-store and timers (?keep_state=true keeps them)", "200")
         }
@@ -65,6 +77,9 @@ fn operation(path: &str, method: &str) -> Value {
         json!([in_path("type"), in_path("key")])
     } else if path.contains("{name}") && method == "DELETE" {
         json!([name, { "name": "keep_state", "in": "query", "required": false, "schema": { "type": "boolean" } }])
+    } else if path.ends_with("/logs") {
+        json!([name, { "name": "since", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } },
+               { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } }])
     } else if path.contains("{name}") {
         json!([name])
     } else if path == "/v1/messages" {
@@ -72,6 +87,9 @@ fn operation(path: &str, method: &str) -> Value {
                  "schema": { "type": "integer", "minimum": 1, "maximum": 300000 } }])
     } else if path == "/v1/agents" && method == "GET" {
         json!([{ "name": "type", "in": "query", "required": false, "schema": { "type": "string" } }])
+    } else if path == "/v1/events" {
+        json!(["agent", "conversation", "kind"]
+            .map(|p| json!({ "name": p, "in": "query", "required": false, "schema": { "type": "string" } })))
     } else if path == "/v1/directory" {
         json!(["service", "ontology", "protocol"]
             .map(|p| json!({ "name": p, "in": "query", "required": false, "schema": { "type": "string" } })))

@@ -2,10 +2,12 @@
 //! for its token when the route is an admin route, then handled.
 
 use super::reply::{error, ApiError, Reply};
-use super::{agents, auth, conversations, messages, observe, upload, ApiState};
+use super::{agents, auth, conversations, events, messages, observe, upload, ApiState};
+use bytes::Bytes;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/openapi.json", &["GET"]),
     ("/v1/agents", &["GET", "POST"]),
     ("/v1/agents/{name}", &["GET", "DELETE"]),
+    ("/v1/agents/{name}/logs", &["GET"]),
     ("/v1/agents/{type}/{key}", &["GET", "DELETE"]),
     ("/v1/agent-types", &["GET"]),
     ("/v1/components", &["POST"]),
@@ -26,7 +29,11 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/conversations", &["GET"]),
     ("/v1/conversations/{id}", &["GET"]),
     ("/v1/cluster", &["GET"]),
+    ("/v1/events", &["GET"]),
 ];
+
+/// What every route answers with: a whole body, or an event stream.
+pub type ApiBody = Either<Full<Bytes>, events::EventBody>;
 
 /// A matched route; `Agent` carries the name from the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +43,8 @@ enum Route {
     OpenApi,
     Agents,
     Agent(String),
+    /// `/v1/agents/{name}/logs` (or `{type}/{key}/logs`); see [`Route::resolve`].
+    Logs(String),
     Instance(String),
     AgentTypes,
     Components,
@@ -45,6 +54,7 @@ enum Route {
     Conversations,
     Conversation(String),
     Cluster,
+    Events,
 }
 
 impl Route {
@@ -61,12 +71,21 @@ impl Route {
             "/v1/dead-letters" => Route::DeadLetters,
             "/v1/conversations" => Route::Conversations,
             "/v1/cluster" => Route::Cluster,
+            "/v1/events" => Route::Events,
             _ if path.starts_with("/v1/conversations/") => {
                 let id = path.strip_prefix("/v1/conversations/").filter(|id| !id.is_empty() && !id.contains('/'))?;
                 Route::Conversation(super::reply::percent_decode(id))
             }
             _ => {
                 let name = path.strip_prefix("/v1/agents/").filter(|n| !n.is_empty())?;
+                if let Some(agent) = name.strip_suffix("/logs").filter(|a| {
+                    let segments: Vec<&str> = a.split('/').collect();
+                    segments.len() <= 2 && segments.iter().all(|s| !s.is_empty())
+                }) {
+                    return Some(Route::Logs(
+                        agent.split('/').map(super::reply::percent_decode).collect::<Vec<_>>().join("/"),
+                    ));
+                }
                 match name.split_once('/') {
                     None => Route::Agent(super::reply::percent_decode(name)),
                     Some((t, k)) if !t.is_empty() && !k.is_empty() && !k.contains('/') => Route::Instance(format!(
@@ -88,6 +107,7 @@ impl Route {
             Route::OpenApi => "/v1/openapi.json",
             Route::Agents => "/v1/agents",
             Route::Agent(_) => "/v1/agents/{name}",
+            Route::Logs(_) => "/v1/agents/{name}/logs",
             Route::Instance(_) => "/v1/agents/{type}/{key}",
             Route::AgentTypes => "/v1/agent-types",
             Route::Components => "/v1/components",
@@ -97,6 +117,7 @@ impl Route {
             Route::Conversations => "/v1/conversations",
             Route::Conversation(_) => "/v1/conversations/{id}",
             Route::Cluster => "/v1/cluster",
+            Route::Events => "/v1/events",
         }
     }
 
@@ -104,14 +125,25 @@ impl Route {
     fn is_admin(&self) -> bool {
         !matches!(self, Route::Health | Route::OpenApi)
     }
+
+    /// `/v1/agents/{type}/logs` is the instance whose key is `logs` when
+    /// `{type}` is a deployed agent type (agent and type names never clash).
+    fn resolve(self, state: &ApiState) -> Route {
+        match self {
+            Route::Logs(name) if !name.contains('/') && state.platform.runtime.is_agent_type(&name) => {
+                Route::Instance(format!("{name}/logs"))
+            }
+            route => route,
+        }
+    }
 }
 
 /// Dispatch one request.
-pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Result<Reply, Infallible> {
-    Ok(dispatch(&state, req).await.unwrap_or_else(ApiError::into_reply))
+pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Result<Response<ApiBody>, Infallible> {
+    Ok(dispatch(&state, req).await.unwrap_or_else(|e| e.into_reply().map(Either::Left)))
 }
 
-async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Reply, ApiError> {
+async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Response<ApiBody>, ApiError> {
     let path = req.uri().path().to_string();
     let Some(route) = Route::of(&path) else {
         return Err(error(StatusCode::NOT_FOUND, "not-found", &format!("no route for `{path}`")));
@@ -129,7 +161,23 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
     }
     let method = req.method().clone();
     let query = req.uri().query().map(str::to_string);
-    match (&method, route) {
+    if let (&Method::GET, Route::Events) = (&method, &route) {
+        return Ok(events::stream(state, query.as_deref())?.map(Either::Right));
+    }
+    let reply = answer(state, req, route.resolve(state), (&path, &method), query.as_deref()).await?;
+    Ok(reply.map(Either::Left))
+}
+
+/// The whole answer to a request for `route`.
+async fn answer(
+    state: &ApiState,
+    req: Request<Incoming>,
+    route: Route,
+    (path, method): (&str, &Method),
+    query: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let query = query.map(str::to_string);
+    match (method, route) {
         (&Method::GET, Route::Health) => Ok(observe::health(state)),
         (&Method::GET, Route::Metrics) => Ok(observe::metrics(state)),
         (&Method::GET, Route::OpenApi) => Ok(super::reply::json_reply(StatusCode::OK, &super::openapi::document())),
@@ -137,6 +185,7 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
         (&Method::GET, Route::AgentTypes) => Ok(agents::types(state)),
         (&Method::POST, Route::Agents) => agents::deploy(state, req).await,
         (&Method::GET, Route::Agent(name)) => agents::get(state, &name),
+        (&Method::GET, Route::Logs(name)) => events::logs(state, &name, query.as_deref()),
         (&Method::DELETE, Route::Agent(name)) => agents::remove(state, &name, query.as_deref()).await,
         (&Method::GET, Route::Instance(name)) => agents::get_instance(state, &name),
         (&Method::DELETE, Route::Instance(name)) => agents::purge_instance(state, &name, query.as_deref()).await,
@@ -186,5 +235,10 @@ mod tests {
         assert_eq!(Route::of("/v2/agents"), None);
         assert_eq!(Route::of("/v1/conversations/conv-1"), Some(Route::Conversation("conv-1".into())));
         assert_eq!(Route::of("/v1/conversations/a/b"), None);
+        assert_eq!(Route::of("/v1/agents/a/logs"), Some(Route::Logs("a".into())));
+        assert_eq!(Route::of("/v1/agents/account/alice/logs"), Some(Route::Logs("account/alice".into())));
+        assert_eq!(Route::of("/v1/agents/a//logs"), None);
+        assert_eq!(Route::of("/v1/agents/a/b/c/logs"), None);
+        assert_eq!(Route::of("/v1/events"), Some(Route::Events));
     }
 }

@@ -56,6 +56,17 @@ impl AgentEnv {
     pub fn stats(&self, f: impl FnOnce(&mut AgentStats)) {
         f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
     }
+
+    /// Count `failure` in the statistics and publish it on the event stream.
+    pub fn failed(&self, failure: &CallFailure) {
+        self.stats(|s| s.failed(failure.reason));
+        self.published(failure);
+    }
+
+    /// Publish `failure` (already counted) on the event stream.
+    fn published(&self, failure: &CallFailure) {
+        self.bus.events().failure(&self.spec.name, failure.reason.as_str(), &failure.message);
+    }
 }
 
 /// The data of an agent's wasmtime store.
@@ -78,8 +89,12 @@ impl AgentState {
         let grants = &spec.grants;
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
-        let wasi =
-            crate::capability::baseline::inert_ctx(&spec.name, env.dropped_lines.clone(), grants.filesystem.as_ref())?;
+        let wasi = crate::capability::baseline::inert_ctx(
+            &spec.name,
+            env.dropped_lines.clone(),
+            grants.filesystem.as_ref(),
+            env.bus.events().clone(),
+        )?;
         Ok(AgentState {
             wasi,
             table,
@@ -92,7 +107,11 @@ impl AgentState {
             ),
             timers: TimersCtx::new(env.timers.clone()),
             kv_store: KvStoreCtx::new(&spec.name, env.kv.clone(), grants.kv_store.clone()),
-            logging: LoggingCtx::new(&spec.name, grants.logging.map_or(LogLevel::Critical, |l| l.max_level)),
+            logging: LoggingCtx::new(
+                &spec.name,
+                grants.logging.map_or(LogLevel::Critical, |l| l.max_level),
+                env.bus.events().clone(),
+            ),
             limiter: MemoryLimiter::new(spec.limits.memory_bytes),
             host_calls: 0,
             host_call_limit: spec.limits.host_calls_per_message,
@@ -239,8 +258,9 @@ impl LiveAgent {
         let failure = match outcome {
             Ok(Ok(())) => return None,
             Ok(Err(message)) => {
-                self.env.stats(|s| s.failed(FailureReason::HandlerError));
-                CallFailure::new(FailureReason::HandlerError, message)
+                let failure = CallFailure::new(FailureReason::HandlerError, message);
+                self.env.failed(&failure);
+                failure
             }
             Err(failure) => failure, // counted by `call`
         };
@@ -284,6 +304,9 @@ impl LiveAgent {
                 s.failed(failure.reason);
             }
         });
+        if let Err(failure) = &result {
+            self.env.published(failure);
+        }
         result
     }
 }

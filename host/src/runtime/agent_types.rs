@@ -368,6 +368,7 @@ impl AgentTypes {
             t.passivations.fetch_add(1, Ordering::Relaxed);
             types.reclaimer.freed();
             tracing::debug!(agent = %name, "passivated");
+            types.parts.bus.events().lifecycle(&name, crate::events::Change::Passivated, None);
         });
         true
     }
@@ -508,10 +509,16 @@ fn starter(
                 }
                 t.activations.fetch_add(1, Ordering::Relaxed);
                 lock(&t.activation_time).observe(began.elapsed());
+                bus.events().lifecycle(&name, crate::events::Change::Activated, None);
                 Instance::Live(Box::new(live))
             }
             Err(e) => {
                 tracing::warn!(agent = %name, "cannot activate: {e}");
+                bus.events().failure(
+                    &name,
+                    super::failure::FailureReason::InitFailed.as_str(),
+                    &format!("cannot activate: {e}"),
+                );
                 Instance::NotStarted(e.to_string())
             }
         }

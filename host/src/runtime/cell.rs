@@ -272,7 +272,7 @@ impl AgentCell {
                     FailureReason::HostPanic,
                     format!("a host function panicked while `{}` ran", self.env.spec.name),
                 );
-                self.env.stats(|s| s.failed(failure.reason));
+                self.env.failed(&failure);
                 Failed { failure, request: in_hand.request }
             }
         };
@@ -292,7 +292,7 @@ impl AgentCell {
     pub fn refuse(&self, event: Event, reason: FailureReason, message: &str) {
         if let Event::Message(msg) = event {
             let failure = CallFailure::new(reason, message.to_string());
-            self.env.stats(|s| s.failed(reason));
+            self.env.failed(&failure);
             fail_message(&self.env, &msg, &failure);
         }
     }
@@ -414,7 +414,7 @@ impl Task for AgentCell {
             FailureReason::Deadline,
             format!("deadline of {} µs per message exceeded inside a host call", self.env.spec.limits.deadline_micros),
         );
-        self.env.stats(|s| s.failed(failure.reason));
+        self.env.failed(&failure);
         if let Some(request) = hand.request {
             fail_message(&self.env, &request, &failure);
         }

@@ -310,6 +310,19 @@ impl Runtime {
         self._ticker.healthy()
     }
 
+    /// Whether `name` is a deployed agent, or an instance (in memory or not) of a deployed agent type.
+    pub fn knows(&self, name: &str) -> bool {
+        if self.agents.lock().unwrap_or_else(|p| p.into_inner()).contains_key(name) {
+            return true;
+        }
+        name.split_once('/').is_some_and(|(type_name, _)| self.is_agent_type(type_name))
+    }
+
+    /// Whether an agent type of this name is deployed.
+    pub fn is_agent_type(&self, name: &str) -> bool {
+        self.types.get().is_some_and(|t| t.contains(name))
+    }
+
     /// The deployed agents, sorted by name.
     pub fn agents(&self) -> Vec<AgentSummary> {
         let agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
@@ -437,6 +450,8 @@ impl Runtime {
         }
         drop(agents);
         tracing::info!(agent = %name, replaced = replace, "deployed");
+        let detail = replace.then_some("a new version replaced the running one");
+        self.bus.events().lifecycle(&name, crate::events::Change::Deployed, detail);
         Ok(())
     }
 
@@ -503,13 +518,16 @@ impl Runtime {
             retire(running.cell, None).await;
         });
         let _ = retiring.await;
-        if state == StateOnRemove::Delete {
+        let detail = if state == StateOnRemove::Delete {
             timers.disarm_all();
             let keys = self.delete_state(name).await?;
             tracing::info!(agent = %name, keys, "removed with its state");
+            "removed with its state"
         } else {
             tracing::info!(agent = %name, "removed; its kv-store and timers are kept");
-        }
+            "removed; its kv-store and timers are kept"
+        };
+        self.bus.events().lifecycle(name, crate::events::Change::Removed, Some(detail));
         Ok(())
     }
 

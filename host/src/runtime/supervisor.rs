@@ -12,6 +12,7 @@ use super::agent::LiveAgent;
 use super::cell::{AgentCell, Instance};
 use super::failure::CallFailure;
 use super::stats::Status;
+use crate::events::Change;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +70,7 @@ pub async fn restart(cell: Arc<AgentCell>, failure: CallFailure) {
             Verdict::Quarantine => {
                 tracing::error!(agent = %name, "quarantined after {MAX_FAILURES} failures within {FAILURE_WINDOW:?}; last: {cause}");
                 env.stats(|s| s.status = Status::Quarantined(cause.clone()));
+                env.bus.events().lifecycle(name, Change::Quarantined, Some(&cause));
                 break Instance::Quarantined(cause);
             }
             Verdict::Restart(backoff) => {
@@ -91,6 +93,7 @@ pub async fn restart(cell: Arc<AgentCell>, failure: CallFailure) {
                             s.restarts += 1;
                             s.status = Status::Running;
                         });
+                        env.bus.events().lifecycle(name, Change::Restarted, Some(&cause));
                         break Instance::Live(Box::new(fresh));
                     }
                     Ok(Err(e)) => cause = e.to_string(),

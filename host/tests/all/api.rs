@@ -132,6 +132,8 @@ fn with_the_token_every_admin_route_succeeds() {
     expect_2xx("POST", "/v1/agents", "/v1/agents", "application/json", deploy.to_string().as_bytes());
     expect_2xx("GET", "/v1/agents", "/v1/agents", "application/json", b"");
     expect_2xx("GET", "/v1/agents/{name}", "/v1/agents/tp", "application/json", b"");
+    expect_2xx("GET", "/v1/agents/{name}/logs", "/v1/agents/tp/logs", "application/json", b"");
+    expect_2xx("GET", "/v1/events", "/v1/events?kind=message", "application/json", b"");
     let types = expect_2xx("GET", "/v1/agent-types", "/v1/agent-types", "application/json", b"");
     assert_eq!(types["agent_types"][0]["name"], "account", "{types}");
     let message = json!({

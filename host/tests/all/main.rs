@@ -20,6 +20,7 @@ mod filesystem;
 mod layering;
 mod lifecycle;
 mod limits;
+mod observing;
 mod policy_gate;
 mod process;
 mod protocols;

@@ -12,17 +12,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What became of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Every receiver's mailbox (or waiting client, or host) took it.
-    Delivered,
-    /// Refused at send: nothing was delivered.
-    Refused,
-    /// Dead-lettered after it was sent (unhandled, unanswered, undeliverable).
-    DeadLettered,
-}
+pub use crate::events::Outcome;
 
 /// One message of a conversation, as the API shows it.
 #[derive(Debug, Clone, Serialize)]

@@ -52,13 +52,21 @@ impl Api {
         Some((status, serde_json::from_str(&body).unwrap_or(Value::String(body))))
     }
 
-    /// A raw HTTP/1.1 request; the status and the body as text.
+    /// A raw HTTP/1.1 request; the status and the body as text. An event
+    /// stream (`text/event-stream`), which does not end, is read no further than what came with its head.
     pub fn raw_text(&self, request: &[u8]) -> Option<(u16, String)> {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let _ = stream.write_all(request);
         let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw);
+        let mut chunk = [0u8; 8192];
+        while let Ok(n @ 1..) = stream.read(&mut chunk) {
+            raw.extend_from_slice(&chunk[..n]);
+            let head = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|end| String::from_utf8_lossy(&raw[..end]));
+            if head.is_some_and(|h| h.to_ascii_lowercase().contains("content-type: text/event-stream")) {
+                break;
+            }
+        }
         let text = String::from_utf8_lossy(&raw);
         let (head, body) = text.split_once("\r\n\r\n")?;
         let status = head.split(' ').nth(1)?.parse().ok()?;
