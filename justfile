@@ -69,8 +69,9 @@ build:
 up: build-guests build
     ./target/debug/caxton serve --deployment policies/demo.toml --listen 127.0.0.1:8080 --data ./data
 
-# Build what the tests need and run every test (the cluster tests start a real nats-server).
-test: build-guests compose nats-server
+# Build what the tests need and run every test (the cluster tests start a real
+# nats-server; the dashboard's tests drive a headless Chromium).
+test: build-guests compose nats-server browser
     PATH="$PATH:/usr/sbin" cargo test --workspace --lib --bins --tests
 
 # Install nats-server (Debian's package) when it is missing.
@@ -85,6 +86,30 @@ nats-server:
         echo "nats-server is missing: install it (Debian: sudo apt-get install nats-server)" >&2
         exit 1
     fi
+
+# Install Chromium and ChromeDriver (Debian's packages) when missing: the dashboard's browser tests use them.
+browser:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing chromium and chromium-driver (Debian)…"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "chromium is missing: install it (Debian: sudo apt-get install chromium chromium-driver)" >&2
+        exit 1
+    fi
+
+# Refresh the dashboard's vendored chart library (uPlot, MIT) from npm into host/ui/vendor/.
+# The page's own files need no build; the binary embeds host/ui/ as it is.
+build-ui version="1.6.32":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+    (cd "$work" && npm pack --silent "uplot@{{version}}" >/dev/null && tar xzf uplot-*.tgz)
+    cp "$work/package/dist/uPlot.iife.min.js" "$work/package/dist/uPlot.min.css" host/ui/vendor/
+    cp "$work/package/LICENSE" host/ui/vendor/uPlot.LICENSE
+    echo "host/ui/vendor/: uPlot {{version}}"
 
 # Run the benchmarks (release build) and regenerate BENCHMARKS.md; installs wrk
 # (Debian) and wasmtime-cli (crates.io, a ~15 min build) for the HTTP peers when missing.

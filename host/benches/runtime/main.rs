@@ -22,6 +22,7 @@ mod protocols;
 mod quick;
 mod spawn;
 mod virtual_agents;
+mod watching;
 
 use common::{median, percentile, root, table, Row};
 
@@ -89,6 +90,11 @@ fn main() {
         let _guard = tokio.enter();
         // the section is measured whole: a run of it alone rewrites it in BENCHMARKS.md
         return virtual_agents::run(&tokio, true);
+    }
+    if std::env::var("CAXTON_BENCH_ONLY").as_deref() == Ok("watching") {
+        let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let _guard = tokio.enter();
+        return watching::run(&tokio, true);
     }
     if std::env::var("CAXTON_BENCH_ONLY").as_deref() == Ok("protocols") {
         let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -271,4 +277,5 @@ fn main() {
     cluster::run(&tokio, true);
     virtual_agents::run(&tokio, true);
     protocols::run(&tokio, true);
+    watching::run(&tokio, true);
 }

@@ -16,6 +16,7 @@ mod observe;
 pub mod openapi;
 mod reply;
 pub mod routes;
+mod ui;
 mod upload;
 
 use crate::platform::Platform;

@@ -36,6 +36,8 @@ fn operation(path: &str, method: &str) -> Value {
              (default and most 256), oldest first; `{type}/{key}/logs` for an instance",
             "200",
         ),
+        ("/ui", _) => ("The web dashboard (no token needed for its files; it asks for the token for the API)", "200"),
+        ("/ui/{asset}", _) => ("One file of the dashboard", "200"),
         ("/v1/events", _) => (
             "The event stream (text/event-stream): messages delivered, refused and dead-lettered, agents deployed, \
              restarted, quarantined, removed, activated and passivated, failures and log lines; ?agent=, \

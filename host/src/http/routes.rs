@@ -2,7 +2,7 @@
 //! for its token when the route is an admin route, then handled.
 
 use super::reply::{error, ApiError, Reply};
-use super::{agents, auth, conversations, events, messages, observe, upload, ApiState};
+use super::{agents, auth, conversations, events, messages, observe, ui, upload, ApiState};
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -30,6 +30,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/conversations/{id}", &["GET"]),
     ("/v1/cluster", &["GET"]),
     ("/v1/events", &["GET"]),
+    ("/ui", &["GET"]),
+    ("/ui/{asset}", &["GET"]),
 ];
 
 /// What every route answers with: a whole body, or an event stream.
@@ -55,6 +57,8 @@ enum Route {
     Conversation(String),
     Cluster,
     Events,
+    /// The dashboard: its page (`""`) or one of its files.
+    Ui(String),
 }
 
 impl Route {
@@ -72,6 +76,8 @@ impl Route {
             "/v1/conversations" => Route::Conversations,
             "/v1/cluster" => Route::Cluster,
             "/v1/events" => Route::Events,
+            "/ui" | "/ui/" => Route::Ui(String::new()),
+            _ if path.starts_with("/ui/") => Route::Ui(path.strip_prefix("/ui/").unwrap_or_default().to_string()),
             _ if path.starts_with("/v1/conversations/") => {
                 let id = path.strip_prefix("/v1/conversations/").filter(|id| !id.is_empty() && !id.contains('/'))?;
                 Route::Conversation(super::reply::percent_decode(id))
@@ -118,12 +124,15 @@ impl Route {
             Route::Conversation(_) => "/v1/conversations/{id}",
             Route::Cluster => "/v1/cluster",
             Route::Events => "/v1/events",
+            Route::Ui(name) if name.is_empty() => "/ui",
+            Route::Ui(_) => "/ui/{asset}",
         }
     }
 
-    /// Whether the route needs the token (everything but health and the API description).
+    /// Whether the route needs the token (everything but health, the API
+    /// description and the dashboard's files, which hold no data).
     fn is_admin(&self) -> bool {
-        !matches!(self, Route::Health | Route::OpenApi)
+        !matches!(self, Route::Health | Route::OpenApi | Route::Ui(_))
     }
 
     /// `/v1/agents/{type}/logs` is the instance whose key is `logs` when
@@ -196,6 +205,7 @@ async fn answer(
         (&Method::GET, Route::Conversations) => conversations::list(state, query.as_deref()),
         (&Method::GET, Route::Conversation(id)) => conversations::get(state, &id),
         (&Method::GET, Route::Cluster) => Ok(observe::cluster(state)),
+        (&Method::GET, Route::Ui(name)) => ui::asset(&name),
         (_, route) => {
             let allowed = ROUTES.iter().find(|(p, _)| *p == route.pattern()).map_or(&[][..], |(_, m)| m).join(", ");
             let mut reply = error(
@@ -219,7 +229,7 @@ mod tests {
     #[test]
     fn every_table_entry_is_a_route_and_back() {
         for (pattern, _) in ROUTES {
-            let path = pattern.replace("{name}", "some-agent");
+            let path = pattern.replace("{name}", "some-agent").replace("{asset}", "app.js");
             let route = Route::of(&path).unwrap_or_else(|| panic!("{pattern} has no route"));
             assert_eq!(route.pattern(), *pattern);
         }

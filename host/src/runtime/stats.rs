@@ -6,8 +6,27 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Upper bounds of the handle-time histogram buckets, in microseconds.
-pub const HANDLE_BUCKETS_MICROS: [u64; 7] = [10, 100, 1_000, 10_000, 100_000, 1_000_000, u64::MAX];
+/// Upper bounds of the handle-time histogram buckets, in microseconds: 1-2-5
+/// steps from 10 µs to 1 s, then everything longer.
+pub const HANDLE_BUCKETS_MICROS: [u64; 17] = [
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
+    u64::MAX,
+];
 
 /// Where an agent is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -22,8 +41,9 @@ pub enum Status {
     Quarantined(String),
 }
 
-/// Counts of handle times in [`HANDLE_BUCKETS_MICROS`] buckets.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Counts of handle times in [`HANDLE_BUCKETS_MICROS`] buckets; serialized
+/// with its estimated median and 99th percentile (`p50_micros`, `p99_micros`).
+#[derive(Debug, Clone, Default)]
 pub struct Histogram {
     /// Upper bounds in microseconds (the last is unbounded).
     pub bounds_micros: Vec<u64>,
@@ -46,6 +66,43 @@ impl Histogram {
             *count += 1;
         }
         self.sum_micros = self.sum_micros.saturating_add(micros);
+    }
+
+    /// The time under which a fraction `q` (0–1) of the calls took, in
+    /// microseconds, interpolated within its bucket (`None` before any call).
+    /// Past the last finite bound it answers that bound (1 s).
+    pub fn quantile_micros(&self, q: f64) -> Option<u64> {
+        let total: u64 = self.counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * total as f64).max(1.0);
+        let (mut below, mut lower) = (0u64, 0u64);
+        for (count, upper) in self.counts.iter().zip(&self.bounds_micros) {
+            if *upper == u64::MAX {
+                return Some(lower);
+            }
+            if (below + count) as f64 >= rank {
+                let within = (rank - below as f64) / (*count).max(1) as f64;
+                return Some(lower + ((upper - lower) as f64 * within).round() as u64);
+            }
+            below += count;
+            lower = *upper;
+        }
+        Some(lower)
+    }
+}
+
+impl Serialize for Histogram {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Histogram", 5)?;
+        out.serialize_field("bounds_micros", &self.bounds_micros)?;
+        out.serialize_field("counts", &self.counts)?;
+        out.serialize_field("sum_micros", &self.sum_micros)?;
+        out.serialize_field("p50_micros", &self.quantile_micros(0.5))?;
+        out.serialize_field("p99_micros", &self.quantile_micros(0.99))?;
+        out.end()
     }
 }
 
@@ -100,12 +157,28 @@ mod tests {
         s.observe_call(Duration::from_micros(5), 10, 100);
         s.observe_call(Duration::from_micros(500), 20, 50);
         s.observe_call(Duration::from_secs(5), 0, 0);
-        assert_eq!(s.handle_time.counts, vec![1, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(s.handle_time.counts, vec![1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(s.fuel_used, 30);
         assert_eq!(s.memory_high_water, 100);
         s.failed(FailureReason::Deadline);
         s.failed(FailureReason::Deadline);
         assert_eq!(s.failures.get(&FailureReason::Deadline), Some(&2));
         assert_eq!(serde_json::to_value(&s).unwrap()["failures"], serde_json::json!({ "deadline": 2 }));
+    }
+
+    #[test]
+    fn percentiles_are_read_off_the_buckets_by_interpolation() {
+        let mut h = Histogram::default();
+        assert_eq!(h.quantile_micros(0.5), None);
+        for _ in 0..98 {
+            h.observe(Duration::from_micros(150)); // the 100–200 µs bucket
+        }
+        h.observe(Duration::from_micros(4_000)); // 2–5 ms
+        h.observe(Duration::from_secs(3)); // beyond 1 s
+        assert_eq!(h.quantile_micros(0.5), Some(151));
+        assert_eq!(h.quantile_micros(0.99), Some(5_000));
+        assert_eq!(h.quantile_micros(1.0), Some(1_000_000), "past the last bound: the bound");
+        let json = serde_json::to_value(&h).unwrap();
+        assert_eq!((json["p50_micros"].as_u64(), json["p99_micros"].as_u64()), (Some(151), Some(5_000)));
     }
 }

@@ -14,6 +14,7 @@ mod composition;
 mod conformance;
 mod contract_net;
 mod conversations;
+mod dashboard;
 mod durability;
 mod failures;
 mod filesystem;
