@@ -61,7 +61,7 @@ const Sniffer = (() => {
     const shown = events.filter((e) => [e.message.sender, ...e.receivers].some((p) => !hidden.has(p)));
     const x = (name) => LEFT + COLUMN * lanes.indexOf(lane(name));
     const rows = shown.reduce((n, e) => n + e.receivers.length, 0);
-    const width = Math.max(400, LEFT + COLUMN * lanes.length);
+    const width = Math.max(400, 2 * LEFT + COLUMN * Math.max(0, lanes.length - 1));
     const height = TOP + ROW * rows;
     // the lane names stay in view (a sticky header) while the arrows scroll under them
     header.setAttribute("width", width);

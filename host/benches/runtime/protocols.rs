@@ -18,10 +18,10 @@ use std::time::Instant;
 const SECTION: &str = "## Interaction protocols";
 const ROUNDS: usize = 6;
 /// Round trips timed per round and arm.
-const TRIPS: usize = 2_000;
+pub(super) const TRIPS: usize = 2_000;
 
 /// Microseconds per round trip of `TRIPS` pings to `agent`, each naming `protocol`.
-async fn round_trips(rt: &Runtime, rx: &mut Receiver, agent: &str, protocol: Option<&str>) -> Vec<f64> {
+pub(super) async fn round_trips(rt: &Runtime, rx: &mut Receiver, agent: &str, protocol: Option<&str>) -> Vec<f64> {
     let mut micros = Vec::with_capacity(TRIPS);
     for _ in 0..TRIPS {
         let mut request = Message::new(Performative::Request, vec![agent.into()], r#"{"action":"ping"}"#.into());

@@ -7,38 +7,15 @@
 //! atomic load per message). Arms alternate by round.
 
 use super::common::{percentile, table, Row};
-use super::{hop, probe_spec, BENCH_CLIENT, POOL};
-use caxton::acl::{Message, Performative};
-use caxton::bus::mailbox::Receiver;
-use caxton::bus::Event;
+use super::protocols::{round_trips, TRIPS};
+use super::{hop, probe_spec, POOL};
 use caxton::events::Next;
 use caxton::runtime::{Runtime, RuntimeConfig};
 use caxton::store::memory::MemoryStore;
 use std::sync::Arc;
-use std::time::Instant;
 
 const SECTION: &str = "## Watching";
 const ROUNDS: usize = 6;
-/// Round trips timed per round and arm.
-const TRIPS: usize = 2_000;
-
-/// Microseconds per round trip of `TRIPS` pings to `agent`.
-async fn round_trips(rt: &Runtime, rx: &mut Receiver, agent: &str) -> Vec<f64> {
-    let mut micros = Vec::with_capacity(TRIPS);
-    for _ in 0..TRIPS {
-        let request = Message::new(Performative::Request, vec![agent.into()], r#"{"action":"ping"}"#.into());
-        let started = Instant::now();
-        rt.bus().send(BENCH_CLIENT, request).unwrap();
-        // a safety net against a lost message hanging the bench, not a measurement
-        let reply = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv()).await;
-        match reply.expect("no reply within 60 s: a message was lost") {
-            Some(Event::Message(m)) if m.performative == Performative::Inform => {}
-            other => panic!("expected the inform, got {other:?}"),
-        }
-        micros.push(started.elapsed().as_secs_f64() * 1e6);
-    }
-    micros
-}
 
 /// Run the section's rows; with `write`, write it to BENCHMARKS.md.
 pub fn run(tokio: &tokio::runtime::Runtime, write: bool) {
@@ -71,7 +48,7 @@ pub fn run(tokio: &tokio::runtime::Runtime, write: bool) {
                     }
                 })
             });
-            let trips = tokio.block_on(round_trips(&rt, &mut rx, "responder"));
+            let trips = tokio.block_on(round_trips(&rt, &mut rx, "responder", None));
             match watcher {
                 Some(task) => {
                     framed += tokio.block_on(task).unwrap();

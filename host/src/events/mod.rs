@@ -9,7 +9,8 @@
 //! built only when a [`Watcher`] exists. Every watcher reads the same ring of
 //! the last [`CAPACITY`] events (a tokio broadcast channel): one that falls
 //! further behind loses the oldest and is told how many ([`Next::Missed`]),
-//! and a publisher never waits for a watcher. Memory is bounded by the ring,
+//! and a publisher never waits for a watcher, nor wakes one (watchers look
+//! at the ring every [`POLL`]). Memory is bounded by the ring,
 //! however many watchers there are and however slowly they read.
 
 pub mod logs;
@@ -25,6 +26,9 @@ use tokio::sync::broadcast;
 
 /// How many of the latest events the ring keeps for watchers.
 pub const CAPACITY: usize = 1024;
+/// How often a watcher with nothing to read looks at the ring again: the
+/// longest an event waits before its watchers see it.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What became of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -317,14 +321,26 @@ pub struct Watcher {
 
 impl Watcher {
     /// Wait for what comes next (the hub lives as long as the bus, so this never ends by itself).
+    ///
+    /// A watcher looks at the ring every [`POLL`] rather than being woken per
+    /// event: a publisher then never pays for waking a watcher's thread, only
+    /// for writing the event into the ring.
     pub async fn next(&mut self) -> Next {
         loop {
-            match self.receiver.recv().await {
-                Ok(event) => return Next::Event(event),
-                Err(broadcast::error::RecvError::Lagged(missed)) => return Next::Missed(missed),
-                // the hub is gone: nothing more will come
-                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            if let Some(next) = self.try_next() {
+                return next;
             }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// What comes next, if anything is there now.
+    pub fn try_next(&mut self) -> Option<Next> {
+        match self.receiver.try_recv() {
+            Ok(event) => Some(Next::Event(event)),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Next::Missed(missed)),
+            // nothing yet (or the hub is gone, and nothing more will come)
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => None,
         }
     }
 }

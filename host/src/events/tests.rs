@@ -13,18 +13,6 @@ fn line<'a>(agent: &'a str, text: &'a str) -> NewLine<'a> {
     NewLine { agent, source: Source::Logging, level: "info", context: "", text }
 }
 
-fn now_or_never(watcher: &mut Watcher) -> Option<Next> {
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    let next = std::pin::pin!(watcher.next());
-    match next.poll(&mut cx) {
-        std::task::Poll::Ready(n) => Some(n),
-        std::task::Poll::Pending => None,
-    }
-}
-
-use std::future::Future;
-
 #[test]
 fn nothing_is_built_while_nobody_watches() {
     let events = Events::default();
@@ -50,14 +38,14 @@ fn a_watcher_reads_events_in_order_with_rising_sequence_numbers() {
     let mut watcher = events.watch();
     events.message(&message("a", "b", "c1"), &["b".into()], (Outcome::Delivered, None));
     events.lifecycle("b", Change::Quarantined, Some("trapped five times"));
-    let Some(Next::Event(first)) = now_or_never(&mut watcher) else { panic!("no first event") };
-    let Some(Next::Event(second)) = now_or_never(&mut watcher) else { panic!("no second event") };
+    let Some(Next::Event(first)) = watcher.try_next() else { panic!("no first event") };
+    let Some(Next::Event(second)) = watcher.try_next() else { panic!("no second event") };
     assert!(first.seq < second.seq);
     assert_eq!(first.kind.name(), KindName::Message);
     let json = serde_json::to_value(&*second).unwrap();
     assert_eq!(json["kind"], "lifecycle");
     assert_eq!(json["change"], "quarantined");
-    assert!(now_or_never(&mut watcher).is_none());
+    assert!(watcher.try_next().is_none());
 }
 
 #[test]
@@ -67,10 +55,10 @@ fn a_watcher_that_never_reads_costs_at_most_the_ring_and_learns_what_it_missed()
     for i in 0..(CAPACITY as u64 * 3) {
         events.failure("a", "trap", &format!("failure {i}"));
     }
-    let Some(Next::Missed(missed)) = now_or_never(&mut watcher) else { panic!("the lag was not reported") };
+    let Some(Next::Missed(missed)) = watcher.try_next() else { panic!("the lag was not reported") };
     assert_eq!(missed, CAPACITY as u64 * 2);
     let mut read = 0;
-    while let Some(Next::Event(_)) = now_or_never(&mut watcher) {
+    while let Some(Next::Event(_)) = watcher.try_next() {
         read += 1;
     }
     assert_eq!(read, CAPACITY);
@@ -83,7 +71,7 @@ fn message_events_serialize_the_whole_message_as_the_api_writes_it() {
     let mut m = message("a", "b", "c1");
     m.content = r#"{"text":"hi"}"#.into();
     events.undelivered(&m, "b", Outcome::DeadLettered, "mailbox-full", "the mailbox of `b` is full");
-    let Some(Next::Event(event)) = now_or_never(&mut watcher) else { panic!("no event") };
+    let Some(Next::Event(event)) = watcher.try_next() else { panic!("no event") };
     let json = serde_json::to_value(&*event).unwrap();
     assert_eq!(json["kind"], "message");
     assert_eq!(json["outcome"], "dead-lettered");
@@ -99,8 +87,8 @@ fn a_log_event_nests_its_line_so_the_two_sequence_numbers_stay_apart() {
     let mut watcher = events.watch();
     events.lifecycle("a", Change::Deployed, None);
     events.log(line("a", "hello"));
-    let _ = now_or_never(&mut watcher);
-    let Some(Next::Event(event)) = now_or_never(&mut watcher) else { panic!("no log event") };
+    let _ = watcher.try_next();
+    let Some(Next::Event(event)) = watcher.try_next() else { panic!("no log event") };
     let text = serde_json::to_string(&*event).unwrap();
     assert_eq!(text.matches("\"seq\"").count(), 2, "{text}");
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -114,8 +102,8 @@ fn filters_by_agent_conversation_and_kind() {
     let mut watcher = events.watch();
     events.message(&message("a", "b", "c1"), &["b".into()], (Outcome::Delivered, None));
     events.log(line("b", "hello"));
-    let Some(Next::Event(msg)) = now_or_never(&mut watcher) else { panic!() };
-    let Some(Next::Event(log)) = now_or_never(&mut watcher) else { panic!() };
+    let Some(Next::Event(msg)) = watcher.try_next() else { panic!() };
+    let Some(Next::Event(log)) = watcher.try_next() else { panic!() };
     let f = |agent: Option<&str>, conversation: Option<&str>, kinds: &[KindName]| Filter {
         agent: agent.map(str::to_string),
         conversation: conversation.map(str::to_string),
