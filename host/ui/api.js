@@ -29,6 +29,8 @@ const Api = (() => {
         resolve();
       };
     });
+    // Escape would leave every request waiting for a token nobody can enter
+    dialog.oncancel = (e) => e.preventDefault();
     if (!dialog.open) dialog.showModal();
     return asking;
   }

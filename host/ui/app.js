@@ -44,6 +44,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   const first = (location.hash || "#agents").slice(1);
   show(VIEWS[first] ? first : "agents");
   await refresh();
-  Sniffer.start([]);
+  Sniffer.start();
   setInterval(() => { if (current !== "composer" && current !== "logs") refresh(); }, 2000);
 });

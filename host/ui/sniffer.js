@@ -12,10 +12,12 @@ const Sniffer = (() => {
   const ROW = 30;          // px between arrows
   const TOP = 24;          // px above the first arrow
   const OTHERS = "(others)";
+  const CHOICES = 40;      // agents offered for ticking at most (the deployed ones first)
   const events = [];       // message events, oldest first
-  const known = new Set(); // every party seen
+  const deployed = new Set(); // agents the server runs
   const hidden = new Set(); // parties unticked
   let controller = null;
+  let pending = false;     // a redraw is scheduled
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(SVG, tag);
@@ -28,16 +30,18 @@ const Sniffer = (() => {
     return hidden.has(name) ? OTHERS : name;
   }
 
-  function learn(name) {
-    if (known.has(name)) return;
-    known.add(name);
-    renderChoices();
-  }
-
+  // The agents offered: the deployed ones, then parties of the kept arrows, at most CHOICES.
   function renderChoices() {
     const box = document.getElementById("sniffer-agents");
+    const seen = new Set(deployed);
+    for (let i = events.length - 1; i >= 0 && seen.size < CHOICES; i--) {
+      [events[i].message.sender, ...events[i].receivers].forEach((p) => seen.add(p));
+    }
+    const names = [...seen].slice(0, CHOICES).sort();
+    if (box.dataset.names === names.join("\n")) return;
+    box.dataset.names = names.join("\n");
     box.replaceChildren();
-    for (const name of [...known].sort()) {
+    for (const name of names) {
       const tick = el("input", { type: "checkbox", "data-agent": name });
       tick.checked = !hidden.has(name);
       tick.addEventListener("change", () => {
@@ -48,7 +52,15 @@ const Sniffer = (() => {
     }
   }
 
+  // Redraw once per frame however many events arrived (a burst must not redraw per event).
+  function schedule() {
+    if (pending || document.getElementById("view-sniffer").hidden) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; draw(); });
+  }
+
   function draw() {
+    renderChoices();
     const diagram = document.getElementById("sniffer-diagram");
     const header = document.getElementById("sniffer-lanes");
     const lanes = [];
@@ -122,17 +134,14 @@ const Sniffer = (() => {
   }
 
   function add(e) {
-    learn(e.message.sender);
-    e.receivers.forEach(learn);
     events.push(e);
     if (events.length > KEEP) events.splice(0, events.length - KEEP);
-    if (!document.getElementById("view-sniffer").hidden) draw();
+    schedule();
   }
 
   return {
     // Start following the stream (once, when the page opens: the diagram fills even while hidden).
-    start(agents) {
-      agents.forEach(learn);
+    start() {
       if (controller) return;
       controller = new AbortController();
       Api.watch("kind=message", (name, data) => {
@@ -142,7 +151,10 @@ const Sniffer = (() => {
       }, controller.signal);
       document.getElementById("sniffer-clear").addEventListener("click", () => { events.length = 0; draw(); });
     },
-    know(agents) { agents.forEach(learn); },
+    know(agents) {
+      deployed.clear();
+      agents.forEach((a) => deployed.add(a));
+    },
     draw,
   };
 })();

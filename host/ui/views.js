@@ -121,6 +121,7 @@ const DeadLetters = {
 };
 
 const Logs = (() => {
+  const SHOWN = 2000;   // lines the pane keeps
   let controller = null;
   let last = 0;
 
@@ -133,7 +134,8 @@ const Logs = (() => {
     if (l.seq <= last) return;
     last = l.seq;
     const pre = document.getElementById("logs-lines");
-    pre.append(line(l));
+    pre.append(el("span", {}, line(l)));
+    while (pre.childElementCount > SHOWN) pre.firstElementChild.remove();
     pre.scrollTop = pre.scrollHeight;
   }
 
@@ -152,10 +154,16 @@ const Logs = (() => {
       last = 0;
       if (!name) return;
       controller = new AbortController();
-      Api.watch("kind=log&agent=" + encodeURIComponent(name), (kind, e) => { if (kind === "log") append(e.line); },
-        controller.signal);
+      // watch first and hold live lines until the kept ones are shown, so none is lost or dropped
+      let held = [];
+      Api.watch("kind=log&agent=" + encodeURIComponent(name), (kind, e) => {
+        if (kind !== "log") return;
+        if (held) held.push(e.line); else append(e.line);
+      }, controller.signal);
       const { lines } = await Api.get(`/v1/agents/${name.split("/").map(encodeURIComponent).join("/")}/logs`);
       lines.forEach(append);
+      held.forEach(append);
+      held = null;
     },
   };
 })();

@@ -107,6 +107,8 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // colour codes only for a terminal, not in a log file or a journal
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
     runtime.block_on(serve(options))?;
@@ -187,7 +189,8 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     if token.is_none() && !addr.ip().is_loopback() {
         tracing::warn!("listening on {addr} without a token: anyone who can reach it can deploy code");
     }
-    let state = ApiState::new(platform, token, options.timeouts, cluster.clone());
+    let loopback_only = token.is_none() && addr.ip().is_loopback();
+    let state = ApiState { loopback_only, ..ApiState::new(platform, token, options.timeouts, cluster.clone()) };
     http::serve(listener, Arc::new(state), shutdown_signal()).await;
     tracing::info!("shutting down");
     if let Some(cluster) = &cluster {

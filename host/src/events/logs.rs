@@ -118,12 +118,14 @@ impl AgentLogs {
         kept
     }
 
-    /// `agent`'s kept lines numbered after `since`, oldest first, at most the last `limit`.
-    pub fn since(&self, agent: &str, since: u64, limit: usize) -> Vec<Arc<LogLine>> {
+    /// `agent`'s kept lines numbered after `since`, oldest first, at most
+    /// `limit` of them; and whether more follow those (read on from the last one's `seq`).
+    pub fn since(&self, agent: &str, since: u64, limit: usize) -> (Vec<Arc<LogLine>>, bool) {
         let rings = self.rings.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(ring) = rings.get(agent) else { return Vec::new() };
-        let newer = ring.lines.iter().filter(|l| l.seq > since).count();
-        ring.lines.iter().skip(ring.lines.len() - newer).skip(newer.saturating_sub(limit)).cloned().collect()
+        let Some(ring) = rings.get(agent) else { return (Vec::new(), false) };
+        let mut newer = ring.lines.iter().filter(|l| l.seq > since);
+        let lines: Vec<Arc<LogLine>> = newer.by_ref().take(limit).cloned().collect();
+        (lines, newer.next().is_some())
     }
 
     /// The latest line number handed out on this host (0 before any).

@@ -175,18 +175,26 @@ impl Kind {
     /// Whether `agent` takes part: a message's sender or one of its receivers, or the agent it is about.
     fn involves(&self, agent: &str) -> bool {
         match self {
-            Kind::Message { message, receivers, .. } => message.sender == agent || receivers.iter().any(|r| r == agent),
-            Kind::Lifecycle { agent: a, .. } | Kind::Failure { agent: a, .. } => a == agent,
-            Kind::Log { line } => line.agent == agent,
+            Kind::Message { message, receivers, .. } => {
+                is(&message.sender, agent) || receivers.iter().any(|r| is(r, agent))
+            }
+            Kind::Lifecycle { agent: a, .. } | Kind::Failure { agent: a, .. } => is(a, agent),
+            Kind::Log { line } => is(&line.agent, agent),
         }
     }
+}
+
+/// Whether `name` is `agent`, or an instance (`TYPE/KEY`) of the agent type
+/// `agent` (agent and type names never clash, so this is unambiguous).
+fn is(name: &str, agent: &str) -> bool {
+    name.strip_prefix(agent).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Which events a watcher wants: all of the given kinds (none given: every
 /// kind) that involve the agent and belong to the conversation, when those are given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// Only events this agent takes part in.
+    /// Only events this agent (or, for an agent type, any of its instances) takes part in.
     pub agent: Option<String>,
     /// Only messages of this conversation.
     pub conversation: Option<String>,

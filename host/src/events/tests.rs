@@ -111,6 +111,11 @@ fn filters_by_agent_conversation_and_kind() {
     };
     assert!(f(Some("a"), None, &[]).admits(&msg) && f(Some("b"), None, &[]).admits(&msg));
     assert!(!f(Some("c"), None, &[]).admits(&msg));
+    assert!(!f(Some("b-2"), None, &[]).admits(&msg) && !f(Some(""), None, &[]).admits(&msg));
+    events.lifecycle("account/alice", Change::Activated, None);
+    let Some(Next::Event(activated)) = watcher.try_next() else { panic!() };
+    assert!(f(Some("account"), None, &[]).admits(&activated), "a type's filter takes in its instances");
+    assert!(f(Some("account/alice"), None, &[]).admits(&activated) && !f(Some("acc"), None, &[]).admits(&activated));
     assert!(f(None, Some("c1"), &[]).admits(&msg) && !f(None, Some("c2"), &[]).admits(&msg));
     assert!(!f(None, Some("c1"), &[]).admits(&log), "log lines belong to no conversation");
     assert!(f(Some("b"), None, &[KindName::Log]).admits(&log) && !f(None, None, &[KindName::Log]).admits(&msg));
@@ -119,21 +124,24 @@ fn filters_by_agent_conversation_and_kind() {
 }
 
 #[test]
-fn an_agent_keeps_its_latest_lines_and_since_resumes_a_tail() {
+fn an_agent_keeps_its_latest_lines_and_since_pages_forward() {
     let events = Events::default();
     for i in 0..(LINES_PER_AGENT + 10) {
         events.log(line("a", &format!("line {i}")));
     }
     events.log(line("b", "other"));
-    let kept = events.logs().since("a", 0, usize::MAX);
-    assert_eq!(kept.len(), LINES_PER_AGENT);
+    let (kept, more) = events.logs().since("a", 0, usize::MAX);
+    assert_eq!((kept.len(), more), (LINES_PER_AGENT, false));
     assert_eq!(kept.first().unwrap().text, "line 10");
     let last_seq = kept.last().unwrap().seq;
-    assert!(events.logs().since("a", last_seq, usize::MAX).is_empty());
-    let tail = events.logs().since("a", 0, 3);
-    assert_eq!(tail.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), ["line 263", "line 264", "line 265"]);
-    assert_eq!(events.logs().since("a", kept[kept.len() - 2].seq, 10).len(), 1);
-    assert!(events.logs().since("nobody", 0, 10).is_empty());
+    assert!(events.logs().since("a", last_seq, usize::MAX).0.is_empty());
+    let (page, more) = events.logs().since("a", 0, 3);
+    assert_eq!(page.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), ["line 10", "line 11", "line 12"]);
+    assert!(more, "a page says that more follow");
+    let (next, _) = events.logs().since("a", page[2].seq, 1);
+    assert_eq!(next[0].text, "line 13", "paging from the last seq loses no line");
+    assert_eq!(events.logs().since("a", kept[kept.len() - 2].seq, 10).0.len(), 1);
+    assert!(events.logs().since("nobody", 0, 10).0.is_empty());
 }
 
 #[test]
@@ -145,6 +153,6 @@ fn rings_are_bounded_and_the_least_recently_written_goes_first() {
     events.log(line("agent-0", "still here"));
     events.log(line("newcomer", "y"));
     assert_eq!(events.logs().rings(), MAX_RINGS);
-    assert!(events.logs().since("agent-1", 0, 10).is_empty(), "agent-1 wrote least recently");
-    assert_eq!(events.logs().since("agent-0", 0, 10).len(), 2);
+    assert!(events.logs().since("agent-1", 0, 10).0.is_empty(), "agent-1 wrote least recently");
+    assert_eq!(events.logs().since("agent-0", 0, 10).0.len(), 2);
 }

@@ -23,7 +23,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// Frames written but not yet taken by the connection, per stream.
-pub const FRAMES_IN_FLIGHT: usize = 16;
+pub const FRAMES_IN_FLIGHT: usize = 4;
+/// Event streams served at once; more are refused (503), so streams cannot
+/// take every connection the server has.
+pub const MAX_STREAMS: usize = 64;
 /// A comment is written after this long without an event, so proxies and
 /// clients see the stream is alive.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -68,13 +71,23 @@ pub fn filter_of(query: Option<&str>) -> Result<Filter, ApiError> {
 /// and a comment every [`KEEP_ALIVE`] without events. It ends when the server shuts down.
 pub fn stream(state: &ApiState, query: Option<&str>) -> Result<Response<EventBody>, ApiError> {
     let filter = filter_of(query)?;
-    let mut watcher = state.platform.runtime.bus().events().watch();
+    let events = state.platform.runtime.bus().events();
+    if events.watcher_count() >= MAX_STREAMS {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too-many-watchers",
+            &format!("{MAX_STREAMS} event streams are open already; close one (or filter one stream) and retry"),
+        ));
+    }
+    let mut watcher = events.watch();
     let (frames, body) = mpsc::channel(FRAMES_IN_FLIGHT);
     let mut closing = state.closing.subscribe();
     tokio::spawn(async move {
         if frames.send(Bytes::from_static(b"retry: 2000\nevent: ready\ndata: {}\n\n")).await.is_err() {
             return;
         }
+        // a keep-alive goes out after KEEP_ALIVE without a frame, events the filter drops included
+        let mut quiet_since = tokio::time::Instant::now();
         loop {
             let frame = tokio::select! {
                 next = watcher.next() => match next {
@@ -82,13 +95,14 @@ pub fn stream(state: &ApiState, query: Option<&str>) -> Result<Response<EventBod
                     Next::Event(_) => continue,
                     Next::Missed(missed) => format!("event: missed\ndata: {}\n\n", json!({ "missed": missed })),
                 },
-                () = tokio::time::sleep(KEEP_ALIVE) => ": keep-alive\n\n".to_string(),
+                () = tokio::time::sleep_until(quiet_since + KEEP_ALIVE) => ": keep-alive\n\n".to_string(),
                 () = frames.closed() => return,
                 _ = closed(&mut closing) => return,
             };
             if frames.send(Bytes::from(frame)).await.is_err() {
                 return;
             }
+            quiet_since = tokio::time::Instant::now();
         }
     });
     let mut response = Response::new(EventBody { frames: body });
@@ -115,8 +129,9 @@ fn event_frame(event: &crate::events::Event) -> String {
 }
 
 /// `GET /v1/agents/{name}/logs?since=SEQ&limit=N`: the agent's kept lines
-/// numbered after `since` (default 0), oldest first, at most the last `limit`
-/// (default and most: [`LINES_PER_AGENT`]); `latest` is the host's latest line number.
+/// numbered after `since` (default 0), oldest first, at most `limit` (default
+/// and most: [`LINES_PER_AGENT`]); `more` says whether kept lines follow them
+/// (read on with `since` = the last one's `seq`); `latest` is the host's latest line number.
 pub fn logs(state: &ApiState, name: &str, query: Option<&str>) -> Result<Reply, ApiError> {
     let number = |key: &str, default: u64| -> Result<u64, ApiError> {
         match query_param(query, key) {
@@ -129,7 +144,7 @@ pub fn logs(state: &ApiState, name: &str, query: Option<&str>) -> Result<Reply, 
     let since = number("since", 0)?;
     let limit = number("limit", LINES_PER_AGENT as u64)?.min(LINES_PER_AGENT as u64) as usize;
     let logs = state.platform.runtime.bus().events().logs();
-    let lines = logs.since(name, since, limit);
+    let (lines, more) = logs.since(name, since, limit);
     if lines.is_empty() && !state.platform.runtime.knows(name) {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -137,5 +152,5 @@ pub fn logs(state: &ApiState, name: &str, query: Option<&str>) -> Result<Reply, 
             &format!("no agent named `{name}` is deployed here, and none by that name left log lines"),
         ));
     }
-    Ok(json_reply(StatusCode::OK, &json!({ "agent": name, "latest": logs.latest(), "lines": lines })))
+    Ok(json_reply(StatusCode::OK, &json!({ "agent": name, "latest": logs.latest(), "lines": lines, "more": more })))
 }

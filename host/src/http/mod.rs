@@ -10,6 +10,7 @@
 mod agents;
 mod auth;
 mod conversations;
+mod cross_site;
 mod events;
 mod messages;
 mod observe;
@@ -62,6 +63,9 @@ pub struct ApiState {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Set when the server starts shutting down: open event streams end.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// Serve only requests addressed to loopback names (set for a server on
+    /// loopback without a token; see `cross_site`).
+    pub loopback_only: bool,
 }
 
 impl ApiState {
@@ -72,7 +76,8 @@ impl ApiState {
         timeouts: Timeouts,
         cluster: Option<Arc<crate::cluster::Cluster>>,
     ) -> ApiState {
-        ApiState { platform, token, timeouts, cluster, closing: tokio::sync::watch::Sender::new(false) }
+        let closing = tokio::sync::watch::Sender::new(false);
+        ApiState { platform, token, timeouts, cluster, closing, loopback_only: false }
     }
 }
 

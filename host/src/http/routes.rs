@@ -169,6 +169,7 @@ async fn dispatch(state: &ApiState, req: Request<Incoming>) -> Result<Response<A
         }
     }
     let method = req.method().clone();
+    super::cross_site::check(&method, &path, req.headers(), state.loopback_only)?;
     let query = req.uri().query().map(str::to_string);
     if let (&Method::GET, Route::Events) = (&method, &route) {
         return Ok(events::stream(state, query.as_deref())?.map(Either::Right));

@@ -450,7 +450,7 @@ impl Runtime {
         }
         drop(agents);
         tracing::info!(agent = %name, replaced = replace, "deployed");
-        let detail = replace.then_some("a new version replaced the running one");
+        let detail = old_digest.is_some().then_some("a new version replaced the running one");
         self.bus.events().lifecycle(&name, crate::events::Change::Deployed, detail);
         Ok(())
     }

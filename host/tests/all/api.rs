@@ -230,7 +230,8 @@ fn no_malformed_request_gets_a_500() {
         ("GET", "/nowhere/../etc/passwd", Vec::new(), 404),
     ];
     for (method, path, body, want) in cases {
-        let (status, reply) = api.call(method, path, Some(TOKEN), "application/json", &body);
+        let content_type = if path == "/v1/components" { "application/wasm" } else { "application/json" };
+        let (status, reply) = api.call(method, path, Some(TOKEN), content_type, &body);
         assert_eq!(status, want, "{method} {path} {}: {reply}", String::from_utf8_lossy(&body[..body.len().min(80)]));
         assert!(reply["error"]["code"].is_string() && reply["error"]["message"].is_string(), "{reply}");
     }
@@ -241,13 +242,13 @@ fn oversize_bodies_are_refused_before_they_are_read() {
     let api = Api::start();
     // declared too large: refused from the headers alone
     let head = format!(
-        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         2 * 1024 * 1024
     );
     assert_eq!(api.raw(head.as_bytes()).map(|r| r.0), Some(413));
     // chunked, no length: cut off at the limit
     let mut chunked = format!(
-        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )
     .into_bytes();
     for _ in 0..40 {
@@ -316,7 +317,7 @@ fn a_body_sent_at_one_byte_a_second_times_out() {
     let api = Api::start();
     let mut slow = TcpStream::connect(&api.addr).unwrap();
     let head = format!(
-        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n"
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n"
     );
     slow.write_all(head.as_bytes()).unwrap();
     slow.set_read_timeout(Some(Duration::from_millis(100))).unwrap();

@@ -387,3 +387,33 @@ fn an_agent_that_could_not_be_restored_can_still_be_removed_with_its_state() {
     let _server = Killed(server);
     assert_eq!(ask(&addr, "listener", json!({ "action": "get", "key": "k" })), Value::Null);
 }
+
+/// One raw request to `addr` with the given `Host` and `Content-Type`; the status.
+fn raw_status(addr: &str, method: &str, path: &str, host: &str, content_type: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}
+
+#[test]
+fn a_server_without_a_token_refuses_what_another_web_site_could_make_a_browser_send() {
+    let server = crate::support::process::Server::start("policies/demo.toml");
+    let addr = &server.addr;
+    let message = r#"{"performative":"inform","receiver":"counter","content":1}"#;
+    // a cross-site form or fetch without a preflight can send text/plain, never application/json
+    assert_eq!(raw_status(addr, "POST", "/v1/messages", addr, "text/plain", message), 415);
+    assert_eq!(raw_status(addr, "POST", "/v1/components", addr, "text/plain", "\0asm"), 415);
+    assert_eq!(raw_status(addr, "POST", "/v1/messages", addr, "application/json", message), 202);
+    // a page whose name was rebound to 127.0.0.1 cannot read the API under that name
+    assert_eq!(raw_status(addr, "GET", "/v1/agents", "attacker.test", "application/json", ""), 421);
+    assert_eq!(raw_status(addr, "GET", "/v1/events", "attacker.test:80", "application/json", ""), 421);
+    assert_eq!(raw_status(addr, "GET", "/v1/agents", "localhost", "application/json", ""), 200);
+}
