@@ -45,5 +45,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   show(VIEWS[first] ? first : "agents");
   await refresh();
   Sniffer.start();
-  setInterval(() => { if (current !== "composer" && current !== "logs") refresh(); }, 2000);
+  // every tab: the status line must say when the server is gone
+  setInterval(refresh, 2000);
 });

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 fn operation(path: &str, method: &str) -> Value {
     let (summary, ok) = match (path, method) {
+        ("/", _) => ("A redirect (303) to the dashboard at /ui", "303"),
         ("/healthz", _) => ("Health: 200 while deadlines are enforced, 503 if the epoch ticker stalls", "200"),
         ("/metrics", _) => ("Prometheus text metrics per agent", "200"),
         ("/v1/openapi.json", _) => ("This document", "200"),

@@ -14,6 +14,7 @@ use std::sync::Arc;
 /// Every route and its methods. The OpenAPI document is built from the same
 /// table, and a test checks that each entry answers.
 pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/", &["GET"]),
     ("/healthz", &["GET"]),
     ("/metrics", &["GET"]),
     ("/v1/openapi.json", &["GET"]),
@@ -40,6 +41,8 @@ pub type ApiBody = Either<Full<Bytes>, events::EventBody>;
 /// A matched route; `Agent` carries the name from the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
+    /// `/`: sends a browser on to the dashboard.
+    Root,
     Health,
     Metrics,
     OpenApi,
@@ -64,6 +67,7 @@ enum Route {
 impl Route {
     fn of(path: &str) -> Option<Route> {
         Some(match path {
+            "/" => Route::Root,
             "/healthz" => Route::Health,
             "/metrics" => Route::Metrics,
             "/v1/openapi.json" => Route::OpenApi,
@@ -108,6 +112,7 @@ impl Route {
     /// The table entry this route belongs to.
     fn pattern(&self) -> &'static str {
         match self {
+            Route::Root => "/",
             Route::Health => "/healthz",
             Route::Metrics => "/metrics",
             Route::OpenApi => "/v1/openapi.json",
@@ -130,9 +135,9 @@ impl Route {
     }
 
     /// Whether the route needs the token (everything but health, the API
-    /// description and the dashboard's files, which hold no data).
+    /// description and the dashboard's files, which hold no data, and `/`).
     fn is_admin(&self) -> bool {
-        !matches!(self, Route::Health | Route::OpenApi | Route::Ui(_))
+        !matches!(self, Route::Root | Route::Health | Route::OpenApi | Route::Ui(_))
     }
 
     /// `/v1/agents/{type}/logs` is the instance whose key is `logs` when
@@ -207,6 +212,7 @@ async fn answer(
         (&Method::GET, Route::Conversation(id)) => conversations::get(state, &id),
         (&Method::GET, Route::Cluster) => Ok(observe::cluster(state)),
         (&Method::GET, Route::Ui(name)) => ui::asset(&name),
+        (&Method::GET, Route::Root) => Ok(ui::to_dashboard()),
         (_, route) => {
             let allowed = ROUTES.iter().find(|(p, _)| *p == route.pattern()).map_or(&[][..], |(_, m)| m).join(", ");
             let mut reply = error(

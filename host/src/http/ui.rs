@@ -29,6 +29,14 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                       connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// `GET /`: a redirect to the dashboard (a browser pointed at the server lands on it).
+pub fn to_dashboard() -> Reply {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response.headers_mut().insert(hyper::header::LOCATION, HeaderValue::from_static("/ui"));
+    response
+}
+
 /// `GET /ui` (the page) and `GET /ui/{asset}`.
 pub fn asset(name: &str) -> Result<Reply, ApiError> {
     let name = if name.is_empty() { "index.html" } else { name };

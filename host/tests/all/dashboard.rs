@@ -115,7 +115,9 @@ async fn the_dashboard_signs_in_shows_the_society_and_sniffs_a_conversation() {
     assert_eq!(api.admin("POST", "/v1/messages?wait_ms=10000", &schedule).0, 200);
     let (_driver, port) = chromedriver();
     let client = browser(port).await;
-    client.goto(&format!("http://{}/ui", api.addr)).await.unwrap();
+    // the server's root sends a browser on to the dashboard
+    client.goto(&format!("http://{}/", api.addr)).await.unwrap();
+    assert!(client.current_url().await.unwrap().as_str().ends_with("/ui"));
 
     // the API answers 401, so the page asks for the token once
     find(&client, "#login[open] #token").await.send_keys(TOKEN).await.unwrap();
