@@ -127,7 +127,7 @@ macro_rules! move_acl_fields {
 impl From<wit::Message> for acl::Message {
     /// A message from a guest starts with no hops; the messaging capability stamps them.
     fn from(m: wit::Message) -> Self {
-        move_acl_fields!(m => acl::Message { hops: 0 })
+        move_acl_fields!(m => acl::Message { hops: 0, trace: None })
     }
 }
 

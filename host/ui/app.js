@@ -5,7 +5,7 @@
 
 const VIEWS = {
   agents: () => Agents.refresh(),
-  sniffer: async () => Sniffer.draw(),
+  sniffer: async () => {}, // redrawn when events arrive, not by the poll (a click must not go stale)
   conversations: () => Conversations.refresh(),
   "dead-letters": () => DeadLetters.refresh(),
   logs: async () => {},
@@ -19,6 +19,7 @@ function show(view) {
     document.getElementById("view-" + name).hidden = name !== view;
   }
   document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
+  if (view === "sniffer") Sniffer.draw();
   refresh();
 }
 

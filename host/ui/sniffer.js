@@ -18,6 +18,7 @@ const Sniffer = (() => {
   const hidden = new Set(); // parties unticked
   let controller = null;
   let pending = false;     // a redraw is scheduled
+  let chosen = null;       // the clicked arrow, as "seq receiver", kept across redraws
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(SVG, tag);
@@ -110,7 +111,8 @@ const Sniffer = (() => {
 
   function arrow(e, from, to, y, receiver) {
     const m = e.message;
-    const g = svg("g", { class: "arrow " + e.outcome, "data-performative": m.performative,
+    const key = e.seq + " " + receiver;
+    const g = svg("g", { class: "arrow " + e.outcome + (key === chosen ? " chosen" : ""), "data-performative": m.performative,
       "data-from": m.sender, "data-to": receiver, "data-outcome": e.outcome });
     const label = m.performative + (e.reason ? " ✗ " + e.reason : "");
     if (from === to) {
@@ -128,6 +130,7 @@ const Sniffer = (() => {
     g.addEventListener("click", () => {
       document.querySelectorAll("#sniffer-diagram .arrow.chosen").forEach((a) => a.classList.remove("chosen"));
       g.classList.add("chosen");
+      chosen = key;
       document.getElementById("sniffer-detail").textContent = JSON.stringify(e, null, 2);
     });
     return g;

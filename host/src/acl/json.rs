@@ -111,6 +111,7 @@ impl<C> WireMessage<C> {
             in_reply_to: self.in_reply_to,
             reply_by: self.reply_by,
             hops,
+            trace: None,
         }
     }
 }

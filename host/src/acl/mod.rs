@@ -5,6 +5,7 @@
 //! count among them), the form hosts of a cluster exchange.
 
 pub mod json;
+pub mod trace;
 
 use std::fmt;
 use std::str::FromStr;
@@ -163,6 +164,9 @@ pub struct Message {
     /// How many messages led to this one (host-managed, not visible to agents):
     /// a message sent while handling a message of `n` hops has `n + 1`.
     pub hops: u32,
+    /// The W3C trace it belongs to (host-managed, not visible to agents): a
+    /// client's `traceparent`, inherited by what agents send while handling it.
+    pub trace: Option<trace::TraceContext>,
 }
 
 impl Message {
@@ -182,6 +186,7 @@ impl Message {
             in_reply_to: None,
             reply_by: None,
             hops: 0,
+            trace: None,
         }
     }
 
@@ -193,6 +198,7 @@ impl Message {
         reply.in_reply_to = self.reply_with.clone();
         reply.protocol = self.protocol.clone();
         reply.hops = self.hops.saturating_add(1);
+        reply.trace = self.trace;
         reply
     }
 
@@ -212,6 +218,7 @@ impl Message {
             in_reply_to: self.in_reply_to.clone(),
             reply_by: self.reply_by,
             hops: self.hops,
+            trace: self.trace,
         }
     }
 

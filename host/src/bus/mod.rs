@@ -328,6 +328,7 @@ impl Bus {
                 reason: Some(reason),
                 detail: None,
                 receivers,
+                traceparent: message.trace.map(|t| t.traceparent()),
                 message,
             }
         });

@@ -27,6 +27,7 @@ pub struct MessagingCtx {
     rate: u32,
     bucket: TokenBucket,
     hops: u32,
+    trace: Option<crate::acl::trace::TraceContext>,
     subscriptions: Staged,
 }
 
@@ -50,6 +51,7 @@ impl MessagingCtx {
             rate,
             bucket: TokenBucket::new(rate, rate.saturating_mul(2)),
             hops: 0,
+            trace: None,
             subscriptions,
         }
     }
@@ -64,15 +66,18 @@ impl MessagingCtx {
         }
     }
 
-    /// Set the hop count of the event being handled (0 for timers).
-    pub fn set_hops(&mut self, hops: u32) {
+    /// Set what the event being handled passes on to what the agent sends:
+    /// its hop count (0 for timers) and its trace context.
+    pub fn set_cause(&mut self, hops: u32, trace: Option<crate::acl::trace::TraceContext>) {
         self.hops = hops;
+        self.trace = trace;
     }
 
     /// The message as it leaves this agent, hop count stamped, and whether it is too large.
     fn outgoing(&self, msg: Message) -> (acl::Message, Result<(), SendError>) {
         let mut msg: acl::Message = msg.into();
         msg.hops = self.hops.saturating_add(1);
+        msg.trace = self.trace;
         let size = if msg.byte_size() as u64 > self.max_message_bytes {
             Err(SendError::TooLarge(self.max_message_bytes))
         } else {
@@ -271,7 +276,7 @@ mod tests {
     #[test]
     fn stamps_one_more_hop_than_the_message_being_handled() {
         let (mut m, mut rx, _) = ctx(&["*"]);
-        m.set_hops(7);
+        m.set_cause(7, None);
         m.send(to("pricing-eu")).unwrap().unwrap();
         match rx.try_recv() {
             Some(Event::Message(got)) => assert_eq!(got.hops, 8),

@@ -92,6 +92,9 @@ pub enum Kind {
         /// The whole message, sender stamped, as the API writes messages.
         #[serde(serialize_with = "wire")]
         message: Message,
+        /// The W3C trace the message belongs to, when it has one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        traceparent: Option<String>,
     },
     /// A change in an agent's life.
     Lifecycle {
@@ -262,6 +265,7 @@ impl Events {
             reason: outcome.1,
             detail: None,
             receivers: receivers.to_vec(),
+            traceparent: message.trace.map(|t| t.traceparent()),
             message: message.clone(),
         });
     }
@@ -273,6 +277,7 @@ impl Events {
             reason: Some(reason),
             detail: Some(detail.to_string()),
             receivers: vec![receiver.to_string()],
+            traceparent: message.trace.map(|t| t.traceparent()),
             message: message.clone(),
         });
     }

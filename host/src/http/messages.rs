@@ -3,6 +3,7 @@
 use super::reply::{error, json_reply, parse_json, query_param, read_body, typed_reply, ApiError, Reply};
 use super::{ApiState, DEFAULT_CLIENT, MAX_BODY_BYTES, MAX_WAIT_MS};
 use crate::acl::json::WireMessage;
+use crate::acl::trace::TraceContext;
 use crate::bus::dead_letters::Reason;
 use crate::bus::BusError;
 use hyper::body::Incoming;
@@ -26,6 +27,9 @@ fn wait_ms(query: Option<&str>) -> Result<Option<u64>, ApiError> {
 /// Send the message in the body; wait for the reply when asked to.
 pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let wait = wait_ms(req.uri().query())?;
+    // the caller's trace, if it sent a valid `traceparent` (one that is not is ignored, as W3C Trace Context says)
+    let trace =
+        req.headers().get("traceparent").and_then(|v| v.to_str().ok()).and_then(|v| TraceContext::parse(v).ok());
     let body = read_body(req, MAX_BODY_BYTES, state.timeouts.body).await?;
     let wire: WireMessage = parse_json(&body, "ACL message")?;
     let bus = state.platform.runtime.bus();
@@ -46,6 +50,7 @@ pub async fn post(state: &ApiState, req: Request<Incoming>) -> Result<Reply, Api
     }
     let mut msg =
         wire.into_message(sender.clone()).map_err(|e| error(StatusCode::BAD_REQUEST, "bad-message", &e.to_string()))?;
+    msg.trace = trace;
     let conversation_id = msg.conversation_id.get_or_insert_with(|| bus.fresh_id("conv")).clone();
     let Some(wait) = wait else {
         // a reply to a client that does not wait is recorded as unclaimed, not refused to its agent

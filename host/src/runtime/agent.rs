@@ -229,8 +229,8 @@ impl LiveAgent {
     pub fn handle(&mut self, event: Event, deadline: Instant) -> Option<Failed> {
         let (outcome, request) = match event {
             Event::Message(msg) => {
-                let hops = msg.hops;
-                self.store.data_mut().messaging.set_hops(hops);
+                let (hops, trace) = (msg.hops, msg.trace);
+                self.store.data_mut().messaging.set_cause(hops, trace);
                 let wit_msg: crate::bindings::caxton::agent::types::Message = (*msg).into();
                 let outcome = self.call("handle-message", Counted::Message, deadline, |a, s| {
                     a.caxton_agent_guest().call_handle_message(s, &wit_msg)
@@ -238,7 +238,7 @@ impl LiveAgent {
                 // the message goes back to host form only when a failure must answer it
                 let request = match outcome {
                     Ok(Ok(())) => None,
-                    _ => Some(Message { hops, ..wit_msg.into() }),
+                    _ => Some(Message { hops, trace, ..wit_msg.into() }),
                 };
                 (outcome, request)
             }
@@ -246,7 +246,7 @@ impl LiveAgent {
                 if !self.store.data_mut().timers.take_fired(id) {
                     return None;
                 }
-                self.store.data_mut().messaging.set_hops(0);
+                self.store.data_mut().messaging.set_cause(0, None);
                 (
                     self.call("handle-timer", Counted::Timer, deadline, |a, s| {
                         a.caxton_agent_guest().call_handle_timer(s, id)

@@ -488,3 +488,43 @@ fn a_clustered_host_removes_agents_and_stops_on_sigterm_and_the_others_see_it_le
     assert!(status.success(), "{status:?}");
     pair.a.wait_for("b", "text-processor", false);
 }
+
+#[test]
+fn a_callers_trace_context_crosses_hosts_with_the_messages_of_its_conversation() {
+    use std::io::{Read, Write};
+    component("text_processor");
+    let pair = Pair::start("policies/demo.toml", "counter", "text-processor");
+    pair.a.wait_for("b", "text-processor", true);
+    // watch host b's event stream; it opens with `event: ready` once the watcher is in place
+    let mut watch = std::net::TcpStream::connect(&pair.b.addr).unwrap();
+    write!(watch, "GET /v1/events?kind=message HTTP/1.1\r\nHost: {}\r\n\r\n", pair.b.addr).unwrap();
+    watch.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let read_until =
+        |seen: &mut Vec<u8>, watch: &mut std::net::TcpStream, chunk: &mut [u8], wanted: &str, times: usize| {
+            while String::from_utf8_lossy(seen).matches(wanted).count() < times {
+                let n = watch.read(chunk).expect("host b's event stream went quiet");
+                assert!(n > 0, "host b's event stream ended");
+                seen.extend_from_slice(&chunk[..n]);
+            }
+        };
+    read_until(&mut seen, &mut watch, &mut chunk, "event: ready", 1);
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let body = uppercase("traced").to_string();
+    let mut client = std::net::TcpStream::connect(&pair.a.addr).unwrap();
+    write!(
+        client,
+        "POST /v1/messages?wait_ms=10000 HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\ntraceparent: {traceparent}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        pair.a.addr,
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("TRACED"), "{answer}");
+    // on host b: the request delivered from host a, and text-processor's inform, both in the caller's trace
+    read_until(&mut seen, &mut watch, &mut chunk, traceparent, 2);
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains(r#""performative":"request""#) && text.contains(r#""performative":"inform""#), "{text}");
+}

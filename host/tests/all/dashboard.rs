@@ -84,6 +84,20 @@ async fn text_containing(client: &Client, css: &str, wanted: &str) -> String {
     panic!("`{css}` never contained `{wanted}`; last: {last}");
 }
 
+/// Click `css` once it appears; a live view may redraw it between finding and clicking, so
+/// a stale element is found again (the bound only stops a broken test).
+async fn click(client: &Client, css: &str) {
+    for _ in 0..50 {
+        match find(client, css).await.click().await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference => {}
+            Err(e) => panic!("cannot click `{css}`: {e}"),
+        }
+    }
+    panic!("`{css}` went stale 50 times in a row");
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let dir: PathBuf = root().join("target/ui-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -144,12 +158,11 @@ async fn the_dashboard_signs_in_shows_the_society_and_sniffs_a_conversation() {
         "#sniffer-diagram .arrow[data-performative='request'][data-from='http-client'][data-to='text-processor']",
     )
     .await;
-    let inform = find(
+    click(
         &client,
         "#sniffer-diagram .arrow[data-performative='inform'][data-from='text-processor'][data-to='http-client']",
     )
     .await;
-    inform.click().await.unwrap();
     text_containing(&client, "#sniffer-detail", "HELLO DASHBOARD").await;
     screenshot(&client, "sniffer").await;
 
@@ -157,12 +170,12 @@ async fn the_dashboard_signs_in_shows_the_society_and_sniffs_a_conversation() {
     compose(&client, "nobody", r#"{"note":"for nobody"}"#, "").await;
     text_containing(&client, "#compose-reply", "no-such-agent").await;
     tab(&client, "dead-letters").await;
-    find(&client, "#dead-letters-table tr[data-dead-letter]").await.click().await.unwrap();
+    click(&client, "#dead-letters-table tr[data-dead-letter]").await;
     text_containing(&client, "#dead-letter-detail", "for nobody").await;
     screenshot(&client, "dead-letters").await;
 
     tab(&client, "conversations").await;
-    find(&client, "#conversations-table tr[data-conversation]").await.click().await.unwrap();
+    click(&client, "#conversations-table tr[data-conversation]").await;
     text_containing(&client, "#conversation-detail", "fipa-request, done").await;
     screenshot(&client, "conversations").await;
 

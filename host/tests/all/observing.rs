@@ -239,3 +239,47 @@ fn caxton_watch_prints_events_live_and_follows_filters() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`gossip` is not an event kind"));
 }
+
+#[test]
+fn a_callers_traceparent_follows_the_conversation_from_agent_to_agent() {
+    let api = Api::start();
+    for name in ["relay-a", "relay-b"] {
+        let (status, body) = api.deploy(name, "relay", json!({ "messaging": {}, "kv-store": {} }), json!({}));
+        assert_eq!(status, 201, "{body}");
+    }
+    let watch = Watch::open(&api, "kind=message");
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let body = json!({ "performative": "request", "receiver": "relay-a",
+                       "content": { "action": "count", "via": "relay-b" } })
+    .to_string();
+    let request = format!(
+        "POST /v1/messages?wait_ms=10000 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\ntraceparent: {traceparent}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        api.addr,
+        body.len()
+    );
+    let (status, reply) = api.raw(request.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{reply}");
+    // client → relay-a → relay-b → relay-a → client: four messages, one trace
+    let mut hops = Vec::new();
+    while hops.len() < 4 {
+        let event = watch.until(|name, _| name == "message");
+        hops.push((event["message"]["sender"].clone(), event["receivers"][0].clone(), event["traceparent"].clone()));
+    }
+    let parties: Vec<(&str, &str)> = hops.iter().map(|(s, r, _)| (s.as_str().unwrap(), r.as_str().unwrap())).collect();
+    assert_eq!(
+        parties,
+        [("http-client", "relay-a"), ("relay-a", "relay-b"), ("relay-b", "relay-a"), ("relay-a", "http-client")]
+    );
+    for (_, _, trace) in &hops {
+        assert_eq!(
+            trace.as_str(),
+            Some(traceparent),
+            "every message of the chain carries the caller's trace: {hops:?}"
+        );
+    }
+    // without the header (or with one that is not a traceparent) a message belongs to no trace
+    let plain = json!({ "performative": "request", "receiver": "relay-b", "content": { "action": "total" } });
+    assert_eq!(api.admin("POST", "/v1/messages?wait_ms=10000", &plain).0, 200);
+    let untraced = watch.until(|name, _| name == "message");
+    assert!(untraced.get("traceparent").is_none(), "{untraced}");
+}
