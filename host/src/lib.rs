@@ -17,8 +17,9 @@
 //! 1. Leaves, which use nothing else in the crate: [`acl`] (the message),
 //!    [`interfaces`] (what Caxton serves and what an import means), [`glob`],
 //!    [`rate`], [`ids`], [`component`], [`datadir`], [`name_locks`], [`blocking`].
-//! 2. [`protocol`] (the FIPA interaction protocols the host enforces) and
-//!    [`events`] (the event stream and agents' log rings); both use `acl`.
+//! 2. [`protocol`] (the FIPA interaction protocols the host enforces),
+//!    [`events`] (the event stream and agents' log rings) and [`traces`]
+//!    (OpenTelemetry spans of handled events and their export); all use `acl`.
 //! 3. [`policy`] (deployment files and grants), [`bus`] and [`store`].
 //! 4. [`bindings`] (the WIT world and its conversions) and [`journal`].
 //! 5. [`capability`], which serves the granted interfaces to an agent.
@@ -53,3 +54,4 @@ pub mod rate;
 pub mod registry;
 pub mod runtime;
 pub mod store;
+pub mod traces;

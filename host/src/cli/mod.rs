@@ -59,6 +59,11 @@ pub enum Command {
         /// instance pool), up to 100,000. Beyond about 13,000, raise the kernel's `vm.max_map_count` too.
         #[arg(long, default_value_t = 1_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
         instance_pool: u32,
+        /// Export a span per handled message or timer to this OpenTelemetry
+        /// collector over OTLP/HTTP, e.g. `http://127.0.0.1:4318` (spans go to
+        /// `/v1/traces` under it). Without it no span is made.
+        #[arg(long, value_name = "URL")]
+        otlp_endpoint: Option<String>,
         /// Joining a cluster of hosts over NATS.
         #[command(flatten)]
         cluster: serve::ClusterArgs,
@@ -251,6 +256,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             body_timeout_ms,
             max_component_bytes,
             instance_pool,
+            otlp_endpoint,
             cluster,
         } => {
             let timeouts = crate::http::Timeouts {
@@ -266,6 +272,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 timeouts,
                 max_component_bytes,
                 instance_pool,
+                otlp_endpoint,
                 cluster,
             })
         }

@@ -100,19 +100,54 @@ pub struct Options {
     pub timeouts: crate::http::Timeouts,
     pub max_component_bytes: usize,
     pub instance_pool: u32,
+    pub otlp_endpoint: Option<String>,
     pub cluster: ClusterArgs,
 }
 
 pub fn run(options: Options) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+    let traces = match &options.otlp_endpoint {
+        Some(url) => {
+            let instance = options.cluster.host_id.as_deref().unwrap_or("caxton");
+            Some(crate::traces::TraceExport::start(url, instance)?)
+        }
+        None => None,
+    };
+    init_logging(traces.as_ref());
+    if let Some(traces) = &traces {
+        tracing::info!("exporting a span per handled message to {}", traces.endpoint());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
+    let served = runtime.block_on(serve(options));
+    drop(runtime);
+    // after the runtime: what the last events made is still sent
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Log lines to stderr (`RUST_LOG` filters them, `info` by default) and, with
+/// an exporter, handling spans to it; the log never shows handling spans.
+fn init_logging(traces: Option<&crate::traces::TraceExport>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let mut logged = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if let Ok(no_spans) = format!("{}=off", crate::traces::TARGET).parse() {
+        logged = logged.add_directive(no_spans);
+    }
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // colour codes only for a terminal, not in a log file or a journal
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
-    runtime.block_on(serve(options))?;
-    Ok(ExitCode::SUCCESS)
+        .with_filter(logged);
+    let spans = traces.map(|t| {
+        t.layer().with_filter(
+            tracing_subscriber::filter::Targets::new().with_target(crate::traces::TARGET, tracing::Level::INFO),
+        )
+    });
+    tracing_subscriber::registry().with(log).with(spans).init();
 }
 
 async fn serve(options: Options) -> anyhow::Result<()> {

@@ -19,6 +19,7 @@ use crate::capability::{
 };
 use crate::policy::{AgentSpec, LogLevel};
 use crate::store::KvBackend;
+use crate::traces::Handling;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -180,6 +181,8 @@ pub struct LiveAgent {
     env: AgentEnv,
     store: Store<AgentState>,
     agent: Agent,
+    /// Fuel the last export call burned.
+    last_fuel: u64,
 }
 
 impl LiveAgent {
@@ -204,7 +207,7 @@ impl LiveAgent {
                 return Err(RuntimeError::Instantiate { agent: name, message: failure.message });
             }
         };
-        let mut live = LiveAgent { env, store, agent };
+        let mut live = LiveAgent { env, store, agent, last_fuel: 0 };
         let deadline = deadline_from_now(&limits);
         live.call("init", Counted::Neither, deadline, |a, s| a.caxton_agent_guest().call_init(s))
             .and_then(|r| r.map_err(|m| CallFailure::new(FailureReason::HandlerError, m)))
@@ -227,10 +230,11 @@ impl LiveAgent {
     /// with the message it failed (for the caller to answer with a `failure`
     /// and dead-letter, unless the call was abandoned and answered already).
     pub fn handle(&mut self, event: Event, deadline: Instant) -> Option<Failed> {
-        let (outcome, request) = match event {
+        let (outcome, request, span) = match event {
             Event::Message(msg) => {
+                let span = Handling::message(&self.env.spec.name, &msg);
                 let (hops, trace) = (msg.hops, msg.trace);
-                self.store.data_mut().messaging.set_cause(hops, trace);
+                self.store.data_mut().messaging.set_cause(hops, span.context_for_sends(trace));
                 let wit_msg: crate::bindings::caxton::agent::types::Message = (*msg).into();
                 let outcome = self.call("handle-message", Counted::Message, deadline, |a, s| {
                     a.caxton_agent_guest().call_handle_message(s, &wit_msg)
@@ -240,23 +244,25 @@ impl LiveAgent {
                     Ok(Ok(())) => None,
                     _ => Some(Message { hops, trace, ..wit_msg.into() }),
                 };
-                (outcome, request)
+                (outcome, request, span)
             }
             Event::Timer(id) => {
                 if !self.store.data_mut().timers.take_fired(id) {
                     return None;
                 }
-                self.store.data_mut().messaging.set_cause(0, None);
-                (
-                    self.call("handle-timer", Counted::Timer, deadline, |a, s| {
-                        a.caxton_agent_guest().call_handle_timer(s, id)
-                    }),
-                    None,
-                )
+                let span = Handling::timer(&self.env.spec.name, id);
+                self.store.data_mut().messaging.set_cause(0, span.context_for_sends(None));
+                let outcome = self.call("handle-timer", Counted::Timer, deadline, |a, s| {
+                    a.caxton_agent_guest().call_handle_timer(s, id)
+                });
+                (outcome, None, span)
             }
         };
         let failure = match outcome {
-            Ok(Ok(())) => return None,
+            Ok(Ok(())) => {
+                span.finish(self.last_fuel, None);
+                return None;
+            }
             Ok(Err(message)) => {
                 let failure = CallFailure::new(FailureReason::HandlerError, message);
                 self.env.failed(&failure);
@@ -264,6 +270,7 @@ impl LiveAgent {
             }
             Err(failure) => failure, // counted by `call`
         };
+        span.finish(self.last_fuel, Some(failure.reason.as_str()));
         Some(Failed { failure, request })
     }
 
@@ -290,6 +297,7 @@ impl LiveAgent {
         let budget = arm(&mut self.store, &self.env.spec, deadline, started);
         let result = f(&self.agent, &mut self.store);
         let fuel = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        self.last_fuel = fuel;
         let memory = self.store.data().limiter.used() as u64;
         let took = started.elapsed();
         let result = result.map_err(|e| {

@@ -30,6 +30,7 @@ mod scheduling;
 mod standard;
 mod supervision;
 mod support;
+mod traces;
 mod trust;
 mod virtual_agents;
 mod virtual_cluster;

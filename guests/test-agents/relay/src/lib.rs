@@ -4,6 +4,7 @@
 //!
 //! - `{"action":"count","via":B}` from anyone: asks B to count, and answers the
 //!   asker with B's answer once it comes (a `failure` if B cannot be asked);
+//!   `"via":"B,C"` asks B to count via C, and so on down the chain;
 //! - `{"action":"count"}`: adds one to the kv counter `count`, answers the total;
 //! - `{"action":"total"}`: answers the counter without changing it.
 use caxton_sdk::{json, kv, Agent, Message, Performative, Value};
@@ -26,7 +27,12 @@ fn pass_on(msg: Message, via: &str) -> Result<(), String> {
         n.set(n.get() + 1);
         format!("relay-{}", n.get())
     });
-    let mut ask = Message::new(Performative::Request, via, &json!({ "action": "count" }));
+    let ask_for = match via.split_once(',') {
+        Some((_, rest)) => json!({ "action": "count", "via": rest }),
+        None => json!({ "action": "count" }),
+    };
+    let next = via.split(',').next().unwrap_or(via);
+    let mut ask = Message::new(Performative::Request, next, &ask_for);
     ask.conversation_id = msg.conversation_id.clone();
     ask.reply_with = Some(key.clone());
     match caxton_sdk::send(ask) {
@@ -34,7 +40,7 @@ fn pass_on(msg: Message, via: &str) -> Result<(), String> {
             PENDING.with(|p| p.borrow_mut().insert(key, msg));
             Ok(())
         }
-        Err(e) => caxton_sdk::send(msg.failure(&format!("cannot ask `{via}`: {e}"))),
+        Err(e) => caxton_sdk::send(msg.failure(&format!("cannot ask `{next}`: {e}"))),
     }
 }
 

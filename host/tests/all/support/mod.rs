@@ -7,6 +7,7 @@
 pub mod api;
 pub mod hostile_wat;
 pub mod nats;
+pub mod otlp;
 pub mod process;
 
 use caxton::acl::{Message, Performative};
