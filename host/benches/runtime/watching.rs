@@ -3,11 +3,10 @@
 //! The same `request` → `inform` round trip between the bench and one
 //! `bus-probe` agent in three arms: with a watcher of the event stream that
 //! turns each event into its SSE frame's JSON, as `GET /v1/events` does (two
-//! events per trip: the request and the inform); with a span per handled
-//! message exported over OTLP/HTTP to a receiver in this process, as
-//! `caxton serve --otlp-endpoint` does; and with neither (one atomic load per
-//! message, one cached callsite check per handled one). The arms' order
-//! rotates by round.
+//! events per trip: the request and the inform); on a runtime that makes a
+//! span per handled message and exports it over OTLP/HTTP to a receiver in
+//! this process, as `caxton serve --otlp-endpoint` does; and with neither
+//! (one atomic load per message). The arms' order rotates by round.
 
 use super::common::{percentile, table, Row};
 use super::protocols::{round_trips, TRIPS};
@@ -16,8 +15,6 @@ use caxton::events::Next;
 use caxton::runtime::{Runtime, RuntimeConfig};
 use caxton::store::memory::MemoryStore;
 use std::sync::Arc;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::Layer;
 
 const SECTION: &str = "## Watching";
 const ROUNDS: usize = 6;
@@ -55,24 +52,19 @@ pub fn run(tokio: &tokio::runtime::Runtime, write: bool) {
     let rt = Runtime::new(RuntimeConfig { pool: POOL, ..RuntimeConfig::new(Arc::new(MemoryStore::new())) }).unwrap();
     let mut rx = hop::client(&rt, 16);
     tokio.block_on(rt.deploy_bytes(probe_spec("responder"), hop::probe_bytes())).unwrap();
-    // the exporter stays installed; its filter lets handling spans through in the traced arm only
+    // the same, on a runtime whose handled messages are spans exported over OTLP
     let export = caxton::traces::TraceExport::start(&sink(tokio), "bench").unwrap();
-    let (filter, switch) = tracing_subscriber::reload::Layer::new(tracing_subscriber::filter::Targets::new());
-    let subscriber = tracing_subscriber::registry().with(export.layer().with_filter(filter));
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let traces = Some(export.tracer());
+    let traced_rt =
+        Runtime::new(RuntimeConfig { pool: POOL, traces, ..RuntimeConfig::new(Arc::new(MemoryStore::new())) }).unwrap();
+    let mut traced_rx = hop::client(&traced_rt, 16);
+    tokio.block_on(traced_rt.deploy_bytes(probe_spec("responder"), hop::probe_bytes())).unwrap();
     let (mut watched, mut traced, mut neither, mut framed) = (vec![], vec![], vec![], 0u64);
     for round in 0..ROUNDS {
         println!("watching round {} of {ROUNDS}…", round + 1);
         let mut arms = [Arm::Neither, Arm::Watched, Arm::Traced];
         arms.rotate_left(round % 3);
         for arm in arms {
-            let spans = match arm {
-                Arm::Traced => {
-                    tracing_subscriber::filter::Targets::new().with_target(caxton::traces::TARGET, tracing::Level::INFO)
-                }
-                _ => tracing_subscriber::filter::Targets::new(),
-            };
-            switch.reload(spans).unwrap();
             let watcher = (arm == Arm::Watched).then(|| {
                 let mut watcher = rt.bus().events().watch();
                 tokio.spawn(async move {
@@ -91,7 +83,10 @@ pub fn run(tokio: &tokio::runtime::Runtime, write: bool) {
                     }
                 })
             });
-            let trips = tokio.block_on(round_trips(&rt, &mut rx, "responder", None));
+            let trips = match arm {
+                Arm::Traced => tokio.block_on(round_trips(&traced_rt, &mut traced_rx, "responder", None)),
+                _ => tokio.block_on(round_trips(&rt, &mut rx, "responder", None)),
+            };
             if let Some(task) = watcher {
                 framed += tokio.block_on(task).unwrap();
             }
@@ -102,7 +97,7 @@ pub fn run(tokio: &tokio::runtime::Runtime, write: bool) {
             }
         }
     }
-    switch.reload(tracing_subscriber::filter::Targets::new()).unwrap();
+    drop(traced_rt);
     export.shutdown();
     let rows = [
         Row {
@@ -139,11 +134,11 @@ pub fn run(tokio: &tokio::runtime::Runtime, write: bool) {
         "\nMethod. The bench sends `bus-probe` a `request` (`ping`) and waits for its `inform`, \
          {TRIPS} times per round and arm, one at a time, in the same process; in the watched arm a \
          watcher of the event stream writes each event as the JSON of its SSE frame, as `GET \
-         /v1/events` does ({framed} frames in all); in the traced arm the responder's handling of \
-         each request is a span exported over OTLP/HTTP (protobuf, in batches) to a receiver in \
-         this process, as `caxton serve --otlp-endpoint` does; the peer has neither (the exporter \
-         is installed but filtered off, as in a server without the flag it is absent). {ROUNDS} \
-         rounds, the arms' order rotating. Goal ≤ 1.15× each.\n"
+         /v1/events` does ({framed} frames in all); in the traced arm the same trip goes to a \
+         second runtime, set up alike, whose responder's handling of each request is a span \
+         exported over OTLP/HTTP (protobuf, in batches) to a receiver in this process, as \
+         `caxton serve --otlp-endpoint` does; the peer has neither. {ROUNDS} rounds, the arms' \
+         order rotating. Goal ≤ 1.15× each.\n"
     ));
     if write {
         super::common::write_section(SECTION, &section);

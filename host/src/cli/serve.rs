@@ -105,21 +105,26 @@ pub struct Options {
 }
 
 pub fn run(options: Options) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        // colour codes only for a terminal, not in a log file or a journal
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    // made before tokio starts: the exporter's HTTP client runs its own
     let traces = match &options.otlp_endpoint {
         Some(url) => {
             let instance = options.cluster.host_id.as_deref().unwrap_or("caxton");
-            Some(crate::traces::TraceExport::start(url, instance)?)
+            let export = crate::traces::TraceExport::start(url, instance)?;
+            tracing::info!("exporting a span per handled message to {}", export.endpoint());
+            Some(export)
         }
         None => None,
     };
-    init_logging(traces.as_ref());
-    if let Some(traces) = &traces {
-        tracing::info!("exporting a span per handled message to {}", traces.endpoint());
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
-    let served = runtime.block_on(serve(options));
+    let served = runtime.block_on(serve(options, traces.as_ref().map(crate::traces::TraceExport::tracer)));
     drop(runtime);
-    // after the runtime: what the last events made is still sent
+    // after the agents stopped: the spans of their last events are sent too
     if let Some(traces) = traces {
         traces.shutdown();
     }
@@ -127,30 +132,7 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Log lines to stderr (`RUST_LOG` filters them, `info` by default) and, with
-/// an exporter, handling spans to it; the log never shows handling spans.
-fn init_logging(traces: Option<&crate::traces::TraceExport>) {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    let mut logged = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if let Ok(no_spans) = format!("{}=off", crate::traces::TARGET).parse() {
-        logged = logged.add_directive(no_spans);
-    }
-    let log = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        // colour codes only for a terminal, not in a log file or a journal
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(logged);
-    let spans = traces.map(|t| {
-        t.layer().with_filter(
-            tracing_subscriber::filter::Targets::new().with_target(crate::traces::TARGET, tracing::Level::INFO),
-        )
-    });
-    tracing_subscriber::registry().with(log).with(spans).init();
-}
-
-async fn serve(options: Options) -> anyhow::Result<()> {
+async fn serve(options: Options, traces: Option<crate::traces::Tracer>) -> anyhow::Result<()> {
     let token = read_token(options.token_file.as_deref())?;
     let cluster_config = options.cluster.config()?;
     let (deployment, listen, data) = (options.deployment.clone(), options.listen.as_str(), options.data.as_path());
@@ -167,6 +149,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         dead_letter_log: Some(journal.clone()),
         max_component_bytes: options.max_component_bytes,
         pool: crate::runtime::engine::PoolSize { instances: options.instance_pool },
+        traces,
         ..RuntimeConfig::new(Arc::new(kv))
     })?);
     let cluster = match cluster_config {

@@ -50,6 +50,8 @@ pub struct AgentEnv {
     pub timers: Arc<crate::capability::timers::AgentTimers>,
     /// Its topic subscriptions, staged while its `init` runs before registration.
     pub subscriptions: crate::bus::topics::Staged,
+    /// Where the spans of the events it handles go, if anywhere.
+    pub traces: Option<crate::traces::Tracer>,
 }
 
 impl AgentEnv {
@@ -232,7 +234,7 @@ impl LiveAgent {
     pub fn handle(&mut self, event: Event, deadline: Instant) -> Option<Failed> {
         let (outcome, request, span) = match event {
             Event::Message(msg) => {
-                let span = Handling::message(&self.env.spec.name, &msg);
+                let span = Handling::message(self.env.traces.as_ref(), &self.env.spec.name, &msg);
                 let (hops, trace) = (msg.hops, msg.trace);
                 self.store.data_mut().messaging.set_cause(hops, span.context_for_sends(trace));
                 let wit_msg: crate::bindings::caxton::agent::types::Message = (*msg).into();
@@ -250,7 +252,7 @@ impl LiveAgent {
                 if !self.store.data_mut().timers.take_fired(id) {
                     return None;
                 }
-                let span = Handling::timer(&self.env.spec.name, id);
+                let span = Handling::timer(self.env.traces.as_ref(), &self.env.spec.name, id);
                 self.store.data_mut().messaging.set_cause(0, span.context_for_sends(None));
                 let outcome = self.call("handle-timer", Counted::Timer, deadline, |a, s| {
                     a.caxton_agent_guest().call_handle_timer(s, id)

@@ -50,6 +50,7 @@ pub(super) struct Parts {
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) scheduler: super::scheduler::Handle,
     pub(super) timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
+    pub(super) traces: Option<crate::traces::Tracer>,
 }
 
 /// The agent types of a runtime and their active instances.
@@ -393,6 +394,7 @@ impl AgentTypes {
             runtime: self.parts.runtime.clone(),
             scheduler: self.parts.scheduler.clone(),
             timer_log: self.parts.timer_log.clone(),
+            traces: self.parts.traces.clone(),
             inherited: lock(&t.parked).remove(key),
         };
         let cell = parts.build(t.pre.clone());
@@ -550,6 +552,7 @@ impl super::Runtime {
                 runtime: tokio::runtime::Handle::current(),
                 scheduler: self.scheduler.handle(),
                 timer_log: self.timer_log.clone(),
+                traces: self.traces.clone(),
             });
             let activator: std::sync::Weak<dyn crate::bus::activation::Activator> = Arc::downgrade(&types) as _;
             self.bus.set_activator(activator);

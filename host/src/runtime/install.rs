@@ -51,6 +51,7 @@ pub(super) struct EnvParts {
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) scheduler: Handle,
     pub(super) timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
+    pub(super) traces: Option<crate::traces::Tracer>,
     /// The timers of the version being replaced, which carry over (if this
     /// version fails to start, the runtime points them back at the old one).
     pub(super) inherited: Option<Arc<crate::capability::timers::AgentTimers>>,
@@ -86,6 +87,7 @@ impl EnvParts {
                     dropped_lines: Arc::new(std::sync::atomic::AtomicU64::new(0)),
                     timers,
                     subscriptions: crate::bus::topics::Staged::new(),
+                    traces: self.traces,
                 }
             },
             capacity,

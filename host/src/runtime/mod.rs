@@ -167,6 +167,8 @@ pub struct RuntimeConfig {
     pub dead_letter_log: Option<Arc<dyn crate::bus::dead_letters::DeadLetterLog>>,
     /// Largest component deployed, in bytes.
     pub max_component_bytes: usize,
+    /// Where a span per handled message or timer goes; `None` makes none.
+    pub traces: Option<crate::traces::Tracer>,
 }
 
 impl RuntimeConfig {
@@ -181,6 +183,7 @@ impl RuntimeConfig {
             timer_log: None,
             dead_letter_log: None,
             max_component_bytes: component::MAX_COMPONENT_BYTES,
+            traces: None,
         }
     }
 }
@@ -236,6 +239,7 @@ pub struct Runtime {
     agents: Mutex<HashMap<String, Running>>,
     compiles: tokio::sync::Semaphore,
     timer_log: Option<Arc<dyn crate::capability::timers::TimerLog>>,
+    traces: Option<crate::traces::Tracer>,
     compile_timeout_micros: std::sync::atomic::AtomicU64,
     linked: Linked,
     scheduler: scheduler::Scheduler,
@@ -259,6 +263,7 @@ impl Runtime {
             agents: Mutex::new(HashMap::new()),
             compiles: tokio::sync::Semaphore::new(PARALLEL_COMPILES),
             timer_log: config.timer_log,
+            traces: config.traces,
             compile_timeout_micros: std::sync::atomic::AtomicU64::new(config.compile_timeout.as_micros() as u64),
             linked: Linked::default(),
             scheduler: scheduler::Scheduler::new().map_err(|e| RuntimeError::Internal(e.to_string()))?,
@@ -401,6 +406,7 @@ impl Runtime {
             runtime: tokio::runtime::Handle::current(),
             scheduler: self.scheduler.handle(),
             timer_log: self.timer_log.clone(),
+            traces: self.traces.clone(),
             inherited: inherited.filter(|_| replace),
         };
         let Started { cell, capabilities, digest } = match self.start_version(&spec, parts, bytes).await {
