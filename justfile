@@ -20,16 +20,11 @@ build-guests:
         cp "{{guest_release}}/$name.wasm" "components/$name.wasm"
         printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
     done
-    # Python agents: componentize-py (installed when missing); only the world's own imports
+    # Python agents: componentize-py (installed when missing)
     if compgen -G "guests/python/*/app.py" >/dev/null; then
         PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
         command -v componentize-py >/dev/null || { echo "installing componentize-py…"; python3 -m pip install --quiet componentize-py; hash -r; }
-        for app in guests/python/*/app.py; do
-            dir=$(dirname "$app"); name=$(basename "$dir" | tr '-' '_')_py
-            echo "  building $dir with componentize-py (a CPython component, ~10 s)…"
-            componentize-py -d wit -w agent componentize --stub-wasi -p guests/python -p "$dir" app -o "components/$name.wasm" >/dev/null
-            printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
-        done
+        for app in guests/python/*/app.py; do {{just_executable()}} --justfile {{justfile()}} build-agent "$(dirname "$app")"; done
     fi
     # JavaScript agents: componentize-qjs from npm (installed into guests/js when missing)
     if compgen -G "guests/js/*/app.js" >/dev/null; then
@@ -37,14 +32,40 @@ build-guests:
             echo "installing componentize-qjs from npm…"
             npm install --prefix guests/js --no-audit --no-fund --loglevel=error
         fi
-        for app in guests/js/*/app.js; do
-            dir=$(dirname "$app"); name=$(basename "$dir" | tr '-' '_')_js
-            echo "  building $dir with componentize-qjs…"
-            guests/js/node_modules/.bin/componentize-qjs --wit wit --js "$app" --module-root guests/js -n agent --sync --stub-wasi --opt-size \
-                -o "components/$name.wasm" >/dev/null
-            printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
-        done
+        for app in guests/js/*/app.js; do {{just_executable()}} --justfile {{justfile()}} build-agent "$(dirname "$app")"; done
     fi
+
+# Build the Python (app.py) or JavaScript (app.js) agent in DIR into components/NAME_py|_js.wasm,
+# against the world in DIR/world.wit: only the capabilities it imports there are imported (an agent
+# without one gets the whole `agent` world: every capability). The WIT is assembled under
+# target/wit/: the agent's world, with this checkout's wit/ and its dependencies as deps/.
+build-agent DIR:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    dir="{{DIR}}"; dir="${dir%/}"; base=$(basename "$dir"); name=$(echo "$base" | tr '-' '_')
+    wit=wit; world=agent
+    if [ -f "$dir/world.wit" ]; then
+        wit="target/wit/$(basename "$(dirname "$dir")")-$base"
+        rm -rf "$wit"; mkdir -p "$wit/deps/caxton-agent"
+        cp wit/*.wit "$wit/deps/caxton-agent/"
+        cp -r wit/deps/. "$wit/deps/"
+        cp "$dir/world.wit" "$wit/"
+    fi
+    mkdir -p components
+    if [ -f "$dir/app.py" ]; then
+        out="components/${name}_py.wasm"
+        echo "  building $dir with componentize-py (a CPython component, ~10 s)…"
+        PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+        componentize-py -d "$wit" -w "$world" componentize --stub-wasi -p "$(dirname "$dir")" -p "$dir" app -o "$out" >/dev/null
+    elif [ -f "$dir/app.js" ]; then
+        out="components/${name}_js.wasm"
+        echo "  building $dir with componentize-qjs…"
+        {{justfile_directory()}}/guests/js/node_modules/.bin/componentize-qjs --wit "$wit" --js "$dir/app.js" \
+            --module-root "$(dirname "$dir")" -n "$world" --sync --stub-wasi --opt-size -o "$out" >/dev/null
+    else
+        echo "error: $dir has neither app.py nor app.js" >&2; exit 1
+    fi
+    printf '  %-28s %8d bytes\n' "$out" "$(stat -c %s "$out")"
 
 # Plug library components into the agents that import them (wasm-tools compose).
 compose: build-guests

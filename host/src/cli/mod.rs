@@ -177,6 +177,12 @@ pub enum Command {
         /// The root of the Caxton checkout.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The capabilities it may call (`messaging`, `timers`, `kv-store`, `logging`): its
+        /// deployment grants exactly these, and a Python or JavaScript agent's world imports
+        /// only these. `messaging` is always included: the scaffold answers requests.
+        #[arg(long = "capability", value_name = "CAP,…", value_delimiter = ',', default_value = "messaging",
+              value_parser = new::parse_capability)]
+        capabilities: Vec<crate::interfaces::Capability>,
     },
     /// Show a component's imports (with the capability each needs) and exports.
     Inspect {
@@ -295,7 +301,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy { file, name, policy, output } => deploy::deploy(&file, &name, &policy, &output),
         Command::Remove { name, keep_state, output } => deploy::remove(&name, keep_state, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
-        Command::New { lang, name, dir } => new::new(lang, &name, &dir),
+        Command::New { lang, name, dir, capabilities } => new::new(lang, &name, &dir, &capabilities),
         Command::Policy { command: PolicyCommand::Check { file, data, max_component_bytes } } => {
             inspect::policy_check(&file, &data, max_component_bytes)
         }

@@ -1,6 +1,7 @@
 //! `caxton new`: scaffold an agent that builds with `just build-guests` and
 //! answers a request without edits.
 
+use crate::interfaces::Capability;
 use anyhow::{bail, Context};
 use std::path::Path;
 use std::process::ExitCode;
@@ -51,8 +52,10 @@ caxton_sdk::agent!({type_name});
 "#;
 
 const APP_PY: &str = r#""""{name}: answers every request with an `inform` that echoes its content.
-Edit `handle_message` to make it do something; the other capabilities are in
-`wit_world.imports` (kv_store, timers, logging); `caxton_helpers` is in guests/python."""
+Edit `handle_message` to make it do something. It can call the capabilities its
+world.wit imports (as `wit_world.imports.kv_store`, `timers`, `logging`); to use
+another, import it there and grant it in policies/{name}.toml.
+`caxton_helpers` is in guests/python."""
 from caxton_helpers import Agent, json_content, reply
 from wit_world.imports import messaging, types
 
@@ -67,8 +70,10 @@ class Guest(Agent):
 "#;
 
 const APP_JS: &str = r#"// {name}: answers every request with an `inform` that echoes its content.
-// Edit `handleMessage` to make it do something; the other capabilities are
-// imported the same way ("caxton:agent/kv-store@0.1.0", timers, logging).
+// Edit `handleMessage` to make it do something. It can call the capabilities
+// its world.wit imports, imported the same way ("caxton:agent/kv-store@0.1.0",
+// timers, logging); to use another, import it there and grant it in
+// policies/{name}.toml.
 import { send } from "caxton:agent/messaging@0.1.0";
 import { json, profile, reply } from "../caxton.js";
 
@@ -85,11 +90,34 @@ export const guest = {
 };
 "#;
 
-/// Python and JavaScript components import every interface of the world, so they need every grant.
-const ALL_GRANTS: &str = r#"kv-store = {}
-timers = {}
-logging = { max-level = "info" }
+/// The world of a Python or JavaScript agent: the tools that build them import
+/// every interface of the world, so it holds only what the agent calls.
+const WORLD: &str = r#"// The world {name} is built against: the capabilities it may call, and so
+// the only ones its deployment needs to grant. Import another here to use it.
+package caxton-agents:{name};
+
+world agent {
+{imports}    export caxton:agent/guest@0.1.0;
+}
 "#;
+
+/// The grant `caxton new` writes for `capability`.
+fn grant(capability: Capability) -> &'static str {
+    match capability {
+        Capability::Messaging => "messaging = { send-to = [\"*\"] }\n",
+        Capability::Timers => "timers = { max-active = 16 }\n",
+        Capability::KvStore => "kv-store = { quota-bytes = 1_048_576 }\n",
+        Capability::Logging => "logging = { max-level = \"info\" }\n",
+    }
+}
+
+/// `--capability` values: a capability's name (`messaging`, `timers`, `kv-store`, `logging`).
+pub fn parse_capability(name: &str) -> Result<Capability, String> {
+    Capability::ALL.into_iter().find(|c| c.name() == name.trim()).ok_or_else(|| {
+        let names: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+        format!("`{name}` is not a capability; use {}", names.join(", "))
+    })
+}
 
 const POLICY: &str = r#"# Deployment of {name}: `caxton serve --deployment policies/{name}.toml`
 [deployment]
@@ -99,7 +127,6 @@ name = "{name}"
 name = "{name}"
 component = "../components/{component}.wasm"
 [agent.grants]
-messaging = { send-to = ["*"] }
 "#;
 
 fn fill(template: &str, name: &str) -> String {
@@ -123,7 +150,9 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))
 }
 
-pub fn new(lang: Lang, name: &str, root: &Path) -> anyhow::Result<ExitCode> {
+/// Scaffold agent `name` in `lang` under the checkout at `root`, importing and
+/// granted `capabilities` (`messaging` always: the scaffold answers requests).
+pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> anyhow::Result<ExitCode> {
     if !crate::policy::valid_agent_name(name) || name.contains('.') {
         bail!("`{name}` is not a usable agent name: use 1 to 64 characters from a-z, 0-9, `-` and `_`, starting with a letter or digit");
     }
@@ -144,26 +173,34 @@ pub fn new(lang: Lang, name: &str, root: &Path) -> anyhow::Result<ExitCode> {
             bail!("`{}` already exists; pick another name or remove it", existing.display());
         }
     }
-    let policy_text = fill(POLICY, name).replace("{component}", &component);
+    let capabilities: Vec<Capability> =
+        Capability::ALL.into_iter().filter(|c| *c == Capability::Messaging || capabilities.contains(c)).collect();
+    let mut policy_text = fill(POLICY, name).replace("{component}", &component);
+    policy_text.extend(capabilities.iter().map(|c| grant(*c)));
+    let imports: String = capabilities.iter().map(|c| format!("    import {};\n", c.import_name())).collect();
+    let world = fill(WORLD, name).replace("{imports}", &imports);
     match lang {
         Lang::Rust => {
             write_new(&dir.join("Cargo.toml"), &fill(CARGO_TOML, name))?;
             write_new(&dir.join("src/lib.rs"), &fill(LIB_RS, name))?;
-            write_new(&policy, &policy_text)?;
         }
         Lang::Python => {
             write_new(&dir.join("app.py"), &fill(APP_PY, name))?;
-            write_new(&policy, &format!("{policy_text}{ALL_GRANTS}"))?;
+            write_new(&dir.join("world.wit"), &world)?;
         }
         Lang::Js => {
             write_new(&dir.join("app.js"), &fill(APP_JS, name))?;
-            write_new(&policy, &format!("{policy_text}{ALL_GRANTS}"))?;
+            write_new(&dir.join("world.wit"), &world)?;
         }
     }
+    write_new(&policy, &policy_text)?;
     let relative = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
     println!("created {relative} ({lang:?}) and policies/{name}.toml");
     println!("next:");
-    println!("  just build-guests");
+    match lang {
+        Lang::Rust => println!("  just build-guests"),
+        Lang::Python | Lang::Js => println!("  just build-agent {relative}"),
+    }
     println!("  ./target/debug/caxton serve --deployment policies/{name}.toml");
     println!("  ./target/debug/caxton send {name} '{{\"hello\":\"world\"}}' --wait 5000");
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! One conformance suite for every text-processor twin: the same requests get
-//! the same replies whatever language the agent is written in.
+//! the same replies whatever language the agent is written in. Each twin is
+//! granted exactly the capabilities it imports, nothing more.
 
 use crate::support::*;
 use caxton::acl::Performative;
@@ -7,7 +8,7 @@ use serde_json::json;
 
 /// Run the suite against the text-processor built as `components/{component}.wasm`.
 async fn text_processor_conforms(component: &str) {
-    let rt = runtime_with(vec![spec("text-processor", component, all_grants())]).await;
+    let rt = runtime_with(vec![spec("text-processor", component, grants_for(component))]).await;
     let cases = [
         ("uppercase", "data", "hello world", "HELLO WORLD"),
         ("uppercase", "text", "hello world", "HELLO WORLD"),
@@ -55,7 +56,7 @@ async fn the_javascript_text_processor_conforms() {
 
 /// The counter twins keep their count in the kv-store.
 async fn counter_conforms(component: &str) {
-    let rt = runtime_with(vec![spec("counter", component, all_grants())]).await;
+    let rt = runtime_with(vec![spec("counter", component, grants_for(component))]).await;
     for want in 1..=3 {
         let reply = ask(&rt, "counter", json!({ "action": "increment" })).await;
         assert_eq!(content(&reply)["result"]["count"], want, "{component}: {}", reply.content);
@@ -70,7 +71,7 @@ async fn counter_conforms(component: &str) {
 
 /// The ticker twins answer from `handle-timer`.
 async fn ticker_conforms(component: &str) {
-    let rt = runtime_with(vec![spec("ticker", component, all_grants())]).await;
+    let rt = runtime_with(vec![spec("ticker", component, grants_for(component))]).await;
     let reply = ask(&rt, "ticker", json!({ "action": "schedule", "delay_ms": 20 })).await;
     assert_eq!(reply.performative, Performative::Inform, "{component}: {}", reply.content);
     assert_eq!(content(&reply)["result"]["timer"], 1, "{component}: the answer comes from handle-timer");

@@ -19,6 +19,7 @@ mod durability;
 mod failures;
 mod filesystem;
 mod layering;
+mod least_privilege;
 mod lifecycle;
 mod limits;
 mod observing;

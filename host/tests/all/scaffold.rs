@@ -67,8 +67,8 @@ async fn a_new_rust_agent_builds_and_answers_without_edits() {
     assert_eq!(content(&reply)["result"], json!({ "agent": "price-watcher", "echo": { "hello": "world" } }));
 }
 
-/// A checkout with the WIT and the guests workspace file, where `caxton new --lang LANG NAME` ran.
-fn scaffolded(lang: &str, name: &str) -> tempfile::TempDir {
+/// A checkout with the WIT and the guests workspace file, where `caxton new --lang LANG NAME [extra]` ran.
+fn scaffolded(lang: &str, name: &str, extra: &[&str]) -> tempfile::TempDir {
     let checkout = tempfile::tempdir().unwrap();
     let repo = root();
     copy_dir(&repo.join("wit"), &checkout.path().join("wit"));
@@ -82,10 +82,29 @@ fn scaffolded(lang: &str, name: &str) -> tempfile::TempDir {
     let out = Command::new(env!("CARGO_BIN_EXE_caxton"))
         .args(["new", "--lang", lang, name, "--dir"])
         .arg(checkout.path())
+        .args(extra)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     checkout
+}
+
+/// `just build-agent DIR` of this repository's justfile, run in `checkout`.
+fn build_agent(checkout: &Path, dir: &str) -> Command {
+    let mut build = Command::new("just");
+    build.arg("--justfile").arg(root().join("justfile")).arg("--working-directory").arg(checkout);
+    build.args(["build-agent", dir]);
+    build
+}
+
+/// The capabilities a built component imports and those its scaffolded deployment grants.
+fn imported_and_granted(checkout: &Path, name: &str, component: &str) -> (Vec<String>, Vec<String>) {
+    let bytes = std::fs::read(checkout.join("components").join(component)).unwrap();
+    let info = caxton::component::inspect(&bytes).unwrap();
+    let imported = info.imports.iter().filter_map(|i| caxton::interfaces::capability_of(i)).map(|c| c.to_string());
+    let deployment = Deployment::load(&checkout.join(format!("policies/{name}.toml"))).unwrap();
+    let granted = deployment.agents[0].grants.granted().into_iter().map(|c| c.to_string());
+    (imported.collect(), granted.collect())
 }
 
 /// Build with `command` in `checkout`, deploy `policies/NAME.toml` and check the echo reply.
@@ -101,31 +120,34 @@ async fn builds_and_answers(checkout: &Path, name: &str, mut command: Command) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_new_python_agent_builds_and_answers_without_edits() {
-    let checkout = scaffolded("python", "greeter");
-    // built the way `just build-guests` does, finding componentize-py where pip put it
-    let scripts = Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let mut build = Command::new("componentize-py");
-    build
-        .env("PATH", format!("{scripts}:{}", std::env::var("PATH").unwrap_or_default()))
-        .args(["-d", "wit", "-w", "agent", "componentize", "--stub-wasi", "-p", "guests/python"])
-        .args(["-p", "guests/python/greeter", "app"])
-        .args(["-o", "components/greeter_py.wasm"]);
-    builds_and_answers(checkout.path(), "greeter", build).await;
+async fn a_new_python_agent_builds_and_answers_without_edits_importing_only_its_capabilities() {
+    let checkout = scaffolded("python", "greeter", &["--capability", "kv-store,logging"]);
+    let world = std::fs::read_to_string(checkout.path().join("guests/python/greeter/world.wit")).unwrap();
+    assert!(world.contains("import caxton:agent/kv-store@0.1.0;") && !world.contains("timers"), "{world}");
+    builds_and_answers(checkout.path(), "greeter", build_agent(checkout.path(), "guests/python/greeter")).await;
+    let (imported, granted) = imported_and_granted(checkout.path(), "greeter", "greeter_py.wasm");
+    assert_eq!(imported, ["messaging", "kv-store", "logging"]);
+    assert_eq!(granted, imported, "the deployment grants exactly what the agent imports");
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_new_javascript_agent_builds_and_answers_without_edits() {
-    let checkout = scaffolded("js", "js-greeter");
-    // built with the toolchain `just build-guests` installed in the repository
-    let mut build = Command::new(root().join("guests/js/node_modules/.bin/componentize-qjs"));
-    build
-        .args(["--wit", "wit", "--js", "guests/js/js-greeter/app.js", "--module-root", "guests/js"])
-        .args(["-n", "agent", "--sync", "--stub-wasi"])
-        .args(["--opt-size", "-o", "components/js_greeter_js.wasm"]);
-    builds_and_answers(checkout.path(), "js-greeter", build).await;
+async fn a_new_javascript_agent_builds_and_answers_without_edits_importing_only_messaging() {
+    let checkout = scaffolded("js", "js-greeter", &[]);
+    builds_and_answers(checkout.path(), "js-greeter", build_agent(checkout.path(), "guests/js/js-greeter")).await;
+    let (imported, granted) = imported_and_granted(checkout.path(), "js-greeter", "js_greeter_js.wasm");
+    assert_eq!(
+        (imported.as_slice(), granted.as_slice()),
+        (["messaging".to_string()].as_slice(), ["messaging".to_string()].as_slice())
+    );
+}
+
+#[test]
+fn an_unknown_capability_is_refused_with_the_ones_there_are() {
+    let out = Command::new(env!("CARGO_BIN_EXE_caxton"))
+        .args(["new", "--lang", "python", "x", "--capability", "messaging,files"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("`files` is not a capability; use messaging, timers, kv-store, logging"), "{said}");
 }

@@ -42,6 +42,29 @@ pub fn all_grants() -> Grants {
     }
 }
 
+/// The capabilities `components/{component_name}.wasm` imports, as `caxton inspect` reads them.
+pub fn imported_capabilities(component_name: &str) -> Vec<caxton::interfaces::Capability> {
+    let bytes = std::fs::read(component(component_name)).unwrap();
+    let info = caxton::component::inspect(&bytes).unwrap();
+    let imported: Vec<_> = info.imports.iter().filter_map(|i| caxton::interfaces::capability_of(i)).collect();
+    caxton::interfaces::Capability::ALL.into_iter().filter(|c| imported.contains(c)).collect()
+}
+
+/// Exactly the capabilities `components/{component_name}.wasm` imports granted, generously.
+pub fn grants_for(component_name: &str) -> Grants {
+    use caxton::interfaces::Capability;
+    let all = all_grants();
+    let imported = imported_capabilities(component_name);
+    let granted = |c: Capability| imported.contains(&c);
+    Grants {
+        messaging: all.messaging.filter(|_| granted(Capability::Messaging)),
+        kv_store: all.kv_store.filter(|_| granted(Capability::KvStore)),
+        timers: all.timers.filter(|_| granted(Capability::Timers)),
+        logging: all.logging.filter(|_| granted(Capability::Logging)),
+        filesystem: None,
+    }
+}
+
 /// Only `messaging` granted, to any receiver.
 pub fn messaging_only() -> Grants {
     Grants { messaging: Some(MessagingGrant::send_to_all()), ..Grants::default() }
