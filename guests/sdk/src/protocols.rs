@@ -130,17 +130,22 @@ impl CallForProposals {
     /// `accept-proposal` (with `accept`) to the proposal of `winner`, and
     /// `reject-proposal` (with `reject`) to every other proposer. Each reply's
     /// `reply-with` is `CONVERSATION/award`, so the winner's result answers it.
+    /// The winner hears first. Errors: the accept could not be sent (the
+    /// round cannot go on); a reject that cannot be sent (its bidder gone,
+    /// say) leaves nothing to do and does not stop the others.
     pub fn award(&mut self, winner: &str, accept: &Value, reject: &Value) -> Result<(), String> {
         self.awarded = true;
-        for proposal in &self.proposals {
-            let (act, content) = if proposal.bidder == winner {
-                (Performative::AcceptProposal, accept)
-            } else {
-                (Performative::RejectProposal, reject)
-            };
+        let tag = self.award_tag();
+        let award = |proposal: &Proposal, act, content| {
             let mut reply = proposal.message.reply(act, content);
-            reply.reply_with = Some(self.award_tag());
-            crate::send(reply)?;
+            reply.reply_with = Some(tag.clone());
+            crate::send(reply)
+        };
+        if let Some(won) = self.proposals.iter().find(|p| p.bidder == winner) {
+            award(won, Performative::AcceptProposal, accept)?;
+        }
+        for lost in self.proposals.iter().filter(|p| p.bidder != winner) {
+            let _ = award(lost, Performative::RejectProposal, reject);
         }
         Ok(())
     }

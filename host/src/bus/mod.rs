@@ -392,7 +392,7 @@ impl Bus {
         };
         self.deadlines.answered(&msg);
         // the sending host held the message to its protocol; here it only moves the record on
-        let admitted = self.conversations.admit(&msg).unwrap_or_else(|v| {
+        let admitted = self.conversations.admit_from_host(&msg).unwrap_or_else(|v| {
             tracing::debug!("a message from another host does not fit this host's record: {v}");
             None
         });

@@ -273,3 +273,25 @@ async fn an_answered_watch_stops_its_timer_and_a_reused_reply_with_keeps_its_own
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(next(&mut inbox).performative, Performative::Failure, "at its own deadline");
 }
+
+#[test]
+fn an_answer_from_another_host_that_crossed_its_reply_by_in_transit_still_moves_the_conversation_on() {
+    let bus = Arc::new(Bus::new());
+    let mut buyer = agent(&bus, "buyer", 4);
+    let _seller = agent(&bus, "seller", 4);
+    let mut request = msg(&["seller"]);
+    request.protocol = Some("fipa-request".into());
+    request.conversation_id = Some("c-late".into());
+    request.reply_by = Some(crate::acl::now_ms() + 20);
+    bus.send("buyer", request).unwrap();
+    // the seller's host let its inform go in time; it arrives here after the reply-by
+    std::thread::sleep(Duration::from_millis(50));
+    let mut inform = msg(&["buyer"]);
+    inform.performative = Performative::Inform;
+    inform.sender = "seller".into();
+    inform.protocol = Some("fipa-request".into());
+    inform.conversation_id = Some("c-late".into());
+    bus.deliver_from_host(inform, &["buyer".to_string()], &mut |_, _| None).unwrap();
+    assert_eq!(next(&mut buyer).performative, Performative::Inform);
+    assert_eq!(bus.conversations().get("c-late").unwrap().state, "done", "the record moved on as the buyer saw it");
+}

@@ -108,14 +108,26 @@ fn the_contract_net_round_completes_with_bidders_on_two_hosts() {
         "performative": "request", "receiver": "initiator",
         "content": { "action": "run", "task": "paint the fence", "budget": 100 }
     });
+    // what both hosts dead-lettered and recorded, to tell why a round was not answered
+    let evidence = || {
+        [&pair.a, &pair.b]
+            .map(|h| {
+                format!(
+                    "{}\n{}",
+                    h.request("GET", "/v1/dead-letters", "").1,
+                    h.request("GET", "/v1/conversations", "").1
+                )
+            })
+            .join("\n")
+    };
     let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=20000", &round.to_string());
-    assert_eq!(status, 200, "{reply}");
+    assert_eq!(status, 200, "{reply}\n{}", evidence());
     assert_eq!(reply["performative"], "inform");
     let winner = reply["content"]["result"]["winner"].as_str().unwrap();
     assert!(winner.starts_with("bidder-"), "{reply}");
     // the host that runs no initiator passes the round on as well
     let (status, reply) = pair.b.request("POST", "/v1/messages?wait_ms=20000", &round.to_string());
-    assert_eq!(status, 200, "{reply}");
+    assert_eq!(status, 200, "{reply}\n{}", evidence());
 }
 
 #[test]

@@ -133,8 +133,21 @@ impl Conversations {
     /// protocol of its conversation, or the one it opens. `Ok(None)`: nothing
     /// to check; `Ok(Some)`: pass it to [`Conversations::record`] once delivered.
     pub fn admit(&self, msg: &Message) -> Result<Option<Admission>, Violation> {
+        self.admit_at(msg, now_ms())
+    }
+
+    /// [`Conversations::admit`] for a message another host sent: that host held
+    /// it to the protocol, reply-by deadlines included, by its clock when it
+    /// let it go; here the steps are checked as of before any deadline, so a
+    /// message that crossed one in transit still moves this host's record on
+    /// as its receiver sees it (else the record and the receiver would part:
+    /// a bidder whose propose arrived late here could not be answered).
+    pub fn admit_from_host(&self, msg: &Message) -> Result<Option<Admission>, Violation> {
+        self.admit_at(msg, 0)
+    }
+
+    fn admit_at(&self, msg: &Message, now_ms: u64) -> Result<Option<Admission>, Violation> {
         let Some(id) = msg.conversation_id.as_deref() else { return Ok(None) };
-        let now_ms = now_ms();
         match self.shard(id).by_id.get(id) {
             Some(conversation) => conversation.admit(msg, now_ms),
             None => open(msg, now_ms),

@@ -49,6 +49,20 @@ fn deliver(records: &Conversations, m: &Message) -> Result<(), Violation> {
 }
 
 #[test]
+fn a_reply_that_crossed_its_reply_by_between_hosts_still_moves_the_record_on() {
+    let records = Conversations::default();
+    let mut request = msg("c1", Performative::Request, "buyer", "seller");
+    request.reply_by = Some(now_ms() + 60_000);
+    deliver(&records, &request).unwrap();
+    // the exchange's deadline passed here while the seller's host was letting its inform go
+    let inform = msg("c1", Performative::Inform, "seller", "buyer");
+    assert!(records.admit_at(&inform, u64::MAX).is_err(), "sent from here, it would be refused as late");
+    let admitted = records.admit_from_host(&inform).unwrap();
+    records.record(&inform, &inform.receivers, (Outcome::Delivered, None), admitted);
+    assert_eq!(records.get("c1").unwrap().state, "done");
+}
+
+#[test]
 fn a_protocol_moves_on_only_with_delivered_messages_and_shows_its_state() {
     let records = Conversations::default();
     let request = msg("c1", Performative::Request, "buyer", "seller");
