@@ -45,6 +45,17 @@ pub enum PlatformError {
     },
 }
 
+/// What an agent was deployed from: the shape of a `POST /v1/agents` body
+/// without the name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Deployed {
+    /// The component's SHA-256, hex.
+    pub component: String,
+    /// Its grants and limits as written.
+    #[serde(flatten)]
+    pub definition: crate::policy::definition::AgentDefinition,
+}
+
 /// A runtime whose deployments survive restarts.
 pub struct Platform {
     /// The runtime.
@@ -56,6 +67,20 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// What each remembered agent was deployed from, by name (agent types and
+    /// records that cannot be read are left out).
+    pub fn deployed(&self) -> Result<std::collections::HashMap<String, Deployed>, RegistryError> {
+        use crate::policy::definition::AgentDefinition;
+        let records = self.registry.list()?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| {
+                let definition = AgentDefinition::of(&r.policy_text, &r.name)?;
+                Some((r.name, Deployed { component: r.component_sha, definition }))
+            })
+            .collect())
+    }
+
     /// The platform of `runtime`, remembering deployments in `registry`.
     pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>) -> Platform {
         Platform { runtime, registry, lifecycle: crate::name_locks::NameLocks::default() }

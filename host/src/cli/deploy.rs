@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// The `[agent.grants]` and `[agent.limits]` of agent `name` in the deployment file at `path`.
@@ -23,11 +23,59 @@ fn grants_and_limits(path: &Path, name: &str) -> anyhow::Result<(Option<Value>, 
     Ok((part("grants")?, part("limits")?))
 }
 
-pub fn deploy(file: &Path, name: &str, policy: &Path, remote: &Remote) -> anyhow::Result<ExitCode> {
-    let (grants, limits) = grants_and_limits(policy, name)?;
+/// Where a deployed component's grants and limits come from.
+pub enum Grants {
+    /// Agent `--name` of this deployment file.
+    Policy(PathBuf),
+    /// These `--grant`s (`CAP` or `CAP = { … }`); none: what the component imports.
+    Listed(Vec<String>),
+}
+
+/// The agent name a component file suggests: its stem, `_` as `-`.
+fn name_of(file: &Path) -> anyhow::Result<String> {
+    let stem = file.file_stem().and_then(|s| s.to_str()).filter(|s| !s.is_empty());
+    let stem = stem.with_context(|| format!("`{}` names no agent: give one with --name", file.display()))?;
+    Ok(stem.replace('_', "-"))
+}
+
+/// `--grant` values as `[agent.grants]` JSON; none: the default grant of each capability `bytes` imports.
+fn listed_grants(listed: &[String], bytes: &[u8], file: &Path) -> anyhow::Result<Value> {
+    use crate::interfaces::Capability;
+    use crate::policy::definition::{default_grant, grants_json};
+    let entries: Vec<String> = if listed.is_empty() {
+        let info = crate::component::inspect(bytes).with_context(|| format!("cannot inspect `{}`", file.display()))?;
+        let imported: Vec<Capability> =
+            info.imports.iter().filter_map(|i| crate::interfaces::capability_of(i)).collect();
+        Capability::ALL.into_iter().filter(|c| imported.contains(c)).map(|c| default_grant(c).to_string()).collect()
+    } else {
+        let by_name = |name: &str| Capability::ALL.into_iter().find(|c| c.name() == name.trim());
+        let mut entries = Vec::new();
+        for grant in listed {
+            match by_name(grant) {
+                Some(capability) => entries.push(default_grant(capability).to_string()),
+                None if grant.contains('=') => entries.push(grant.clone()),
+                None => bail!("`{grant}` is not a capability; grant one of messaging, timers, kv-store, logging"),
+            }
+        }
+        entries
+    };
+    grants_json(entries.iter().map(String::as_str)).map_err(anyhow::Error::msg)
+}
+
+/// Deploy the component `file` as one agent: named `name` (default: from the
+/// file), granted as `grants` says.
+pub fn deploy(file: &Path, name: Option<String>, grants: Grants, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let name = match name {
+        Some(name) => name,
+        None => name_of(file)?,
+    };
     // the server decides how large a component may be (`serve --max-component-bytes`)
     let bytes = crate::component::read(file, usize::MAX)?;
     crate::component::check(&bytes, usize::MAX).with_context(|| format!("`{}` cannot be deployed", file.display()))?;
+    let (grants, limits) = match grants {
+        Grants::Policy(policy) => grants_and_limits(&policy, &name)?,
+        Grants::Listed(listed) => (Some(listed_grants(&listed, &bytes, file)?), None),
+    };
     let uploaded = remote.expect(Method::POST, "/v1/components", Some((Bytes::from(bytes), "application/wasm")))?;
     let sha =
         uploaded.get("component").and_then(Value::as_str).context("the server did not say where the component went")?;

@@ -3,6 +3,7 @@
 //! `serve` runs the platform; `send` talks to a running server; `inspect` and
 //! `policy check` work offline on files.
 
+mod apply;
 mod client;
 mod deploy;
 mod inspect;
@@ -91,14 +92,25 @@ pub enum Command {
     /// Deploy (or redeploy) a component on a running server, with the grants and
     /// limits its deployment file gives the agent.
     Deploy {
-        /// The component file.
+        /// A deployment file (`.toml`) to apply, or a component (`.wasm`) to deploy as one agent.
         file: PathBuf,
-        /// The agent's name (an `[[agent]]` of the deployment file).
+        /// The agent's name (a component only; default: the file's stem, `_` as `-`).
         #[arg(long)]
-        name: String,
-        /// The deployment file with the agent's grants and limits.
-        #[arg(long, value_name = "FILE.toml")]
-        policy: PathBuf,
+        name: Option<String>,
+        /// A deployment file with the agent's grants and limits (a component only).
+        #[arg(long, value_name = "FILE.toml", conflicts_with = "grants")]
+        policy: Option<PathBuf>,
+        /// A capability to grant (a component only): `CAP` with its default grant, or
+        /// `CAP = { … }` as in `[agent.grants]`. Repeat for each; without any, the component
+        /// is granted what it imports, with default grants.
+        #[arg(long = "grant", value_name = "CAP")]
+        grants: Vec<String>,
+        /// Print what applying the deployment file would do, and do nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also remove the server's agents the deployment file does not list.
+        #[arg(long)]
+        prune: bool,
         /// Where the server is and how to print.
         #[command(flatten)]
         output: client::Remote,
@@ -298,7 +310,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agents { command: None, agent_type: Some(t), output } => listing::instances(&t, &output),
         Command::Agents { command: Some(AgentsCommand::Get { name }), output, .. } => deploy::get(&name, &output),
         Command::Agents { command: Some(AgentsCommand::Types), output, .. } => listing::agent_types(&output),
-        Command::Deploy { file, name, policy, output } => deploy::deploy(&file, &name, &policy, &output),
+        Command::Deploy { file, name, policy, grants, dry_run, prune, output } => {
+            if file.extension().is_some_and(|e| e == "toml") {
+                if name.is_some() || policy.is_some() || !grants.is_empty() {
+                    anyhow::bail!("`--name`, `--policy` and `--grant` go with a component; a deployment file names its agents and grants")
+                }
+                apply::apply(&file, dry_run, prune, &output)
+            } else {
+                if dry_run || prune {
+                    anyhow::bail!("`--dry-run` and `--prune` go with a deployment file (`caxton deploy FILE.toml`)")
+                }
+                let how = match policy {
+                    Some(policy) => deploy::Grants::Policy(policy),
+                    None => deploy::Grants::Listed(grants),
+                };
+                deploy::deploy(&file, name, how, &output)
+            }
+        }
         Command::Remove { name, keep_state, output } => deploy::remove(&name, keep_state, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::New { lang, name, dir, capabilities } => new::new(lang, &name, &dir, &capabilities),

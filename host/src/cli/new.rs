@@ -101,16 +101,6 @@ world agent {
 }
 "#;
 
-/// The grant `caxton new` writes for `capability`.
-fn grant(capability: Capability) -> &'static str {
-    match capability {
-        Capability::Messaging => "messaging = { send-to = [\"*\"] }\n",
-        Capability::Timers => "timers = { max-active = 16 }\n",
-        Capability::KvStore => "kv-store = { quota-bytes = 1_048_576 }\n",
-        Capability::Logging => "logging = { max-level = \"info\" }\n",
-    }
-}
-
 /// `--capability` values: a capability's name (`messaging`, `timers`, `kv-store`, `logging`).
 pub fn parse_capability(name: &str) -> Result<Capability, String> {
     Capability::ALL.into_iter().find(|c| c.name() == name.trim()).ok_or_else(|| {
@@ -176,7 +166,10 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
     let capabilities: Vec<Capability> =
         Capability::ALL.into_iter().filter(|c| *c == Capability::Messaging || capabilities.contains(c)).collect();
     let mut policy_text = fill(POLICY, name).replace("{component}", &component);
-    policy_text.extend(capabilities.iter().map(|c| grant(*c)));
+    for capability in &capabilities {
+        policy_text.push_str(crate::policy::definition::default_grant(*capability));
+        policy_text.push('\n');
+    }
     let imports: String = capabilities.iter().map(|c| format!("    import {};\n", c.import_name())).collect();
     let world = fill(WORLD, name).replace("{imports}", &imports);
     match lang {

@@ -126,7 +126,10 @@ fn platform_error(e: PlatformError) -> ApiError {
 /// `GET /v1/agents`; with `?type=TYPE`, the instances of that agent type in memory.
 pub fn list(state: &ApiState, query: Option<&str>) -> Result<Reply, ApiError> {
     let Some(agent_type) = query_param(query, "type") else {
-        return Ok(json_reply(StatusCode::OK, &json!({ "agents": state.platform.runtime.agents() })));
+        let deployed = state.platform.deployed().unwrap_or_default();
+        let agents: Vec<Value> =
+            state.platform.runtime.agents().into_iter().map(|a| with_deployed(json!(a), &deployed)).collect();
+        return Ok(json_reply(StatusCode::OK, &json!({ "agents": agents })));
     };
     let instances = state.platform.runtime.agent_types().and_then(|t| t.instances(&agent_type));
     let instances = instances.ok_or_else(|| {
@@ -207,7 +210,18 @@ pub fn get(state: &ApiState, name: &str) -> Result<Reply, ApiError> {
     let agent = agent.ok_or_else(|| {
         error(StatusCode::NOT_FOUND, "no-such-agent", &format!("no agent named `{name}` is deployed"))
     })?;
-    Ok(json_reply(StatusCode::OK, &json!(agent)))
+    let deployed = state.platform.deployed().unwrap_or_default();
+    Ok(json_reply(StatusCode::OK, &with_deployed(json!(agent), &deployed)))
+}
+
+/// An agent's JSON with `deployed`: what it was deployed from (its component's
+/// SHA-256, grants and limits as written), when the server remembers it.
+fn with_deployed(mut agent: Value, deployed: &std::collections::HashMap<String, crate::platform::Deployed>) -> Value {
+    let found = agent.get("name").and_then(Value::as_str).and_then(|name| deployed.get(name));
+    if let (Some(found), Some(fields)) = (found, agent.as_object_mut()) {
+        fields.insert("deployed".into(), json!(found));
+    }
+    agent
 }
 
 /// `DELETE /v1/agents/{name}[?keep_state=true]`: the agent's kv-store and

@@ -6,6 +6,7 @@
 
 pub mod acts;
 pub mod check;
+pub mod definition;
 pub mod file;
 pub mod types;
 

@@ -7,6 +7,7 @@
 mod admission;
 mod agents;
 mod api;
+mod applying;
 mod bus;
 mod cluster;
 mod components;

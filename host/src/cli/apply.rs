@@ -1,0 +1,275 @@
+//! `caxton deploy FILE.toml`: apply a deployment file to a running server.
+//!
+//! The plan compares each `[[agent]]` of the file with what the server says it
+//! deployed (`deployed` in `GET /v1/agents`: the component's SHA-256 and the
+//! grants and limits as written): a new name is deployed, one whose component,
+//! grants or limits differ is redeployed, an equal one is left alone; with
+//! `--prune` the server's agents the file does not list are removed. The plan
+//! is printed first; `--dry-run` stops there.
+
+use super::client::{print_json, Remote};
+use crate::policy::definition::AgentDefinition;
+use crate::policy::Deployment;
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use hyper::Method;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// What applying the file does to one agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Action {
+    /// Not on the server: deploy it.
+    Deploy,
+    /// On the server, differing in these parts (`component`, `grants`, `limits`): redeploy it.
+    Redeploy(Vec<&'static str>),
+    /// On the server as the file has it.
+    Unchanged,
+    /// On the server, not in the file, and `--prune` given.
+    Remove,
+    /// On the server, not in the file, no `--prune`.
+    Keep,
+}
+
+impl Action {
+    fn word(&self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Redeploy(_) => "redeploy",
+            Action::Unchanged => "unchanged",
+            Action::Remove => "remove",
+            Action::Keep => "keep",
+        }
+    }
+}
+
+/// An agent of the file, read locally.
+struct Wanted {
+    name: String,
+    component: PathBuf,
+    sha: String,
+    definition: AgentDefinition,
+}
+
+/// One line of the plan.
+struct Step {
+    name: String,
+    action: Action,
+    wanted: Option<Wanted>,
+}
+
+/// Apply the deployment file at `file` to the server `remote` talks to.
+pub fn apply(file: &Path, dry_run: bool, prune: bool, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let (wanted, types) = read_file(file)?;
+    let listed = remote.expect(Method::GET, "/v1/agents", None)?;
+    let plan = plan(wanted, &listed, prune)?;
+    if remote.json {
+        let steps: Vec<Value> = plan.iter().map(step_json).collect();
+        print_json(&json!({ "plan": steps, "dry_run": dry_run }))?;
+    } else {
+        print_plan(file, &plan);
+        for t in &types {
+            println!("  note: agent type `{t}` is not applied over HTTP; `caxton serve --deployment` deploys types");
+        }
+    }
+    if dry_run {
+        if !remote.json {
+            println!("dry run: nothing changed");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let done = execute(&plan, remote)?;
+    if !remote.json {
+        println!("{done}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The file's agents with their components' digests, and the names of its
+/// agent types (the file is validated as the server would).
+fn read_file(file: &Path) -> anyhow::Result<(Vec<Wanted>, Vec<String>)> {
+    let deployment = Deployment::load(file)?;
+    let types = deployment.types.iter().map(|t| t.name().to_string()).collect();
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+    let mut wanted = Vec::new();
+    for spec in deployment.agents {
+        let bytes = crate::component::read(&spec.component, usize::MAX)
+            .with_context(|| format!("agent `{}` of `{}`", spec.name, file.display()))?;
+        crate::component::check(&bytes, usize::MAX)
+            .with_context(|| format!("`{}` cannot be deployed", spec.component.display()))?;
+        let sha = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let definition = AgentDefinition::of(&text, &spec.name)
+            .with_context(|| format!("cannot read agent `{}` of `{}`", spec.name, file.display()))?;
+        wanted.push(Wanted { name: spec.name, component: spec.component, sha, definition });
+    }
+    Ok((wanted, types))
+}
+
+/// What the server runs: each agent's `deployed` (none when it does not remember how).
+fn running(listed: &Value) -> anyhow::Result<BTreeMap<String, Option<(String, AgentDefinition)>>> {
+    let agents = listed.get("agents").and_then(Value::as_array).context("the server's agent list has no `agents`")?;
+    let mut running = BTreeMap::new();
+    for agent in agents {
+        let Some(name) = agent.get("name").and_then(Value::as_str) else { continue };
+        let deployed = agent.get("deployed").and_then(|d| {
+            let component = d.get("component")?.as_str()?.to_string();
+            let definition = serde_json::from_value(d.clone()).ok()?;
+            Some((component, definition))
+        });
+        running.insert(name.to_string(), deployed);
+    }
+    Ok(running)
+}
+
+fn plan(wanted: Vec<Wanted>, listed: &Value, prune: bool) -> anyhow::Result<Vec<Step>> {
+    let mut running = running(listed)?;
+    let mut plan = Vec::new();
+    for w in wanted {
+        let action = match running.remove(&w.name) {
+            None => Action::Deploy,
+            // the server cannot say what it runs: deploying again makes it the file's
+            Some(None) => Action::Redeploy(vec!["unknown"]),
+            Some(Some((component, definition))) => {
+                let mut changed = definition.differences(&w.definition);
+                if component != w.sha {
+                    changed.insert(0, "component");
+                }
+                if changed.is_empty() {
+                    Action::Unchanged
+                } else {
+                    Action::Redeploy(changed)
+                }
+            }
+        };
+        plan.push(Step { name: w.name.clone(), action, wanted: Some(w) });
+    }
+    for name in running.into_keys() {
+        let action = if prune { Action::Remove } else { Action::Keep };
+        plan.push(Step { name, action, wanted: None });
+    }
+    Ok(plan)
+}
+
+fn print_plan(file: &Path, plan: &[Step]) {
+    println!("plan for `{}`:", file.display());
+    for step in plan {
+        let why = match &step.action {
+            Action::Deploy => "new".to_string(),
+            Action::Redeploy(parts) => format!("{} changed", parts.join(", ")),
+            Action::Unchanged => "as the file has it".to_string(),
+            Action::Remove => "not in the file (--prune)".to_string(),
+            Action::Keep => "not in the file; --prune removes it".to_string(),
+        };
+        println!("  {:<10} {:<24} {why}", step.action.word(), step.name);
+    }
+}
+
+fn step_json(step: &Step) -> Value {
+    let changed = match &step.action {
+        Action::Redeploy(parts) => json!(parts),
+        _ => json!([]),
+    };
+    json!({ "agent": step.name, "action": step.action.word(), "changed": changed })
+}
+
+/// Carry the plan out, uploading each component once; a summary of what was done.
+fn execute(plan: &[Step], remote: &Remote) -> anyhow::Result<String> {
+    let mut uploaded = HashSet::new();
+    let (mut deployed, mut redeployed, mut removed, mut unchanged) = (0, 0, 0, 0);
+    for step in plan {
+        let failed = |what: &str| format!("cannot {what} `{}` (the steps before it are done)", step.name);
+        match (&step.action, &step.wanted) {
+            (Action::Deploy | Action::Redeploy(_), Some(w)) => {
+                if uploaded.insert(w.sha.clone()) {
+                    upload(w, remote).with_context(|| failed("upload the component of"))?;
+                }
+                let request = json!({
+                    "name": w.name, "component": w.sha,
+                    "grants": w.definition.grants, "limits": w.definition.limits,
+                });
+                remote
+                    .expect(Method::POST, "/v1/agents", Remote::json_body(&request))
+                    .with_context(|| failed("deploy"))?;
+                if step.action == Action::Deploy {
+                    deployed += 1;
+                } else {
+                    redeployed += 1;
+                }
+            }
+            (Action::Remove, _) => {
+                let path = format!("/v1/agents/{}", super::deploy::encode(&step.name));
+                remote.expect(Method::DELETE, &path, None).with_context(|| failed("remove"))?;
+                removed += 1;
+            }
+            (Action::Unchanged, _) => unchanged += 1,
+            _ => {}
+        }
+    }
+    Ok(format!("applied: {deployed} deployed, {redeployed} redeployed, {unchanged} unchanged, {removed} removed"))
+}
+
+fn upload(w: &Wanted, remote: &Remote) -> anyhow::Result<()> {
+    let bytes = crate::component::read(&w.component, usize::MAX)?;
+    if !remote.json {
+        println!("  uploading {} ({:.1} MB)…", w.component.display(), bytes.len() as f64 / 1e6);
+    }
+    let answer = remote.expect(Method::POST, "/v1/components", Some((Bytes::from(bytes), "application/wasm")))?;
+    match answer.get("component").and_then(Value::as_str) {
+        Some(sha) if sha == w.sha => Ok(()),
+        Some(sha) => bail!("the server stored it as {sha}, not {}: did the file change meanwhile?", w.sha),
+        None => bail!("the server did not say where the component went"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted(name: &str, sha: &str, grants: Value) -> Wanted {
+        Wanted {
+            name: name.into(),
+            component: PathBuf::from("x.wasm"),
+            sha: sha.into(),
+            definition: AgentDefinition { grants, limits: json!({}) },
+        }
+    }
+
+    #[test]
+    fn the_plan_deploys_new_redeploys_changed_and_prunes_only_when_asked() {
+        let listed = json!({ "agents": [
+            { "name": "same", "deployed": { "component": "aa", "grants": { "messaging": {} }, "limits": {} } },
+            { "name": "regranted", "deployed": { "component": "aa", "grants": {}, "limits": {} } },
+            { "name": "rebuilt", "deployed": { "component": "bb", "grants": {}, "limits": {} } },
+            { "name": "forgotten" },
+            { "name": "dropped", "deployed": { "component": "aa", "grants": {}, "limits": {} } },
+        ]});
+        let file = || {
+            vec![
+                wanted("same", "aa", json!({ "messaging": {} })),
+                wanted("regranted", "aa", json!({ "kv-store": {} })),
+                wanted("rebuilt", "cc", json!({})),
+                wanted("forgotten", "aa", json!({})),
+                wanted("new", "aa", json!({})),
+            ]
+        };
+        let actions = |prune| -> Vec<(String, Action)> {
+            plan(file(), &listed, prune).unwrap().into_iter().map(|s| (s.name, s.action)).collect()
+        };
+        let kept = actions(false);
+        assert_eq!(
+            kept,
+            [
+                ("same".into(), Action::Unchanged),
+                ("regranted".into(), Action::Redeploy(vec!["grants"])),
+                ("rebuilt".into(), Action::Redeploy(vec!["component"])),
+                ("forgotten".into(), Action::Redeploy(vec!["unknown"])),
+                ("new".into(), Action::Deploy),
+                ("dropped".into(), Action::Keep),
+            ]
+        );
+        assert_eq!(actions(true).last().unwrap(), &("dropped".to_string(), Action::Remove));
+    }
+}
