@@ -20,25 +20,17 @@ build-guests:
         cp "{{guest_release}}/$name.wasm" "components/$name.wasm"
         printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
     done
-    # Python agents: componentize-py (installed when missing)
-    if compgen -G "guests/python/*/app.py" >/dev/null; then
-        PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
-        command -v componentize-py >/dev/null || { echo "installing componentize-py…"; python3 -m pip install --quiet componentize-py; hash -r; }
-        for app in guests/python/*/app.py; do {{just_executable()}} --justfile {{justfile()}} build-agent "$(dirname "$app")"; done
-    fi
-    # JavaScript agents: componentize-qjs from npm (installed into guests/js when missing)
-    if compgen -G "guests/js/*/app.js" >/dev/null; then
-        if [ ! -x guests/js/node_modules/.bin/componentize-qjs ]; then
-            echo "installing componentize-qjs from npm…"
-            npm install --prefix guests/js --no-audit --no-fund --loglevel=error
-        fi
-        for app in guests/js/*/app.js; do {{just_executable()}} --justfile {{justfile()}} build-agent "$(dirname "$app")"; done
-    fi
+    # Python and JavaScript agents, each against its own world
+    for app in guests/python/*/app.py guests/js/*/app.js; do
+        [ -f "$app" ] && {{just_executable()}} --justfile {{justfile()}} build-agent "$(dirname "$app")"
+    done
 
 # Build the Python (app.py) or JavaScript (app.js) agent in DIR into components/NAME_py|_js.wasm,
 # against the world in DIR/world.wit: only the capabilities it imports there are imported (an agent
 # without one gets the whole `agent` world: every capability). The WIT is assembled under
 # target/wit/: the agent's world, with this checkout's wit/ and its dependencies as deps/.
+# componentize-py (from PyPI) and componentize-qjs (from npm, into guests/js of this justfile's
+# checkout, pinned by its package.json) are installed when missing.
 build-agent DIR:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -54,11 +46,16 @@ build-agent DIR:
     mkdir -p components
     if [ -f "$dir/app.py" ]; then
         out="components/${name}_py.wasm"
-        echo "  building $dir with componentize-py (a CPython component, ~10 s)…"
         PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+        command -v componentize-py >/dev/null || { echo "installing componentize-py…"; python3 -m pip install --quiet componentize-py; hash -r; }
+        echo "  building $dir with componentize-py (a CPython component, ~10 s)…"
         componentize-py -d "$wit" -w "$world" componentize --stub-wasi -p "$(dirname "$dir")" -p "$dir" app -o "$out" >/dev/null
     elif [ -f "$dir/app.js" ]; then
         out="components/${name}_js.wasm"
+        if [ ! -x {{justfile_directory()}}/guests/js/node_modules/.bin/componentize-qjs ]; then
+            echo "installing componentize-qjs from npm…"
+            npm install --prefix {{justfile_directory()}}/guests/js --no-audit --no-fund --loglevel=error
+        fi
         echo "  building $dir with componentize-qjs…"
         {{justfile_directory()}}/guests/js/node_modules/.bin/componentize-qjs --wit "$wit" --js "$dir/app.js" \
             --module-root "$(dirname "$dir")" -n "$world" --sync --stub-wasi --opt-size -o "$out" >/dev/null

@@ -61,18 +61,19 @@ impl Handling {
             Some(trace) => Context::new().with_remote_span_context(remote(trace)),
             None => Context::new(),
         };
-        let name = format!("{agent}: {}", msg.performative);
+        let name = format!("{}: {}", span_agent(agent, &mut attributes), msg.performative);
         Handling(Some(start(tracer, name, attributes, &parent)))
     }
 
     /// The span of `agent` handling its timer `id`: the start of a trace.
     pub fn timer(tracer: Option<&Tracer>, agent: &str, id: u64) -> Handling {
         let Some(tracer) = tracer else { return Handling(None) };
-        let attributes = vec![
+        let mut attributes = vec![
             KeyValue::new("caxton.agent", agent.to_string()),
             KeyValue::new("caxton.timer_id", i64::try_from(id).unwrap_or(i64::MAX)),
         ];
-        Handling(Some(start(tracer, format!("{agent}: timer"), attributes, &Context::new())))
+        let name = format!("{}: timer", span_agent(agent, &mut attributes));
+        Handling(Some(start(tracer, name, attributes, &Context::new())))
     }
 
     /// The trace context of what the agent sends while handling: this span,
@@ -101,6 +102,18 @@ impl Handling {
             }
         }
         span.end();
+    }
+}
+
+/// Who a span's name names: the agent, or for an instance `TYPE/KEY` its type
+/// (added as `caxton.agent_type`), so a million keys make one span name.
+fn span_agent<'a>(agent: &'a str, attributes: &mut Vec<KeyValue>) -> &'a str {
+    match agent.split_once('/') {
+        Some((agent_type, _)) => {
+            attributes.push(KeyValue::new("caxton.agent_type", agent_type.to_string()));
+            agent_type
+        }
+        None => agent,
     }
 }
 
@@ -133,6 +146,18 @@ pub enum TraceExportError {
          (its OTLP/HTTP port, 4318 by default; spans go to `/v1/traces` under it)"
     )]
     NotAnEndpoint(String),
+    /// An `https://` endpoint: this build speaks plain HTTP only.
+    #[error(
+        "`{0}`: OTLP over https is not built in; send to a collector beside the host over `http://` \
+         and let it forward over TLS"
+    )]
+    Tls(String),
+    /// Credentials in the URL, which would be logged and not sent.
+    #[error(
+        "`{0}` has credentials in the URL; put them in a header instead: \
+         OTEL_EXPORTER_OTLP_HEADERS=\"authorization=Basic …\""
+    )]
+    Credentials(String),
     /// The exporter could not be built.
     #[error("cannot set up the OTLP exporter for `{endpoint}`")]
     Exporter {
@@ -154,12 +179,12 @@ pub struct TraceExport {
 
 impl TraceExport {
     /// Export to the collector at `endpoint` (`http://HOST:PORT`, or the full
-    /// `…/v1/traces` URL), naming this process `service.name = caxton` with
-    /// `service.instance.id = instance` (the host id in a cluster).
+    /// `…/v1/traces` URL), naming this process `service.name = caxton` (unless
+    /// `OTEL_SERVICE_NAME` says otherwise) with `service.instance.id = instance`.
     ///
-    /// Errors: [`TraceExportError`] when `endpoint` is not an `http://` URL.
-    /// Nothing is sent yet; a collector that is down costs dropped batches,
-    /// reported in the log, never an error here.
+    /// Errors: [`TraceExportError`] when `endpoint` is not a plain `http://` URL.
+    /// Nothing is sent yet; a collector that is down costs the batches sent
+    /// meanwhile, reported in the log when exports start and stop failing.
     pub fn start(endpoint: &str, instance: &str) -> Result<TraceExport, TraceExportError> {
         use opentelemetry_otlp::WithExportConfig;
         let endpoint = traces_url(endpoint)?;
@@ -169,11 +194,16 @@ impl TraceExport {
             .with_timeout(Duration::from_secs(10))
             .build()
             .map_err(|source| TraceExportError::Exporter { endpoint: endpoint.clone(), source })?;
-        let resource = opentelemetry_sdk::Resource::builder()
-            .with_service_name("caxton")
+        // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (read by the builder) win over the defaults
+        let mut resource = opentelemetry_sdk::Resource::builder();
+        if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+            resource = resource.with_service_name("caxton");
+        }
+        let resource = resource
             .with_attribute(KeyValue::new("service.instance.id", instance.to_string()))
             .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
             .build();
+        let exporter = Reporting { inner: exporter, endpoint: endpoint.clone(), failed: Default::default() };
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_resource(resource)
@@ -199,12 +229,71 @@ impl TraceExport {
     }
 }
 
+/// The OTLP exporter, saying in the log when exports start failing (once, not
+/// per batch) and when they work again, with how many spans were lost.
+#[derive(Debug)]
+struct Reporting {
+    inner: opentelemetry_otlp::SpanExporter,
+    endpoint: String,
+    /// Spans in batches that failed since the last that went through (0: exports work).
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for Reporting {
+    async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+        use std::sync::atomic::Ordering::Relaxed;
+        let spans = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        match &result {
+            Ok(()) => {
+                let lost = self.failed.swap(0, Relaxed);
+                if lost > 0 {
+                    tracing::info!("spans reach {} again; {lost} spans could not be sent meanwhile", self.endpoint);
+                }
+            }
+            Err(e) => {
+                if self.failed.fetch_add(spans, Relaxed) == 0 {
+                    tracing::warn!(
+                        "cannot export spans to {}: {e}; spans are dropped until it answers (said again when it does)",
+                        self.endpoint
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
 /// The traces URL of an OTLP/HTTP endpoint: `/v1/traces` under the base URL
 /// (as `OTEL_EXPORTER_OTLP_ENDPOINT` is read), unless it names that path.
 fn traces_url(endpoint: &str) -> Result<String, TraceExportError> {
-    let refuse = || TraceExportError::NotAnEndpoint(endpoint.chars().take(200).collect());
+    let shown = || endpoint.chars().take(200).collect::<String>();
+    let refuse = || TraceExportError::NotAnEndpoint(shown());
     let uri: hyper::Uri = endpoint.parse().map_err(|_| refuse())?;
-    if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) || uri.query().is_some() {
+    if let Some((_, host)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
+        return Err(TraceExportError::Credentials(format!("{}://…@{host}", uri.scheme_str().unwrap_or("http"))));
+    }
+    if uri.scheme_str() == Some("https") {
+        return Err(TraceExportError::Tls(shown()));
+    }
+    // the port as written (past an IPv6 address's brackets): absent, or 1–65535
+    let port_ok = uri.authority().is_some_and(|a| {
+        let after_host = a.as_str().rsplit_once(']').map_or(a.as_str(), |(_, rest)| rest);
+        after_host.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_ok_and(|p| p > 0))
+    });
+    if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) || uri.query().is_some() || !port_ok {
         return Err(refuse());
     }
     let base = endpoint.trim_end_matches('/');
@@ -225,10 +314,23 @@ mod tests {
 
     #[test]
     fn only_http_urls_are_endpoints() {
-        for bad in ["", "127.0.0.1:4318", "https://collector:4318", "grpc://c:4317", "http://", "http://c/?x=1"] {
+        for bad in ["", "127.0.0.1:4318", "grpc://c:4317", "http://", "http://c/?x=1", "http://c:99999", "http://c:0"] {
             let e = traces_url(bad).unwrap_err();
             assert!(e.to_string().contains("OTLP/HTTP"), "{bad}: {e}");
         }
+        let tls = traces_url("https://collector:4318").unwrap_err().to_string();
+        assert!(tls.contains("https is not built in"), "{tls}");
+        let secret = traces_url("http://user:secret@collector:4318").unwrap_err().to_string();
+        assert!(secret.contains("OTEL_EXPORTER_OTLP_HEADERS") && !secret.contains("secret"), "{secret}");
+    }
+
+    #[test]
+    fn an_instance_is_named_by_its_type_in_span_names() {
+        let mut attributes = Vec::new();
+        assert_eq!(span_agent("account/alice", &mut attributes), "account");
+        assert_eq!(attributes, [KeyValue::new("caxton.agent_type", "account")]);
+        assert_eq!(span_agent("ticker", &mut attributes), "ticker");
+        assert_eq!(attributes.len(), 1);
     }
 
     #[test]

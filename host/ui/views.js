@@ -142,6 +142,9 @@ const Logs = (() => {
   return {
     offer(names) {
       const select = document.getElementById("logs-agent");
+      // rebuilt only when the agents change, so an open list is not snatched away by a refresh
+      const offered = [...select.options].slice(1).map((o) => o.value);
+      if (offered.length === names.length && offered.every((n, i) => n === names[i])) return;
       const chosen = select.value;
       select.replaceChildren(el("option", { value: "" }, "— choose an agent —"),
         ...names.map((n) => el("option", { value: n }, n)));

@@ -95,22 +95,33 @@ fn grant_errors(report: &GrantReport) -> Vec<String> {
 /// `caxton policy check FILE`: every check a deploy makes, for every agent
 /// and agent type of the file, offline; compiled components are kept in
 /// `DATA/cache` for `serve`.
-pub fn policy_check(file: &Path, data: &Path, limit: usize) -> anyhow::Result<ExitCode> {
-    let deployment = Deployment::load(file)?;
+/// `caxton policy check FILE…`: every deploy check of each file's agents,
+/// offline; fails when any agent of any file would be refused.
+pub fn policy_check(files: &[std::path::PathBuf], data: &Path, limit: usize) -> anyhow::Result<ExitCode> {
     let engine = crate::runtime::engine::new_engine(crate::runtime::engine::PoolSize { instances: 1 })
         .map_err(|e| anyhow::anyhow!("cannot start the compiler: {e:#}"))?;
     let compiler = Compiler::new(engine, Some(data.join("cache")));
+    let mut failed = false;
+    for file in files {
+        failed |= !check_file(&compiler, file, data, limit)?;
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Check one deployment file; whether every agent of it would deploy.
+fn check_file(compiler: &Compiler, file: &Path, data: &Path, limit: usize) -> anyhow::Result<bool> {
+    let deployment = Deployment::load(file)?;
     println!("deployment `{}` ({})", deployment.name, file.display());
     let types = deployment.types.iter().map(|t| (&t.agent, " (agent type)"));
     let mut failed = false;
     for (spec, kind) in deployment.agents.iter().map(|a| (a, "")).chain(types) {
-        let ok = check_one(&compiler, spec, kind, limit);
+        let ok = check_one(compiler, spec, kind, limit);
         if ok {
             act_report(spec, data);
         }
         failed |= !ok;
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(!failed)
 }
 
 /// Check one agent (or agent type, as `kind` says) and print the outcome; whether it would deploy.

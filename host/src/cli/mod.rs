@@ -230,8 +230,9 @@ pub enum PolicyCommand {
     /// Check every agent of a deployment file as a deploy would, without running
     /// it: imports against grants, exports, and types against the linker.
     Check {
-        /// The deployment file.
-        file: PathBuf,
+        /// The deployment files.
+        #[arg(required = true, value_name = "FILE.toml")]
+        files: Vec<PathBuf>,
         /// The data directory whose compile cache to use (and fill), as `serve --data`.
         #[arg(long, default_value = "./data")]
         data: PathBuf,
@@ -330,8 +331,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Remove { name, keep_state, output } => deploy::remove(&name, keep_state, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::New { lang, name, dir, capabilities } => new::new(lang, &name, &dir, &capabilities),
-        Command::Policy { command: PolicyCommand::Check { file, data, max_component_bytes } } => {
-            inspect::policy_check(&file, &data, max_component_bytes)
+        Command::Policy { command: PolicyCommand::Check { files, data, max_component_bytes } } => {
+            inspect::policy_check(&files, &data, max_component_bytes)
         }
     }
 }

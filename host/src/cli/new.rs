@@ -94,7 +94,7 @@ export const guest = {
 /// every interface of the world, so it holds only what the agent calls.
 const WORLD: &str = r#"// The world {name} is built against: the capabilities it may call, and so
 // the only ones its deployment needs to grant. Import another here to use it.
-package caxton-agents:{name};
+package caxton-agents:{package};
 
 world agent {
 {imports}    export caxton:agent/guest@0.1.0;
@@ -131,6 +131,65 @@ fn fill(template: &str, name: &str) -> String {
     let type_name =
         if type_name.starts_with(|c: char| c.is_ascii_digit()) { format!("Agent{type_name}") } else { type_name };
     template.replace("{name}", name).replace("{type_name}", &type_name).replace("{file}", &name.replace('-', "_"))
+}
+
+/// The WIT package name of agent `name`'s world: the name when it is a WIT
+/// identifier (lower-case words of letters and digits, each starting with a
+/// letter, joined by `-`; `_` read as `-`), else `agent` (each agent's WIT is
+/// assembled on its own, so the name need not be unique).
+fn wit_package(name: &str) -> String {
+    const KEYWORDS: &[&str] = &[
+        "as",
+        "bool",
+        "borrow",
+        "char",
+        "constructor",
+        "enum",
+        "export",
+        "f32",
+        "f64",
+        "flags",
+        "from",
+        "func",
+        "future",
+        "import",
+        "include",
+        "interface",
+        "list",
+        "option",
+        "own",
+        "package",
+        "record",
+        "resource",
+        "result",
+        "s8",
+        "s16",
+        "s32",
+        "s64",
+        "static",
+        "stream",
+        "string",
+        "tuple",
+        "type",
+        "u8",
+        "u16",
+        "u32",
+        "u64",
+        "use",
+        "variant",
+        "with",
+        "world",
+    ];
+    let kebab = name.replace('_', "-").to_ascii_lowercase();
+    let words_ok = kebab.split('-').all(|w| {
+        w.starts_with(|c: char| c.is_ascii_lowercase())
+            && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    });
+    if words_ok && !KEYWORDS.contains(&kebab.as_str()) {
+        kebab
+    } else {
+        "agent".to_string()
+    }
 }
 
 fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -171,7 +230,7 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
         policy_text.push('\n');
     }
     let imports: String = capabilities.iter().map(|c| format!("    import {};\n", c.import_name())).collect();
-    let world = fill(WORLD, name).replace("{imports}", &imports);
+    let world = fill(WORLD, name).replace("{imports}", &imports).replace("{package}", &wit_package(name));
     match lang {
         Lang::Rust => {
             write_new(&dir.join("Cargo.toml"), &fill(CARGO_TOML, name))?;
@@ -188,7 +247,12 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
     }
     write_new(&policy, &policy_text)?;
     let relative = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
-    println!("created {relative} ({lang:?}) and policies/{name}.toml");
+    let language = match lang {
+        Lang::Rust => "Rust",
+        Lang::Python => "Python",
+        Lang::Js => "JavaScript",
+    };
+    println!("created {relative} ({language}) and policies/{name}.toml");
     println!("next:");
     match lang {
         Lang::Rust => println!("  just build-guests"),
@@ -202,6 +266,15 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_are_not_wit_identifiers_get_a_package_that_is() {
+        assert_eq!(wit_package("price-watcher"), "price-watcher");
+        assert_eq!(wit_package("my_agent"), "my-agent");
+        for odd in ["9lives", "import", "a--b", "agent-2x-9"] {
+            assert_eq!(wit_package(odd), "agent", "{odd}");
+        }
+    }
 
     #[test]
     fn names_become_rust_types_and_file_names() {

@@ -114,8 +114,9 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
     // made before tokio starts: the exporter's HTTP client runs its own
     let traces = match &options.otlp_endpoint {
         Some(url) => {
-            let instance = options.cluster.host_id.as_deref().unwrap_or("caxton");
-            let export = crate::traces::TraceExport::start(url, instance)?;
+            // the host id in a cluster, else an id of this process (unique, as the OTel conventions ask)
+            let instance = options.cluster.host_id.clone().unwrap_or_else(|| crate::ids::fresh("caxton"));
+            let export = crate::traces::TraceExport::start(url, &instance)?;
             tracing::info!("exporting a span per handled message to {}", export.endpoint());
             Some(export)
         }

@@ -234,7 +234,7 @@ impl Default for KvStoreGrant {
 /// Timer allowance of one agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimersGrant {
-    /// Timers pending at once.
+    /// Timers pending at once; 0 grants the clock (`now-ms`) and no timers.
     pub max_active: u32,
 }
 
@@ -428,8 +428,8 @@ pub(crate) fn validate_grants(g: file::GrantsEntry, base: &Path) -> Result<Grant
         None => None,
         Some(t) => {
             let max_active = t.max_active.unwrap_or(1_000);
-            if !(1..=100_000).contains(&max_active) {
-                return Err("timers.max-active must be between 1 and 100000".into());
+            if max_active > 100_000 {
+                return Err("timers.max-active must be between 0 (the clock only) and 100000".into());
             }
             Some(TimersGrant { max_active })
         }

@@ -78,7 +78,7 @@ fn refuses_out_of_range_limits_and_unknown_levels() {
         "[agent.limits]\nmailbox = 0",
         "[agent.limits]\ndeadline-micros = 0",
         "[agent.grants]\nlogging = { max-level = 'loud' }",
-        "[agent.grants]\ntimers = { max-active = 0 }",
+        "[agent.grants]\ntimers = { max-active = 100_001 }",
         "[agent.grants]\nkv-store = { max-keys = 0 }",
     ] {
         let err = parse(&format!("{base}{extra}\n")).unwrap_err();

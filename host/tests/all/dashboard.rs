@@ -180,7 +180,7 @@ async fn the_dashboard_signs_in_shows_the_society_and_sniffs_a_conversation() {
     screenshot(&client, "conversations").await;
 
     tab(&client, "logs").await;
-    find(&client, "#logs-agent option[value='ticker']").await.click().await.unwrap();
+    click(&client, "#logs-agent option[value='ticker']").await;
     text_containing(&client, "#logs-lines", "fired").await;
     screenshot(&client, "logs").await;
     client.close().await.unwrap();

@@ -65,11 +65,32 @@ fn policy_check_finds_no_unused_grant_in_any_deployment_file() {
         .collect();
     files.sort();
     assert!(files.len() >= 4, "{files:?}");
-    for file in files {
-        let data = tempfile::tempdir().unwrap();
-        let out = caxton(&["policy", "check", file.to_str().unwrap(), "--data", data.path().to_str().unwrap()]);
-        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "{}: {said}", file.display());
-        assert!(!said.contains("granted but not imported"), "{}: {said}", file.display());
+    // all at once, as `caxton policy check policies/*.toml`
+    let data = tempfile::tempdir().unwrap();
+    let mut args = vec!["policy".to_string(), "check".into(), "--data".into(), data.path().display().to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let out = caxton(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert_eq!(said.matches("deployment `").count(), files.len(), "{said}");
+    assert!(!said.contains("granted but not imported"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_twin_that_only_reads_the_clock_needs_no_timers_of_its_own() {
+    use caxton::acl::Performative;
+    use caxton::policy::TimersGrant;
+    for twin in ["text_processor_py", "text_processor_js"] {
+        let mut grants = grants_for(twin);
+        grants.timers = Some(TimersGrant { max_active: 0 });
+        let rt = runtime_with(vec![spec("text-processor", twin, grants)]).await;
+        let reply = ask(&rt, "text-processor", process_data("uppercase", "data", "tick")).await;
+        assert_eq!(reply.performative, Performative::Inform, "{twin}: {}", reply.content);
+        assert!(content(&reply)["result"]["timestamp"].as_u64().unwrap() > 1_600_000_000_000, "{twin}");
     }
+    let mut ticker = grants_for("ticker_py");
+    ticker.timers = Some(TimersGrant { max_active: 0 });
+    let rt = runtime_with(vec![spec("ticker", "ticker_py", ticker)]).await;
+    let reply = ask(&rt, "ticker", serde_json::json!({ "action": "schedule", "delay_ms": 20 })).await;
+    assert_ne!(reply.performative, Performative::Inform, "no timer may be set: {}", reply.content);
 }

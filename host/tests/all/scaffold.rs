@@ -151,3 +151,21 @@ fn an_unknown_capability_is_refused_with_the_ones_there_are() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("`files` is not a capability; use messaging, timers, kv-store, logging"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exception_a_python_agent_lets_out_reaches_the_sender_as_a_failure_naming_it() {
+    let checkout = scaffolded("python", "raiser", &[]);
+    let app = "from caxton_helpers import Agent\n\n\nclass Guest(Agent):\n    def handle_message(self, msg):\n        return {}[msg.content]\n";
+    std::fs::write(checkout.path().join("guests/python/raiser/app.py"), app).unwrap();
+    let built = build_agent(checkout.path(), "guests/python/raiser").output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let deployment = Deployment::load(&checkout.path().join("policies/raiser.toml")).unwrap();
+    let rt = runtime();
+    deploy_all(&rt, deployment.agents).await;
+    let reply = ask(&rt, "raiser", json!("the key")).await;
+    assert_eq!(reply.performative, Performative::Failure, "{}", reply.content);
+    let said = content(&reply);
+    assert_eq!(said["reason"], "handler-error", "an error the agent returned, not a trap: {said}");
+    let error = said["error"].as_str().unwrap();
+    assert!(error.contains("KeyError") && error.contains("the key") && error.contains("app.py"), "{error}");
+}

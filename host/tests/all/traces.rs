@@ -98,7 +98,8 @@ fn a_conversation_started_with_a_traceparent_is_one_trace_of_chained_spans() {
     for span in &in_trace {
         assert_eq!(span.attr("caxton.outcome"), "handled", "{span:#?}");
         assert!(span.attr("caxton.fuel").parse::<u64>().unwrap() > 0, "{span:#?}");
-        assert_eq!(span.instance, "caxton");
+        assert!(span.instance.starts_with("caxton-"), "a process id outside a cluster: {span:#?}");
+        assert_eq!(span.instance, a.instance, "one process, one instance id");
     }
     let total = spans.iter().find(|s| s.trace_id != CALLER_TRACE && s.attr("caxton.agent") == "relay-c");
     let total = total.expect("the untraced request has a span");
@@ -171,4 +172,52 @@ fn spans_chain_across_hosts_of_a_cluster() {
     assert_eq!(on_a.parent_span_id, CALLER_SPAN);
     assert_eq!(on_b.parent_span_id, on_a.span_id, "host b's span is the child of host a's");
     assert_eq!(back_on_a.parent_span_id, on_b.span_id, "and the answer's span on host a is host b's child");
+}
+
+#[test]
+fn a_collector_that_does_not_answer_is_reported_once_in_the_log_and_agents_carry_on() {
+    use std::io::BufRead;
+    // a port nothing listens on
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = deployment(dir.path(), &[("relay-a", "relay")]);
+    let data = dir.path().join("data");
+    let mut child = std::process::Command::new(crate::support::process::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--deployment", file.to_str().unwrap()])
+        .args(["--data", data.to_str().unwrap(), "--otlp-endpoint", &format!("http://{closed}")])
+        .env("RUST_LOG", "info")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok);
+    let server = Killed(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines {
+            let _ = tx.send(line);
+        }
+    });
+    let mut said = Vec::new();
+    let next_line = |said: &mut Vec<String>| {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_else(|_| panic!("{said:#?}"));
+        said.push(line.clone());
+        line
+    };
+    let addr = loop {
+        if let Some(addr) = next_line(&mut said).split("caxton listening on http://").nth(1) {
+            break addr.to_string();
+        }
+    };
+    for _ in 0..3 {
+        let ask = r#"{"performative":"request","receiver":"relay-a","content":{"action":"total"}}"#;
+        assert_eq!(http(&addr, "POST", "/v1/messages?wait_ms=10000", ask).unwrap().0, 200);
+    }
+    while !next_line(&mut said).contains(&format!("cannot export spans to http://{closed}/v1/traces")) {}
+    // the agents answer as before, and the next failed batches say nothing more
+    let ask = r#"{"performative":"request","receiver":"relay-a","content":{"action":"total"}}"#;
+    assert_eq!(http(&addr, "POST", "/v1/messages?wait_ms=10000", ask).unwrap().0, 200);
+    terminate(server);
+    let after: Vec<String> = rx.try_iter().collect();
+    assert!(!after.iter().any(|l| l.contains("cannot export spans")), "reported once: {after:#?}");
 }
