@@ -4,12 +4,15 @@
 //! `policy check` work offline on files.
 
 mod apply;
+mod build;
 mod client;
 mod deploy;
+mod embedded;
 mod inspect;
 mod listing;
 mod new;
 mod serve;
+mod standalone;
 mod watch;
 
 use clap::{Parser, Subcommand};
@@ -179,6 +182,13 @@ pub enum Command {
         #[command(flatten)]
         output: client::Remote,
     },
+    /// Build the agent project in DIR (made by `caxton new` outside a checkout) into the
+    /// component its caxton.toml names, installing what the language's toolchain lacks.
+    Build {
+        /// The project's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Scaffold a new agent (source, build wiring, a deployment file).
     New {
         /// The language to write it in.
@@ -186,7 +196,8 @@ pub enum Command {
         lang: new::Lang,
         /// The agent's name.
         name: String,
-        /// The root of the Caxton checkout.
+        /// Where: in a Caxton checkout, its root (the agent goes under `guests/`); anywhere
+        /// else, the directory to create the project `NAME/` in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
         /// The capabilities it may call (`messaging`, `timers`, `kv-store`, `logging`): its
@@ -331,6 +342,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Remove { name, keep_state, output } => deploy::remove(&name, keep_state, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::New { lang, name, dir, capabilities } => new::new(lang, &name, &dir, &capabilities),
+        Command::Build { dir } => build::build(&dir),
         Command::Policy { command: PolicyCommand::Check { files, data, max_component_bytes } } => {
             inspect::policy_check(&files, &data, max_component_bytes)
         }

@@ -1,5 +1,6 @@
-//! `caxton new`: scaffold an agent that builds with `just build-guests` and
-//! answers a request without edits.
+//! `caxton new`: scaffold an agent that builds and answers a request without
+//! edits — in a Caxton checkout under `guests/` (built by `just build-guests`),
+//! elsewhere as a project of its own (see [`super::standalone`]).
 
 use crate::interfaces::Capability;
 use anyhow::{bail, Context};
@@ -7,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Languages `caxton new` can scaffold.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     /// A Rust crate in `guests/agents/NAME` using the Caxton SDK.
     Rust,
@@ -17,7 +18,18 @@ pub enum Lang {
     Js,
 }
 
-const CARGO_TOML: &str = r#"[package]
+impl Lang {
+    /// The language's name, for people.
+    pub fn language(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        }
+    }
+}
+
+pub(super) const CARGO_TOML: &str = r#"[package]
 name = "{name}"
 version.workspace = true
 edition.workspace = true
@@ -31,7 +43,7 @@ crate-type = ["cdylib"]
 caxton-sdk.workspace = true
 "#;
 
-const LIB_RS: &str = r#"//! {name}: answers every request with an `inform` that echoes its content.
+pub(super) const LIB_RS: &str = r#"//! {name}: answers every request with an `inform` that echoes its content.
 //! Edit `handle_message` to make it do something; `caxton_sdk` has the rest
 //! (kv, timers, logging, search, publish/subscribe).
 use caxton_sdk::{json, Agent, Message, Performative};
@@ -51,7 +63,7 @@ impl Agent for {type_name} {
 caxton_sdk::agent!({type_name});
 "#;
 
-const APP_PY: &str = r#""""{name}: answers every request with an `inform` that echoes its content.
+pub(super) const APP_PY: &str = r#""""{name}: answers every request with an `inform` that echoes its content.
 Edit `handle_message` to make it do something. It can call the capabilities its
 world.wit imports (as `wit_world.imports.kv_store`, `timers`, `logging`); to use
 another, import it there and grant it in policies/{name}.toml.
@@ -69,7 +81,7 @@ class Guest(Agent):
         messaging.send(out)
 "#;
 
-const APP_JS: &str = r#"// {name}: answers every request with an `inform` that echoes its content.
+pub(super) const APP_JS: &str = r#"// {name}: answers every request with an `inform` that echoes its content.
 // Edit `handleMessage` to make it do something. It can call the capabilities
 // its world.wit imports, imported the same way ("caxton:agent/kv-store@0.1.0",
 // timers, logging); to use another, import it there and grant it in
@@ -92,7 +104,7 @@ export const guest = {
 
 /// The world of a Python or JavaScript agent: the tools that build them import
 /// every interface of the world, so it holds only what the agent calls.
-const WORLD: &str = r#"// The world {name} is built against: the capabilities it may call, and so
+pub(super) const WORLD: &str = r#"// The world {name} is built against: the capabilities it may call, and so
 // the only ones its deployment needs to grant. Import another here to use it.
 package caxton-agents:{package};
 
@@ -119,7 +131,7 @@ component = "../components/{component}.wasm"
 [agent.grants]
 "#;
 
-fn fill(template: &str, name: &str) -> String {
+pub(super) fn fill(template: &str, name: &str) -> String {
     let type_name: String = name
         .split(['-', '_', '.'])
         .filter(|p| !p.is_empty())
@@ -137,7 +149,7 @@ fn fill(template: &str, name: &str) -> String {
 /// identifier (lower-case words of letters and digits, each starting with a
 /// letter, joined by `-`; `_` read as `-`), else `agent` (each agent's WIT is
 /// assembled on its own, so the name need not be unique).
-fn wit_package(name: &str) -> String {
+pub(super) fn wit_package(name: &str) -> String {
     const KEYWORDS: &[&str] = &[
         "as",
         "bool",
@@ -192,7 +204,7 @@ fn wit_package(name: &str) -> String {
     }
 }
 
-fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(super) fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
@@ -205,11 +217,11 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
     if !crate::policy::valid_agent_name(name) || name.contains('.') {
         bail!("`{name}` is not a usable agent name: use 1 to 64 characters from a-z, 0-9, `-` and `_`, starting with a letter or digit");
     }
+    let capabilities: Vec<Capability> =
+        Capability::ALL.into_iter().filter(|c| *c == Capability::Messaging || capabilities.contains(c)).collect();
     if !root.join("guests/Cargo.toml").exists() {
-        bail!(
-            "`{}` is not a Caxton checkout (no guests/Cargo.toml); run this at the repository root or pass --dir",
-            root.display()
-        );
+        // not a Caxton checkout: a project of its own
+        return super::standalone::create(lang, name, root, &capabilities);
     }
     let (dir, component) = match lang {
         Lang::Rust => (root.join("guests/agents").join(name), name.replace('-', "_")),
@@ -222,8 +234,6 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
             bail!("`{}` already exists; pick another name or remove it", existing.display());
         }
     }
-    let capabilities: Vec<Capability> =
-        Capability::ALL.into_iter().filter(|c| *c == Capability::Messaging || capabilities.contains(c)).collect();
     let mut policy_text = fill(POLICY, name).replace("{component}", &component);
     for capability in &capabilities {
         policy_text.push_str(crate::policy::definition::default_grant(*capability));
@@ -247,12 +257,7 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
     }
     write_new(&policy, &policy_text)?;
     let relative = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
-    let language = match lang {
-        Lang::Rust => "Rust",
-        Lang::Python => "Python",
-        Lang::Js => "JavaScript",
-    };
-    println!("created {relative} ({language}) and policies/{name}.toml");
+    println!("created {relative} ({}) and policies/{name}.toml", lang.language());
     println!("next:");
     match lang {
         Lang::Rust => println!("  just build-guests"),

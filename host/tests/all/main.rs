@@ -29,6 +29,7 @@ mod process;
 mod protocols;
 mod scaffold;
 mod scheduling;
+mod standalone;
 mod standard;
 mod supervision;
 mod support;

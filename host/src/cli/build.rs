@@ -1,0 +1,134 @@
+//! `caxton build [DIR]`: build an agent project (see [`super::standalone`])
+//! into the component its `caxton.toml` names, with the language's toolchain:
+//! cargo for Rust (`wasm32-wasip2`, added with rustup when missing),
+//! componentize-py for Python (installed with pip when missing) and
+//! componentize-qjs for JavaScript (installed with npm from the project's
+//! `package.json` when missing). The tools' own output shows the progress.
+
+use super::new::Lang;
+use crate::policy::Deployment;
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Build the project in `dir`.
+pub fn build(dir: &Path) -> anyhow::Result<ExitCode> {
+    // absolute, so paths mean the same to the tools, which run in the project
+    let dir = &dir.canonicalize().with_context(|| format!("cannot open the project `{}`", dir.display()))?;
+    let file = dir.join("caxton.toml");
+    if !file.exists() {
+        bail!(
+            "`{}` has no caxton.toml: give the directory of a project `caxton new NAME` made \
+             (in a Caxton checkout, `just build-guests` builds the agents under guests/)",
+            dir.display()
+        );
+    }
+    let deployment = Deployment::load(&file)?;
+    let Some(agent) = deployment.agents.first() else { bail!("`{}` deploys no [[agent]] to build", file.display()) };
+    let lang = language(dir)?;
+    let out = &agent.component;
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
+    }
+    println!("building `{}` ({}) into {}", agent.name, lang.language(), out.display());
+    match lang {
+        Lang::Rust => rust(dir, out)?,
+        Lang::Python => python(dir, out)?,
+        Lang::Js => javascript(dir, out)?,
+    }
+    let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    println!("built {} ({:.1} MB); next: caxton deploy {}", out.display(), bytes as f64 / 1e6, file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The project's language, from the files it has.
+fn language(dir: &Path) -> anyhow::Result<Lang> {
+    let has = |file: &str| dir.join(file).exists();
+    Ok(match (has("Cargo.toml"), has("app.py"), has("app.js")) {
+        (true, _, _) => Lang::Rust,
+        (_, true, _) => Lang::Python,
+        (_, _, true) => Lang::Js,
+        _ => bail!("`{}` has no Cargo.toml, app.py or app.js: which language is it in?", dir.display()),
+    })
+}
+
+/// Run `command` in `dir`, its output going to ours; an error naming it when it fails.
+fn run(dir: &Path, command: &mut Command) -> anyhow::Result<()> {
+    let what = format!("{command:?}");
+    let status = command.current_dir(dir).status().with_context(|| format!("cannot run {what}: is it installed?"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::copy(from, to).with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
+    Ok(())
+}
+
+fn rust(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    const TARGET: &str = "wasm32-wasip2";
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).current_dir(dir).output();
+    if let Ok(listed) = installed {
+        if listed.status.success() && !String::from_utf8_lossy(&listed.stdout).lines().any(|t| t.trim() == TARGET) {
+            println!("adding the {TARGET} target with rustup…");
+            run(dir, Command::new("rustup").args(["target", "add", TARGET]))?;
+        }
+    }
+    run(dir, Command::new("cargo").args(["build", "--release", "--target", TARGET]))?;
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).context("cannot read Cargo.toml")?;
+    let manifest: toml::Table = toml::from_str(&manifest).context("Cargo.toml is not TOML")?;
+    let crate_name = manifest
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(toml::Value::as_str)
+        .context("Cargo.toml has no package name")?
+        .replace('-', "_");
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| dir.join("target"), PathBuf::from);
+    copy(&target_dir.join(TARGET).join("release").join(format!("{crate_name}.wasm")), out)
+}
+
+/// Where pip puts commands (pyenv shims appear only after a rehash), ahead of `PATH`.
+fn path_with_python_scripts() -> std::ffi::OsString {
+    let scripts = Command::new("python3")
+        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let mut paths = vec![PathBuf::from(scripts)];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).unwrap_or_default()
+}
+
+fn python(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let path = path_with_python_scripts();
+    let found = Command::new("componentize-py").arg("--version").env("PATH", &path).output();
+    if !found.is_ok_and(|o| o.status.success()) {
+        println!("installing componentize-py with pip…");
+        run(dir, Command::new("python3").args(["-m", "pip", "install", "--quiet", "componentize-py"]))?;
+    }
+    println!("componentize-py: a CPython component (about 18 MB, ~10 s)…");
+    run(
+        dir,
+        Command::new("componentize-py")
+            .env("PATH", &path)
+            .args(["-d", "wit", "-w", "agent", "componentize", "--stub-wasi", "-p", ".", "app", "-o"])
+            .arg(out),
+    )
+}
+
+fn javascript(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let tool = dir.join("node_modules/.bin/componentize-qjs");
+    if !tool.exists() {
+        println!("installing componentize-qjs with npm (package.json)…");
+        run(dir, Command::new("npm").args(["install", "--no-audit", "--no-fund", "--loglevel=error"]))?;
+    }
+    run(
+        dir,
+        Command::new(&tool)
+            .args(["--wit", "wit", "--js", "app.js", "--module-root", ".", "-n", "agent"])
+            .args(["--sync", "--stub-wasi", "--opt-size", "-o"])
+            .arg(out),
+    )
+}
