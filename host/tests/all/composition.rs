@@ -1,4 +1,4 @@
-//! Composed components (`just compose`): an agent plugged together with a
+//! Composed components (`just compose`, `caxton compose`): an agent plugged together with a
 //! library component runs, and the grants apply to what the composition imports.
 
 use crate::support::*;
@@ -81,4 +81,24 @@ fn inspect_and_policy_check_say_which_part_needs_what() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("kv-store") && text.contains("for the inner component that exports"), "{text}");
+}
+
+#[test]
+fn caxton_compose_plugs_a_library_in_without_an_external_tool() {
+    use crate::support::process::caxton;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("composed.wasm");
+    let (agent, library) = (component("composed_text"), component("textops"));
+    let args = ["compose", agent.to_str().unwrap(), "--plug", library.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    let composed = caxton(&args);
+    assert!(composed.status.success(), "{}", String::from_utf8_lossy(&composed.stderr));
+    let info = caxton::component::inspect(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(!info.imports.iter().any(|i| i.starts_with("caxton:textops/")), "the library fills it: {:?}", info.imports);
+    assert!(info.imports.iter().any(|i| i.starts_with("caxton:agent/messaging")), "{:?}", info.imports);
+    // a component that exports nothing the agent imports plugs nothing in
+    let counter = component("counter");
+    let args = ["compose", agent.to_str().unwrap(), "--plug", counter.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    let refused = caxton(&args);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("export nothing the agent imports"), "{said}");
 }
