@@ -51,6 +51,8 @@ pub enum PlatformError {
 pub struct Deployed {
     /// The component's SHA-256, hex.
     pub component: String,
+    /// The `[deployment] name` it came with.
+    pub deployment: String,
     /// Its grants and limits as written.
     #[serde(flatten)]
     pub definition: crate::policy::definition::AgentDefinition,
@@ -75,8 +77,10 @@ impl Platform {
         Ok(records
             .into_iter()
             .filter_map(|r| {
-                let definition = AgentDefinition::of(&r.policy_text, &r.name)?;
-                Some((r.name, Deployed { component: r.component_sha, definition }))
+                let base = r.policy_path.parent().unwrap_or(Path::new(""));
+                let definition = AgentDefinition::of(&r.policy_text, &r.name, base)?;
+                let deployment = AgentDefinition::deployment_name(&r.policy_text)?;
+                Some((r.name, Deployed { component: r.component_sha, deployment, definition }))
             })
             .collect())
     }

@@ -4,8 +4,10 @@
 //! deployed (`deployed` in `GET /v1/agents`: the component's SHA-256 and the
 //! grants and limits as written): a new name is deployed, one whose component,
 //! grants or limits differ is redeployed, an equal one is left alone; with
-//! `--prune` the server's agents the file does not list are removed. The plan
-//! is printed first; `--dry-run` stops there.
+//! `--prune` the agents of the same deployment (`[deployment] name`) that the
+//! file no longer lists are removed, with their kv-stores and timers. Every
+//! agent is checked as a deploy would be (its imports against its grants)
+//! before anything changes. The plan is printed first; `--dry-run` stops there.
 
 use super::client::{print_json, Remote};
 use crate::policy::definition::AgentDefinition;
@@ -63,9 +65,11 @@ struct Step {
 
 /// Apply the deployment file at `file` to the server `remote` talks to.
 pub fn apply(file: &Path, dry_run: bool, prune: bool, remote: &Remote) -> anyhow::Result<ExitCode> {
-    let (wanted, types) = read_file(file)?;
+    // absolute, so what the file's paths mean travels to the server
+    let file = &file.canonicalize().with_context(|| format!("cannot open `{}`", file.display()))?;
+    let (wanted, types, deployment) = read_file(file)?;
     let listed = remote.expect(Method::GET, "/v1/agents", None)?;
-    let plan = plan(wanted, &listed, prune)?;
+    let plan = plan(wanted, &listed, &deployment, prune)?;
     if remote.json {
         let steps: Vec<Value> = plan.iter().map(step_json).collect();
         print_json(&json!({ "plan": steps, "dry_run": dry_run }))?;
@@ -81,58 +85,75 @@ pub fn apply(file: &Path, dry_run: bool, prune: bool, remote: &Remote) -> anyhow
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let done = execute(&plan, remote)?;
+    let done = execute(&plan, &deployment, remote)?;
     if !remote.json {
         println!("{done}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The file's agents with their components' digests, and the names of its
-/// agent types (the file is validated as the server would).
-fn read_file(file: &Path) -> anyhow::Result<(Vec<Wanted>, Vec<String>)> {
+/// The file's agents with their components' digests, the names of its agent
+/// types and its deployment's name. The file is validated as the server would,
+/// and each agent checked as a deploy would check it: nothing is applied from
+/// a file with an agent that would be refused.
+fn read_file(file: &Path) -> anyhow::Result<(Vec<Wanted>, Vec<String>, String)> {
     let deployment = Deployment::load(file)?;
     let types = deployment.types.iter().map(|t| t.name().to_string()).collect();
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
-    let mut wanted = Vec::new();
+    let base = file.parent().unwrap_or(Path::new("."));
+    let (mut wanted, mut refused) = (Vec::new(), Vec::new());
     for spec in deployment.agents {
-        let bytes = crate::component::read(&spec.component, usize::MAX)
-            .with_context(|| format!("agent `{}` of `{}`", spec.name, file.display()))?;
+        let bytes = crate::component::read(&spec.component, usize::MAX).with_context(|| {
+            format!("agent `{}` of `{}` (is its component built? `caxton build`)", spec.name, file.display())
+        })?;
         crate::component::check(&bytes, usize::MAX)
             .with_context(|| format!("`{}` cannot be deployed", spec.component.display()))?;
+        let info = crate::component::inspect(&bytes)
+            .with_context(|| format!("cannot inspect `{}`", spec.component.display()))?;
+        if let Err(e) = crate::policy::check::preflight(&spec, &info) {
+            refused.push(e.to_string());
+        }
         let sha = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-        let definition = AgentDefinition::of(&text, &spec.name)
+        let definition = AgentDefinition::of(&text, &spec.name, base)
             .with_context(|| format!("cannot read agent `{}` of `{}`", spec.name, file.display()))?;
         wanted.push(Wanted { name: spec.name, component: spec.component, sha, definition });
     }
-    Ok((wanted, types))
+    if !refused.is_empty() {
+        bail!("nothing applied: the server would refuse {}:\n  {}", refused.len(), refused.join("\n  "));
+    }
+    Ok((wanted, types, deployment.name))
 }
 
-/// What the server runs: each agent's `deployed` (none when it does not remember how).
-fn running(listed: &Value) -> anyhow::Result<BTreeMap<String, Option<(String, AgentDefinition)>>> {
+/// What the server runs, by name: the deployment it came with (`None` when the
+/// server does not remember how it deployed it) and its component and definition.
+type Running = BTreeMap<String, (Option<String>, Option<(String, AgentDefinition)>)>;
+
+fn running(listed: &Value) -> anyhow::Result<Running> {
     let agents = listed.get("agents").and_then(Value::as_array).context("the server's agent list has no `agents`")?;
     let mut running = BTreeMap::new();
     for agent in agents {
         let Some(name) = agent.get("name").and_then(Value::as_str) else { continue };
-        let deployed = agent.get("deployed").and_then(|d| {
+        let deployed = agent.get("deployed");
+        let deployment = deployed.and_then(|d| d.get("deployment")?.as_str()).map(str::to_string);
+        let definition = deployed.and_then(|d| {
             let component = d.get("component")?.as_str()?.to_string();
             let definition = serde_json::from_value(d.clone()).ok()?;
             Some((component, definition))
         });
-        running.insert(name.to_string(), deployed);
+        running.insert(name.to_string(), (deployment, definition));
     }
     Ok(running)
 }
 
-fn plan(wanted: Vec<Wanted>, listed: &Value, prune: bool) -> anyhow::Result<Vec<Step>> {
+fn plan(wanted: Vec<Wanted>, listed: &Value, deployment: &str, prune: bool) -> anyhow::Result<Vec<Step>> {
     let mut running = running(listed)?;
     let mut plan = Vec::new();
     for w in wanted {
         let action = match running.remove(&w.name) {
             None => Action::Deploy,
             // the server cannot say what it runs: deploying again makes it the file's
-            Some(None) => Action::Redeploy(vec!["unknown"]),
-            Some(Some((component, definition))) => {
+            Some((_, None)) => Action::Redeploy(vec!["unknown"]),
+            Some((_, Some((component, definition)))) => {
                 let mut changed = definition.differences(&w.definition);
                 if component != w.sha {
                     changed.insert(0, "component");
@@ -146,9 +167,12 @@ fn plan(wanted: Vec<Wanted>, listed: &Value, prune: bool) -> anyhow::Result<Vec<
         };
         plan.push(Step { name: w.name.clone(), action, wanted: Some(w) });
     }
-    for name in running.into_keys() {
-        let action = if prune { Action::Remove } else { Action::Keep };
-        plan.push(Step { name, action, wanted: None });
+    // only what this deployment put there is the file's to keep or remove
+    for (name, (from, _)) in running {
+        if from.as_deref() == Some(deployment) {
+            let action = if prune { Action::Remove } else { Action::Keep };
+            plan.push(Step { name, action, wanted: None });
+        }
     }
     Ok(plan)
 }
@@ -160,8 +184,8 @@ fn print_plan(file: &Path, plan: &[Step]) {
             Action::Deploy => "new".to_string(),
             Action::Redeploy(parts) => format!("{} changed", parts.join(", ")),
             Action::Unchanged => "as the file has it".to_string(),
-            Action::Remove => "not in the file (--prune)".to_string(),
-            Action::Keep => "not in the file; --prune removes it".to_string(),
+            Action::Remove => "not in the file: removed with its kv-store and timers (--prune)".to_string(),
+            Action::Keep => "not in the file; --prune removes it with its kv-store and timers".to_string(),
         };
         println!("  {:<10} {:<24} {why}", step.action.word(), step.name);
     }
@@ -176,7 +200,7 @@ fn step_json(step: &Step) -> Value {
 }
 
 /// Carry the plan out, uploading each component once; a summary of what was done.
-fn execute(plan: &[Step], remote: &Remote) -> anyhow::Result<String> {
+fn execute(plan: &[Step], deployment: &str, remote: &Remote) -> anyhow::Result<String> {
     let mut uploaded = HashSet::new();
     let (mut deployed, mut redeployed, mut removed, mut unchanged) = (0, 0, 0, 0);
     for step in plan {
@@ -187,7 +211,7 @@ fn execute(plan: &[Step], remote: &Remote) -> anyhow::Result<String> {
                     upload(w, remote).with_context(|| failed("upload the component of"))?;
                 }
                 let request = json!({
-                    "name": w.name, "component": w.sha,
+                    "name": w.name, "component": w.sha, "deployment": deployment,
                     "grants": w.definition.grants, "limits": w.definition.limits,
                 });
                 remote
@@ -238,13 +262,15 @@ mod tests {
     }
 
     #[test]
-    fn the_plan_deploys_new_redeploys_changed_and_prunes_only_when_asked() {
+    fn the_plan_deploys_new_redeploys_changed_and_prunes_only_its_own_and_only_when_asked() {
+        let deployed = |component: &str, deployment: &str, grants: Value| json!({ "component": component, "deployment": deployment, "grants": grants, "limits": {} });
         let listed = json!({ "agents": [
-            { "name": "same", "deployed": { "component": "aa", "grants": { "messaging": {} }, "limits": {} } },
-            { "name": "regranted", "deployed": { "component": "aa", "grants": {}, "limits": {} } },
-            { "name": "rebuilt", "deployed": { "component": "bb", "grants": {}, "limits": {} } },
+            { "name": "same", "deployed": deployed("aa", "d", json!({ "messaging": {} })) },
+            { "name": "regranted", "deployed": deployed("aa", "d", json!({})) },
+            { "name": "rebuilt", "deployed": deployed("bb", "d", json!({})) },
             { "name": "forgotten" },
-            { "name": "dropped", "deployed": { "component": "aa", "grants": {}, "limits": {} } },
+            { "name": "dropped", "deployed": deployed("aa", "d", json!({})) },
+            { "name": "someone-elses", "deployed": deployed("aa", "other", json!({})) },
         ]});
         let file = || {
             vec![
@@ -256,7 +282,7 @@ mod tests {
             ]
         };
         let actions = |prune| -> Vec<(String, Action)> {
-            plan(file(), &listed, prune).unwrap().into_iter().map(|s| (s.name, s.action)).collect()
+            plan(file(), &listed, "d", prune).unwrap().into_iter().map(|s| (s.name, s.action)).collect()
         };
         let kept = actions(false);
         assert_eq!(

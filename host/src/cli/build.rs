@@ -11,18 +11,19 @@ use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-/// Build the project in `dir`.
+/// Build the project in `dir` (or its `caxton.toml`, or a folder inside the project).
 pub fn build(dir: &Path) -> anyhow::Result<ExitCode> {
     // absolute, so paths mean the same to the tools, which run in the project
-    let dir = &dir.canonicalize().with_context(|| format!("cannot open the project `{}`", dir.display()))?;
-    let file = dir.join("caxton.toml");
-    if !file.exists() {
+    let given = &dir.canonicalize().with_context(|| format!("cannot open the project `{}`", dir.display()))?;
+    let start = if given.is_file() { given.parent().unwrap_or(given) } else { given };
+    let Some(dir) = start.ancestors().find(|d| d.join("caxton.toml").is_file()) else {
         bail!(
-            "`{}` has no caxton.toml: give the directory of a project `caxton new NAME` made \
-             (in a Caxton checkout, `just build-guests` builds the agents under guests/)",
-            dir.display()
+            "`{}` has no caxton.toml (nor has any folder above it): give the directory of a project \
+             `caxton new NAME` made (in a Caxton checkout, `just build-guests` builds the agents under guests/)",
+            given.display()
         );
-    }
+    };
+    let file = dir.join("caxton.toml");
     let deployment = Deployment::load(&file)?;
     let Some(agent) = deployment.agents.first() else { bail!("`{}` deploys no [[agent]] to build", file.display()) };
     let lang = language(dir)?;
@@ -54,7 +55,8 @@ fn language(dir: &Path) -> anyhow::Result<Lang> {
 
 /// Run `command` in `dir`, its output going to ours; an error naming it when it fails.
 fn run(dir: &Path, command: &mut Command) -> anyhow::Result<()> {
-    let what = format!("{command:?}");
+    let args = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>();
+    let what = format!("`{} {}`", command.get_program().to_string_lossy(), args.join(" "));
     let status = command.current_dir(dir).status().with_context(|| format!("cannot run {what}: is it installed?"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
@@ -113,9 +115,11 @@ fn python(dir: &Path, out: &Path) -> anyhow::Result<()> {
         dir,
         Command::new("componentize-py")
             .env("PATH", &path)
+            .env("RUST_BACKTRACE", "0")
             .args(["-d", "wit", "-w", "agent", "componentize", "--stub-wasi", "-p", ".", "app", "-o"])
             .arg(out),
     )
+    .context(IMPORT_HINT)
 }
 
 fn javascript(dir: &Path, out: &Path) -> anyhow::Result<()> {
@@ -131,4 +135,9 @@ fn javascript(dir: &Path, out: &Path) -> anyhow::Result<()> {
             .args(["--sync", "--stub-wasi", "--opt-size", "-o"])
             .arg(out),
     )
+    .context(IMPORT_HINT)
 }
+
+/// What a Python or JavaScript build failure most often means.
+const IMPORT_HINT: &str = "the build failed (above, the tool's own words); if it cannot import a capability \
+     (`kv_store`, `caxton:agent/kv-store@0.1.0`…), import it in wit/world.wit and grant it in caxton.toml";

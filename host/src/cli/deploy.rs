@@ -8,19 +8,19 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The `[agent.grants]` and `[agent.limits]` of agent `name` in the deployment file at `path`.
+/// The `[agent.grants]` and `[agent.limits]` of agent `name` in the deployment file at `path`
+/// (a relative `filesystem.dir` made absolute, as the file means it).
 fn grants_and_limits(path: &Path, name: &str) -> anyhow::Result<(Option<Value>, Option<Value>)> {
+    let path = &path.canonicalize().with_context(|| format!("cannot open `{}`", path.display()))?;
     // validate the whole file the way the server will
-    crate::policy::Deployment::load(path)?;
+    let deployment = crate::policy::Deployment::load(path)?;
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    let file: toml::Table = toml::from_str(&text).with_context(|| format!("`{}` is not TOML", path.display()))?;
-    let agents = file.get("agent").and_then(toml::Value::as_array).cloned().unwrap_or_default();
-    let Some(agent) = agents.iter().find(|a| a.get("name").and_then(toml::Value::as_str) == Some(name)) else {
-        let names: Vec<&str> = agents.iter().filter_map(|a| a.get("name").and_then(toml::Value::as_str)).collect();
+    let base = path.parent().unwrap_or(Path::new("."));
+    let Some(definition) = crate::policy::definition::AgentDefinition::of(&text, name, base) else {
+        let names: Vec<&str> = deployment.agents.iter().map(|a| a.name.as_str()).collect();
         bail!("`{}` has no agent named `{name}` (it has: {})", path.display(), names.join(", "));
     };
-    let part = |key: &str| agent.get(key).map(serde_json::to_value).transpose();
-    Ok((part("grants")?, part("limits")?))
+    Ok((Some(definition.grants), Some(definition.limits)))
 }
 
 /// Where a deployed component's grants and limits come from.
@@ -31,11 +31,16 @@ pub enum Grants {
     Listed(Vec<String>),
 }
 
-/// The agent name a component file suggests: its stem, `_` as `-`.
+/// The agent name a component file suggests: its stem in lower case, `_`, `.`
+/// and spaces as `-` (`Text_Processor.v2.wasm` → `text-processor-v2`).
 fn name_of(file: &Path) -> anyhow::Result<String> {
-    let stem = file.file_stem().and_then(|s| s.to_str()).filter(|s| !s.is_empty());
-    let stem = stem.with_context(|| format!("`{}` names no agent: give one with --name", file.display()))?;
-    Ok(stem.replace('_', "-"))
+    let stem = file.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let name = name.trim_matches('-').to_string();
+    if !crate::policy::valid_agent_name(&name) {
+        bail!("`{}` suggests no agent name: give one with --name", file.display());
+    }
+    Ok(name)
 }
 
 /// `--grant` values as `[agent.grants]` JSON; none: the default grant of each capability `bytes` imports.
@@ -76,6 +81,8 @@ pub fn deploy(file: &Path, name: Option<String>, grants: Grants, remote: &Remote
         Grants::Policy(policy) => grants_and_limits(&policy, &name)?,
         Grants::Listed(listed) => (Some(listed_grants(&listed, &bytes, file)?), None),
     };
+    // said, not refused: deploying a running name replaces it (as `POST /v1/agents` does)
+    let replacing = remote.call(Method::GET, &format!("/v1/agents/{}", agent_path(&name)), None)?.0.is_success();
     let uploaded = remote.expect(Method::POST, "/v1/components", Some((Bytes::from(bytes), "application/wasm")))?;
     let sha =
         uploaded.get("component").and_then(Value::as_str).context("the server did not say where the component went")?;
@@ -88,7 +95,8 @@ pub fn deploy(file: &Path, name: Option<String>, grants: Grants, remote: &Remote
             .get("grants")
             .and_then(Value::as_array)
             .map(|g| g.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
-        println!("deployed `{name}` ({}), grants: {}", &sha[..12.min(sha.len())], grants.unwrap_or_default());
+        let done = if replacing { "replaced the running" } else { "deployed" };
+        println!("{done} `{name}` ({}), grants: {}", &sha[..12.min(sha.len())], grants.unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -131,4 +139,16 @@ pub fn encode(v: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_component_file_suggests_an_agent_name() {
+        assert_eq!(name_of(Path::new("components/text_processor_py.wasm")).unwrap(), "text-processor-py");
+        assert_eq!(name_of(Path::new("Text.Processor V2.wasm")).unwrap(), "text-processor-v2");
+        assert!(name_of(Path::new("___.wasm")).unwrap_err().to_string().contains("--name"));
+    }
 }

@@ -82,7 +82,7 @@ caxton send {name} '{"hello":"world"}' --wait 5000
 Edit `{source}` to make it do something. What it may call is granted in `caxton.toml`{world}.
 "#;
 
-const GITIGNORE: &str = "target/\nnode_modules/\n__pycache__/\n";
+const GITIGNORE: &str = "target/\nnode_modules/\n__pycache__/\ndata/\n";
 
 /// Write the project of agent `name` in `lang` into `parent/name`.
 pub fn create(lang: Lang, name: &str, parent: &Path, capabilities: &[Capability]) -> anyhow::Result<ExitCode> {
@@ -133,6 +133,7 @@ pub fn create(lang: Lang, name: &str, parent: &Path, capabilities: &[Capability]
     println!("next:");
     println!("  cd {}", dir.display());
     println!("  caxton build");
+    println!("  caxton serve &                 # unless a server runs already");
     println!("  caxton deploy caxton.toml      # to the server at $CAXTON_SERVER (default http://127.0.0.1:8080)");
     println!("  caxton send {name} '{{\"hello\":\"world\"}}' --wait 5000");
     Ok(ExitCode::SUCCESS)

@@ -24,6 +24,9 @@ use std::path::PathBuf;
 struct DeployRequest {
     name: String,
     component: String,
+    /// The deployment it belongs to (`caxton deploy FILE.toml` sends the file's); default `api:NAME`.
+    #[serde(default)]
+    deployment: Option<String>,
     #[serde(default)]
     grants: Option<Value>,
     #[serde(default)]
@@ -44,7 +47,8 @@ fn deployment_text(req: &DeployRequest) -> Result<String, ApiError> {
         }
     }
     let mut deployment = toml::Table::new();
-    deployment.insert("name".into(), toml::Value::String(format!("api:{}", req.name)));
+    let name = req.deployment.clone().unwrap_or_else(|| format!("api:{}", req.name));
+    deployment.insert("name".into(), toml::Value::String(name));
     let mut file = toml::Table::new();
     file.insert("deployment".into(), toml::Value::Table(deployment));
     file.insert("agent".into(), toml::Value::Array(vec![toml::Value::Table(agent)]));

@@ -43,9 +43,11 @@ pub struct AgentDefinition {
 }
 
 impl AgentDefinition {
-    /// The definition of agent `name` in the deployment-file `text`; `None`
-    /// when the text is not TOML or has no `[[agent]]` of that name.
-    pub fn of(text: &str, name: &str) -> Option<AgentDefinition> {
+    /// The definition of agent `name` in the deployment-file `text` found in
+    /// the directory `base`; `None` when the text is not TOML or has no
+    /// `[[agent]]` of that name. A relative `filesystem.dir` is made relative
+    /// to `base`, as the file means it, so it means the same to any server.
+    pub fn of(text: &str, name: &str, base: &std::path::Path) -> Option<AgentDefinition> {
         let file: toml::Table = toml::from_str(text).ok()?;
         let agents = file.get("agent")?.as_array()?;
         let agent = agents.iter().find(|a| a.get("name").and_then(toml::Value::as_str) == Some(name))?;
@@ -55,7 +57,19 @@ impl AgentDefinition {
                 .and_then(|t| serde_json::to_value(t).ok())
                 .unwrap_or_else(|| Value::Object(Default::default()))
         };
-        Some(AgentDefinition { grants: table("grants"), limits: table("limits") })
+        let mut grants = table("grants");
+        if let Some(dir) = grants.pointer_mut("/filesystem/dir") {
+            if let Some(relative) = dir.as_str().filter(|d| std::path::Path::new(d).is_relative()) {
+                *dir = Value::String(base.join(relative).display().to_string());
+            }
+        }
+        Some(AgentDefinition { grants, limits: table("limits") })
+    }
+
+    /// The `[deployment] name` of deployment-file `text`.
+    pub fn deployment_name(text: &str) -> Option<String> {
+        let file: toml::Table = toml::from_str(text).ok()?;
+        Some(file.get("deployment")?.get("name")?.as_str()?.to_string())
     }
 
     /// What differs from `other`, by part (`grants`, `limits`); empty when nothing does.
@@ -93,15 +107,23 @@ component = "b.wasm"
 
     #[test]
     fn an_agents_tables_are_read_as_written() {
-        let a = AgentDefinition::of(FILE, "a").unwrap();
+        let here = std::path::Path::new("/srv/d");
+        let a = AgentDefinition::of(FILE, "a", here).unwrap();
         assert_eq!(a.grants["kv-store"]["quota-bytes"], 1_048_576);
         assert_eq!(a.limits, serde_json::json!({}));
-        let b = AgentDefinition::of(FILE, "b").unwrap();
+        let b = AgentDefinition::of(FILE, "b", here).unwrap();
         assert_eq!(b.grants, serde_json::json!({}));
         assert_eq!(a.differences(&b), ["grants"]);
         assert!(a.differences(&a.clone()).is_empty());
-        assert!(AgentDefinition::of(FILE, "c").is_none());
-        assert!(AgentDefinition::of("not toml [", "a").is_none());
+        assert!(AgentDefinition::of(FILE, "c", here).is_none());
+        assert!(AgentDefinition::of("not toml [", "a", here).is_none());
+        assert_eq!(AgentDefinition::deployment_name(FILE).as_deref(), Some("d"));
+        let files = FILE.replace(
+            "[[agent]]\nname = \"b\"",
+            "filesystem = { dir = \"files\", guest-path = \"/d\" }\n[[agent]]\nname = \"b\"",
+        );
+        let a = AgentDefinition::of(&files, "a", here).unwrap();
+        assert_eq!(a.grants["filesystem"]["dir"], "/srv/d/files", "relative to the file: {}", a.grants);
     }
 
     #[test]

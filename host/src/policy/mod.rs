@@ -155,6 +155,15 @@ impl Grants {
     pub fn granted(&self) -> Vec<Capability> {
         Capability::ALL.into_iter().filter(|c| self.allows(*c)).collect()
     }
+
+    /// The names of what is granted, as the API lists them: the capabilities, then `filesystem`.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.granted().into_iter().map(|c| c.name()).collect();
+        if self.filesystem.is_some() {
+            names.push("filesystem");
+        }
+        names
+    }
 }
 
 /// Whom an agent may send to, and which topics it may use.

@@ -338,7 +338,7 @@ impl Runtime {
                 AgentSummary {
                     name: name.clone(),
                     services: r.services.clone(),
-                    grants: env.spec.grants.granted().into_iter().map(|c| c.name()).collect(),
+                    grants: env.spec.grants.names(),
                     limits: env.spec.limits,
                     stats: AgentStats {
                         log_lines_dropped: env.dropped_lines.load(std::sync::atomic::Ordering::Relaxed),

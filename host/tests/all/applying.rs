@@ -90,10 +90,54 @@ fn applying_a_deployment_file_deploys_redeploys_leaves_and_prunes_as_it_says() {
     let (ok, said) = cli(&addr, &["deploy", file_arg, "--prune", "--dry-run"]);
     assert!(ok && planned(&said, "remove", "ticker", ""), "{said}");
     assert!(names(&addr).contains(&"ticker".to_string()), "a dry run changes nothing");
+    // an agent another deployment put there is not this file's to prune
+    let (ok, said) = cli(&addr, &["deploy", component("relay").to_str().unwrap(), "--name", "bystander"]);
+    assert!(ok, "{said}");
     let (ok, said) = cli(&addr, &["deploy", file_arg, "--prune"]);
     assert!(ok, "{said}");
     assert!(said.contains("applied: 0 deployed, 0 redeployed, 2 unchanged, 1 removed"), "{said}");
-    assert_eq!(names(&addr), ["counter", "text-processor"]);
+    assert!(!said.contains("bystander"), "{said}");
+    assert_eq!(names(&addr), ["bystander", "counter", "text-processor"]);
+}
+
+#[test]
+fn a_file_is_checked_whole_before_anything_is_applied_and_its_paths_mean_what_they_say_there() {
+    for name in ["counter", "fs_probe"] {
+        component(name);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // the server runs elsewhere than the file: a relative directory is the file's, not the server's
+    let (server, addr) = spawn_server(&["--data", data.to_str().unwrap()]);
+    let _server = Killed(server);
+    std::fs::create_dir(dir.path().join("files")).unwrap();
+    let components = root().join("components");
+    let file = dir.path().join("mixed.toml");
+    let write = |counter_grants: &str| {
+        let text = format!(
+            "[deployment]\nname = \"mixed\"\n\
+             [[agent]]\nname = \"files\"\ncomponent = \"{c}/fs_probe.wasm\"\n[agent.grants]\nmessaging = {{}}\n\
+             filesystem = {{ dir = \"files\", guest-path = \"/d\" }}\n\
+             [[agent]]\nname = \"counter\"\ncomponent = \"{c}/counter.wasm\"\n[agent.grants]\n{counter_grants}\n",
+            c = components.display()
+        );
+        std::fs::write(&file, text).unwrap();
+    };
+    // the counter imports the kv-store: without the grant, nothing is applied, not even `files`
+    write("messaging = {}");
+    let (ok, said) = cli(&addr, &["deploy", file.to_str().unwrap()]);
+    assert!(!ok && said.contains("nothing applied") && said.contains("does not grant `kv-store`"), "{said}");
+    assert!(names(&addr).is_empty(), "{said}");
+    write("messaging = {}\nkv-store = {}");
+    let (ok, said) = cli(&addr, &["deploy", file.to_str().unwrap()]);
+    assert!(ok, "{said}");
+    let files = agents(&addr).into_iter().find(|(n, _)| n == "files").unwrap().1;
+    let granted = dir.path().canonicalize().unwrap().join("files");
+    assert_eq!(files["grants"]["filesystem"]["dir"], granted.display().to_string(), "{files}");
+    let (ok, said) = cli(&addr, &["deploy", file.to_str().unwrap()]);
+    assert!(ok && said.contains("2 unchanged"), "{said}");
+    let (ok, said) = cli(&addr, &["agents"]);
+    assert!(ok && said.lines().any(|l| l.contains("files") && l.contains("filesystem")), "{said}");
 }
 
 #[test]
