@@ -4,6 +4,10 @@
 //! componentize-py for Python (installed with pip when missing) and
 //! componentize-qjs for JavaScript (installed with npm from the project's
 //! `package.json` when missing). The tools' own output shows the progress.
+//!
+//! A build whose sources are those of the last build keeps the component it
+//! made: componentize-py and componentize-qjs do not make the same bytes twice,
+//! and a new digest would make `caxton deploy` redeploy an unchanged agent.
 
 use super::new::Lang;
 use crate::policy::Deployment;
@@ -31,15 +35,54 @@ pub fn build(dir: &Path) -> anyhow::Result<ExitCode> {
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
+    let sources = sources_digest(dir)?;
+    let stamp = out.with_extension("wasm.sources");
+    if out.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == sources) {
+        println!("{} is up to date: the sources have not changed since it was built", out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("building `{}` ({}) into {}", agent.name, lang.language(), out.display());
     match lang {
         Lang::Rust => rust(dir, out)?,
         Lang::Python => python(dir, out)?,
         Lang::Js => javascript(dir, out)?,
     }
+    // taken again: a first build writes lock files (Cargo.lock, package-lock.json) beside the sources
+    let sources = sources_digest(dir)?;
+    std::fs::write(&stamp, &sources).with_context(|| format!("cannot write `{}`", stamp.display()))?;
     let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     println!("built {} ({:.1} MB); next: caxton deploy {}", out.display(), bytes as f64 / 1e6, file.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// SHA-256 (hex) of the project's sources: every file's path and bytes, but
+/// for what builds and runs make (`target/`, `node_modules/`, `data/`, …).
+fn sources_digest(dir: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    const SKIPPED: &[&str] = &["target", "node_modules", "data", "__pycache__", ".git"];
+    fn walk(dir: &Path, root: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let skipped = path.file_name().is_some_and(|n| SKIPPED.iter().any(|s| n == *s));
+            if path.is_dir() && !skipped {
+                walk(&path, root, files)?;
+            } else if path.is_file() {
+                files.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files).with_context(|| format!("cannot read the project `{}`", dir.display()))?;
+    files.sort();
+    let mut digest = Sha256::new();
+    for file in files {
+        let bytes = std::fs::read(dir.join(&file)).with_context(|| format!("cannot read `{}`", file.display()))?;
+        digest.update(file.to_string_lossy().as_bytes());
+        digest.update((bytes.len() as u64).to_le_bytes());
+        digest.update(&bytes);
+    }
+    Ok(digest.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The project's language, from the files it has.

@@ -48,12 +48,20 @@ fn a_project_builds_deploys_and_answers(lang: &str, name: &str) {
     }
     let (ok, said) = caxton_in(&project, &["build"]);
     assert!(ok, "{said}");
+    // built again with nothing changed: the same component, so a deploy sees nothing to do
+    let component = || std::fs::read(project.join(format!("target/{}.wasm", name.replace('-', "_")))).unwrap();
+    let first = component();
+    let (ok, said) = caxton_in(&project, &["build"]);
+    assert!(ok && said.contains("up to date"), "{said}");
+    assert!(component() == first, "the component is kept");
     let data = elsewhere.path().join("data");
     let (server, addr) = spawn_server(&["--data", data.to_str().unwrap()]);
     let _server = Killed(server);
     let url = format!("http://{addr}");
     let (ok, said) = caxton_in(&project, &["deploy", "caxton.toml", "--server", &url]);
     assert!(ok && said.contains("applied: 1 deployed"), "{said}");
+    let (ok, said) = caxton_in(&project, &["deploy", "caxton.toml", "--server", &url]);
+    assert!(ok && said.contains("applied: 0 deployed, 0 redeployed, 1 unchanged"), "{said}");
     let (ok, said) =
         caxton_in(&project, &["send", name, r#"{"hello":"world"}"#, "--wait", "20000", "--server", &url, "--json"]);
     assert!(ok, "{said}");
