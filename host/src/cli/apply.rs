@@ -68,28 +68,59 @@ pub fn apply(file: &Path, dry_run: bool, prune: bool, remote: &Remote) -> anyhow
     // absolute, so what the file's paths mean travels to the server
     let file = &file.canonicalize().with_context(|| format!("cannot open `{}`", file.display()))?;
     let (wanted, types, deployment) = read_file(file)?;
+    if wanted.is_empty() && !types.is_empty() {
+        bail!(
+            "`{}` has only agent types ({}), which are not applied over HTTP: deploy them with \
+             `caxton serve --deployment {}`",
+            file.display(),
+            types.join(", "),
+            file.display()
+        );
+    }
     let listed = remote.expect(Method::GET, "/v1/agents", None)?;
     let plan = plan(wanted, &listed, &deployment, prune)?;
-    if remote.json {
-        let steps: Vec<Value> = plan.iter().map(step_json).collect();
-        print_json(&json!({ "plan": steps, "dry_run": dry_run }))?;
-    } else {
+    if !remote.json {
         print_plan(file, &plan);
         for t in &types {
             println!("  note: agent type `{t}` is not applied over HTTP; `caxton serve --deployment` deploys types");
         }
     }
-    if dry_run {
-        if !remote.json {
-            println!("dry run: nothing changed");
+    let done = if dry_run { None } else { Some(execute(&plan, &deployment, remote)?) };
+    if remote.json {
+        // after the work: what was planned and, unless a dry run, what was done
+        let steps: Vec<Value> = plan.iter().map(step_json).collect();
+        let applied = done.as_ref().map(|d| d.counts());
+        print_json(&json!({ "plan": steps, "dry_run": dry_run, "applied": applied }))?;
+    } else {
+        match done {
+            None => println!("dry run: nothing changed"),
+            Some(done) => println!("{}", done.sentence()),
         }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let done = execute(&plan, &deployment, remote)?;
-    if !remote.json {
-        println!("{done}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What carrying a plan out did.
+#[derive(Default)]
+struct Done {
+    deployed: usize,
+    redeployed: usize,
+    unchanged: usize,
+    removed: usize,
+}
+
+impl Done {
+    fn counts(&self) -> Value {
+        json!({ "deployed": self.deployed, "redeployed": self.redeployed,
+                "unchanged": self.unchanged, "removed": self.removed })
+    }
+
+    fn sentence(&self) -> String {
+        format!(
+            "applied: {} deployed, {} redeployed, {} unchanged, {} removed",
+            self.deployed, self.redeployed, self.unchanged, self.removed
+        )
+    }
 }
 
 /// The file's agents with their components' digests, the names of its agent
@@ -200,9 +231,9 @@ fn step_json(step: &Step) -> Value {
 }
 
 /// Carry the plan out, uploading each component once; a summary of what was done.
-fn execute(plan: &[Step], deployment: &str, remote: &Remote) -> anyhow::Result<String> {
+fn execute(plan: &[Step], deployment: &str, remote: &Remote) -> anyhow::Result<Done> {
     let mut uploaded = HashSet::new();
-    let (mut deployed, mut redeployed, mut removed, mut unchanged) = (0, 0, 0, 0);
+    let mut done = Done::default();
     for step in plan {
         let failed = |what: &str| format!("cannot {what} `{}` (the steps before it are done)", step.name);
         match (&step.action, &step.wanted) {
@@ -218,21 +249,21 @@ fn execute(plan: &[Step], deployment: &str, remote: &Remote) -> anyhow::Result<S
                     .expect(Method::POST, "/v1/agents", Remote::json_body(&request))
                     .with_context(|| failed("deploy"))?;
                 if step.action == Action::Deploy {
-                    deployed += 1;
+                    done.deployed += 1;
                 } else {
-                    redeployed += 1;
+                    done.redeployed += 1;
                 }
             }
             (Action::Remove, _) => {
                 let path = format!("/v1/agents/{}", super::deploy::encode(&step.name));
                 remote.expect(Method::DELETE, &path, None).with_context(|| failed("remove"))?;
-                removed += 1;
+                done.removed += 1;
             }
-            (Action::Unchanged, _) => unchanged += 1,
+            (Action::Unchanged, _) => done.unchanged += 1,
             _ => {}
         }
     }
-    Ok(format!("applied: {deployed} deployed, {redeployed} redeployed, {unchanged} unchanged, {removed} removed"))
+    Ok(done)
 }
 
 fn upload(w: &Wanted, remote: &Remote) -> anyhow::Result<()> {

@@ -155,6 +155,10 @@ fn what_serve_deployed_from_a_file_is_unchanged_by_applying_that_file() {
     let report: Value = serde_json::from_str(&said).unwrap();
     let actions: Vec<&str> = report["plan"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["unchanged", "unchanged", "unchanged"], "{report}");
+    assert_eq!(report["applied"]["unchanged"], 3, "{report}");
+    // a file of agent types only applies nothing: it says so, and how to deploy them
+    let (ok, said) = cli(&addr, &["deploy", "policies/accounts.toml"]);
+    assert!(!ok && said.contains("has only agent types") && said.contains("serve --deployment"), "{said}");
 }
 
 #[test]
