@@ -176,6 +176,10 @@ pub struct SendArgs {
     /// `conversation-id` for the message.
     #[arg(long)]
     pub conversation_id: Option<String>,
+    /// The interaction protocol the message opens or follows (e.g. `fipa-request`); the host
+    /// holds the conversation to it.
+    #[arg(long)]
+    pub protocol: Option<String>,
     /// Where the server is.
     #[command(flatten)]
     pub remote: Remote,
@@ -194,6 +198,8 @@ struct Outgoing<'a> {
     reply_with: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     conversation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'a str>,
 }
 
 pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
@@ -208,6 +214,7 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         sender: args.sender.as_deref(),
         reply_with: args.reply_with.as_deref(),
         conversation_id: args.conversation_id.as_deref(),
+        protocol: args.protocol.as_deref(),
     };
     let path = match args.wait {
         Some(ms) => format!("/v1/messages?wait_ms={ms}"),

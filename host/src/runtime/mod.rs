@@ -455,7 +455,7 @@ impl Runtime {
             self.forget_unused(&agents, &old_digest);
         }
         drop(agents);
-        tracing::info!(agent = %name, replaced = replace, "deployed");
+        tracing::info!(agent = %name, replaced = old_digest.is_some(), "deployed");
         let detail = old_digest.is_some().then_some("a new version replaced the running one");
         self.bus.events().lifecycle(&name, crate::events::Change::Deployed, detail);
         Ok(())

@@ -70,11 +70,22 @@ fn the_guides_scenario_through_the_cli() {
     let out = api.caxton(&["send", "text-processor", content, "--wait", "10000"]);
     let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(reply["content"]["result"]["result"], "HELLO WORLD");
+    // a request in an interaction protocol: the host records the conversation under it
+    let out = api.caxton(&["send", "text-processor", content, "--wait", "10000", "--protocol", "fipa-request"]);
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let conversation = reply["conversation_id"].as_str().unwrap();
+    let out = api.caxton(&["conversations", conversation, "--json"]);
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (record["protocol"].as_str(), record["state"].as_str()),
+        (Some("fipa-request"), Some("done")),
+        "{record}"
+    );
     let out = api.caxton(&["agents"]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("AGENT") && table.contains("text-processor") && table.contains("running"), "{table}");
     let out = api.caxton(&["agents", "get", "text-processor", "--json"]);
-    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["stats"]["messages"], 1);
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["stats"]["messages"], 2);
     let out = api.caxton(&["remove", "text-processor"]);
     assert!(out.status.success());
     let out = api.caxton(&["remove", "text-processor"]);
