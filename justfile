@@ -20,12 +20,14 @@ build-guests:
         cp "{{guest_release}}/$name.wasm" "components/$name.wasm"
         printf '  %-28s %8d bytes\n' "components/$name.wasm" "$(stat -c %s "components/$name.wasm")"
     done
-    # Python and JavaScript agents, each against its own world
-    for app in guests/python/*/app.py guests/js/*/app.js; do
+    # Python and JavaScript agents, each against its own world; AssemblyScript agents
+    for app in guests/python/*/app.py guests/js/*/app.js guests/assemblyscript/*/app.ts; do
         [ -f "$app" ] && {{just_executable()}} --justfile {{justfile()}} build-agent "$(dirname "$app")"
     done
 
-# Build the Python (app.py) or JavaScript (app.js) agent in DIR into components/NAME_py|_js.wasm,
+# Build the Python (app.py), JavaScript (app.js) or AssemblyScript (app.ts) agent in DIR into
+# components/NAME_py|_js|_as.wasm. An AssemblyScript agent is built by `caxton build` (asc from
+# npm, pinned by guests/assemblyscript/package.json; the component made by the host binary). Others are built
 # against the world in DIR/world.wit: only the capabilities it imports there are imported (an agent
 # without one gets the whole `agent` world: every capability). The WIT is assembled under
 # target/wit/: the agent's world, with this checkout's wit/ and its dependencies as deps/.
@@ -50,6 +52,11 @@ build-agent DIR:
         command -v componentize-py >/dev/null || { echo "installing componentize-py…"; python3 -m pip install --quiet componentize-py; hash -r; }
         echo "  building $dir with componentize-py (a CPython component, ~10 s)…"
         componentize-py -d "$wit" -w "$world" componentize --stub-wasi -p "$(dirname "$dir")" -p "$dir" app -o "$out" >/dev/null
+    elif [ -f "$dir/app.ts" ]; then
+        # the host binary makes the component; $CAXTON names one already built
+        [ -n "${CAXTON:-}" ] || cargo build --quiet --bin caxton --manifest-path {{justfile_directory()}}/Cargo.toml
+        "${CAXTON:-{{justfile_directory()}}/target/debug/caxton}" build "$dir" --output "components/${name}_as.wasm" | sed 's/^/  /'
+        exit 0
     elif [ -f "$dir/app.js" ]; then
         out="components/${name}_js.wasm"
         if [ ! -x {{justfile_directory()}}/guests/js/node_modules/.bin/componentize-qjs ]; then
@@ -60,7 +67,7 @@ build-agent DIR:
         {{justfile_directory()}}/guests/js/node_modules/.bin/componentize-qjs --wit "$wit" --js "$dir/app.js" \
             --module-root "$(dirname "$dir")" -n "$world" --sync --stub-wasi --opt-size -o "$out" >/dev/null
     else
-        echo "error: $dir has neither app.py nor app.js" >&2; exit 1
+        echo "error: $dir has no app.py, app.js or app.ts" >&2; exit 1
     fi
     printf '  %-28s %8d bytes\n' "$out" "$(stat -c %s "$out")"
 

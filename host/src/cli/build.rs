@@ -2,8 +2,10 @@
 //! into the component its `caxton.toml` names, with the language's toolchain:
 //! cargo for Rust (`wasm32-wasip2`, added with rustup when missing),
 //! componentize-py for Python (installed with pip when missing) and
-//! componentize-qjs for JavaScript (installed with npm from the project's
-//! `package.json` when missing). The tools' own output shows the progress.
+//! componentize-qjs for JavaScript and asc for AssemblyScript (both installed
+//! with npm from the project's `package.json` when missing; an AssemblyScript
+//! core module is then made a component by [`super::componentize`]). Each step
+//! is announced; the tools' own output shows their progress.
 //!
 //! A build whose sources are those of the last build keeps the component it
 //! made: componentize-py and componentize-qjs do not make the same bytes twice,
@@ -15,43 +17,67 @@ use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-/// Build the project in `dir` (or its `caxton.toml`, or a folder inside the project).
-pub fn build(dir: &Path) -> anyhow::Result<ExitCode> {
+/// Build the project in `dir` (or its `caxton.toml`, or a folder inside the project) into
+/// the component its caxton.toml names, or into `output` when given (then `dir` is the
+/// agent's own folder and needs no caxton.toml: how `just build-agent` builds the
+/// AssemblyScript agents of a checkout).
+pub fn build(dir: &Path, output: Option<&Path>) -> anyhow::Result<ExitCode> {
     // absolute, so paths mean the same to the tools, which run in the project
     let given = &dir.canonicalize().with_context(|| format!("cannot open the project `{}`", dir.display()))?;
     let start = if given.is_file() { given.parent().unwrap_or(given) } else { given };
-    let Some(dir) = start.ancestors().find(|d| d.join("caxton.toml").is_file()) else {
-        bail!(
-            "`{}` has no caxton.toml (nor has any folder above it): give the directory of a project \
-             `caxton new NAME` made (in a Caxton checkout, `just build-guests` builds the agents under guests/)",
-            given.display()
-        );
+    let (dir, name, out, file) = match output {
+        Some(out) => {
+            let name = start.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let out = std::env::current_dir().map(|cwd| cwd.join(out)).unwrap_or_else(|_| out.to_path_buf());
+            (start, name, out, None)
+        }
+        None => {
+            let Some(dir) = start.ancestors().find(|d| d.join("caxton.toml").is_file()) else {
+                bail!(
+                    "`{}` has no caxton.toml (nor has any folder above it): give the directory of a project \
+                     `caxton new NAME` made, or say where the component goes with --output (in a Caxton \
+                     checkout, `just build-guests` builds the agents under guests/)",
+                    given.display()
+                );
+            };
+            let file = dir.join("caxton.toml");
+            let deployment = Deployment::load(&file)?;
+            let Some(agent) = deployment.agents.into_iter().next() else {
+                bail!("`{}` deploys no [[agent]] to build", file.display())
+            };
+            (dir, agent.name, agent.component, Some(file))
+        }
     };
-    let file = dir.join("caxton.toml");
-    let deployment = Deployment::load(&file)?;
-    let Some(agent) = deployment.agents.first() else { bail!("`{}` deploys no [[agent]] to build", file.display()) };
     let lang = language(dir)?;
-    let out = &agent.component;
+    let out = &out;
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
-    let sources = sources_digest(dir)?;
+    // an AssemblyScript agent in a folder of agents shares its SDK with them: digest them all
+    let tree = if lang == Lang::AssemblyScript { assemblyscript_root(dir)? } else { dir.to_path_buf() };
+    let sources = sources_digest(&tree)?;
     let stamp = out.with_extension("wasm.sources");
     if out.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == sources) {
         println!("{} is up to date: the sources have not changed since it was built", out.display());
         return Ok(ExitCode::SUCCESS);
     }
-    println!("building `{}` ({}) into {}", agent.name, lang.language(), out.display());
+    println!("building `{name}` ({}) into {}", lang.language(), out.display());
     match lang {
         Lang::Rust => rust(dir, out)?,
         Lang::Python => python(dir, out)?,
         Lang::Js => javascript(dir, out)?,
+        Lang::AssemblyScript => assemblyscript(dir, &tree, out)?,
     }
     // taken again: a first build writes lock files (Cargo.lock, package-lock.json) beside the sources
-    let sources = sources_digest(dir)?;
+    let sources = sources_digest(&tree)?;
     std::fs::write(&stamp, &sources).with_context(|| format!("cannot write `{}`", stamp.display()))?;
     let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
-    println!("built {} ({:.1} MB); next: caxton deploy {}", out.display(), bytes as f64 / 1e6, file.display());
+    match file {
+        Some(file) => {
+            println!("built {} ({:.1} MB); next: caxton deploy {}", out.display(), bytes as f64 / 1e6, file.display())
+        }
+        None => println!("built {} ({:.1} MB)", out.display(), bytes as f64 / 1e6),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -88,11 +114,12 @@ fn sources_digest(dir: &Path) -> anyhow::Result<String> {
 /// The project's language, from the files it has.
 fn language(dir: &Path) -> anyhow::Result<Lang> {
     let has = |file: &str| dir.join(file).exists();
-    Ok(match (has("Cargo.toml"), has("app.py"), has("app.js")) {
-        (true, _, _) => Lang::Rust,
-        (_, true, _) => Lang::Python,
-        (_, _, true) => Lang::Js,
-        _ => bail!("`{}` has no Cargo.toml, app.py or app.js: which language is it in?", dir.display()),
+    Ok(match (has("Cargo.toml"), has("app.py"), has("app.js"), has("app.ts")) {
+        (true, ..) => Lang::Rust,
+        (_, true, ..) => Lang::Python,
+        (_, _, true, _) => Lang::Js,
+        (.., true) => Lang::AssemblyScript,
+        _ => bail!("`{}` has no Cargo.toml, app.py, app.js or app.ts: which language is it in?", dir.display()),
     })
 }
 
@@ -179,6 +206,45 @@ fn javascript(dir: &Path, out: &Path) -> anyhow::Result<()> {
             .arg(out),
     )
     .context(IMPORT_HINT)
+}
+
+/// The folder whose `package.json` pins the AssemblyScript toolchain of the agent in `dir`
+/// (`dir` itself in a project `caxton new` made; `guests/assemblyscript` in a checkout),
+/// with the SDK in its `caxton/`.
+fn assemblyscript_root(dir: &Path) -> anyhow::Result<PathBuf> {
+    let pins =
+        |d: &Path| std::fs::read_to_string(d.join("package.json")).is_ok_and(|t| t.contains("\"assemblyscript\""));
+    dir.ancestors().find(|d| pins(d)).map(Path::to_path_buf).with_context(|| {
+        format!(
+            "no package.json naming `assemblyscript` in `{}` or above it: `caxton new --lang assemblyscript` writes one",
+            dir.display()
+        )
+    })
+}
+
+fn assemblyscript(dir: &Path, root: &Path, out: &Path) -> anyhow::Result<()> {
+    let asc = root.join("node_modules/.bin/asc");
+    if !asc.exists() {
+        println!("installing assemblyscript and json-as with npm (package.json)…");
+        run(root, Command::new("npm").args(["install", "--no-audit", "--no-fund", "--loglevel=error"]))?;
+    }
+    let entry = dir.join("app.ts");
+    let entry = entry.strip_prefix(root).unwrap_or(&entry);
+    let core = std::env::temp_dir().join(format!("caxton-asc-{}.wasm", std::process::id()));
+    println!("asc: compiling {} (optimised, the json-as transform)…", entry.display());
+    let compiled = run(
+        root,
+        Command::new(&asc)
+            .arg(entry)
+            .args(["--transform", "json-as", "--use", "abort=caxton/abi/abort"])
+            .args(["--optimizeLevel", "3", "--shrinkLevel", "1", "--disableWarning", "--outFile"])
+            .arg(&core),
+    );
+    let module = compiled.and_then(|()| std::fs::read(&core).context("asc wrote no module"));
+    let _ = std::fs::remove_file(&core);
+    println!("making a component of the caxton:agent world (it imports only what it calls)…");
+    let component = super::componentize::agent_component(&module?)?;
+    std::fs::write(out, component).with_context(|| format!("cannot write `{}`", out.display()))
 }
 
 /// What a Python or JavaScript build failure most often means.

@@ -1,8 +1,9 @@
 //! The files a standalone agent project is made from, embedded in the binary
 //! so a project always matches the host that scaffolded it: the WIT of the
-//! `caxton:agent` package and its dependencies, the Rust SDK, and the Python
-//! and JavaScript helpers. (`tests/all/standalone.rs` checks the lists cover
-//! every file of `wit/` and `guests/sdk/src/`.)
+//! `caxton:agent` package and its dependencies, the Rust SDK, the Python and
+//! JavaScript helpers, and the AssemblyScript SDK. (A unit test below checks
+//! the lists cover every file of `wit/`, `guests/sdk/src/` and
+//! `guests/assemblyscript/caxton/`.)
 
 /// The `caxton:agent` package, by file name.
 pub const AGENT_WIT: &[(&str, &str)] = &[
@@ -34,6 +35,20 @@ pub const PYTHON_HELPERS: &str = include_str!("../../../guests/python/caxton_hel
 
 /// `caxton.js`, which JavaScript agents import.
 pub const JS_HELPERS: &str = include_str!("../../../guests/js/caxton.js");
+
+/// The AssemblyScript SDK, by file name (a project's `caxton/`).
+pub const ASSEMBLYSCRIPT_SDK: &[(&str, &str)] = &[
+    ("abi.ts", include_str!("../../../guests/assemblyscript/caxton/abi.ts")),
+    ("exports.ts", include_str!("../../../guests/assemblyscript/caxton/exports.ts")),
+    ("guest.ts", include_str!("../../../guests/assemblyscript/caxton/guest.ts")),
+    ("host.ts", include_str!("../../../guests/assemblyscript/caxton/host.ts")),
+    ("index.ts", include_str!("../../../guests/assemblyscript/caxton/index.ts")),
+    ("message.ts", include_str!("../../../guests/assemblyscript/caxton/message.ts")),
+];
+
+/// The versions of the AssemblyScript compiler and of json-as that AssemblyScript agents use.
+pub const ASSEMBLYSCRIPT: &str = "0.28.20";
+pub const JSON_AS: &str = "1.6.0";
 
 /// The version of componentize-qjs the JavaScript agents are built with.
 pub const COMPONENTIZE_QJS: &str = "0.4.5";
@@ -80,5 +95,12 @@ mod tests {
         assert_eq!(sorted(SDK_SOURCES), sdk);
         let package_json = std::fs::read_to_string(root.join("guests/js/package.json")).unwrap();
         assert!(package_json.contains(&format!("\"componentize-qjs\": \"{COMPONENTIZE_QJS}\"")), "{package_json}");
+        let mut assemblyscript = Vec::new();
+        files(&root.join("guests/assemblyscript/caxton"), "", &mut assemblyscript);
+        assemblyscript.sort();
+        assert_eq!(sorted(ASSEMBLYSCRIPT_SDK), assemblyscript);
+        let package_json = std::fs::read_to_string(root.join("guests/assemblyscript/package.json")).unwrap();
+        assert!(package_json.contains(&format!("\"assemblyscript\": \"{ASSEMBLYSCRIPT}\"")), "{package_json}");
+        assert!(package_json.contains(&format!("\"json-as\": \"{JSON_AS}\"")), "{package_json}");
     }
 }

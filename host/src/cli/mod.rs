@@ -6,6 +6,7 @@
 mod apply;
 mod build;
 mod client;
+mod componentize;
 mod compose;
 mod deploy;
 mod embedded;
@@ -202,6 +203,9 @@ pub enum Command {
         /// The project's directory.
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// Write the component here instead of where caxton.toml says (DIR then needs no caxton.toml).
+        #[arg(long, short, value_name = "OUT.wasm")]
+        output: Option<PathBuf>,
     },
     /// Scaffold a new agent (source, build wiring, a deployment file).
     New {
@@ -356,7 +360,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Remove { name, keep_state, output } => deploy::remove(&name, keep_state, &output),
         Command::Inspect { file, json } => inspect::inspect(&file, json),
         Command::New { lang, name, dir, capabilities } => new::new(lang, &name, &dir, &capabilities),
-        Command::Build { dir } => build::build(&dir),
+        Command::Build { dir, output } => build::build(&dir, output.as_deref()),
         Command::Compose { file, plugs, output } => compose::compose(&file, &plugs, output.as_deref()),
         Command::Policy { command: PolicyCommand::Check { files, data, max_component_bytes } } => {
             inspect::policy_check(&files, &data, max_component_bytes)

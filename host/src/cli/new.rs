@@ -16,6 +16,9 @@ pub enum Lang {
     Python,
     /// A JavaScript module in `guests/js/NAME` built with componentize-qjs.
     Js,
+    /// An AssemblyScript module in `guests/assemblyscript/NAME` built with asc.
+    #[value(name = "assemblyscript")]
+    AssemblyScript,
 }
 
 impl Lang {
@@ -25,6 +28,7 @@ impl Lang {
             Lang::Rust => "Rust",
             Lang::Python => "Python",
             Lang::Js => "JavaScript",
+            Lang::AssemblyScript => "AssemblyScript",
         }
     }
 }
@@ -100,6 +104,36 @@ export const guest = {
   shutdown() {},
   capabilities: profile,
 };
+"#;
+
+pub(super) const APP_TS: &str = r#"// {name}: answers every request with an `inform` that echoes its content.
+// Edit `handleMessage` to make it do something; the SDK in ../caxton has the
+// rest (kvGet/kvSet/kvIncrement, setTimer, log, selfId). What it may call is
+// granted in policies/{name}.toml.
+import { JSON } from "json-as";
+import { Agent, Message, Performative, register, send } from "../caxton";
+export * from "../caxton/exports"; // the guest interface the host calls
+
+class {type_name} extends Agent {
+  handleMessage(msg: Message): string | null {
+    let answer: Message;
+    if (msg.performative == Performative.Request) {
+      const result = new JSON.Obj();
+      result.set("agent", "{name}");
+      const echo = msg.json();
+      result.set("echo", echo === null ? JSON.Value.empty() : echo);
+      const content = new JSON.Obj();
+      content.set("result", result);
+      answer = msg.reply(Performative.Inform, JSON.stringify(content));
+    } else {
+      answer = msg.reply(Performative.NotUnderstood, '{"error":"{name} answers requests"}');
+    }
+    const failed = send(answer);
+    return failed === null ? null : failed.toString();
+  }
+}
+
+register(new {type_name}());
 "#;
 
 /// The world of a Python or JavaScript agent: the tools that build them import
@@ -227,6 +261,9 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
         Lang::Rust => (root.join("guests/agents").join(name), name.replace('-', "_")),
         Lang::Python => (root.join("guests/python").join(name), format!("{}_py", name.replace('-', "_"))),
         Lang::Js => (root.join("guests/js").join(name), format!("{}_js", name.replace('-', "_"))),
+        Lang::AssemblyScript => {
+            (root.join("guests/assemblyscript").join(name), format!("{}_as", name.replace('-', "_")))
+        }
     };
     let policy = root.join("policies").join(format!("{name}.toml"));
     for existing in [&dir, &policy] {
@@ -254,6 +291,8 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
             write_new(&dir.join("app.js"), &fill(APP_JS, name))?;
             write_new(&dir.join("world.wit"), &world)?;
         }
+        // imports only what it calls: no world of its own
+        Lang::AssemblyScript => write_new(&dir.join("app.ts"), &fill(APP_TS, name))?,
     }
     write_new(&policy, &policy_text)?;
     let relative = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
@@ -261,7 +300,7 @@ pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> 
     println!("next:");
     match lang {
         Lang::Rust => println!("  just build-guests"),
-        Lang::Python | Lang::Js => println!("  just build-agent {relative}"),
+        Lang::Python | Lang::Js | Lang::AssemblyScript => println!("  just build-agent {relative}"),
     }
     println!("  ./target/debug/caxton serve --deployment policies/{name}.toml");
     println!("  ./target/debug/caxton send {name} '{{\"hello\":\"world\"}}' --wait 5000");

@@ -5,7 +5,7 @@
 //! deploy` read, and a README. Nothing in it points into a checkout.
 
 use super::embedded;
-use super::new::{fill, write_new, Lang, APP_JS, APP_PY, LIB_RS, WORLD};
+use super::new::{fill, write_new, Lang, APP_JS, APP_PY, APP_TS, LIB_RS, WORLD};
 use crate::interfaces::Capability;
 use anyhow::bail;
 use std::path::Path;
@@ -57,6 +57,17 @@ const PACKAGE_JSON: &str = r#"{
 }
 "#;
 
+const AS_PACKAGE_JSON: &str = r#"{
+  "name": "{name}",
+  "private": true,
+  "description": "A Caxton agent in AssemblyScript",
+  "devDependencies": {
+    "assemblyscript": "{assemblyscript}",
+    "json-as": "{json_as}"
+  }
+}
+"#;
+
 const CAXTON_TOML: &str = r#"# Deployment of {name}: `caxton build` writes the component, `caxton deploy caxton.toml`
 # applies this file to a running server. A capability not granted here is never linked.
 [deployment]
@@ -99,6 +110,7 @@ pub fn create(lang: Lang, name: &str, parent: &Path, capabilities: &[Capability]
         Lang::Rust => ("src/lib.rs", ""),
         Lang::Python => ("app.py", " (and, as imports, in `wit/world.wit`)"),
         Lang::Js => ("app.js", " (and, as imports, in `wit/world.wit`)"),
+        Lang::AssemblyScript => ("app.ts", ""),
     };
     let readme = fill(README, name)
         .replace("{language}", lang.language())
@@ -124,6 +136,17 @@ pub fn create(lang: Lang, name: &str, parent: &Path, capabilities: &[Capability]
             let package = fill(PACKAGE_JSON, name).replace("{qjs}", embedded::COMPONENTIZE_QJS);
             write_new(&dir.join("package.json"), &package)?;
             write_wit(&dir.join("wit"), name, capabilities)?;
+        }
+        Lang::AssemblyScript => {
+            let app = fill(APP_TS, name).replace("\"../caxton", "\"./caxton").replace("../caxton", "./caxton");
+            write_new(&dir.join("app.ts"), &app.replace(&format!("policies/{name}.toml"), "caxton.toml"))?;
+            for (file, text) in embedded::ASSEMBLYSCRIPT_SDK {
+                write_new(&dir.join("caxton").join(file), text)?;
+            }
+            let package = fill(AS_PACKAGE_JSON, name)
+                .replace("{assemblyscript}", embedded::ASSEMBLYSCRIPT)
+                .replace("{json_as}", embedded::JSON_AS);
+            write_new(&dir.join("package.json"), &package)?;
         }
     }
     write_new(&dir.join("caxton.toml"), &caxton_toml)?;

@@ -54,6 +54,11 @@ async fn the_javascript_text_processor_conforms() {
     text_processor_conforms("text_processor_js").await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_assemblyscript_text_processor_conforms() {
+    text_processor_conforms("text_processor_as").await;
+}
+
 /// The counter twins keep their count in the kv-store.
 async fn counter_conforms(component: &str) {
     let rt = runtime_with(vec![spec("counter", component, grants_for(component))]).await;
@@ -80,14 +85,14 @@ async fn ticker_conforms(component: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_counters_conform_in_every_language() {
-    for component in ["counter", "counter_py", "counter_js"] {
+    for component in ["counter", "counter_py", "counter_js", "counter_as"] {
         counter_conforms(component).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tickers_conform_in_every_language() {
-    for component in ["ticker", "ticker_py", "ticker_js"] {
+    for component in ["ticker", "ticker_py", "ticker_js", "ticker_as"] {
         ticker_conforms(component).await;
     }
 }

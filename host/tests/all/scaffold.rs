@@ -75,7 +75,13 @@ fn scaffolded(lang: &str, name: &str, extra: &[&str]) -> tempfile::TempDir {
     for dir in ["components", "guests"] {
         std::fs::create_dir_all(checkout.path().join(dir)).unwrap();
     }
-    for file in ["guests/Cargo.toml", "guests/python/caxton_helpers.py", "guests/js/caxton.js"] {
+    copy_dir(&repo.join("guests/assemblyscript/caxton"), &checkout.path().join("guests/assemblyscript/caxton"));
+    for file in [
+        "guests/Cargo.toml",
+        "guests/python/caxton_helpers.py",
+        "guests/js/caxton.js",
+        "guests/assemblyscript/package.json",
+    ] {
         std::fs::create_dir_all(checkout.path().join(file).parent().unwrap()).unwrap();
         std::fs::copy(repo.join(file), checkout.path().join(file)).unwrap();
     }
@@ -93,7 +99,7 @@ fn scaffolded(lang: &str, name: &str, extra: &[&str]) -> tempfile::TempDir {
 fn build_agent(checkout: &Path, dir: &str) -> Command {
     let mut build = Command::new("just");
     build.arg("--justfile").arg(root().join("justfile")).arg("--working-directory").arg(checkout);
-    build.args(["build-agent", dir]);
+    build.args(["build-agent", dir]).env("CAXTON", env!("CARGO_BIN_EXE_caxton"));
     build
 }
 
@@ -135,6 +141,18 @@ async fn a_new_javascript_agent_builds_and_answers_without_edits_importing_only_
     let checkout = scaffolded("js", "js-greeter", &[]);
     builds_and_answers(checkout.path(), "js-greeter", build_agent(checkout.path(), "guests/js/js-greeter")).await;
     let (imported, granted) = imported_and_granted(checkout.path(), "js-greeter", "js_greeter_js.wasm");
+    assert_eq!(
+        (imported.as_slice(), granted.as_slice()),
+        (["messaging".to_string()].as_slice(), ["messaging".to_string()].as_slice())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_assemblyscript_agent_builds_and_answers_without_edits_importing_only_messaging() {
+    let checkout = scaffolded("assemblyscript", "as-greeter", &[]);
+    let dir = "guests/assemblyscript/as-greeter";
+    builds_and_answers(checkout.path(), "as-greeter", build_agent(checkout.path(), dir)).await;
+    let (imported, granted) = imported_and_granted(checkout.path(), "as-greeter", "as_greeter_as.wasm");
     assert_eq!(
         (imported.as_slice(), granted.as_slice()),
         (["messaging".to_string()].as_slice(), ["messaging".to_string()].as_slice())

@@ -91,3 +91,8 @@ fn building_where_there_is_no_project_says_what_to_do() {
     let (ok, said) = caxton_in(empty.path(), &["build"]);
     assert!(!ok && said.contains("has no caxton.toml") && said.contains("caxton new NAME"), "{said}");
 }
+
+#[test]
+fn an_assemblyscript_agent_outside_the_checkout_builds_deploys_and_answers() {
+    a_project_builds_deploys_and_answers("assemblyscript", "as-hello");
+}
