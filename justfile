@@ -152,7 +152,7 @@ soak MINUTES="10": build-guests
 
 # Run every fuzz target (tests/fuzz) for SECONDS each; `just test` runs them for 5 s.
 fuzz SECONDS="60": build-guests
-    CAXTON_FUZZ_SECONDS={{SECONDS}} cargo test --test fuzz -- --nocapture --test-threads 1
+    CAXTON_FUZZ_SECONDS={{SECONDS}} cargo test -p caxton-tests --test fuzz -- --nocapture --test-threads 1
 
 # Formatting and lints, both workspaces (warnings are errors).
 lint:

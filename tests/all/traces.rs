@@ -126,7 +126,7 @@ fn a_failed_handling_is_an_error_span_naming_the_reason() {
 
 #[test]
 fn an_endpoint_that_is_not_an_http_url_stops_the_server_with_a_sentence() {
-    let out = std::process::Command::new(crate::support::process::BIN)
+    let out = std::process::Command::new(crate::support::process::bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--otlp-endpoint", "grpc://collector:4317"])
         .output()
         .unwrap();
@@ -182,7 +182,7 @@ fn a_collector_that_does_not_answer_is_reported_once_in_the_log_and_agents_carry
     let dir = tempfile::tempdir().unwrap();
     let file = deployment(dir.path(), &[("relay-a", "relay")]);
     let data = dir.path().join("data");
-    let mut child = std::process::Command::new(crate::support::process::BIN)
+    let mut child = std::process::Command::new(crate::support::process::bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--deployment", file.to_str().unwrap()])
         .args(["--data", data.to_str().unwrap(), "--otlp-endpoint", &format!("http://{closed}")])
         .env("RUST_LOG", "info")

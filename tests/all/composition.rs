@@ -51,7 +51,7 @@ async fn an_uncomposed_agent_is_refused_with_a_hint_to_compose_it() {
 
 #[test]
 fn inspect_and_policy_check_say_which_part_needs_what() {
-    let bin = env!("CARGO_BIN_EXE_caxton");
+    let bin = crate::support::process::bin();
     let out = std::process::Command::new(bin)
         .args(["inspect", "components/composed_text_counting.wasm"])
         .current_dir(root())

@@ -3,7 +3,7 @@
 //! that answers — no edits, no path into the checkout. The real binary, the
 //! real toolchains, a real server.
 
-use crate::support::process::{spawn_server, Killed, BIN};
+use crate::support::process::{bin, spawn_server, Killed};
 use crate::support::root;
 use serde_json::Value;
 use std::path::Path;
@@ -13,7 +13,7 @@ use std::process::Command;
 fn caxton_in(dir: &Path, args: &[&str]) -> (bool, String) {
     // a Rust project's build goes where the next run finds it again
     let target = root().join("target/standalone");
-    let out = Command::new(BIN).args(args).current_dir(dir).env("CARGO_TARGET_DIR", target).output().unwrap();
+    let out = Command::new(bin()).args(args).current_dir(dir).env("CARGO_TARGET_DIR", target).output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), said)
 }

@@ -55,7 +55,7 @@ fn crate_paths(code: &str) -> Vec<String> {
 
 /// Each top-level module of `src/` and the other top-level modules it uses.
 fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("host/src");
     let mut files: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for entry in std::fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();

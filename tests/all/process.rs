@@ -195,7 +195,7 @@ fn caxton_policy_check_shows_act_rules_and_warns_about_acts_a_registered_protoco
 fn a_printing_command_whose_reader_went_away_ends_without_a_panic() {
     let server = Server::start("policies/contract-net.toml");
     let url = format!("http://{}", server.addr);
-    let mut child = std::process::Command::new(crate::support::process::BIN)
+    let mut child = std::process::Command::new(crate::support::process::bin())
         .args(["agents", "--server", &url])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -34,13 +34,13 @@ async fn a_new_rust_agent_builds_and_answers_without_edits() {
     for file in ["rust-toolchain.toml", "guests/Cargo.toml", "guests/Cargo.lock"] {
         std::fs::copy(repo.join(file), checkout.path().join(file)).unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_caxton"))
+    let out = Command::new(crate::support::process::bin())
         .args(["new", "--lang", "rust", "price-watcher", "--dir"])
         .arg(checkout.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let again = Command::new(env!("CARGO_BIN_EXE_caxton"))
+    let again = Command::new(crate::support::process::bin())
         .args(["new", "price-watcher", "--dir"])
         .arg(checkout.path())
         .output()
@@ -85,7 +85,7 @@ fn scaffolded(lang: &str, name: &str, extra: &[&str]) -> tempfile::TempDir {
         std::fs::create_dir_all(checkout.path().join(file).parent().unwrap()).unwrap();
         std::fs::copy(repo.join(file), checkout.path().join(file)).unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_caxton"))
+    let out = Command::new(crate::support::process::bin())
         .args(["new", "--lang", lang, name, "--dir"])
         .arg(checkout.path())
         .args(extra)
@@ -99,7 +99,7 @@ fn scaffolded(lang: &str, name: &str, extra: &[&str]) -> tempfile::TempDir {
 fn build_agent(checkout: &Path, dir: &str) -> Command {
     let mut build = Command::new("just");
     build.arg("--justfile").arg(root().join("justfile")).arg("--working-directory").arg(checkout);
-    build.args(["build-agent", dir]).env("CAXTON", env!("CARGO_BIN_EXE_caxton"));
+    build.args(["build-agent", dir]).env("CAXTON", crate::support::process::bin());
     build
 }
 
@@ -161,7 +161,7 @@ async fn a_new_assemblyscript_agent_builds_and_answers_without_edits_importing_o
 
 #[test]
 fn an_unknown_capability_is_refused_with_the_ones_there_are() {
-    let out = Command::new(env!("CARGO_BIN_EXE_caxton"))
+    let out = Command::new(crate::support::process::bin())
         .args(["new", "--lang", "python", "x", "--capability", "messaging,files"])
         .output()
         .unwrap();

@@ -1,7 +1,7 @@
 //! A `caxton serve` process with an admin token and no agents, and the raw
 //! HTTP requests the API tests send it.
 
-use super::process::{spawn_server, BIN};
+use super::process::{bin, spawn_server};
 use super::{component, root};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -113,7 +113,7 @@ impl Api {
 
     /// Run the `caxton` CLI against this server, with its token.
     pub fn caxton(&self, args: &[&str]) -> std::process::Output {
-        Command::new(BIN)
+        Command::new(bin())
             .args(args)
             .args(["--server", &format!("http://{}", self.addr), "--token", TOKEN])
             .current_dir(root())

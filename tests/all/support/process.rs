@@ -5,12 +5,28 @@ use super::root;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The `caxton` binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_caxton");
+/// The `caxton` binary under test, built by cargo (a no-op when it is fresh) the first time a
+/// test asks for it: a test crate of its own has no `CARGO_BIN_EXE_` for another package's
+/// binary, and escargot is the maintained way to ask cargo for one.
+pub fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = escargot::CargoBuild::new()
+            .manifest_path(root().join("Cargo.toml"))
+            .package("caxton")
+            .bin("caxton")
+            .current_release()
+            .run()
+            .unwrap_or_else(|e| panic!("cannot build the caxton binary: {e}"));
+        built.path().to_path_buf()
+    })
+}
 
 /// A `caxton serve` child process on an ephemeral port, killed on drop.
 pub struct Server {
@@ -73,7 +89,7 @@ impl Drop for Killed {
 
 /// Start `caxton serve` with `args` and return the child and its address.
 pub fn spawn_server(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .current_dir(root())
@@ -102,5 +118,5 @@ pub fn spawn_server(args: &[&str]) -> (Child, String) {
 
 /// Run the `caxton` CLI with `args` from the workspace root.
 pub fn caxton(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).current_dir(root()).output().unwrap()
+    Command::new(bin()).args(args).current_dir(root()).output().unwrap()
 }

@@ -81,7 +81,7 @@ fn policy_check_refuses_what_a_deploy_refuses_offline() {
             component.display()
         );
         std::fs::write(&file, text).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_caxton"))
+        let out = std::process::Command::new(crate::support::process::bin())
             .args(["policy", "check"])
             .arg(&file)
             .arg("--data")

@@ -3,7 +3,7 @@
 //! (`GET /v1/agents/{name}/logs`, `caxton logs`).
 
 use crate::support::api::{Api, TOKEN};
-use crate::support::process::BIN;
+use crate::support::process::bin;
 use crate::support::{process_data, root};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -176,7 +176,7 @@ fn an_agents_log_lines_are_kept_escaped_and_read_from_where_a_tail_left_off() {
     assert_eq!(printed.lines().count(), 3, "{printed}");
     assert!(printed.contains("[stdout] \\u{1b}[2J") && !printed.contains('\u{1b}'), "{printed}");
 
-    let mut follow = Command::new(BIN)
+    let mut follow = Command::new(bin())
         .args(["logs", "-f", "misbehaver", "--server", &format!("http://{}", api.addr), "--token", TOKEN])
         .stdout(Stdio::piped())
         .spawn()
@@ -215,7 +215,7 @@ fn a_logging_call_lands_in_the_ring_with_its_level_and_context() {
 fn caxton_watch_prints_events_live_and_follows_filters() {
     let api = Api::start();
     deploy_text_processor(&api);
-    let mut watch = Command::new(BIN)
+    let mut watch = Command::new(bin())
         .args(["watch", "--agent", "text-processor", "--server", &format!("http://{}", api.addr), "--token", TOKEN])
         .current_dir(root())
         .stdout(Stdio::piped())

@@ -164,7 +164,7 @@ fn what_init_sets_up_holds_once_live_after_a_redeploy_and_after_a_restart() {
     assert_eq!(published(&heard), 1);
     assert!(heard.contains(&json!({ "from": "publisher", "content": { "topic": "prices.eu" } })), "{heard:?}");
 
-    let redeploy = std::process::Command::new(env!("CARGO_BIN_EXE_caxton"))
+    let redeploy = std::process::Command::new(crate::support::process::bin())
         .args(["deploy", "components/bus_probe.wasm", "--name", "listener", "--policy"])
         .arg(&deployment)
         .args(["--server", &format!("http://{addr}")])
@@ -190,7 +190,7 @@ fn a_second_server_on_the_same_data_directory_refuses_to_start_until_the_first_i
     let data = dir.path().join("data");
     let (first, _) = crate::support::process::spawn_server(&["--data", data.to_str().unwrap()]);
     let first = Killed(first);
-    let second = std::process::Command::new(env!("CARGO_BIN_EXE_caxton"))
+    let second = std::process::Command::new(crate::support::process::bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()])
         .stderr(std::process::Stdio::piped())
         .spawn()
