@@ -241,6 +241,11 @@ fn execute(plan: &[Step], deployment: &str, remote: &Remote) -> anyhow::Result<D
                 if uploaded.insert(w.sha.clone()) {
                     upload(w, remote).with_context(|| failed("upload the component of"))?;
                 }
+                let verb = if step.action == Action::Deploy { "deploying" } else { "redeploying" };
+                let _working = super::progress::Working::start(format!(
+                    "{verb} `{}`: a component new to the server is compiled first",
+                    step.name
+                ));
                 let request = json!({
                     "name": w.name, "component": w.sha, "deployment": deployment,
                     "grants": w.definition.grants, "limits": w.definition.limits,
@@ -271,6 +276,7 @@ fn upload(w: &Wanted, remote: &Remote) -> anyhow::Result<()> {
     if !remote.json {
         println!("  uploading {} ({:.1} MB)…", w.component.display(), bytes.len() as f64 / 1e6);
     }
+    let _working = super::progress::Working::start(format!("uploading {}", w.component.display()));
     let answer = remote.expect(Method::POST, "/v1/components", Some((Bytes::from(bytes), "application/wasm")))?;
     match answer.get("component").and_then(Value::as_str) {
         Some(sha) if sha == w.sha => Ok(()),

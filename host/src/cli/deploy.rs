@@ -83,11 +83,16 @@ pub fn deploy(file: &Path, name: Option<String>, grants: Grants, remote: &Remote
     };
     // said, not refused: deploying a running name replaces it (as `POST /v1/agents` does)
     let replacing = remote.call(Method::GET, &format!("/v1/agents/{}", agent_path(&name)), None)?.0.is_success();
+    let working = super::progress::Working::start(format!(
+        "deploying `{name}` ({:.1} MB): uploading, and compiling when the server has not seen it",
+        bytes.len() as f64 / 1e6
+    ));
     let uploaded = remote.expect(Method::POST, "/v1/components", Some((Bytes::from(bytes), "application/wasm")))?;
     let sha =
         uploaded.get("component").and_then(Value::as_str).context("the server did not say where the component went")?;
     let request = json!({ "name": name, "component": sha, "grants": grants, "limits": limits });
     let agent = remote.expect(Method::POST, "/v1/agents", Remote::json_body(&request))?;
+    drop(working);
     if remote.json {
         print_json(&agent)?;
     } else {

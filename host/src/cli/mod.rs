@@ -13,6 +13,7 @@ mod embedded;
 mod inspect;
 mod listing;
 mod new;
+mod progress;
 mod serve;
 mod standalone;
 mod watch;

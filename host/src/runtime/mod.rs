@@ -482,14 +482,20 @@ impl Runtime {
     async fn compile(&self, agent: &str, bytes: Vec<u8>, digest: [u8; 32]) -> Result<Component, RuntimeError> {
         let _turn = self.compiles.acquire().await.map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let compiler = self.compiler.clone();
+        // a large component takes seconds to compile: say so before, and how long after
+        let size = format!("{:.1} MB", bytes.len() as f64 / 1e6);
+        tracing::info!(agent, size, "compiling the component (not in the compile cache)");
+        let started = std::time::Instant::now();
         let job = tokio::task::spawn_blocking(move || compiler.compile_digested(&bytes, &digest));
         let timeout = self.compile_timeout();
-        match tokio::time::timeout(timeout, job).await {
+        let compiled = match tokio::time::timeout(timeout, job).await {
             Ok(joined) => joined
                 .map_err(|e| RuntimeError::Internal(e.to_string()))?
-                .map_err(|source| RuntimeError::Component { agent: agent.to_string(), source }),
-            Err(_) => Err(RuntimeError::CompileTimeout { agent: agent.to_string(), timeout }),
-        }
+                .map_err(|source| RuntimeError::Component { agent: agent.to_string(), source })?,
+            Err(_) => return Err(RuntimeError::CompileTimeout { agent: agent.to_string(), timeout }),
+        };
+        tracing::info!(agent, elapsed_ms = started.elapsed().as_millis() as u64, "compiled");
+        Ok(compiled)
     }
 
     /// How long a compile may take.
