@@ -16,7 +16,8 @@
 //!
 //! 1. Leaves, which use nothing else in the crate: [`acl`] (the message),
 //!    [`interfaces`] (what Caxton serves and what an import means), [`glob`],
-//!    [`rate`], [`ids`], [`component`], [`datadir`], [`name_locks`], [`blocking`].
+//!    [`rate`], [`ids`], [`component`], [`datadir`], [`name_locks`], [`blocking`],
+//!    [`printable`] (others' text made safe to print).
 //! 2. [`protocol`] (the FIPA interaction protocols the host enforces),
 //!    [`events`] (the event stream and agents' log rings) and [`traces`]
 //!    (OpenTelemetry spans of handled events and their export); all use `acl`.
@@ -49,6 +50,7 @@ pub mod journal;
 pub mod name_locks;
 pub mod platform;
 pub mod policy;
+pub mod printable;
 pub mod protocol;
 pub mod rate;
 pub mod registry;

@@ -14,7 +14,8 @@ fn main() -> ExitCode {
                     text = format!("{text}: {cause}");
                 }
             }
-            eprintln!("error: {text}");
+            // causes quote servers, guests and files: nothing in them may drive the terminal
+            eprintln!("error: {}", caxton::printable::neutralise_lines(&text));
             ExitCode::FAILURE
         }
     }

@@ -60,6 +60,21 @@ async fn a_handler_error_is_reported_to_the_sender() {
     assert!(c["error"].as_str().unwrap().contains("asked to fail"));
 }
 
+/// A guest's error text reaches the log, the dead letters and the sender, so it cannot carry
+/// a line break or a terminal escape: those are written out as escapes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handler_error_cannot_forge_log_lines_or_drive_a_terminal() {
+    let rt = misbehaver(Limits::default()).await;
+    let forged = "fine\n2026-12-02T00:00:00Z  INFO caxton::cli::serve: FORGED\u{1b}[31m\r\0";
+    let reply = ask(&rt, "misbehaver", json!({ "action": "error", "message": forged })).await;
+    let error = content(&reply)["error"].as_str().unwrap().to_string();
+    let letter = rt.bus().dead_letters().into_iter().last().unwrap().detail;
+    for text in [&error, &letter] {
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.contains("fine\\n2026") && text.contains("FORGED\\u{1b}[31m\\r\\u{0}"), "{text:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn removing_an_agent_stops_delivery() {
     let rt = misbehaver(Limits::default()).await;

@@ -2,6 +2,7 @@
 //! lands on the agent deployed after it under the same name.
 
 use crate::support::*;
+use caxton::acl::Performative;
 use caxton::runtime::StateOnRemove;
 use serde_json::json;
 use std::sync::Arc;
@@ -36,4 +37,29 @@ async fn a_deploy_during_a_removal_waits_and_keeps_what_it_stores() {
     removal.await.unwrap().unwrap();
     let kept = ask(&rt, "slow", json!({ "action": "get", "key": "important" })).await;
     assert_eq!(content(&kept)["result"], "new", "the removal of the old agent left the new one's data alone");
+}
+
+/// A redeploy's grants bound the very next call, also for the timers that carry over: a
+/// `max-active` raised from 0 lets the new version set timers, lowered again it refuses them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redeploy_changes_the_timer_limit_for_the_next_set_timer() {
+    let ticker = |max_active| {
+        let mut grants = grants_for("ticker");
+        grants.timers = Some(caxton::policy::TimersGrant { max_active });
+        spec("ticker", "ticker", grants)
+    };
+    let bytes = std::fs::read(component("ticker")).unwrap();
+    let rt = runtime_with(vec![ticker(0)]).await;
+    let schedule = json!({ "action": "schedule", "delay_ms": 5 });
+    let refused = ask(&rt, "ticker", schedule.clone()).await;
+    assert_eq!(refused.performative, Performative::Failure, "{}", refused.content);
+    assert!(refused.content.contains("0"), "{}", refused.content);
+
+    rt.redeploy_bytes(ticker(2), bytes.clone()).await.unwrap();
+    let fired = ask(&rt, "ticker", schedule.clone()).await;
+    assert_eq!(fired.performative, Performative::Inform, "the raised limit holds: {}", fired.content);
+
+    rt.redeploy_bytes(ticker(0), bytes).await.unwrap();
+    let refused = ask(&rt, "ticker", schedule).await;
+    assert_eq!(refused.performative, Performative::Failure, "the lowered limit holds: {}", refused.content);
 }

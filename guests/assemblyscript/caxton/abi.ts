@@ -33,11 +33,15 @@ export class Lent {
     return block;
   }
 
-  /** Write `text` as UTF-8 into a block; store its (pointer, length) at `at`. */
+  /** Write `text` as UTF-8 into a block; store its (pointer, length) at `at`. A lone
+   *  surrogate (half an emoji cut by `substring`) becomes U+FFFD, as the host takes only
+   *  valid UTF-8 (both take 3 bytes, so the length holds). */
   string(at: usize, text: string): void {
     const length = <usize>String.UTF8.byteLength(text);
     const block = this.alloc(length);
-    if (length > 0) String.UTF8.encodeUnsafe(changetype<usize>(text), text.length, block);
+    if (length > 0) {
+      String.UTF8.encodeUnsafe(changetype<usize>(text), text.length, block, false, String.UTF8.ErrorMode.REPLACE);
+    }
     store<u32>(at, <u32>block);
     store<u32>(at, <u32>length, 4);
   }

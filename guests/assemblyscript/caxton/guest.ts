@@ -29,7 +29,7 @@ export class Agent {
 
   /** Handle one message. */
   handleMessage(msg: Message): string | null {
-    return null;
+    return "this agent does not handle messages: override handleMessage, and call register(new YourAgent()) at the top level of app.ts";
   }
 
   /** Handle a timer set with `setTimer`. */

@@ -208,11 +208,7 @@ impl AgentOutput {
     }
 }
 
-/// Escape control characters (ANSI escapes included) so guest output cannot
-/// rewrite the operator's terminal or forge log lines.
-pub fn neutralise(text: &str) -> String {
-    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
-}
+pub use crate::printable::neutralise;
 
 impl IsTerminal for AgentOutput {
     fn is_terminal(&self) -> bool {
@@ -262,16 +258,5 @@ impl OutputStream for AgentOutput {
 
     fn check_write(&mut self) -> StreamResult<usize> {
         Ok(64 * 1024)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_terminal_control_sequences() {
-        assert_eq!(neutralise("\u{1b}[2Jhi\r"), "\\u{1b}[2Jhi\\r");
-        assert_eq!(neutralise("plain"), "plain");
     }
 }

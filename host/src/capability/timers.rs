@@ -9,6 +9,7 @@ use crate::bindings::caxton::agent::timers::Host;
 use crate::bindings::caxton::agent::types::TimerError;
 use crate::bus::mailbox::Mailbox;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Handle;
@@ -50,7 +51,8 @@ pub struct AgentTimers {
     /// Where fired timers go, read when each fires (a redeploy changes it).
     mailbox: Arc<Mutex<Mailbox>>,
     runtime: Handle,
-    max_active: u32,
+    /// The grant's `max-active`, read at each `set-timer` (a redeploy changes it).
+    max_active: AtomicU32,
     log: Option<Arc<dyn TimerLog>>,
     state: Mutex<State>,
     reactivate: Arc<Mutex<Option<Reactivate>>>,
@@ -70,7 +72,7 @@ impl AgentTimers {
             agent: agent.to_string(),
             mailbox: Arc::new(Mutex::new(mailbox)),
             runtime,
-            max_active,
+            max_active: AtomicU32::new(max_active),
             log,
             state: Mutex::new(State::default()),
             reactivate: Arc::new(Mutex::new(None)),
@@ -140,8 +142,9 @@ impl AgentTimers {
             )));
         }
         let mut state = self.lock();
-        if state.active.len() >= self.max_active as usize {
-            return Err(TimerError::TooManyTimers(self.max_active));
+        let max_active = self.max_active.load(Ordering::Relaxed);
+        if state.active.len() >= max_active as usize {
+            return Err(TimerError::TooManyTimers(max_active));
         }
         state.next_id += 1;
         let id = state.next_id;
@@ -168,18 +171,21 @@ impl AgentTimers {
     /// Deliver every timer that fires from now on into `mailbox` (that of a
     /// version being deployed in place of the running one, before its `init`
     /// runs, so the timers it sets there reach it); pending timers keep their
-    /// due times.
-    pub fn retarget(&self, mailbox: Mailbox) {
+    /// due times. `max_active` is that version's grant: it applies to the next
+    /// `set-timer` (timers already pending beyond it still fire).
+    pub fn retarget(&self, mailbox: Mailbox, max_active: u32) {
         *self.mailbox.lock().unwrap_or_else(|p| p.into_inner()) = mailbox;
+        self.max_active.store(max_active, Ordering::Relaxed);
     }
 }
 
 impl AgentTimers {
     /// Point timers back at `mailbox` after a version that [`AgentTimers::retarget`]
     /// was called for failed to start: a timer that fired into the failed
-    /// version's mailbox meanwhile is armed again, to fire at once.
-    pub fn retarget_back(&self, mailbox: Mailbox) {
-        self.retarget(mailbox);
+    /// version's mailbox meanwhile is armed again, to fire at once; `max_active`
+    /// is the running version's grant again.
+    pub fn retarget_back(&self, mailbox: Mailbox, max_active: u32) {
+        self.retarget(mailbox, max_active);
         let mut state = self.lock();
         let fired: Vec<u64> =
             state.active.iter().filter(|(_, (task, _))| task.is_finished()).map(|(id, _)| *id).collect();
@@ -359,10 +365,10 @@ mod tests {
         let timers = AgentTimers::new("a", running_tx.clone(), Handle::current(), 4, None);
         let id = TimersCtx::new(timers.clone()).set_timer(10).unwrap().unwrap();
         let (failed_tx, failed) = channel(4);
-        timers.retarget(failed_tx);
+        timers.retarget(failed_tx, 4);
         tokio::time::sleep(Duration::from_millis(50)).await; // it fires into the new version's mailbox ...
         drop(failed); // ... which goes away with the version
-        timers.retarget_back(running_tx);
+        timers.retarget_back(running_tx, 4);
         assert!(matches!(running.recv().await, Some(Event::Timer(fired)) if fired == id));
         assert!(timers.take_fired(id));
     }

@@ -155,9 +155,17 @@ fn read_file(file: &Path) -> anyhow::Result<(Vec<Wanted>, Vec<String>, String)> 
     Ok((wanted, types, deployment.name))
 }
 
-/// What the server runs, by name: the deployment it came with (`None` when the
-/// server does not remember how it deployed it) and its component and definition.
-type Running = BTreeMap<String, (Option<String>, Option<(String, AgentDefinition)>)>;
+/// One agent the server runs: the deployment it came with (`None` when the server does not
+/// remember how it deployed it), its component and definition, and whether it is quarantined
+/// (then only a redeploy brings it back, so the plan redeploys it even when nothing changed).
+struct Runs {
+    deployment: Option<String>,
+    definition: Option<(String, AgentDefinition)>,
+    quarantined: bool,
+}
+
+/// What the server runs, by name.
+type Running = BTreeMap<String, Runs>;
 
 fn running(listed: &Value) -> anyhow::Result<Running> {
     let agents = listed.get("agents").and_then(Value::as_array).context("the server's agent list has no `agents`")?;
@@ -171,7 +179,8 @@ fn running(listed: &Value) -> anyhow::Result<Running> {
             let definition = serde_json::from_value(d.clone()).ok()?;
             Some((component, definition))
         });
-        running.insert(name.to_string(), (deployment, definition));
+        let state = agent.pointer("/stats/status/state").and_then(Value::as_str);
+        running.insert(name.to_string(), Runs { deployment, definition, quarantined: state == Some("quarantined") });
     }
     Ok(running)
 }
@@ -183,11 +192,14 @@ fn plan(wanted: Vec<Wanted>, listed: &Value, deployment: &str, prune: bool) -> a
         let action = match running.remove(&w.name) {
             None => Action::Deploy,
             // the server cannot say what it runs: deploying again makes it the file's
-            Some((_, None)) => Action::Redeploy(vec!["unknown"]),
-            Some((_, Some((component, definition)))) => {
+            Some(Runs { definition: None, .. }) => Action::Redeploy(vec!["unknown"]),
+            Some(Runs { definition: Some((component, definition)), quarantined, .. }) => {
                 let mut changed = definition.differences(&w.definition);
                 if component != w.sha {
                     changed.insert(0, "component");
+                }
+                if quarantined {
+                    changed.push("quarantined");
                 }
                 if changed.is_empty() {
                     Action::Unchanged
@@ -199,8 +211,8 @@ fn plan(wanted: Vec<Wanted>, listed: &Value, deployment: &str, prune: bool) -> a
         plan.push(Step { name: w.name.clone(), action, wanted: Some(w) });
     }
     // only what this deployment put there is the file's to keep or remove
-    for (name, (from, _)) in running {
-        if from.as_deref() == Some(deployment) {
+    for (name, runs) in running {
+        if runs.deployment.as_deref() == Some(deployment) {
             let action = if prune { Action::Remove } else { Action::Keep };
             plan.push(Step { name, action, wanted: None });
         }
@@ -213,7 +225,17 @@ fn print_plan(file: &Path, plan: &[Step]) {
     for step in plan {
         let why = match &step.action {
             Action::Deploy => "new".to_string(),
-            Action::Redeploy(parts) => format!("{} changed", parts.join(", ")),
+            Action::Redeploy(parts) => {
+                let changed: Vec<&str> = parts.iter().copied().filter(|p| *p != "quarantined").collect();
+                let mut why = Vec::new();
+                if !changed.is_empty() {
+                    why.push(format!("{} changed", changed.join(", ")));
+                }
+                if parts.contains(&"quarantined") {
+                    why.push("quarantined: redeploying starts it afresh".to_string());
+                }
+                why.join("; ")
+            }
             Action::Unchanged => "as the file has it".to_string(),
             Action::Remove => "not in the file: removed with its kv-store and timers (--prune)".to_string(),
             Action::Keep => "not in the file; --prune removes it with its kv-store and timers".to_string(),
@@ -303,6 +325,8 @@ mod tests {
         let deployed = |component: &str, deployment: &str, grants: Value| json!({ "component": component, "deployment": deployment, "grants": grants, "limits": {} });
         let listed = json!({ "agents": [
             { "name": "same", "deployed": deployed("aa", "d", json!({ "messaging": {} })) },
+            { "name": "stuck", "deployed": deployed("aa", "d", json!({})),
+              "stats": { "status": { "state": "quarantined", "reason": "trapped" } } },
             { "name": "regranted", "deployed": deployed("aa", "d", json!({})) },
             { "name": "rebuilt", "deployed": deployed("bb", "d", json!({})) },
             { "name": "forgotten" },
@@ -312,6 +336,7 @@ mod tests {
         let file = || {
             vec![
                 wanted("same", "aa", json!({ "messaging": {} })),
+                wanted("stuck", "aa", json!({})),
                 wanted("regranted", "aa", json!({ "kv-store": {} })),
                 wanted("rebuilt", "cc", json!({})),
                 wanted("forgotten", "aa", json!({})),
@@ -326,6 +351,7 @@ mod tests {
             kept,
             [
                 ("same".into(), Action::Unchanged),
+                ("stuck".into(), Action::Redeploy(vec!["quarantined"])),
                 ("regranted".into(), Action::Redeploy(vec!["grants"])),
                 ("rebuilt".into(), Action::Redeploy(vec!["component"])),
                 ("forgotten".into(), Action::Redeploy(vec!["unknown"])),

@@ -72,11 +72,14 @@ pub fn build(dir: &Path, output: Option<&Path>) -> anyhow::Result<ExitCode> {
     let sources = sources_digest(&tree)?;
     std::fs::write(&stamp, &sources).with_context(|| format!("cannot write `{}`", stamp.display()))?;
     let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    let size = if bytes < 1_000_000 {
+        format!("{} KB", bytes.div_ceil(1000))
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    };
     match file {
-        Some(file) => {
-            println!("built {} ({:.1} MB); next: caxton deploy {}", out.display(), bytes as f64 / 1e6, file.display())
-        }
-        None => println!("built {} ({:.1} MB)", out.display(), bytes as f64 / 1e6),
+        Some(file) => println!("built {} ({size}); next: caxton deploy {}", out.display(), file.display()),
+        None => println!("built {} ({size})", out.display()),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -230,20 +233,23 @@ fn assemblyscript(dir: &Path, root: &Path, out: &Path) -> anyhow::Result<()> {
     }
     let entry = dir.join("app.ts");
     let entry = entry.strip_prefix(root).unwrap_or(&entry);
-    let core = std::env::temp_dir().join(format!("caxton-asc-{}.wasm", std::process::id()));
+    // the core module goes beside the component, never to a shared temporary folder
+    let core = out.with_extension("core.wasm");
     println!("asc: compiling {} (optimised, the json-as transform)…", entry.display());
     let compiled = run(
         root,
         Command::new(&asc)
             .arg(entry)
             .args(["--transform", "json-as", "--use", "abort=caxton/abi/abort"])
-            .args(["--optimizeLevel", "3", "--shrinkLevel", "1", "--disableWarning", "--outFile"])
+            // AS201 (casts that a 64-bit build would need) fills json-as's build with noise
+            .args(["--optimizeLevel", "3", "--shrinkLevel", "1", "--disableWarning", "201", "--outFile"])
             .arg(&core),
     );
     let module = compiled.and_then(|()| std::fs::read(&core).context("asc wrote no module"));
     let _ = std::fs::remove_file(&core);
+    let module = module?;
     println!("making a component of the caxton:agent world (it imports only what it calls)…");
-    let component = super::componentize::agent_component(&module?)?;
+    let component = super::componentize::agent_component(&module)?;
     std::fs::write(out, component).with_context(|| format!("cannot write `{}`", out.display()))
 }
 

@@ -35,6 +35,7 @@ const GUEST_INTERFACE: &str = "caxton:agent/guest@0.1.0";
 /// or exports something the world has not (wit-component's words, naming the item).
 pub fn agent_component(core: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut module = with_canonical_exports(core)?;
+    refuse_host_imports(&module)?;
     let mut resolve = wit_parser::Resolve::new();
     let package = push_agent_package(&mut resolve)?;
     let world = resolve.select_world(&[package], Some("agent")).context("the embedded WIT has no world `agent`")?;
@@ -108,6 +109,31 @@ fn with_canonical_exports(core: &[u8]) -> anyhow::Result<Vec<u8>> {
         );
     }
     Ok(module.finish())
+}
+
+/// What a module may import besides the `caxton:agent` interfaces: nothing. AssemblyScript
+/// imports from `env` what only a JavaScript host gives; name each with what to use instead.
+fn refuse_host_imports(module: &[u8]) -> anyhow::Result<()> {
+    let mut foreign = Vec::new();
+    for payload in Parser::new(0).parse_all(module) {
+        if let Payload::ImportSection(reader) = payload.context("not a WebAssembly module")? {
+            for import in reader.into_imports() {
+                let import = import.context("a broken import section")?;
+                if !import.module.starts_with("caxton:agent/") {
+                    foreign.push(format!("{}.{}", import.module, import.name));
+                }
+            }
+        }
+    }
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the agent calls what only a JavaScript host has: {}. An agent runs on Caxton's capabilities \
+         alone: log with `log(Level.Info, …)` (not console.log or trace), read the clock with `nowMs()` \
+         (not Date.now), and there is no Math.random (no random seed is imported)",
+        foreign.join(", ")
+    )
 }
 
 fn export_kind(kind: ExternalKind) -> anyhow::Result<ExportKind> {

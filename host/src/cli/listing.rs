@@ -10,29 +10,15 @@ use std::process::ExitCode;
 /// Widest a table cell is printed, in characters; longer ones end in `…`.
 const MAX_CELL: usize = 120;
 
-/// Characters that reorder the text around them (Unicode bidirectional
-/// controls): printed raw, a name could make a line read differently.
-fn reorders(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
-}
-
 /// `text` as a table cell: control and bidirectional characters escaped (so a
 /// name cannot move the cursor, forge a line of the table or reorder it), at
 /// most [`MAX_CELL`] characters.
 pub fn cell(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_CELL));
-    for c in text.chars() {
-        if c.is_control() || reorders(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-        if out.chars().count() >= MAX_CELL {
-            out.push('…');
-            break;
-        }
+    let escaped = crate::printable::neutralise(text);
+    match escaped.char_indices().nth(MAX_CELL) {
+        Some((end, _)) => format!("{}…", escaped.get(..end).unwrap_or_default()),
+        None => escaped,
     }
-    out
 }
 
 /// Print `rows` under `headers` with columns aligned; every cell through [`cell`].

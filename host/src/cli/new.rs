@@ -58,6 +58,8 @@ impl Agent for {type_name} {
     fn handle_message(msg: Message) -> Result<(), String> {
         let reply = match msg.performative {
             Performative::Request => msg.inform(json!({ "agent": "{name}", "echo": msg.json_value() })),
+            // never answered: two agents could answer each other for ever
+            Performative::NotUnderstood | Performative::Failure => return Ok(()),
             _ => msg.not_understood("{name} answers requests"),
         };
         caxton_sdk::send(reply)
@@ -80,6 +82,8 @@ class Guest(Agent):
     def handle_message(self, msg):
         if msg.performative == types.Performative.REQUEST:
             out = reply(msg, types.Performative.INFORM, {"result": {"agent": "{name}", "echo": json_content(msg)}})
+        elif msg.performative in (types.Performative.NOT_UNDERSTOOD, types.Performative.FAILURE):
+            return  # never answered: two agents could answer each other for ever
         else:
             out = reply(msg, types.Performative.NOT_UNDERSTOOD, {"error": "{name} answers requests"})
         messaging.send(out)
@@ -96,6 +100,8 @@ import { json, profile, reply } from "../caxton.js";
 export const guest = {
   init() {},
   handleMessage(msg) {
+    // a not-understood or failure is never answered: two agents could answer each other for ever
+    if (msg.performative === "not-understood" || msg.performative === "failure") return;
     send(msg.performative === "request"
       ? reply(msg, "inform", { result: { agent: "{name}", echo: json(msg) } })
       : reply(msg, "not-understood", { error: "{name} answers requests" }));
@@ -116,6 +122,8 @@ export * from "../caxton/exports"; // the guest interface the host calls
 
 class {type_name} extends Agent {
   handleMessage(msg: Message): string | null {
+    // a not-understood or failure is never answered: two agents could answer each other for ever
+    if (msg.performative == Performative.NotUnderstood || msg.performative == Performative.Failure) return null;
     let answer: Message;
     if (msg.performative == Performative.Request) {
       const result = new JSON.Obj();
@@ -176,6 +184,12 @@ pub(super) fn fill(template: &str, name: &str) -> String {
         .collect();
     let type_name =
         if type_name.starts_with(|c: char| c.is_ascii_digit()) { format!("Agent{type_name}") } else { type_name };
+    // the templates import these names from the SDK: an agent called `message` is a `MessageAgent`
+    let type_name = if ["Agent", "Message", "Performative", "JSON"].contains(&type_name.as_str()) {
+        format!("{type_name}Agent")
+    } else {
+        type_name
+    };
     template.replace("{name}", name).replace("{type_name}", &type_name).replace("{file}", &name.replace('-', "_"))
 }
 
@@ -248,8 +262,12 @@ pub(super) fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Scaffold agent `name` in `lang` under the checkout at `root`, importing and
 /// granted `capabilities` (`messaging` always: the scaffold answers requests).
 pub fn new(lang: Lang, name: &str, root: &Path, capabilities: &[Capability]) -> anyhow::Result<ExitCode> {
-    if !crate::policy::valid_agent_name(name) || name.contains('.') {
-        bail!("`{name}` is not a usable agent name: use 1 to 64 characters from a-z, 0-9, `-` and `_`, starting with a letter or digit");
+    // no `.`: a name becomes a crate, module and file name
+    if let Some(problem) = crate::policy::agent_name_problem(name, "agent") {
+        bail!("{problem}");
+    }
+    if name.contains('.') {
+        bail!("`{name}` is not a usable name for a new agent: `caxton new` takes 1 to 64 characters from a-z, 0-9, `-` and `_` (no `.`: the name becomes file and module names), starting with a letter or digit");
     }
     let capabilities: Vec<Capability> =
         Capability::ALL.into_iter().filter(|c| *c == Capability::Messaging || capabilities.contains(c)).collect();
@@ -325,5 +343,8 @@ mod tests {
         let filled = fill("{type_name} {file} {name}", "price-watcher_2");
         assert_eq!(filled, "PriceWatcher2 price_watcher_2 price-watcher_2");
         assert!(fill("{type_name}", "9lives").starts_with("Agent9"));
+        for (name, type_name) in [("agent", "AgentAgent"), ("message", "MessageAgent"), ("j-s-o-n", "JSONAgent")] {
+            assert_eq!(fill("{type_name}", name), type_name, "{name} collides with an SDK name");
+        }
     }
 }

@@ -327,6 +327,19 @@ pub fn valid_agent_name(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
+/// Why `name` cannot name an agent (or an agent type, as `what` says), as a sentence;
+/// `None` when it can: [`valid_agent_name`] and not the name HTTP clients are given.
+pub fn agent_name_problem(name: &str, what: &str) -> Option<String> {
+    if !valid_agent_name(name) {
+        return Some(format!(
+            "{what} name `{name}` is not valid: use 1 to 64 characters from a-z, 0-9, `-`, `_` and `.`, starting with a letter or digit"
+        ));
+    }
+    (name == crate::acl::DEFAULT_CLIENT).then(|| {
+        format!("{what} name `{name}` is reserved for HTTP clients that do not name themselves; choose another")
+    })
+}
+
 impl Deployment {
     /// Read and validate a deployment file.
     pub fn load(path: &Path) -> Result<Deployment, PolicyError> {
@@ -356,17 +369,8 @@ fn validate(file: file::DeploymentFile, path: &Path) -> Result<Deployment, Polic
     let base = path.parent().unwrap_or(Path::new("."));
     let mut agents: Vec<AgentSpec> = Vec::with_capacity(file.agents.len());
     for entry in file.agents {
-        if !valid_agent_name(&entry.name) {
-            return Err(invalid(format!(
-                "agent name `{}` is not valid: use 1 to 64 characters from a-z, 0-9, `-`, `_` and `.`, starting with a letter or digit",
-                entry.name
-            )));
-        }
-        if entry.name == crate::acl::DEFAULT_CLIENT {
-            return Err(invalid(format!(
-                "agent name `{}` is reserved for HTTP clients that do not name themselves; choose another",
-                entry.name
-            )));
+        if let Some(problem) = agent_name_problem(&entry.name, "agent") {
+            return Err(invalid(problem));
         }
         if agents.iter().any(|a| a.name == entry.name) {
             return Err(invalid(format!("agent `{}` is declared twice", entry.name)));

@@ -69,15 +69,8 @@ pub(super) fn validate(
     let mut types: Vec<AgentTypeSpec> = Vec::with_capacity(entries.len());
     for entry in entries {
         let name = entry.name;
-        if !valid_agent_name(&name) {
-            return Err(format!(
-                "agent-type name `{name}` is not valid: use 1 to 64 characters from a-z, 0-9, `-`, `_` and `.`, starting with a letter or digit"
-            ));
-        }
-        if name == crate::acl::DEFAULT_CLIENT {
-            return Err(format!(
-                "agent-type name `{name}` is reserved for HTTP clients that do not name themselves; choose another"
-            ));
+        if let Some(problem) = super::agent_name_problem(&name, "agent-type") {
+            return Err(problem);
         }
         if agents.iter().any(|a| a.name == name) || types.iter().any(|t| t.name() == name) {
             return Err(format!("`{name}` is declared twice (agent and agent-type names share one namespace)"));

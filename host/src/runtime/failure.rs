@@ -106,9 +106,11 @@ pub struct CallFailure {
 }
 
 impl CallFailure {
-    /// A failure with no underlying error.
+    /// A failure with no underlying error. `message` often quotes the guest (the error it
+    /// returned), so it is kept [neutralised](crate::printable::neutralise), on one line:
+    /// it goes to logs, dead letters and the sender's `failure`.
     pub fn new(reason: FailureReason, message: String) -> CallFailure {
-        CallFailure { reason, message, source: None }
+        CallFailure { reason, message: crate::printable::neutralise(&message), source: None }
     }
 
     /// Whether the instance must be replaced.
@@ -135,7 +137,7 @@ pub struct Observed {
 /// Turn a wasmtime error into a failure with its reason, by the error's type.
 pub fn classify(e: wasmtime::Error, observed: &Observed, limits: &Limits) -> CallFailure {
     let (reason, message) = reason_of(&e, observed, limits);
-    CallFailure { reason, message, source: Some(e) }
+    CallFailure { reason, message: crate::printable::neutralise(&message), source: Some(e) }
 }
 
 fn reason_of(e: &wasmtime::Error, observed: &Observed, limits: &Limits) -> (FailureReason, String) {
@@ -170,7 +172,9 @@ fn reason_of(e: &wasmtime::Error, observed: &Observed, limits: &Limits) -> (Fail
         }
         Some(Trap::StackOverflow) => (FailureReason::Trap, "the agent overflowed its stack".into()),
         Some(trap) => (FailureReason::Trap, format!("the agent trapped: {trap}")),
-        None => (FailureReason::Trap, format!("{e:#}")),
+        // the cause itself, without the wasm backtrace wasmtime wraps it in (the guest's
+        // internals are not the sender's business; the host log has the whole error)
+        None => (FailureReason::Trap, format!("the agent failed: {}", e.root_cause())),
     }
 }
 

@@ -64,16 +64,18 @@ impl EnvParts {
         let scheduler = self.scheduler.clone();
         AgentCell::new(
             move |mailbox| {
+                let max_active = self.spec.grants.timers.map_or(0, |t| t.max_active);
                 if let Some(inherited) = &self.inherited {
-                    // from here on timers fire into the new version's mailbox (taken up once it is released)
-                    inherited.retarget(mailbox.clone());
+                    // from here on timers fire into the new version's mailbox (taken up once it is
+                    // released), and its grant bounds them
+                    inherited.retarget(mailbox.clone(), max_active);
                 }
                 let timers = self.inherited.unwrap_or_else(|| {
                     crate::capability::timers::AgentTimers::new(
                         &self.spec.name,
                         mailbox.clone(),
                         self.runtime.clone(),
-                        self.spec.grants.timers.map_or(0, |t| t.max_active),
+                        max_active,
                         self.timer_log,
                     )
                 });

@@ -414,7 +414,8 @@ impl Runtime {
             Err(e) => {
                 // the running version (if any) keeps its timers
                 if let Some(running) = self.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&name) {
-                    running.cell.env.timers.retarget_back(running.cell.mailbox().clone());
+                    let max_active = running.cell.env.spec.grants.timers.map_or(0, |t| t.max_active);
+                    running.cell.env.timers.retarget_back(running.cell.mailbox().clone(), max_active);
                 }
                 return Err(e);
             }

@@ -1,6 +1,6 @@
 //! Misbehaves on request, so tests can show the host contains it: spins
 //! forever, allocates past its memory limit, panics, recurses without end, or
-//! returns an error. `ping` answers normally.
+//! returns an error (`message`, if given, is its text). `ping` answers normally.
 use caxton_sdk::{json, Agent, Message};
 
 struct Misbehaver;
@@ -20,7 +20,7 @@ impl Agent for Misbehaver {
             }
             Some("panic") => panic!("asked to panic"),
             Some("recurse") => caxton_sdk::send(msg.inform(json!(recurse(u64::MAX)))),
-            Some("error") => Err("asked to fail".to_string()),
+            Some("error") => Err(content["message"].as_str().unwrap_or("asked to fail").to_string()),
             Some("hostloop") => loop {
                 std::hint::black_box(caxton_sdk::self_id());
             },
