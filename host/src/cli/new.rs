@@ -10,13 +10,13 @@ use std::process::ExitCode;
 /// Languages `caxton new` can scaffold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
-    /// A Rust crate in `guests/agents/NAME` using the Caxton SDK.
+    /// A Rust crate using the Caxton SDK (in a checkout: `guests/agents/NAME`).
     Rust,
-    /// A Python module in `guests/python/NAME` built with componentize-py.
+    /// A Python module built with componentize-py (in a checkout: `guests/python/NAME`).
     Python,
-    /// A JavaScript module in `guests/js/NAME` built with componentize-qjs.
+    /// A JavaScript module built with componentize-qjs (in a checkout: `guests/js/NAME`).
     Js,
-    /// An AssemblyScript module in `guests/assemblyscript/NAME` built with asc.
+    /// An AssemblyScript module built with asc (in a checkout: `guests/assemblyscript/NAME`).
     #[value(name = "assemblyscript")]
     AssemblyScript,
 }
