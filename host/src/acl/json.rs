@@ -128,6 +128,9 @@ pub enum WireError {
     /// `content` is not a string although `language` says it is not JSON.
     #[error("`content` must be a string when `language` is `{0}`")]
     ContentNotText(String),
+    /// `content` is a JSON string that holds no valid text (e.g. a lone surrogate escape, `"\ud83d"`).
+    #[error("`content` is a string that is not valid Unicode text (a lone surrogate escape such as `\\ud83d`, half an emoji?): {0}")]
+    ContentNotValidText(#[source] serde_json::Error),
     /// `content` nests arrays and objects deeper than [`MAX_NESTING`].
     #[error("`content` nests arrays and objects {0} deep; at most {MAX_NESTING} is accepted")]
     TooDeep(usize),
@@ -205,6 +208,7 @@ impl WireMessage {
         } else {
             match serde_json::from_str::<String>(raw) {
                 Ok(text) => text,
+                Err(e) if raw.trim_start().starts_with('"') => return Err(WireError::ContentNotValidText(e)),
                 Err(_) => return Err(WireError::ContentNotText(self.language.unwrap_or_default())),
             }
         };
@@ -333,6 +337,12 @@ mod tests {
         assert_eq!(WireMessage::from(m).content.as_deref().map(RawValue::get), Some(r#""(p)""#));
         let bad = wire(json!({"performative": "inform", "receiver": "a", "content": 3, "language": "fipa-sl"}));
         assert!(matches!(bad.into_message("c".into()), Err(WireError::ContentNotText(_))));
+        // a string, but half an emoji: said as such, not as "must be a string"
+        let body = r#"{"performative": "inform", "receiver": "a", "content": "\ud83d", "language": "text"}"#;
+        let half: WireMessage = serde_json::from_str(body).unwrap_or_else(|e| unreachable!("{e}"));
+        let error = half.into_message("c".into()).map(|_| ()).unwrap_err();
+        assert!(matches!(error, WireError::ContentNotValidText(_)), "{error}");
+        assert!(error.to_string().contains("lone surrogate"), "{error}");
     }
 
     #[test]
