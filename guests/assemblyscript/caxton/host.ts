@@ -122,18 +122,19 @@ export class KvResult<T> {
   constructor(public value: T, public error: HostError | null = null) {}
 }
 
-/** Run `call` with `key` lowered into this memory. */
-function withKey(key: string, call: (key: usize, length: usize) => void): void {
-  const lent = new Lent();
+/** `key` lowered into a block of `lent`: the address of its (pointer, length). */
+function lowerKey(key: string, lent: Lent): usize {
   const at = lent.alloc(8);
   lent.string(at, key);
-  call(load<u32>(at), load<u32>(at, 4));
-  lent.free();
+  return at;
 }
 
 /** The value stored under `key` (`null` when none). Needs the `kv-store` grant. */
 export function kvGet(key: string): KvResult<Uint8Array | null> {
-  withKey(key, (k: usize, n: usize): void => hostKvGet(k, n, RET));
+  const lent = new Lent();
+  const at = lowerKey(key, lent);
+  hostKvGet(load<u32>(at), load<u32>(at, 4), RET);
+  lent.free();
   if (load<u8>(RET) != 0) return new KvResult<Uint8Array | null>(null, kvError(RET + 4));
   return new KvResult<Uint8Array | null>(load<u8>(RET, 4) == 0 ? null : takeBytes(RET + 8));
 }
@@ -141,28 +142,31 @@ export function kvGet(key: string): KvResult<Uint8Array | null> {
 /** Store `value` under `key`, replacing any previous value. */
 export function kvSet(key: string, value: Uint8Array): HostError | null {
   const lent = new Lent();
-  const at = lent.alloc(16);
-  lent.string(at, key);
-  lent.bytes(at + 8, value);
-  hostKvSet(load<u32>(at), load<u32>(at, 4), load<u32>(at, 8), load<u32>(at, 12), RET);
+  const at = lowerKey(key, lent);
+  const data = lent.alloc(8);
+  lent.bytes(data, value);
+  hostKvSet(load<u32>(at), load<u32>(at, 4), load<u32>(data), load<u32>(data, 4), RET);
   lent.free();
   return load<u8>(RET) == 0 ? null : kvError(RET + 4);
 }
 
 /** Remove `key`; whether it existed. */
 export function kvDelete(key: string): KvResult<bool> {
-  withKey(key, (k: usize, n: usize): void => hostKvDelete(k, n, RET));
+  const lent = new Lent();
+  const at = lowerKey(key, lent);
+  hostKvDelete(load<u32>(at), load<u32>(at, 4), RET);
+  lent.free();
   if (load<u8>(RET) != 0) return new KvResult<bool>(false, kvError(RET + 4));
   return new KvResult<bool>(load<u8>(RET, 4) != 0);
 }
 
-// the delta of the increment in flight (closures cannot capture locals)
-let incrementBy: i64 = 0;
-
-/** Atomically add `delta` to the signed 64-bit integer under `key` (absent is 0); the new value. */
+/** Atomically add `delta` to the signed 64-bit integer under `key` (absent is 0; the sum wraps
+ *  around); the new value. */
 export function kvIncrement(key: string, delta: i64): KvResult<i64> {
-  incrementBy = delta;
-  withKey(key, (k: usize, n: usize): void => hostKvIncrement(k, n, incrementBy, RET));
+  const lent = new Lent();
+  const at = lowerKey(key, lent);
+  hostKvIncrement(load<u32>(at), load<u32>(at, 4), delta, RET);
+  lent.free();
   if (load<u8>(RET) != 0) return new KvResult<i64>(0, kvError(RET + 8));
   return new KvResult<i64>(load<i64>(RET, 8));
 }

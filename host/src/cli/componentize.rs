@@ -35,7 +35,6 @@ const GUEST_INTERFACE: &str = "caxton:agent/guest@0.1.0";
 /// or exports something the world has not (wit-component's words, naming the item).
 pub fn agent_component(core: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut module = with_canonical_exports(core)?;
-    refuse_host_imports(&module)?;
     let mut resolve = wit_parser::Resolve::new();
     let package = push_agent_package(&mut resolve)?;
     let world = resolve.select_world(&[package], Some("agent")).context("the embedded WIT has no world `agent`")?;
@@ -63,10 +62,11 @@ fn push_agent_package(resolve: &mut wit_parser::Resolve) -> anyhow::Result<wit_p
 }
 
 /// `core` with the guest exports under their canonical names (`GUEST_INTERFACE#init`, …)
-/// and its post-return function exported as `cabi_post_…` of each that needs one.
+/// and its post-return function exported as `cabi_post_…` of each that needs one; refused
+/// when it imports anything but the `caxton:agent` interfaces.
 fn with_canonical_exports(core: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut module = Module::new();
-    let mut found = Vec::new();
+    let (mut found, mut foreign) = (Vec::new(), Vec::new());
     for payload in Parser::new(0).parse_all(core) {
         let payload = payload.context("not a WebAssembly module")?;
         match payload {
@@ -92,12 +92,23 @@ fn with_canonical_exports(core: &[u8]) -> anyhow::Result<Vec<u8>> {
                 module.section(&exports);
             }
             other => {
+                if let Payload::ImportSection(reader) = &other {
+                    for import in reader.clone().into_imports() {
+                        let import = import.context("a broken import section")?;
+                        if !import.module.starts_with("caxton:agent/") {
+                            foreign.push(format!("{}.{}", import.module, import.name));
+                        }
+                    }
+                }
                 if let Some((id, range)) = other.as_section() {
                     let data = core.get(range).context("a section past the module's end")?;
                     module.section(&RawSection { id, data });
                 }
             }
         }
+    }
+    if !foreign.is_empty() {
+        return Err(host_imports(&foreign));
     }
     let missing: Vec<&str> =
         GUEST_EXPORTS.iter().filter(|(_, wit)| !found.contains(wit)).map(|(name, _)| *name).collect();
@@ -111,24 +122,10 @@ fn with_canonical_exports(core: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(module.finish())
 }
 
-/// What a module may import besides the `caxton:agent` interfaces: nothing. AssemblyScript
-/// imports from `env` what only a JavaScript host gives; name each with what to use instead.
-fn refuse_host_imports(module: &[u8]) -> anyhow::Result<()> {
-    let mut foreign = Vec::new();
-    for payload in Parser::new(0).parse_all(module) {
-        if let Payload::ImportSection(reader) = payload.context("not a WebAssembly module")? {
-            for import in reader.into_imports() {
-                let import = import.context("a broken import section")?;
-                if !import.module.starts_with("caxton:agent/") {
-                    foreign.push(format!("{}.{}", import.module, import.name));
-                }
-            }
-        }
-    }
-    if foreign.is_empty() {
-        return Ok(());
-    }
-    bail!(
+/// Why a module that imports `foreign` (from `env`: what AssemblyScript asks of a JavaScript
+/// host) cannot be an agent, naming what to use instead.
+fn host_imports(foreign: &[String]) -> anyhow::Error {
+    anyhow::anyhow!(
         "the agent calls what only a JavaScript host has: {}. An agent runs on Caxton's capabilities \
          alone: log with `log(Level.Info, …)` (not console.log or trace), read the clock with `nowMs()` \
          (not Date.now), and there is no Math.random (no random seed is imported)",

@@ -334,14 +334,9 @@ pub fn deadline_from_now(limits: &crate::policy::Limits) -> Instant {
 pub fn fail_message(env: &AgentEnv, request: &Message, failure: &CallFailure) {
     use crate::bus::dead_letters::Reason;
     let name = &env.spec.name;
-    match &failure.source {
-        // the whole error (a trap's wasm backtrace) for the operator, on one line
-        Some(source) => {
-            let error = crate::printable::neutralise(&format!("{source:#}"));
-            tracing::warn!(agent = %name, reason = failure.reason.as_str(), error, "{}", failure.message);
-        }
-        None => tracing::warn!(agent = %name, reason = failure.reason.as_str(), "{}", failure.message),
-    }
+    // the whole error (a trap's wasm backtrace) for the operator, on one line
+    let error = failure.source.as_ref().map(|source| crate::printable::neutralise(&format!("{source:#}")));
+    tracing::warn!(agent = %name, reason = failure.reason.as_str(), error, "{}", failure.message);
     let reason = if failure.reason == FailureReason::Removed { Reason::Removed } else { Reason::ReceiverFailed };
     let detail = format!("{} ({})", failure.message, failure.reason);
     env.bus.dead_letter(reason, name, detail, request.clone());
