@@ -19,8 +19,17 @@
 pub mod steps;
 
 use crate::acl::{Message, Performative};
+use compact_str::CompactString;
 use serde::Serialize;
+use smallvec::SmallVec;
 pub use steps::{Role, Step};
+
+/// A party's name as a machine keeps it: inline up to 24 bytes, so opening a
+/// conversation between agents with short names allocates nothing for them.
+pub type Name = CompactString;
+
+/// Exchanges by participant: most conversations have one or two.
+type Exchanges = SmallVec<[(Name, Exchange); 2]>;
 
 /// The interaction protocols the host enforces, named as FIPA names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,7 +170,7 @@ impl Exchange {
 #[derive(Debug, Default)]
 pub struct Plan {
     /// The exchanges with the receivers of a message from the initiator.
-    to_receivers: Vec<(String, Exchange)>,
+    to_receivers: Exchanges,
     /// The sender's own exchange, for a message from a participant.
     sender: Option<Exchange>,
 }
@@ -180,16 +189,16 @@ pub enum HostEnding {
 #[derive(Debug, Clone)]
 pub struct Machine {
     protocol: Protocol,
-    initiator: String,
+    initiator: Name,
     /// Sorted by participant: few per conversation, so a sorted list beats a tree in time and memory.
-    exchanges: Vec<(String, Exchange)>,
+    exchanges: Exchanges,
 }
 
 impl Machine {
     /// A conversation `msg` (from its stamped sender) would open, or why it cannot.
     pub fn open(protocol: Protocol, msg: &Message, now_ms: u64) -> Result<Plan, Violation> {
         // nothing allocated: an empty machine, with the sender standing in as the initiator
-        let empty = Machine { protocol, initiator: String::new(), exchanges: Vec::new() };
+        let empty = Machine { protocol, initiator: Name::default(), exchanges: Exchanges::new() };
         empty.plan_as(&msg.sender, msg, now_ms)
     }
 
@@ -199,7 +208,7 @@ impl Machine {
         let mut exchanges = plan.to_receivers;
         exchanges.sort_by(|a, b| a.0.cmp(&b.0));
         exchanges.dedup_by(|a, b| a.0 == b.0);
-        Machine { protocol, initiator: initiator.to_string(), exchanges }
+        Machine { protocol, initiator: Name::from(initiator), exchanges }
     }
 
     /// The protocol.
@@ -287,7 +296,7 @@ impl Machine {
             return Err(self.violation(msg, Breach::NotAParty, state, Vec::new(), &detail));
         }
         let to = self.step(exchange, Role::Participant, msg, now_ms, &msg.sender)?;
-        Ok(Plan { to_receivers: Vec::new(), sender: Some(to) })
+        Ok(Plan { to_receivers: Exchanges::new(), sender: Some(to) })
     }
 
     /// The initiator's message to `receiver`: where it takes their exchange.
@@ -297,7 +306,7 @@ impl Machine {
         receiver: &str,
         msg: &Message,
         now_ms: u64,
-    ) -> Result<(String, Exchange), Violation> {
+    ) -> Result<(Name, Exchange), Violation> {
         if receiver == initiator {
             let detail = format!("its initiator `{receiver}` addressed itself");
             return Err(self.violation(msg, Breach::NotAParty, "open", Vec::new(), &detail));
@@ -313,7 +322,7 @@ impl Machine {
                 }
             },
         };
-        Ok((receiver.to_string(), to))
+        Ok((Name::from(receiver), to))
     }
 
     /// Where `msg` from `role` takes `exchange` (the one with `participant`).
@@ -350,7 +359,7 @@ impl Machine {
             *own = exchange;
         }
         for (participant, exchange) in plan.to_receivers {
-            match self.exchanges.binary_search_by(|(p, _)| p.cmp(&participant)) {
+            match self.exchanges.binary_search_by(|(p, _)| p.as_str().cmp(participant.as_str())) {
                 Ok(at) => {
                     if let Some((_, old)) = self.exchanges.get_mut(at) {
                         *old = exchange;

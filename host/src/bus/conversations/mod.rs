@@ -23,18 +23,18 @@
 //! beyond a shard's share its ended conversations are forgotten first, in the
 //! order they ended, then its open one that started first. A forgotten
 //! conversation's later messages find no conversation: one naming a protocol
-//! is refused unless it opens a new one.
+//! is refused unless it opens a new one. A new record takes the slot of the
+//! one it replaces (see [`shard`]): a host at its cap opens a conversation
+//! between agents with short names without allocating or freeing memory.
 
 mod record;
+mod shard;
 
 use crate::acl::{now_ms, Message};
 use crate::protocol::{HostEnding, Violation};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-
-/// The records' maps hash conversation ids, which senders choose, with a seeded hasher
-/// (foldhash: fast, and with the seed an id cannot be picked to collide with others).
-type Ids<V> = HashMap<Arc<str>, V, foldhash::fast::RandomState>;
+use foldhash::fast::RandomState;
+use shard::Shard;
+use std::sync::Mutex;
 
 /// Locks the records are split over.
 pub const SHARDS: usize = 16;
@@ -69,43 +69,12 @@ pub struct Filter {
     pub state: Option<String>,
 }
 
-#[derive(Default)]
-struct Shard {
-    by_id: Ids<Record>,
-    /// Ids in the order their conversations started, oldest first (and ids already forgotten).
-    by_age: VecDeque<Arc<str>>,
-    /// Ids of ended conversations in the order they ended (and ids already forgotten).
-    ended: VecDeque<Arc<str>>,
-}
-
-impl Shard {
-    /// Forget conversations until at most `cap` are kept: spent ones first (ended,
-    /// or with nothing delivered) in the order they became so, then the oldest.
-    fn evict(&mut self, cap: usize, now_ms: u64) {
-        while self.by_id.len() > cap {
-            let spent = loop {
-                match self.ended.pop_front() {
-                    Some(id) if self.by_id.get(&id).is_some_and(|r| r.is_spent(now_ms)) => break Some(id),
-                    Some(_) => continue, // forgotten already, or open again
-                    None => break None,
-                }
-            };
-            let Some(id) = spent.or_else(|| self.by_age.pop_front()) else { break };
-            self.by_id.remove(&id);
-        }
-        // ids forgotten through `ended` stay in `by_age` until it is compacted
-        let by_id = &self.by_id;
-        for ids in [&mut self.by_age, &mut self.ended] {
-            if ids.len() > 2 * cap + 16 {
-                ids.retain(|id| by_id.contains_key(id));
-            }
-        }
-    }
-}
-
 /// The conversation records of one bus.
 pub struct Conversations {
     shards: [Mutex<Shard>; SHARDS],
+    /// Hashes conversation ids, which senders choose, with a seed: an id cannot
+    /// be picked to collide with others (foldhash: fast, and seeded per host).
+    hasher: RandomState,
     caps: Caps,
 }
 
@@ -118,7 +87,8 @@ impl Default for Conversations {
 impl Conversations {
     /// Records that keep at most what `caps` says.
     pub fn with_caps(caps: Caps) -> Conversations {
-        Conversations { shards: std::array::from_fn(|_| Mutex::new(Shard::default())), caps }
+        let shards = std::array::from_fn(|_| Mutex::new(Shard::default()));
+        Conversations { shards, hasher: RandomState::default(), caps }
     }
 
     fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, Shard> {
@@ -148,7 +118,7 @@ impl Conversations {
 
     fn admit_at(&self, msg: &Message, now_ms: u64) -> Result<Option<Admission>, Violation> {
         let Some(id) = msg.conversation_id.as_deref() else { return Ok(None) };
-        match self.shard(id).by_id.get(id) {
+        match self.shard(id).get(&self.hasher, id) {
             Some(conversation) => conversation.admit(msg, now_ms),
             None => open(msg, now_ms),
         }
@@ -168,18 +138,15 @@ impl Conversations {
         let at_ms = now_ms();
         let mut shard = self.shard(id);
         let (kind, reason) = outcome;
-        // the common case, a conversation already kept, allocates only for the kept entry
-        let conversation = match shard.by_id.get_mut(id) {
-            Some(conversation) => conversation,
+        let per_shard = self.caps.conversations.div_ceil(SHARDS).max(1);
+        let slot = match shard.find(&self.hasher, id) {
+            Some(slot) => slot,
             // only a delivered message that names an interaction protocol starts a record
             // (a refused one is a dead letter, and nobody can fill the records with refusals)
             None if msg.protocol.is_none() || kind != Outcome::Delivered => return,
-            None => {
-                let id: Arc<str> = Arc::from(id);
-                shard.by_age.push_back(id.clone());
-                shard.by_id.entry(id.clone()).or_insert(Record::new(id, msg, at_ms))
-            }
+            None => shard.insert(&self.hasher, Record::new(id, msg, at_ms), per_shard, at_ms),
         };
+        let Some(conversation) = shard.at(slot) else { return };
         if let (Outcome::DeadLettered, [receiver], Some(reason)) = (kind, receivers, reason) {
             // a message delivered earlier, then dead-lettered: its entry says so
             if conversation.settle(msg, receiver, reason) {
@@ -189,11 +156,8 @@ impl Conversations {
         conversation.add(msg, receivers, at_ms, outcome, self.caps.messages);
         let ended = admitted.is_some_and(|admitted| conversation.advance(msg, admitted, at_ms));
         if ended {
-            let id = conversation.id.clone();
-            shard.ended.push_back(id);
+            shard.ended(slot);
         }
-        let per_shard = self.caps.conversations.div_ceil(SHARDS).max(1);
-        shard.evict(per_shard, at_ms);
     }
 
     /// The host answered `msg` for a party that cannot (see [`HostEnding`]):
@@ -201,14 +165,14 @@ impl Conversations {
     pub fn record_host_ending(&self, msg: &Message, ending: HostEnding) {
         self.record(msg, &msg.receivers, (Outcome::Delivered, None), None);
         let Some(id) = msg.conversation_id.as_deref() else { return };
-        if let Some(conversation) = self.shard(id).by_id.get_mut(id) {
+        if let Some(conversation) = self.shard(id).get_mut(&self.hasher, id) {
             conversation.host_ending(msg, ending);
         }
     }
 
     /// The conversation `id` with its exchanges and messages.
     pub fn get(&self, id: &str) -> Option<Conversation> {
-        self.shard(id).by_id.get(id).map(|c| c.view(now_ms(), true))
+        self.shard(id).get(&self.hasher, id).map(|c| c.view(now_ms(), true))
     }
 
     /// The conversations `filter` lets through, without their messages, the
@@ -218,7 +182,7 @@ impl Conversations {
         let mut found: Vec<Conversation> = Vec::new();
         for shard in &self.shards {
             let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            let matching = shard.by_id.values().filter(|c| {
+            let matching = shard.records().filter(|c| {
                 filter.agent.as_deref().is_none_or(|a| c.involves(a))
                     && filter.protocol.as_deref().is_none_or(|p| c.follows(p))
                     && filter.state.as_deref().is_none_or(|s| c.state_at(now_ms) == s)
@@ -232,7 +196,14 @@ impl Conversations {
 
     /// How many conversations are kept.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).by_id.len()).sum()
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len()).sum()
+    }
+
+    /// The most slots and order-list entries a shard holds (what its memory grows with).
+    #[cfg(test)]
+    fn footprint(&self) -> (usize, usize) {
+        let shards = self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).footprint());
+        shards.fold((0, 0), |(slots, tickets), (s, t)| (slots.max(s), tickets.max(t)))
     }
 
     /// Whether none is kept.

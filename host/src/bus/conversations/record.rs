@@ -7,10 +7,10 @@
 //! receivers' names.
 
 use crate::acl::{Message, Performative};
-use crate::protocol::{Exchange, HostEnding, Machine, Plan, Protocol, Violation};
+use crate::protocol::{Exchange, HostEnding, Machine, Name, Plan, Protocol, Violation};
 use serde::Serialize;
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 pub use crate::events::Outcome;
 
@@ -36,7 +36,7 @@ pub struct Entry {
 #[derive(Debug, Clone, Serialize)]
 pub struct Conversation {
     /// Its `conversation-id`.
-    pub id: Arc<str>,
+    pub id: String,
     /// The interaction protocol its first message named, if any.
     pub protocol: Option<String>,
     /// The party that opened its protocol (else the sender of its first message).
@@ -111,19 +111,20 @@ impl Named {
 /// One conversation as it is kept.
 #[derive(Debug)]
 pub struct Record {
-    pub(super) id: Arc<str>,
+    pub(super) id: Name,
     /// The protocol its first message named: a known one costs no copy of its name.
     protocol: Option<Named>,
     /// Everyone named by one of its kept messages, in the order they first were,
     /// and whether they took part (sent or received a message that was delivered).
-    parties: Vec<(String, bool)>,
+    parties: SmallVec<[(Name, bool); 2]>,
     /// Which of `parties` is the initiator.
     initiator: u32,
     started_ms: u64,
     updated_ms: u64,
     message_count: u64,
     dropped: u64,
-    messages: Vec<Kept>,
+    /// A request and its answer, the commonest conversation, are kept inline.
+    messages: SmallVec<[Kept; 2]>,
     /// Kept entries of refused messages.
     refused_kept: u32,
     /// The protocol's state machine, once an opening act of an enforced protocol was delivered.
@@ -132,22 +133,17 @@ pub struct Record {
 
 impl Record {
     /// A record that `msg`, seen at `at_ms`, starts.
-    pub fn new(id: Arc<str>, msg: &Message, at_ms: u64) -> Record {
+    pub fn new(id: &str, msg: &Message, at_ms: u64) -> Record {
         Record {
-            id,
+            id: Name::from(id),
             protocol: msg.protocol.as_deref().map(Named::of),
-            parties: {
-                let mut parties = Vec::with_capacity(2);
-                parties.push((msg.sender.clone(), false));
-                parties
-            },
+            parties: smallvec::smallvec![(Name::from(msg.sender.as_str()), false)],
             initiator: 0,
             started_ms: at_ms,
             updated_ms: at_ms,
             message_count: 0,
             dropped: 0,
-            // a request and its answer, the commonest conversation, fit without growing
-            messages: Vec::with_capacity(2),
+            messages: SmallVec::new(),
             refused_kept: 0,
             machine: None,
         }
@@ -163,14 +159,14 @@ impl Record {
                 at as u32
             }
             None => {
-                self.parties.push((name.to_string(), took_part));
+                self.parties.push((Name::from(name), took_part));
                 (self.parties.len() - 1) as u32
             }
         }
     }
 
     fn name(&self, party: u32) -> String {
-        self.parties.get(party as usize).map(|(name, _)| name.clone()).unwrap_or_default()
+        self.parties.get(party as usize).map(|(name, _)| name.to_string()).unwrap_or_default()
     }
 
     /// Whether it may be forgotten before open conversations: it ended.
@@ -306,10 +302,10 @@ impl Record {
         let messages = if detail { self.messages.iter().map(|k| self.entry(k)).collect() } else { Vec::new() };
         let others =
             self.parties.iter().enumerate().filter(|(i, (_, took_part))| *took_part && *i as u32 != self.initiator);
-        let mut participants: Vec<String> = others.map(|(_, (name, _))| name.clone()).collect();
+        let mut participants: Vec<String> = others.map(|(_, (name, _))| name.to_string()).collect();
         participants.sort();
         Conversation {
-            id: self.id.clone(),
+            id: self.id.to_string(),
             protocol: self.protocol.as_ref().map(|p| p.as_str().to_string()),
             initiator: self.name(self.initiator),
             participants,

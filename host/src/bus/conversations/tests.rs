@@ -111,6 +111,13 @@ fn memory_stays_bounded_under_a_flood_of_conversations_and_messages() {
     assert!(records.len() <= caps.conversations + SHARDS, "{} kept", records.len());
     assert!(records.get("c99999").is_some(), "the newest is kept");
     assert!(records.get("c0").is_none(), "the oldest went first");
+    let (slots, tickets) = records.footprint();
+    let per_shard = caps.conversations.div_ceil(SHARDS);
+    assert!(
+        slots <= per_shard,
+        "a shard holds {slots} slots for {per_shard} records: forgotten ones' slots are reused"
+    );
+    assert!(tickets <= 2 * (2 * per_shard + 16), "a shard's order lists hold {tickets} entries");
     for _ in 0..100 {
         let m = msg("long", Performative::Inform, "a", "b");
         records.record(&m, &m.receivers, (Outcome::Delivered, None), None);
