@@ -28,8 +28,9 @@ pub use steps::{Role, Step};
 /// conversation between agents with short names allocates nothing for them.
 pub type Name = CompactString;
 
-/// Exchanges by participant: most conversations have one or two.
-type Exchanges = SmallVec<[(Name, Exchange); 2]>;
+/// Exchanges by participant: inline for one (a request, a query, a subscription), so
+/// most conversations cost no allocation for them.
+type Exchanges = SmallVec<[(Name, Exchange); 1]>;
 
 /// The interaction protocols the host enforces, named as FIPA names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -133,8 +133,11 @@ impl Shard {
 
     fn forget(&mut self, hasher: &RandomState, ticket: Ticket) -> bool {
         let slot = ticket.slot;
-        let Some(record) = self.slots.get_mut(slot as usize).and_then(Option::take) else { return false };
-        if let Ok(entry) = self.index.find_entry(hasher.hash_one(&*record.id), |s| *s == slot) {
+        let Some(place) = self.slots.get_mut(slot as usize) else { return false };
+        let Some(hash) = place.as_ref().map(|record| hasher.hash_one(&*record.id)) else { return false };
+        // dropped where it lies: the record is cold, and moving it out would read all of it
+        *place = None;
+        if let Ok(entry) = self.index.find_entry(hash, |s| *s == slot) {
             entry.remove();
         }
         if let Some(generation) = self.generations.get_mut(slot as usize) {
