@@ -5,7 +5,8 @@
 //! (delivered, refused at send with the reason, or dead-lettered later with
 //! the reason, which changes the entry of the delivered message).
 //! `GET /v1/conversations` shows them. Messages outside such a conversation
-//! cost one lookup and are not kept; a refused message starts no record.
+//! cost one lookup (none on a host that never kept one) and are not kept; a
+//! refused message starts no record.
 //!
 //! A conversation that follows one of the FIPA protocols the host enforces
 //! also holds its [`crate::protocol::Machine`]: [`Conversations::admit`] checks
@@ -34,6 +35,7 @@ use crate::acl::{now_ms, Message};
 use crate::protocol::{HostEnding, Violation};
 use foldhash::fast::RandomState;
 use shard::Shard;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Locks the records are split over.
@@ -76,6 +78,9 @@ pub struct Conversations {
     /// be picked to collide with others (foldhash: fast, and seeded per host).
     hasher: RandomState,
     caps: Caps,
+    /// Whether any conversation was ever kept: until one is, a message that
+    /// names no protocol cannot be in one, and costs no lookup.
+    opened_any: AtomicBool,
 }
 
 impl Default for Conversations {
@@ -88,7 +93,13 @@ impl Conversations {
     /// Records that keep at most what `caps` says.
     pub fn with_caps(caps: Caps) -> Conversations {
         let shards = std::array::from_fn(|_| Mutex::new(Shard::default()));
-        Conversations { shards, hasher: RandomState::default(), caps }
+        Conversations { shards, hasher: RandomState::default(), caps, opened_any: AtomicBool::new(false) }
+    }
+
+    /// The conversation id of `msg` when its conversation may be kept or opened by it.
+    fn may_be_kept<'m>(&self, msg: &'m Message) -> Option<&'m str> {
+        let id = msg.conversation_id.as_deref()?;
+        (msg.protocol.is_some() || self.opened_any.load(Ordering::Relaxed)).then_some(id)
     }
 
     fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, Shard> {
@@ -117,7 +128,7 @@ impl Conversations {
     }
 
     fn admit_at(&self, msg: &Message, now_ms: u64) -> Result<Option<Admission>, Violation> {
-        let Some(id) = msg.conversation_id.as_deref() else { return Ok(None) };
+        let Some(id) = self.may_be_kept(msg) else { return Ok(None) };
         match self.shard(id).get(&self.hasher, id) {
             Some(conversation) => conversation.admit(msg, now_ms),
             None => open(msg, now_ms),
@@ -134,7 +145,7 @@ impl Conversations {
         outcome: (Outcome, Option<&'static str>),
         admitted: Option<Admission>,
     ) {
-        let Some(id) = msg.conversation_id.as_deref() else { return };
+        let Some(id) = self.may_be_kept(msg) else { return };
         let at_ms = now_ms();
         let mut shard = self.shard(id);
         let (kind, reason) = outcome;
@@ -144,7 +155,10 @@ impl Conversations {
             // only a delivered message that names an interaction protocol starts a record
             // (a refused one is a dead letter, and nobody can fill the records with refusals)
             None if msg.protocol.is_none() || kind != Outcome::Delivered => return,
-            None => shard.insert(&self.hasher, Record::new(id, msg, at_ms), per_shard, at_ms),
+            None => {
+                self.opened_any.store(true, Ordering::Relaxed);
+                shard.insert(&self.hasher, Record::new(id, msg, at_ms), per_shard, at_ms)
+            }
         };
         let Some(conversation) = shard.at(slot) else { return };
         if let (Outcome::DeadLettered, [receiver], Some(reason)) = (kind, receivers, reason) {
