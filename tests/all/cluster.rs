@@ -3,7 +3,7 @@
 //! safety net), never for a time.
 
 use crate::support::component;
-use crate::support::nats::{key_file, Host, Nats};
+use crate::support::nats::{key_file, settled, Host, Nats};
 use caxton::acl::{Message, Performative};
 use caxton::cluster::envelope::Seal;
 use caxton::cluster::wire::Delivery;
@@ -350,7 +350,7 @@ fn an_envelope_captured_on_nats_and_sent_again_is_dropped_as_a_replay() {
     let client = runtime.block_on(async_nats::connect(pair.nats.url())).unwrap();
     // anyone with NATS credentials may listen in (the envelope is signed, not secret)
     let mut tap = runtime.block_on(client.subscribe("caxton.test.deliver.b")).unwrap();
-    runtime.block_on(client.flush()).unwrap();
+    runtime.block_on(settled(&client));
     let increment = json!({ "performative": "request", "receiver": "counter", "content": { "action": "increment" } });
     let (status, reply) = pair.a.request("POST", "/v1/messages?wait_ms=10000", &increment.to_string());
     assert_eq!(status, 200, "{reply}");

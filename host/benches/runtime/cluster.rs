@@ -70,12 +70,22 @@ fn payload(n: u64) -> bytes::Bytes {
     format!("relay {n} {} {BENCH_CLIENT} {}", hop::HOPS, hop::pad()).into()
 }
 
+/// Returns once the NATS server has read everything `client` sent before, its
+/// subscriptions included (`flush` only writes them to the socket): a request to
+/// an inbox nobody listens on comes back as "no responders" once the server got to it.
+async fn settled(client: &async_nats::Client) {
+    match client.request(client.new_inbox(), bytes::Bytes::new()).await {
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
+        other => panic!("a request to a fresh inbox should find no responders, got {other:?}"),
+    }
+}
+
 /// Microseconds per request of `chains` runs of [`hop::HOPS`] sequential raw
 /// NATS requests of a relayed message's size, answered by an echoing subscriber.
 async fn raw_request_reply(url: &str, chains: usize) -> Vec<f64> {
     let (requester, responder) = (async_nats::connect(url).await.unwrap(), async_nats::connect(url).await.unwrap());
     let mut echo = responder.subscribe("peer.echo").await.unwrap();
-    responder.flush().await.unwrap();
+    settled(&responder).await;
     let answering = tokio::spawn(async move {
         while let Some(msg) = echo.next().await {
             if let Some(reply) = msg.reply {
@@ -125,7 +135,7 @@ async fn raw_pubsub_throughput(url: &str, pairs: usize, rounds: usize) -> f64 {
         }
     }
     for side in &sides {
-        side.flush().await.unwrap();
+        settled(side).await;
     }
     let started = Instant::now();
     for pair in 0..pairs {

@@ -38,7 +38,9 @@ pub(super) async fn start(
         tokio::spawn(expire(weak)).abort_handle(),
     ];
     cluster.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend(tasks);
-    // the others learn of this host now, not at the first tick
+    // the others learn of this host now, not at the first tick; on the connection that
+    // subscribed above, which the server reads in order: nobody hears of this host before
+    // its subscriptions hold
     publish_presence(cluster, false).await;
     Ok(())
 }

@@ -149,3 +149,15 @@ impl Host {
         }
     }
 }
+
+/// Returns once the NATS server has read everything `client` sent before it,
+/// subscriptions included (`Client::flush` only writes them to the socket, so a
+/// message published through another connection right after may still find the
+/// subscription missing). A request to an inbox nobody listens on comes back as
+/// "no responders" once the server got to it, and it reads one connection in order.
+pub async fn settled(client: &async_nats::Client) {
+    match client.request(client.new_inbox(), bytes::Bytes::new()).await {
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
+        other => panic!("a request to a fresh inbox should find no responders, got {other:?}"),
+    }
+}
