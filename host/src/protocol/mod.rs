@@ -360,7 +360,7 @@ impl Machine {
             *own = exchange;
         }
         for (participant, exchange) in plan.to_receivers {
-            match self.exchanges.binary_search_by(|(p, _)| p.as_str().cmp(participant.as_str())) {
+            match self.exchanges.binary_search_by(|(p, _)| p.cmp(&participant)) {
                 Ok(at) => {
                     if let Some((_, old)) = self.exchanges.get_mut(at) {
                         *old = exchange;

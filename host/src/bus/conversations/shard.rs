@@ -24,6 +24,11 @@ struct Ticket {
     generation: u32,
 }
 
+/// The record in `slot`, if one is kept there.
+fn held(slots: &[Option<Record>], slot: u32) -> Option<&Record> {
+    slots.get(slot as usize)?.as_ref()
+}
+
 /// One shard's records (see the module doc).
 #[derive(Default)]
 pub(super) struct Shard {
@@ -49,15 +54,13 @@ impl Shard {
 
     /// The slot of conversation `id`'s record.
     pub fn find(&self, hasher: &RandomState, id: &str) -> Option<u32> {
-        let slots = &self.slots;
-        let holds = |slot: &u32| slots.get(*slot as usize).and_then(Option::as_ref).is_some_and(|r| *r.id == *id);
+        let holds = |slot: &u32| held(&self.slots, *slot).is_some_and(|r| *r.id == *id);
         self.index.find(hasher.hash_one(id), holds).copied()
     }
 
     /// The record of conversation `id`.
     pub fn get(&self, hasher: &RandomState, id: &str) -> Option<&Record> {
-        let slot = self.find(hasher, id)?;
-        self.slots.get(slot as usize)?.as_ref()
+        held(&self.slots, self.find(hasher, id)?)
     }
 
     /// See [`Shard::get`].
@@ -89,11 +92,10 @@ impl Shard {
                 (self.slots.len() - 1) as u32
             }
         };
-        let generation = self.generations.get(slot as usize).copied().unwrap_or_default();
-        self.by_age.push_back(Ticket { slot, generation });
+        let ticket = self.ticket(slot);
+        self.by_age.push_back(ticket);
         let slots = &self.slots;
-        let rehash =
-            |slot: &u32| slots.get(*slot as usize).and_then(Option::as_ref).map_or(0, |r| hasher.hash_one(&*r.id));
+        let rehash = |slot: &u32| held(slots, *slot).map_or(0, |r| hasher.hash_one(&*r.id));
         self.index.insert_unique(hash, slot, rehash);
         self.compact(cap);
         if let Some(place) = self.slots.get_mut(slot as usize) {
@@ -104,8 +106,13 @@ impl Shard {
 
     /// Note that the conversation in `slot` ended: it is forgotten before open ones.
     pub fn ended(&mut self, slot: u32) {
-        let generation = self.generations.get(slot as usize).copied().unwrap_or_default();
-        self.ended.push_back(Ticket { slot, generation });
+        let ticket = self.ticket(slot);
+        self.ended.push_back(ticket);
+    }
+
+    /// A ticket for the record now in `slot`.
+    fn ticket(&self, slot: u32) -> Ticket {
+        Ticket { slot, generation: self.generations.get(slot as usize).copied().unwrap_or_default() }
     }
 
     /// Forget one record: a spent one (ended) in the order they became so,
@@ -128,7 +135,7 @@ impl Shard {
     /// The record `ticket` was given for, if it is still kept.
     fn current(&self, ticket: Ticket) -> Option<&Record> {
         let generation = self.generations.get(ticket.slot as usize)?;
-        (*generation == ticket.generation).then(|| self.slots.get(ticket.slot as usize)?.as_ref()).flatten()
+        (*generation == ticket.generation).then(|| held(&self.slots, ticket.slot)).flatten()
     }
 
     fn forget(&mut self, hasher: &RandomState, ticket: Ticket) -> bool {
