@@ -35,6 +35,7 @@ use crate::acl::{now_ms, Message};
 use crate::protocol::{HostEnding, Violation};
 use foldhash::fast::RandomState;
 use shard::Shard;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -102,12 +103,13 @@ impl Conversations {
         (msg.protocol.is_some() || self.opened_any.load(Ordering::Relaxed)).then_some(id)
     }
 
-    fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, Shard> {
-        // FNV-1a: spreads ids over the shards; nothing depends on which shard an id lands in
-        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    /// Conversation `id`'s hash, and its shard, locked: one hash serves both
+    /// (the shard is chosen by bits the shard's index does not use).
+    fn shard(&self, id: &str) -> (u64, std::sync::MutexGuard<'_, Shard>) {
+        let hash = self.hasher.hash_one(id);
         #[allow(clippy::indexing_slicing)] // the index is below SHARDS, the length of `shards`
-        let shard = &self.shards[(hash % SHARDS as u64) as usize];
-        shard.lock().unwrap_or_else(|p| p.into_inner())
+        let shard = &self.shards[((hash >> 32) % SHARDS as u64) as usize];
+        (hash, shard.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Check `msg` (its sender stamped, its conversation id set) against the
@@ -129,7 +131,8 @@ impl Conversations {
 
     fn admit_at(&self, msg: &Message, now_ms: u64) -> Result<Option<Admission>, Violation> {
         let Some(id) = self.may_be_kept(msg) else { return Ok(None) };
-        match self.shard(id).get(&self.hasher, id) {
+        let (hash, shard) = self.shard(id);
+        match shard.get(hash, id) {
             Some(conversation) => conversation.admit(msg, now_ms),
             None => open(msg, now_ms),
         }
@@ -147,17 +150,17 @@ impl Conversations {
     ) {
         let Some(id) = self.may_be_kept(msg) else { return };
         let at_ms = now_ms();
-        let mut shard = self.shard(id);
+        let (hash, mut shard) = self.shard(id);
         let (kind, reason) = outcome;
         let per_shard = self.caps.conversations.div_ceil(SHARDS).max(1);
-        let slot = match shard.find(&self.hasher, id) {
+        let slot = match shard.find(hash, id) {
             Some(slot) => slot,
             // only a delivered message that names an interaction protocol starts a record
             // (a refused one is a dead letter, and nobody can fill the records with refusals)
             None if msg.protocol.is_none() || kind != Outcome::Delivered => return,
             None => {
                 self.opened_any.store(true, Ordering::Relaxed);
-                shard.insert(&self.hasher, Record::new(id, msg, at_ms), per_shard, at_ms)
+                shard.insert(hash, Record::new(id, msg, at_ms), per_shard, at_ms)
             }
         };
         let Some(conversation) = shard.at(slot) else { return };
@@ -179,14 +182,16 @@ impl Conversations {
     pub fn record_host_ending(&self, msg: &Message, ending: HostEnding) {
         self.record(msg, &msg.receivers, (Outcome::Delivered, None), None);
         let Some(id) = msg.conversation_id.as_deref() else { return };
-        if let Some(conversation) = self.shard(id).get_mut(&self.hasher, id) {
+        let (hash, mut shard) = self.shard(id);
+        if let Some(conversation) = shard.get_mut(hash, id) {
             conversation.host_ending(msg, ending);
         }
     }
 
     /// The conversation `id` with its exchanges and messages.
     pub fn get(&self, id: &str) -> Option<Conversation> {
-        self.shard(id).get(&self.hasher, id).map(|c| c.view(now_ms(), true))
+        let (hash, shard) = self.shard(id);
+        shard.get(hash, id).map(|c| c.view(now_ms(), true))
     }
 
     /// The conversations `filter` lets through, without their messages, the

@@ -88,6 +88,69 @@ pub struct Admission {
     plan: Plan,
 }
 
+/// A conversation id as a record keeps it: one the host minted (`conv-` and
+/// 32 lowercase hex digits, see [`crate::ids::fresh`]) as its 128 bits, so
+/// keeping it allocates nothing; any other as given.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Id {
+    /// `conv-` and the 32 hex digits of these bytes, in order.
+    Minted([u8; 16]),
+    /// Any other id.
+    Named(Name),
+}
+
+/// The value of a lowercase hex digit, and whether it is one; without
+/// branches on the digit (minted digits are random: a branch would be
+/// mispredicted every other digit).
+fn nibble(digit: u8) -> (u8, bool) {
+    let (number, letter) = (digit.wrapping_sub(b'0'), digit.wrapping_sub(b'a'));
+    let is_number = number < 10;
+    (if is_number { number } else { letter.wrapping_add(10) }, is_number | (letter < 6))
+}
+
+impl Id {
+    const PREFIX: &str = "conv-";
+
+    /// The bytes of an id the host minted, spelled exactly as it mints them
+    /// (each byte from its own two digits: no carried dependency to wait on).
+    fn minted(id: &str) -> Option<[u8; 16]> {
+        let hex = id.strip_prefix(Id::PREFIX).filter(|hex| hex.len() == 32)?;
+        let (mut bytes, mut valid) = ([0u8; 16], true);
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            let &[high, low] = pair else { return None };
+            let ((high, high_valid), (low, low_valid)) = (nibble(high), nibble(low));
+            valid &= high_valid & low_valid;
+            *byte = high << 4 | low;
+        }
+        valid.then_some(bytes)
+    }
+
+    /// `id` as a record keeps it.
+    pub fn of(id: &str) -> Id {
+        Id::minted(id).map_or_else(|| Id::Named(Name::from(id)), Id::Minted)
+    }
+
+    /// Whether this is `id`.
+    pub fn is(&self, id: &str) -> bool {
+        match self {
+            Id::Minted(bytes) => Id::minted(id) == Some(*bytes),
+            Id::Named(name) => name == id,
+        }
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Id::Minted(bytes) => {
+                f.write_str(Id::PREFIX)?;
+                bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+            Id::Named(name) => f.write_str(name),
+        }
+    }
+}
+
 /// A protocol's name as a record keeps it.
 #[derive(Debug)]
 enum Named {
@@ -111,7 +174,7 @@ impl Named {
 /// One conversation as it is kept.
 #[derive(Debug)]
 pub struct Record {
-    pub(super) id: Name,
+    pub(super) id: Id,
     /// The protocol its first message named: a known one costs no copy of its name.
     protocol: Option<Named>,
     /// Everyone named by one of its kept messages, in the order they first were,
@@ -135,7 +198,7 @@ impl Record {
     /// A record that `msg`, seen at `at_ms`, starts.
     pub fn new(id: &str, msg: &Message, at_ms: u64) -> Record {
         Record {
-            id: Name::from(id),
+            id: Id::of(id),
             protocol: msg.protocol.as_deref().map(Named::of),
             parties: smallvec::smallvec![(Name::from(msg.sender.as_str()), false)],
             initiator: 0,

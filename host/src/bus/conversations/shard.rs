@@ -8,13 +8,14 @@
 //! for it: its names and first messages are inline), the index holds slot
 //! numbers only (the ids are in the records), and the two orders hold slot
 //! numbers with the slot's generation, so an entry whose record is gone is
-//! told by one comparison instead of a lookup.
+//! told by one comparison instead of a lookup. Each slot's id hash is kept
+//! beside its generation: finding, forgetting and rehashing read a record
+//! only to compare an id whose hash matched, never the cold records of a
+//! host at its cap.
 
 use super::record::Record;
-use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 
 /// A record's place in the order lists: its slot, and the slot's generation
 /// when it was put there (bumped each time the slot's record is forgotten).
@@ -24,9 +25,23 @@ struct Ticket {
     generation: u32,
 }
 
+/// What a shard knows of a slot without reading its record.
+#[derive(Debug, Clone, Copy, Default)]
+struct Meta {
+    /// The hash of its record's id (see `Conversations::hash`).
+    hash: u64,
+    /// Bumped each time its record is forgotten.
+    generation: u32,
+}
+
 /// The record in `slot`, if one is kept there.
 fn held(slots: &[Option<Record>], slot: u32) -> Option<&Record> {
     slots.get(slot as usize)?.as_ref()
+}
+
+/// The id hash of `slot`'s record.
+fn hash_of(meta: &[Meta], slot: u32) -> u64 {
+    meta.get(slot as usize).map_or(0, |m| m.hash)
 }
 
 /// One shard's records (see the module doc).
@@ -36,8 +51,9 @@ pub(super) struct Shard {
     index: HashTable<u32>,
     /// The records; `None` in a slot that is free.
     slots: Vec<Option<Record>>,
-    /// Each slot's generation (apart from `slots`, so checking a ticket reads no record).
-    generations: Vec<u32>,
+    /// Each slot's id hash and generation (apart from `slots`, so checking a
+    /// ticket or a hash reads no record).
+    meta: Vec<Meta>,
     /// Slots that are free.
     free: Vec<u32>,
     /// Records in the order their conversations started, oldest first (and stale tickets).
@@ -52,20 +68,21 @@ impl Shard {
         self.index.len()
     }
 
-    /// The slot of conversation `id`'s record.
-    pub fn find(&self, hasher: &RandomState, id: &str) -> Option<u32> {
-        let holds = |slot: &u32| held(&self.slots, *slot).is_some_and(|r| *r.id == *id);
-        self.index.find(hasher.hash_one(id), holds).copied()
+    /// The slot of conversation `id`'s record; `hash` is the id's.
+    pub fn find(&self, hash: u64, id: &str) -> Option<u32> {
+        let holds =
+            |slot: &u32| hash_of(&self.meta, *slot) == hash && held(&self.slots, *slot).is_some_and(|r| r.id.is(id));
+        self.index.find(hash, holds).copied()
     }
 
-    /// The record of conversation `id`.
-    pub fn get(&self, hasher: &RandomState, id: &str) -> Option<&Record> {
-        held(&self.slots, self.find(hasher, id)?)
+    /// The record of conversation `id`; `hash` is the id's.
+    pub fn get(&self, hash: u64, id: &str) -> Option<&Record> {
+        held(&self.slots, self.find(hash, id)?)
     }
 
     /// See [`Shard::get`].
-    pub fn get_mut(&mut self, hasher: &RandomState, id: &str) -> Option<&mut Record> {
-        let slot = self.find(hasher, id)?;
+    pub fn get_mut(&mut self, hash: u64, id: &str) -> Option<&mut Record> {
+        let slot = self.find(hash, id)?;
         self.at(slot)
     }
 
@@ -79,24 +96,30 @@ impl Shard {
         self.slots.iter().flatten()
     }
 
-    /// Keep `record` (of a conversation not kept yet), after forgetting one
-    /// when `cap` are kept already; returns its slot.
-    pub fn insert(&mut self, hasher: &RandomState, record: Record, cap: usize, now_ms: u64) -> u32 {
-        while self.len() >= cap && self.forget_one(hasher, now_ms) {}
-        let hash = hasher.hash_one(&*record.id);
+    /// Keep `record` (of a conversation not kept yet, whose id hashes to
+    /// `hash`), after forgetting one when `cap` are kept already; returns its slot.
+    pub fn insert(&mut self, hash: u64, record: Record, cap: usize, now_ms: u64) -> u32 {
+        while self.len() >= cap && self.forget_one(now_ms) {}
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
                 self.slots.push(None);
-                self.generations.push(0);
+                self.meta.push(Meta::default());
                 (self.slots.len() - 1) as u32
             }
         };
+        if let Some(meta) = self.meta.get_mut(slot as usize) {
+            meta.hash = hash;
+        }
         let ticket = self.ticket(slot);
         self.by_age.push_back(ticket);
-        let slots = &self.slots;
-        let rehash = |slot: &u32| held(slots, *slot).map_or(0, |r| hasher.hash_one(&*r.id));
-        self.index.insert_unique(hash, slot, rehash);
+        let meta = &self.meta;
+        if self.index.capacity() < 2 * cap {
+            // room for twice the cap, once: at the cap, forgetting and keeping one record
+            // at a time never fills the table with tombstones and rehashes it on the message path
+            self.index.reserve(2 * cap - self.index.len(), |slot| hash_of(meta, *slot));
+        }
+        self.index.insert_unique(hash, slot, |slot| hash_of(meta, *slot));
         self.compact(cap);
         if let Some(place) = self.slots.get_mut(slot as usize) {
             *place = Some(record);
@@ -112,21 +135,21 @@ impl Shard {
 
     /// A ticket for the record now in `slot`.
     fn ticket(&self, slot: u32) -> Ticket {
-        Ticket { slot, generation: self.generations.get(slot as usize).copied().unwrap_or_default() }
+        Ticket { slot, generation: self.meta.get(slot as usize).map_or(0, |m| m.generation) }
     }
 
     /// Forget one record: a spent one (ended) in the order they became so,
     /// else the oldest. Whether there was one to forget.
-    fn forget_one(&mut self, hasher: &RandomState, now_ms: u64) -> bool {
+    fn forget_one(&mut self, now_ms: u64) -> bool {
         while let Some(ticket) = self.ended.pop_front() {
             // a ticket whose record is gone, or a record open again, is passed over
             if self.current(ticket).is_some_and(|r| r.is_spent(now_ms)) {
-                return self.forget(hasher, ticket);
+                return self.forget(ticket);
             }
         }
         while let Some(ticket) = self.by_age.pop_front() {
             if self.current(ticket).is_some() {
-                return self.forget(hasher, ticket);
+                return self.forget(ticket);
             }
         }
         false
@@ -134,21 +157,23 @@ impl Shard {
 
     /// The record `ticket` was given for, if it is still kept.
     fn current(&self, ticket: Ticket) -> Option<&Record> {
-        let generation = self.generations.get(ticket.slot as usize)?;
-        (*generation == ticket.generation).then(|| held(&self.slots, ticket.slot)).flatten()
+        let meta = self.meta.get(ticket.slot as usize)?;
+        (meta.generation == ticket.generation).then(|| held(&self.slots, ticket.slot)).flatten()
     }
 
-    fn forget(&mut self, hasher: &RandomState, ticket: Ticket) -> bool {
+    fn forget(&mut self, ticket: Ticket) -> bool {
         let slot = ticket.slot;
-        let Some(place) = self.slots.get_mut(slot as usize) else { return false };
-        let Some(hash) = place.as_ref().map(|record| hasher.hash_one(&*record.id)) else { return false };
+        let (Some(place), Some(meta)) = (self.slots.get_mut(slot as usize), self.meta.get_mut(slot as usize)) else {
+            return false;
+        };
+        if place.is_none() {
+            return false;
+        }
         // dropped where it lies: the record is cold, and moving it out would read all of it
         *place = None;
-        if let Ok(entry) = self.index.find_entry(hash, |s| *s == slot) {
+        meta.generation = meta.generation.wrapping_add(1);
+        if let Ok(entry) = self.index.find_entry(meta.hash, |s| *s == slot) {
             entry.remove();
-        }
-        if let Some(generation) = self.generations.get_mut(slot as usize) {
-            *generation = generation.wrapping_add(1);
         }
         self.free.push(slot);
         true
@@ -160,11 +185,17 @@ impl Shard {
         (self.slots.len(), self.by_age.len() + self.ended.len())
     }
 
-    /// Drop stale tickets once the order lists hold twice as many as `cap`.
+    /// Drop the stale tickets at the front of the order lists (the oldest
+    /// records are the first forgotten, so the fronts go stale first: a few
+    /// each time, never a long sweep), and every stale one once a list holds
+    /// twice as many as `cap` (records forgotten out of their order).
     fn compact(&mut self, cap: usize) {
-        let generations = &self.generations;
-        let live = |t: &Ticket| generations.get(t.slot as usize) == Some(&t.generation);
+        let meta = &self.meta;
+        let live = |t: &Ticket| meta.get(t.slot as usize).is_some_and(|m| m.generation == t.generation);
         for tickets in [&mut self.by_age, &mut self.ended] {
+            while tickets.front().is_some_and(|t| !live(t)) {
+                tickets.pop_front();
+            }
             if tickets.len() > 2 * cap + 16 {
                 tickets.retain(live);
             }

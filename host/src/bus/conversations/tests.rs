@@ -193,3 +193,20 @@ fn a_conversation_under_an_unlisted_protocol_cannot_be_taken_over_by_a_listed_on
     let c = records.get("c1").unwrap();
     assert_eq!((c.protocol.as_deref(), c.initiator.as_str()), (Some("custom-auction"), "alice"));
 }
+
+#[test]
+fn ids_the_host_mints_are_kept_apart_from_other_spellings_and_shown_as_given() {
+    let records = Conversations::default();
+    let minted = crate::ids::fresh("conv");
+    let shouted = format!("conv-{}", minted["conv-".len()..].to_uppercase());
+    let ids = [minted.as_str(), shouted.as_str(), "conv-42", "conv-0123456789abcdef0123456789abcdeg"];
+    for id in ids {
+        deliver(&records, &msg(id, Performative::Request, "buyer", "seller")).unwrap();
+    }
+    deliver(&records, &msg(&minted, Performative::Inform, "seller", "buyer")).unwrap();
+    let states: Vec<_> = ids.iter().map(|id| records.get(id).map(|c| (c.id, c.state))).collect();
+    let expected: Vec<_> =
+        ids.iter().zip(["done", "open", "open", "open"]).map(|(id, s)| Some((id.to_string(), s))).collect();
+    assert_eq!(states, expected);
+    assert_eq!(records.len(), 4);
+}
