@@ -28,7 +28,7 @@ struct Ticket {
 /// What a shard knows of a slot without reading its record.
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
-    /// The hash of its record's id (see `Conversations::hash`).
+    /// The hash of its record's id (seeded per host, see `Conversations::shard`).
     hash: u64,
     /// Bumped each time its record is forgotten.
     generation: u32,
@@ -114,9 +114,9 @@ impl Shard {
         let ticket = self.ticket(slot);
         self.by_age.push_back(ticket);
         let meta = &self.meta;
-        if self.index.capacity() < 2 * cap {
-            // room for twice the cap, once: at the cap, forgetting and keeping one record
-            // at a time never fills the table with tombstones and rehashes it on the message path
+        if self.index.len() + 1 >= cap && self.index.capacity() < 2 * cap {
+            // once at the cap, room for twice as many: forgetting and keeping one record at a
+            // time then never fills the table with tombstones and rehashes it on the message path
             self.index.reserve(2 * cap - self.index.len(), |slot| hash_of(meta, *slot));
         }
         self.index.insert_unique(hash, slot, |slot| hash_of(meta, *slot));
