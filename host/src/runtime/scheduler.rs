@@ -16,9 +16,11 @@
 //! workers free of long calls as cores, moves the held worker's LIFO slot to
 //! the shared queue, and tells the task ([`Task::held`]) so it can enforce its
 //! deadline. Workers beyond the core count leave after [`IDLE_EXIT`] idle.
-//! Idle workers park; a worker parks only after registering as a sleeper and
-//! looking for work once more, and whoever queues work wakes a sleeper after
-//! queuing it, so no wake-up is lost.
+//! A worker out of work first spins for [`SPIN`] (one at a time), and whoever
+//! queues work while one spins wakes nobody: the next message of an exchange
+//! costs no wake-up. Then it parks; a worker parks only after registering as a
+//! sleeper and looking for work once more, and whoever queues work wakes a
+//! sleeper after queuing it, so no wake-up is lost.
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as RunQueue};
 use std::cell::{Cell, RefCell};
@@ -43,6 +45,11 @@ pub const IDLE_EXIT: Duration = Duration::from_secs(10);
 pub const LIFO_STREAK: u32 = 3;
 /// A worker looks at the shared queue before its own every this many runs.
 pub const SHARED_EVERY: u32 = 61;
+/// How long a worker that ran out of work looks for more before it parks,
+/// when no other worker is looking: work queued meanwhile (the next message
+/// of an exchange, a reply from outside) is taken with no wake-up, which
+/// costs a futex call and, on a virtual machine, an interrupt to a halted CPU.
+pub const SPIN: Duration = Duration::from_micros(50);
 
 /// Something a worker runs: an agent with events to handle.
 pub trait Task: Send + Sync + 'static {
@@ -81,6 +88,8 @@ struct Shared {
     workers: RwLock<Vec<Arc<Slot>>>,
     sleepers: Mutex<Vec<Arc<Slot>>>,
     sleeping: AtomicUsize,
+    /// Workers spinning for work before they park (at most one, see [`SPIN`]).
+    spinning: AtomicUsize,
     /// Workers running a task; the monitor sleeps while there are none.
     running: AtomicUsize,
     /// The monitor waits for a task to run: the first to run wakes it (only
@@ -130,6 +139,7 @@ impl Scheduler {
             workers: RwLock::new(Vec::new()),
             sleepers: Mutex::new(Vec::new()),
             sleeping: AtomicUsize::new(0),
+            spinning: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             monitor_waits: AtomicBool::new(false),
             alive: AtomicUsize::new(0),
@@ -203,7 +213,8 @@ impl Shared {
     /// Wake a parked worker, if one is parked (after work was queued).
     fn wake_one(&self) {
         fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) == 0 {
+        // a spinning worker takes the work: before it stops spinning and parks, it looks again
+        if self.spinning.load(Ordering::SeqCst) > 0 || self.sleeping.load(Ordering::SeqCst) == 0 {
             return;
         }
         let slot = {
@@ -222,6 +233,12 @@ impl Shared {
     }
 
     /// Whether any queue holds work another worker could take.
+    /// Tasks waiting in the shared queue and in the workers' run queues.
+    fn pending(&self) -> usize {
+        let workers = self.workers.read().unwrap_or_else(|p| p.into_inner());
+        self.queue.len() + workers.iter().map(|s| s.stealer.len()).sum::<usize>()
+    }
+
     fn has_work(&self) -> bool {
         !self.queue.is_empty()
             || self.workers.read().unwrap_or_else(|p| p.into_inner()).iter().any(|s| !s.stealer.is_empty())
@@ -321,10 +338,41 @@ impl Local {
         *lock(&self.slot.state) = WorkerState::Idle;
     }
 
+    /// Look for work for up to [`SPIN`] unless another worker is looking
+    /// already; whether some came. Once it stops spinning, [`Local::park`]'s
+    /// registration and last look catch work queued by a waker that saw it spinning.
+    fn spin(&self) -> bool {
+        let shared = &self.shared;
+        if shared.spinning.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return false;
+        }
+        let until = Instant::now() + SPIN;
+        let found = loop {
+            if shared.has_work() {
+                break true;
+            }
+            if shared.closed.load(Ordering::Relaxed) || Instant::now() >= until {
+                break false;
+            }
+            // gives the core to any other thread ready to run on it (the caller waiting for a
+            // reply, an HTTP handler): spinning must not take a core from work on 2 cores
+            std::thread::yield_now();
+        };
+        shared.spinning.store(0, Ordering::SeqCst);
+        // wakers left the rest to this worker: more than it takes now goes to a sleeper too
+        if found && shared.pending() > 1 {
+            shared.wake_one();
+        }
+        found
+    }
+
     /// Park until woken; false when this worker should leave (the scheduler
     /// closed, or it is an extra worker idle for [`IDLE_EXIT`]).
     fn park(&self) -> bool {
         let shared = &self.shared;
+        if self.spin() {
+            return true;
+        }
         {
             let mut sleepers = lock(&shared.sleepers);
             self.slot.woken.store(false, Ordering::SeqCst);

@@ -142,3 +142,26 @@ fn two_tasks_that_keep_scheduling_each_other_leave_room_for_the_rest() {
     seen.sort_unstable();
     assert_eq!(seen, (0..100).collect::<Vec<_>>());
 }
+
+#[test]
+fn work_scheduled_from_outside_runs_whether_the_workers_spin_or_sleep() {
+    let scheduler = Scheduler::new().unwrap();
+    let (tx, rx) = mpsc::channel();
+    for round in 0..2_000 {
+        // one at a time (a worker spins for the next), in bursts (more than one spinner
+        // takes), and now and then after the workers had time to park
+        let burst = if round % 100 == 0 { 2 * cores() + 1 } else { 1 };
+        for _ in 0..burst {
+            let tx = tx.clone();
+            scheduler.handle().schedule(task(move || {
+                let _ = tx.send(());
+            }));
+        }
+        for _ in 0..burst {
+            rx.recv_timeout(HANG).expect("a task scheduled from outside never ran: a wake-up was lost");
+        }
+        if round % 250 == 0 {
+            std::thread::sleep(SPIN * 4);
+        }
+    }
+}
