@@ -88,8 +88,8 @@ struct Shared {
     workers: RwLock<Vec<Arc<Slot>>>,
     sleepers: Mutex<Vec<Arc<Slot>>>,
     sleeping: AtomicUsize,
-    /// Workers spinning for work before they park (at most one, see [`SPIN`]).
-    spinning: AtomicUsize,
+    /// Whether a worker spins for work before it parks (one at a time, see [`SPIN`]).
+    spinning: AtomicBool,
     /// Workers running a task; the monitor sleeps while there are none.
     running: AtomicUsize,
     /// The monitor waits for a task to run: the first to run wakes it (only
@@ -139,7 +139,7 @@ impl Scheduler {
             workers: RwLock::new(Vec::new()),
             sleepers: Mutex::new(Vec::new()),
             sleeping: AtomicUsize::new(0),
-            spinning: AtomicUsize::new(0),
+            spinning: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             monitor_waits: AtomicBool::new(false),
             alive: AtomicUsize::new(0),
@@ -214,7 +214,7 @@ impl Shared {
     fn wake_one(&self) {
         fence(Ordering::SeqCst);
         // a spinning worker takes the work: before it stops spinning and parks, it looks again
-        if self.spinning.load(Ordering::SeqCst) > 0 || self.sleeping.load(Ordering::SeqCst) == 0 {
+        if self.spinning.load(Ordering::SeqCst) || self.sleeping.load(Ordering::SeqCst) == 0 {
             return;
         }
         let slot = {
@@ -232,16 +232,15 @@ impl Shared {
         }
     }
 
-    /// Whether any queue holds work another worker could take.
     /// Tasks waiting in the shared queue and in the workers' run queues.
     fn pending(&self) -> usize {
         let workers = self.workers.read().unwrap_or_else(|p| p.into_inner());
         self.queue.len() + workers.iter().map(|s| s.stealer.len()).sum::<usize>()
     }
 
+    /// Whether any queue holds work another worker could take.
     fn has_work(&self) -> bool {
-        !self.queue.is_empty()
-            || self.workers.read().unwrap_or_else(|p| p.into_inner()).iter().any(|s| !s.stealer.is_empty())
+        self.pending() > 0
     }
 
     /// Let one worker beyond the core count leave; false if that would leave fewer than cores.
@@ -343,7 +342,7 @@ impl Local {
     /// registration and last look catch work queued by a waker that saw it spinning.
     fn spin(&self) -> bool {
         let shared = &self.shared;
-        if shared.spinning.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        if shared.spinning.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_err() {
             return false;
         }
         let until = Instant::now() + SPIN;
@@ -358,7 +357,7 @@ impl Local {
             // reply, an HTTP handler): spinning must not take a core from work on 2 cores
             std::thread::yield_now();
         };
-        shared.spinning.store(0, Ordering::SeqCst);
+        shared.spinning.store(false, Ordering::SeqCst);
         // wakers left the rest to this worker: more than it takes now goes to a sleeper too
         if found && shared.pending() > 1 {
             shared.wake_one();
