@@ -2,8 +2,9 @@
 //! agents the way the idle-memory row does (each handles one `ping`), and as
 //! many bare instances of the same component; prints the live heap bytes per
 //! agent of each arm and the allocation sites that hold the most of the
-//! platform's share, from dhat's heap profile (a diagnostic, not a row of
-//! BENCHMARKS.md).
+//! platform's share, from dhat's heap profile; then the allocations per
+//! message of the hop row's relay, next to the same relay on plain wasmtime
+//! (a diagnostic, not a row of BENCHMARKS.md).
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 #[global_allocator]
@@ -70,6 +71,24 @@ fn main() {
         "live heap per agent: {ours} bytes; per bare instance: {bare} bytes; the platform's share: {} bytes",
         ours.saturating_sub(bare)
     );
+    // allocations per relayed message: each one is a malloc and a free on the message path
+    let blocks = || dhat::HeapStats::get().total_blocks;
+    let relayed = (100 * (hop::HOPS + 2)) as f64;
+    let per_msg = tokio.block_on(async {
+        for name in ["hop-a", "hop-b"] {
+            rt.deploy_bytes(hop::probe_spec(name), bytes.clone()).await.unwrap();
+        }
+        hop::platform_hops(&rt, &mut client, 10).await;
+        let b = blocks();
+        hop::platform_hops(&rt, &mut client, 100).await;
+        (blocks() - b) as f64 / relayed
+    });
+    let mut pair = hop::BareProbes::new(rt.engine(), &component, 2);
+    hop::bare_hops(&mut pair, 10);
+    let b = blocks();
+    hop::bare_hops(&mut pair, 100);
+    let bare_per_msg = (blocks() - b) as f64 / relayed;
+    println!("allocations per relayed message: {per_msg:.2}; on plain wasmtime: {bare_per_msg:.2}");
     drop(profiler);
     drop(probes);
     println!("allocation sites: {} (dh_view.html, or the largest with jq)", profile.display());

@@ -26,6 +26,7 @@ use directory::{Directory, Profile, Query};
 use remote::Remote;
 use replies::{Claim, Replies};
 pub use replies::{ReplyWaiter, NOBODY_WAITS};
+use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 use topics::Topics;
@@ -67,15 +68,34 @@ pub struct Bus {
     events: Arc<Events>,
 }
 
-/// Where one receiver's copy of a message goes.
+/// Where one receiver's copy of a message goes, with the receiver's name
+/// wherever anything but its mailbox takes the copy (a dead letter or another
+/// host names it).
 enum Slot {
     Agent(mailbox::Permit),
-    Waiter(String),
-    Unsolicited(String),
-    Unclaimed(String),
+    /// A party waiting for the reply with this token.
+    Waiter {
+        token: String,
+        receiver: String,
+    },
+    Unsolicited {
+        detail: String,
+        receiver: String,
+    },
+    Unclaimed {
+        detail: String,
+        receiver: String,
+    },
     /// An agent or waiting party of this other host.
-    Remote(String),
+    Remote {
+        host: String,
+        receiver: String,
+    },
 }
+
+/// One slot per receiver, in the receivers' order (most messages have one:
+/// kept inline, so a send allocates nothing for them).
+type Slots = SmallVec<[Slot; 1]>;
 
 impl Bus {
     /// A new, empty bus.
@@ -417,11 +437,11 @@ impl Bus {
 
     /// Hand each remote receiver's copy to its host, host by host in the
     /// order they first appear; the local slots stay reserved meanwhile.
-    fn forward(&self, msg: &Message, slots: Vec<(String, Slot)>) -> Result<Vec<(String, Slot)>, BusError> {
+    fn forward(&self, msg: &Message, slots: Slots) -> Result<Slots, BusError> {
         let Some(remote) = self.remote.get() else { return Ok(slots) };
         let mut hosts: Vec<(&str, Vec<String>)> = Vec::new();
-        for (receiver, slot) in &slots {
-            if let Slot::Remote(host) = slot {
+        for slot in &slots {
+            if let Slot::Remote { host, receiver } = slot {
                 match hosts.iter_mut().find(|(h, _)| h == host) {
                     Some((_, receivers)) => receivers.push(receiver.clone()),
                     None => hosts.push((host, vec![receiver.clone()])),
@@ -436,11 +456,11 @@ impl Bus {
 
     /// Queue `msg` in the reserved slots: every receiver but the last gets a
     /// copy, the last the message itself; remote receivers already have theirs.
-    fn commit(&self, msg: Message, slots: Vec<(String, Slot)>) {
-        let last = slots.iter().rposition(|(_, slot)| !matches!(slot, Slot::Remote(_)));
+    fn commit(&self, msg: Message, slots: Slots) {
+        let last = slots.iter().rposition(|slot| !matches!(slot, Slot::Remote { .. }));
         let mut msg = Some(msg);
-        for (i, (receiver, slot)) in slots.into_iter().enumerate() {
-            if matches!(slot, Slot::Remote(_)) {
+        for (i, slot) in slots.into_iter().enumerate() {
+            if matches!(slot, Slot::Remote { .. }) {
                 continue;
             }
             let Some(this) = (if Some(i) == last { msg.take() } else { msg.clone() }) else { break };
@@ -448,7 +468,7 @@ impl Bus {
                 Slot::Agent(permit) => {
                     permit.send(Event::Message(Box::new(this)));
                 }
-                Slot::Waiter(token) => match self.replies.take(&token) {
+                Slot::Waiter { token, receiver } => match self.replies.take(&token) {
                     Some(tx) => {
                         let _ = tx.send(this);
                     }
@@ -457,13 +477,19 @@ impl Bus {
                         self.dead_letter(Reason::UnclaimedReply, &receiver, detail, this);
                     }
                 },
-                Slot::Unsolicited(detail) => self.dead_letter(Reason::UnsolicitedReply, &receiver, detail, this),
-                Slot::Unclaimed(_) if this.in_reply_to.as_deref().is_some_and(|r| ids::has_shape(r, NOBODY_WAITS)) => {
+                Slot::Unsolicited { detail, receiver } => {
+                    self.dead_letter(Reason::UnsolicitedReply, &receiver, detail, this)
+                }
+                Slot::Unclaimed { .. }
+                    if this.in_reply_to.as_deref().is_some_and(|r| ids::has_shape(r, NOBODY_WAITS)) =>
+                {
                     // the answer to a request whose client chose not to wait: expected, counted, not kept
                     self.dead_letters.count_only(Reason::UnclaimedReply);
                 }
-                Slot::Unclaimed(detail) => self.dead_letter(Reason::UnclaimedReply, &receiver, detail, this),
-                Slot::Remote(_) => {}
+                Slot::Unclaimed { detail, receiver } => {
+                    self.dead_letter(Reason::UnclaimedReply, &receiver, detail, this)
+                }
+                Slot::Remote { .. } => {}
             }
         }
     }
@@ -482,7 +508,7 @@ impl Bus {
         receivers: &[String],
         remote: bool,
         held: &mut dyn FnMut(&str, &Mailbox) -> Option<mailbox::Permit>,
-    ) -> Result<Vec<(String, Slot)>, BusError> {
+    ) -> Result<Slots, BusError> {
         // receivers that are instances of agent types here are activated first; one that was
         // passivated again meanwhile is activated again, and the reservation tried again
         self.activate_receivers(receivers, remote)?;
@@ -505,24 +531,27 @@ impl Bus {
         receivers: &[String],
         remote: bool,
         held: &mut dyn FnMut(&str, &Mailbox) -> Option<mailbox::Permit>,
-    ) -> Result<Vec<(String, Slot)>, BusError> {
+    ) -> Result<Slots, BusError> {
         let agents = self.agents.read().unwrap_or_else(|p| p.into_inner());
-        let mut slots = Vec::with_capacity(receivers.len());
+        let mut slots = Slots::with_capacity(receivers.len());
         for receiver in receivers {
             let mailbox = agents.get(receiver);
             let elsewhere = || if remote { self.elsewhere(receiver, msg) } else { None };
+            let remote = |host| Slot::Remote { host, receiver: receiver.clone() };
             let slot = match self.replies.claim(msg, receiver, mailbox.is_some()) {
-                Claim::Waiter(token) => Slot::Waiter(token),
-                Claim::Unsolicited(detail) => Slot::Unsolicited(detail),
-                Claim::Unclaimed(detail) => elsewhere().map_or(Slot::Unclaimed(detail), Slot::Remote),
+                Claim::Waiter(token) => Slot::Waiter { token, receiver: receiver.clone() },
+                Claim::Unsolicited(detail) => Slot::Unsolicited { detail, receiver: receiver.clone() },
+                Claim::Unclaimed(detail) => {
+                    elsewhere().map_or_else(|| Slot::Unclaimed { detail, receiver: receiver.clone() }, remote)
+                }
                 Claim::NotClaimed => match mailbox.map(|m| take_slot(held, receiver, m)) {
                     Some(Ok(permit)) => Slot::Agent(permit),
                     Some(Err(mailbox::Refused::Full)) => return Err(BusError::MailboxFull(receiver.clone())),
                     Some(Err(mailbox::Refused::Closed)) => return Err(BusError::NoSuchAgent(receiver.clone())),
-                    None => elsewhere().map(Slot::Remote).ok_or_else(|| BusError::NoSuchAgent(receiver.clone()))?,
+                    None => elsewhere().map(remote).ok_or_else(|| BusError::NoSuchAgent(receiver.clone()))?,
                 },
             };
-            slots.push((receiver.clone(), slot));
+            slots.push(slot);
         }
         Ok(slots)
     }

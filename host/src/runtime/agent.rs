@@ -8,8 +8,9 @@ use super::engine::{deadline_ticks, MemoryLimiter, FUEL_PER_MICRO};
 use super::failure::{classify, CallFailure, FailureReason, HostCallLimit, Observed};
 use super::stats::AgentStats;
 use super::RuntimeError;
+use crate::acl::trace::TraceContext;
 use crate::acl::{Message, Performative};
-use crate::bindings::caxton::agent::types::AgentProfile;
+use crate::bindings::caxton::agent::types::{AgentProfile, Message as WitMessage};
 use crate::bindings::{Agent, AgentPre};
 use crate::bus::mailbox::Mailbox;
 use crate::bus::{Bus, Event};
@@ -170,6 +171,44 @@ pub struct Failed {
     pub request: Option<Message>,
 }
 
+/// A message in its receiver's hands, in the guest's form. The cell's note of
+/// the event in hand shares it (to answer it if the call is abandoned), so
+/// handling a message copies none of it.
+pub struct Delivery {
+    message: WitMessage,
+    hops: u32,
+    trace: Option<TraceContext>,
+}
+
+impl Delivery {
+    /// The message in host form (a copy: for answering a failure and dead-lettering it).
+    pub fn message(&self) -> Message {
+        Message { hops: self.hops, trace: self.trace, ..self.message.clone().into() }
+    }
+}
+
+/// What the agent handles next (see [`LiveAgent::prepare`]).
+enum Work {
+    Message(Arc<Delivery>),
+    Timer(u64),
+}
+
+/// An event ready to be handled, with the span it is handled in.
+pub struct Prepared {
+    work: Work,
+    span: Handling,
+}
+
+impl Prepared {
+    /// The message, shared; none for a timer.
+    pub fn delivery(&self) -> Option<Arc<Delivery>> {
+        match &self.work {
+            Work::Message(delivery) => Some(delivery.clone()),
+            Work::Timer(_) => None,
+        }
+    }
+}
+
 /// Which counter of the agent's statistics a call adds to.
 #[derive(Clone, Copy)]
 enum Counted {
@@ -228,25 +267,17 @@ impl LiveAgent {
         &self.env.spec.name
     }
 
-    /// Handle one mailbox event by `deadline`; returns the failure, if any,
-    /// with the message it failed (for the caller to answer with a `failure`
-    /// and dead-letter, unless the call was abandoned and answered already).
-    pub fn handle(&mut self, event: Event, deadline: Instant) -> Option<Failed> {
-        let (outcome, request, span) = match event {
+    /// Ready `event` for [`LiveAgent::handle`]: its span opened, the cause of
+    /// what the agent sends meanwhile set, a message moved into the guest's
+    /// form; none for a timer cancelled since it fired.
+    pub fn prepare(&mut self, event: Event) -> Option<Prepared> {
+        match event {
             Event::Message(msg) => {
                 let span = Handling::message(self.env.traces.as_ref(), &self.env.spec.name, &msg);
+                self.store.data_mut().messaging.set_cause(msg.hops, span.context_for_sends(msg.trace));
                 let (hops, trace) = (msg.hops, msg.trace);
-                self.store.data_mut().messaging.set_cause(hops, span.context_for_sends(trace));
-                let wit_msg: crate::bindings::caxton::agent::types::Message = (*msg).into();
-                let outcome = self.call("handle-message", Counted::Message, deadline, |a, s| {
-                    a.caxton_agent_guest().call_handle_message(s, &wit_msg)
-                });
-                // the message goes back to host form only when a failure must answer it
-                let request = match outcome {
-                    Ok(Ok(())) => None,
-                    _ => Some(Message { hops, trace, ..wit_msg.into() }),
-                };
-                (outcome, request, span)
+                let delivery = Delivery { message: (*msg).into(), hops, trace };
+                Some(Prepared { work: Work::Message(Arc::new(delivery)), span })
             }
             Event::Timer(id) => {
                 if !self.store.data_mut().timers.take_fired(id) {
@@ -254,10 +285,33 @@ impl LiveAgent {
                 }
                 let span = Handling::timer(self.env.traces.as_ref(), &self.env.spec.name, id);
                 self.store.data_mut().messaging.set_cause(0, span.context_for_sends(None));
+                Some(Prepared { work: Work::Timer(id), span })
+            }
+        }
+    }
+
+    /// Handle a prepared event by `deadline`; returns the failure, if any,
+    /// with the message it failed (for the caller to answer with a `failure`
+    /// and dead-letter, unless the call was abandoned and answered already).
+    pub fn handle(&mut self, prepared: Prepared, deadline: Instant) -> Option<Failed> {
+        let Prepared { work, span } = prepared;
+        let (outcome, request) = match work {
+            Work::Message(delivery) => {
+                let outcome = self.call("handle-message", Counted::Message, deadline, |a, s| {
+                    a.caxton_agent_guest().call_handle_message(s, &delivery.message)
+                });
+                // the message goes back to host form only when a failure must answer it
+                let request = match outcome {
+                    Ok(Ok(())) => None,
+                    _ => Some(delivery.message()),
+                };
+                (outcome, request)
+            }
+            Work::Timer(id) => {
                 let outcome = self.call("handle-timer", Counted::Timer, deadline, |a, s| {
                     a.caxton_agent_guest().call_handle_timer(s, id)
                 });
-                (outcome, None, span)
+                (outcome, None)
             }
         };
         let failure = match outcome {
@@ -309,7 +363,7 @@ impl LiveAgent {
         });
         // one update, so a reader never sees the call finished but its failure not yet counted
         self.env.stats(|s| {
-            s.observe_call(took, fuel, memory);
+            s.observe_call(started, took, fuel, memory);
             if let Err(failure) = &result {
                 s.failed(failure.reason);
             }

@@ -12,10 +12,9 @@
 //! plus [`HOST_TIMEOUT_GRACE`] is abandoned: its message is answered, a fresh
 //! instance takes over, and whatever the stuck call returns is dropped.
 
-use super::agent::{fail_message, AgentEnv, AgentState, Failed, LiveAgent};
+use super::agent::{fail_message, AgentEnv, AgentState, Delivery, Failed, LiveAgent};
 use super::failure::{CallFailure, FailureReason};
 use super::scheduler::{Handle, Task};
-use crate::acl::Message;
 use crate::bindings::AgentPre;
 use crate::bus::mailbox::{Mailbox, Wake};
 use crate::bus::Event;
@@ -72,8 +71,8 @@ struct InHand {
     generation: u64,
     /// When its deadline passes.
     deadline: Instant,
-    /// Its header, to answer it if the call is abandoned (none for a timer).
-    request: Option<Message>,
+    /// Its message, to answer it if the call is abandoned (none for a timer).
+    request: Option<Arc<Delivery>>,
 }
 
 /// A call abandoned by the monitor while it was stuck in a host call.
@@ -247,13 +246,10 @@ impl AgentCell {
     /// one. Whoever takes the event in hand answers its failure: this batch,
     /// or the monitor.
     fn handle(&self, agent: &mut LiveAgent, event: Event, generation: u64) -> Result<Option<CallFailure>, Abandoned> {
+        let Some(prepared) = agent.prepare(event) else { return Ok(None) };
         let deadline = super::agent::deadline_from_now(&self.env.spec.limits);
-        let request = match &event {
-            Event::Message(msg) => Some(msg.header()),
-            Event::Timer(_) => None,
-        };
-        *lock(&self.in_hand) = Some(InHand { generation, deadline, request });
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.handle(event, deadline)));
+        *lock(&self.in_hand) = Some(InHand { generation, deadline, request: prepared.delivery() });
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.handle(prepared, deadline)));
         let in_hand = {
             let mut in_hand = lock(&self.in_hand);
             // a newer batch's event is not ours to take
@@ -273,7 +269,7 @@ impl AgentCell {
                     format!("a host function panicked while `{}` ran", self.env.spec.name),
                 );
                 self.env.failed(&failure);
-                Failed { failure, request: in_hand.request }
+                Failed { failure, request: in_hand.request.map(|delivery| delivery.message()) }
             }
         };
         if let Some(request) = &failed.request {
@@ -416,7 +412,7 @@ impl Task for AgentCell {
         );
         self.env.failed(&failure);
         if let Some(request) = hand.request {
-            fail_message(&self.env, &request, &failure);
+            fail_message(&self.env, &request.message(), &failure);
         }
         if let Some(me) = self.me.upgrade() {
             me.supervise(failure);

@@ -133,12 +133,13 @@ pub struct AgentStats {
 }
 
 impl AgentStats {
-    /// Record one finished call.
-    pub fn observe_call(&mut self, took: Duration, fuel: u64, memory: u64) {
+    /// Record one call that started at `started` and took `took`, burning
+    /// `fuel`, with `memory` bytes of linear memory at its end.
+    pub fn observe_call(&mut self, started: std::time::Instant, took: Duration, fuel: u64, memory: u64) {
         self.handle_time.observe(took);
         self.fuel_used = self.fuel_used.saturating_add(fuel);
         self.memory_high_water = self.memory_high_water.max(memory);
-        self.last_call = Some(std::time::Instant::now());
+        self.last_call = Some(started + took);
     }
 
     /// Record a failure.
@@ -154,9 +155,9 @@ mod tests {
     #[test]
     fn the_histogram_puts_each_time_in_its_bucket() {
         let mut s = AgentStats::default();
-        s.observe_call(Duration::from_micros(5), 10, 100);
-        s.observe_call(Duration::from_micros(500), 20, 50);
-        s.observe_call(Duration::from_secs(5), 0, 0);
+        s.observe_call(std::time::Instant::now(), Duration::from_micros(5), 10, 100);
+        s.observe_call(std::time::Instant::now(), Duration::from_micros(500), 20, 50);
+        s.observe_call(std::time::Instant::now(), Duration::from_secs(5), 0, 0);
         assert_eq!(s.handle_time.counts, vec![1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(s.fuel_used, 30);
         assert_eq!(s.memory_high_water, 100);
