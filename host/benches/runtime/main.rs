@@ -101,8 +101,10 @@ fn main() {
         let _guard = tokio.enter();
         return protocols::run(&tokio, true);
     }
-    if let Ok(row) = std::env::var("CAXTON_BENCH_ONLY") {
-        return quick::run(&row);
+    // `runtime`: this section alone, rewritten in BENCHMARKS.md; another name: a quick row
+    let only = std::env::var("CAXTON_BENCH_ONLY").ok();
+    if let Some(row) = only.as_deref().filter(|row| *row != "runtime") {
+        return quick::run(row);
     }
     let cold_dir = tempfile::tempdir().unwrap();
     cold::prepare(cold_dir.path());
@@ -245,8 +247,9 @@ fn main() {
          pairs (1,000 agents) each run {pair_rounds} relays per round, all pairs at once; messages counted \
          are the request, the {hops} relayed messages and the report; the peer runs as many bare pairs \
          split over 2 threads. Goal: ≥ 250,000 msg/s and ≥ 0.55×. **Spawn** deploys `bus-probe` {spawns} times per round \
-         from the in-memory compile cache through `Runtime::deploy_bytes` (preflight, link of the granted \
-         capabilities, instantiate, `init`, registration, release to the scheduler) next to `InstancePre::instantiate` \
+         from the in-memory compile cache through `Runtime::deploy_bytes` (preflight, recognising the bytes, link of \
+         the granted capabilities, instantiate, `init`, registration, release to the scheduler), each deploy given a \
+         copy of the bytes made just before it, untimed, as an upload hands over what it just received, next to `InstancePre::instantiate` \
          of the same component on the runtime's own pooling engine, and next to that instantiate plus the \
          guest's `init` and `capabilities` calls with WASI and messaging linked (goal: ≤ 1.5× the latter). **Idle memory**: a fresh \
          process deploys {idle} agents (after one warm-up agent), sends each a `ping` and takes the \
@@ -274,6 +277,9 @@ fn main() {
     ));
     common::write_section(SECTION, &section);
     drop((rt, client, bare_pair));
+    if only.is_some() {
+        return;
+    }
     cluster::run(&tokio, true);
     virtual_agents::run(&tokio, true);
     protocols::run(&tokio, true);

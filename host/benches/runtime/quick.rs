@@ -1,6 +1,8 @@
-//! `CAXTON_BENCH_ONLY=hop|spawn|throughput|idle|cluster cargo bench --bench runtime`: one row's two
+//! `CAXTON_BENCH_ONLY=hop|spawn|throughput|idle cargo bench --bench runtime`: one row's two
 //! arms for a few alternating rounds, printed and not written to
-//! BENCHMARKS.md (for trying a change; `just bench` is the record).
+//! BENCHMARKS.md (for trying a change; `just bench` is the record, and
+//! `CAXTON_BENCH_ONLY=runtime|cluster|virtual|protocols|watching` measures
+//! one of its sections whole and rewrites it there).
 
 use super::common::{median, percentile};
 use super::{hop, probe_spec, spawn, CHAINS, POOL};

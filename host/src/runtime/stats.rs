@@ -45,9 +45,8 @@ pub enum Status {
 /// with its estimated median and 99th percentile (`p50_micros`, `p99_micros`).
 #[derive(Debug, Clone, Default)]
 pub struct Histogram {
-    /// Upper bounds in microseconds (the last is unbounded).
-    pub bounds_micros: Vec<u64>,
-    /// How many calls fell in each bucket.
+    /// How many calls fell in each bucket of [`HANDLE_BUCKETS_MICROS`]
+    /// (allocated at the first call: an agent that never handles one costs none).
     pub counts: Vec<u64>,
     /// Sum of all observed times, in microseconds.
     pub sum_micros: u64,
@@ -57,7 +56,6 @@ impl Histogram {
     /// Count one observation of `took`.
     pub fn observe(&mut self, took: Duration) {
         if self.counts.is_empty() {
-            self.bounds_micros = HANDLE_BUCKETS_MICROS.to_vec();
             self.counts = vec![0; HANDLE_BUCKETS_MICROS.len()];
         }
         let micros = took.as_micros().min(u128::from(u64::MAX)) as u64;
@@ -78,7 +76,7 @@ impl Histogram {
         }
         let rank = (q.clamp(0.0, 1.0) * total as f64).max(1.0);
         let (mut below, mut lower) = (0u64, 0u64);
-        for (count, upper) in self.counts.iter().zip(&self.bounds_micros) {
+        for (count, upper) in self.counts.iter().zip(self.bounds_micros()) {
             if *upper == u64::MAX {
                 return Some(lower);
             }
@@ -91,13 +89,23 @@ impl Histogram {
         }
         Some(lower)
     }
+
+    /// The buckets' upper bounds in microseconds (the last is unbounded);
+    /// none before the first call, as there are no counts yet.
+    pub fn bounds_micros(&self) -> &'static [u64] {
+        if self.counts.is_empty() {
+            &[]
+        } else {
+            &HANDLE_BUCKETS_MICROS
+        }
+    }
 }
 
 impl Serialize for Histogram {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut out = s.serialize_struct("Histogram", 5)?;
-        out.serialize_field("bounds_micros", &self.bounds_micros)?;
+        out.serialize_field("bounds_micros", self.bounds_micros())?;
         out.serialize_field("counts", &self.counts)?;
         out.serialize_field("sum_micros", &self.sum_micros)?;
         out.serialize_field("p50_micros", &self.quantile_micros(0.5))?;
