@@ -74,27 +74,29 @@ async fn activation_micros(rt: &Runtime, rx: &mut Receiver, round: usize, count:
         reply(rx).await;
     }
     let in_memory = started.elapsed().as_secs_f64() * 1e6 / count as f64;
-    let passivated = types.summaries()[0].passivations;
-    for key in &keys {
-        while !types.passivate_now(key) {
-            tokio::task::yield_now().await;
-        }
-    }
-    while types.summaries()[0].passivations < passivated + count as u64 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    passivate_all(types, &keys).await;
     let started = Instant::now();
     for key in &keys {
         rt.bus().send(BENCH_CLIENT, ping(key)).unwrap();
         assert!(reply(rx).await.content.contains("pong"));
     }
     let micros = started.elapsed().as_secs_f64() * 1e6 / count as f64;
-    for key in &keys {
+    passivate_all(types, &keys).await;
+    (micros, in_memory)
+}
+
+/// Passivate the instances `keys` and wait until all of them are out of
+/// memory, so that no shutdown or release of theirs runs during what is timed next.
+async fn passivate_all(types: &caxton::runtime::agent_types::AgentTypes, keys: &[String]) {
+    let passivated = types.summaries()[0].passivations;
+    for key in keys {
         while !types.passivate_now(key) {
             tokio::task::yield_now().await;
         }
     }
-    (micros, in_memory)
+    while types.summaries()[0].passivations < passivated + keys.len() as u64 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// In a child process: touch `CAXTON_BENCH_KEYS` keys of the `counter` type once each on a
@@ -259,7 +261,8 @@ pub fn run(tokio: &tokio::runtime::Runtime, write: bool) {
         "\nMethod. **Activation**: `bus-probe` as agent type `vprobe`; per round {spawns} keys are \
          activated by a `ping`, passivated (`shutdown`, out of memory), then timed: a `ping` to each \
          (activation from the linked type: instantiate, `init`, then the message and its reply), one \
-         at a time; the peer deploys `bus-probe` {spawns} times from the in-memory compile cache \
+         at a time; the peer, once those instances are out of memory again, deploys `bus-probe` \
+         {spawns} times from the in-memory compile cache as the Runtime section's spawn row does \
          (`Runtime::deploy_bytes`), in the same run. Goal ≤ 1.2×. The same `ping` → reply to \
          an instance already in memory took {in_memory:.1} µs (median) in this run: the rest is \
          the activation. **Memory**: a fresh process on \
