@@ -94,10 +94,15 @@ async fn an_idle_instance_is_passivated_and_its_next_message_sees_its_kv_state()
 #[tokio::test(flavor = "multi_thread")]
 async fn max_active_keeps_at_most_that_many_in_memory_and_the_evicted_keep_their_state() {
     let rt = runtime_with_type(account(Duration::from_secs(3600), 2)).await;
+    let types = rt.agent_types().unwrap();
+    // an instance is idle only once the batch that sent its reply has ended: waiting for that
+    // makes the least recently used one the one that is idle when the next key needs room
+    let all_idle = || types.instances("account").unwrap().iter().all(|i| i.state == "idle");
     for round in 1..=3 {
         for key in ["account/a", "account/b", "account/c"] {
             assert_eq!(count(&increment(&rt, key).await), round, "{key}");
             assert!(active(&rt).len() <= 2, "{:?}", active(&rt));
+            until(all_idle).await;
         }
     }
     let types = rt.agent_types().unwrap().summaries();
