@@ -62,12 +62,27 @@ impl GrantReport {
                 None => PolicyError::Unsupported { agent, interface, policy },
             });
         }
-        if let Some((interface, capability, part)) = self.not_granted.into_iter().next() {
+        let mut not_granted = self.not_granted.into_iter();
+        if let Some((interface, capability, part)) = not_granted.next() {
+            // every capability missing is named at once, so one edit of the file fixes the deploy
+            let mut named = vec![capability];
+            let mut also = Vec::new();
+            for (import, other, _) in not_granted {
+                if !named.contains(&other) {
+                    named.push(other);
+                    also.push(format!("`{other}`, needed by `{import}`"));
+                }
+            }
             return Err(PolicyError::NotGranted {
                 agent: spec.name.clone(),
                 interface,
                 capability,
                 part: part.map(|p| format!(" (for {p})")).unwrap_or_default(),
+                also: if also.is_empty() {
+                    "".into()
+                } else {
+                    format!(" (also not granted: {})", also.join("; ")).into()
+                },
                 policy: spec.policy.clone(),
             });
         }
@@ -98,6 +113,25 @@ mod tests {
 
     fn imports(names: &[&str]) -> ComponentInfo {
         ComponentInfo { imports: names.iter().map(|s| s.to_string()).collect(), ..ComponentInfo::default() }
+    }
+
+    #[test]
+    fn names_every_capability_the_grants_leave_out_each_once() {
+        let s = spec(Grants { messaging: Some(MessagingGrant::send_to_all()), ..Grants::default() });
+        let imported = [
+            "caxton:agent/types@0.1.0",
+            "caxton:agent/kv-store@0.1.0",
+            "caxton:agent/timers@0.1.0",
+            "caxton:agent/logging@0.1.0",
+            "caxton:agent/timers@0.1.0",
+        ];
+        let err = preflight(&s, &imports(&imported)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "agent `pricer` imports `caxton:agent/kv-store@0.1.0`, but `policies/prod.toml` does not grant `kv-store` \
+             (also not granted: `timers`, needed by `caxton:agent/timers@0.1.0`; `logging`, needed by \
+             `caxton:agent/logging@0.1.0`); add a `kv-store` entry under [agent.grants] or remove the import"
+        );
     }
 
     #[test]

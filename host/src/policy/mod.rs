@@ -43,7 +43,7 @@ pub enum PolicyError {
         message: String,
     },
     /// A component imports a capability its grants leave out.
-    #[error("agent `{agent}` imports `{interface}`{part}, but `{policy}` does not grant `{capability}`; add a `{capability}` entry under [agent.grants] or remove the import")]
+    #[error("agent `{agent}` imports `{interface}`{part}, but `{policy}` does not grant `{capability}`{also}; add a `{capability}` entry under [agent.grants] or remove the import")]
     NotGranted {
         /// The agent's name.
         agent: String,
@@ -53,6 +53,9 @@ pub enum PolicyError {
         capability: Capability,
         /// For a composed component, which part needs it (` (for …)`), else empty.
         part: String,
+        /// The other capabilities not granted, each with an import that needs it
+        /// (` (also not granted: …)`), else empty.
+        also: Box<str>,
         /// The deployment file.
         policy: PathBuf,
     },
