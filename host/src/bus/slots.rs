@@ -121,7 +121,9 @@ impl Bus {
         }
     }
 
-    pub(super) fn reserve_once(
+    /// One pass of [`Bus::reserve_with`] under the agents' read lock: the
+    /// first receiver with no room, or no mailbox here or elsewhere, ends it.
+    fn reserve_once(
         &self,
         msg: &Message,
         receivers: &[String],
